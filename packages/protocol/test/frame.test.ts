@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+  FRAME_HEADER_BYTES,
+  FRAME_VERSION,
+  allocateFrame,
+  jobIdOf,
+  parseFrame,
+  sealFrame,
+  type FrameHeader,
+} from '../src/index.ts';
+
+const header: FrameHeader = {
+  codec: 'one-bit',
+  jobId: jobIdOf('mnist-mlp'),
+  iteration: 42,
+  round: 3,
+  senderSlot: 5,
+  dimension: 101_770,
+  blockSize: 1024,
+};
+
+function makeFrame(payload: Uint8Array, h: FrameHeader = header): Uint8Array {
+  const { bytes, payload: target } = allocateFrame(h, payload.byteLength);
+  target.set(payload);
+  return sealFrame(bytes);
+}
+
+describe('update frame', () => {
+  it('round-trips every header field and the payload, as a view without copying', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          codec: fc.constantFrom('fp32', 'fp16', 'one-bit', 'stochastic-one-bit' as const),
+          jobId: fc.nat({ max: 0xffffffff }),
+          iteration: fc.nat({ max: 0xffffffff }),
+          round: fc.nat({ max: 0xffff }),
+          senderSlot: fc.nat({ max: 0xffff }),
+          dimension: fc.nat({ max: 0xffffffff }),
+          blockSize: fc.nat({ max: 0xffffffff }),
+        }),
+        fc.uint8Array({ maxLength: 300 }),
+        (h, payload) => {
+          const bytes = makeFrame(payload, h);
+          const parsed = parseFrame(bytes);
+          expect(parsed.ok).toBe(true);
+          if (!parsed.ok) return;
+          expect(parsed.value.header).toMatchObject({ ...h, payloadBytes: payload.byteLength });
+          expect(Array.from(parsed.value.payload)).toEqual(Array.from(payload));
+          expect(parsed.value.payload.buffer).toBe(bytes.buffer);
+          expect(parsed.value.payload.byteOffset % 8).toBe(0);
+        },
+      ),
+    );
+  });
+
+  const payload = Uint8Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff);
+
+  it('rejects a truncated frame (any cut) with "truncated"', () => {
+    const bytes = makeFrame(payload);
+    for (let cut = 0; cut < bytes.byteLength; cut += 7) {
+      const parsed = parseFrame(bytes.subarray(0, cut));
+      expect(parsed.ok).toBe(false);
+      if (!parsed.ok) expect(parsed.error.code).toBe('truncated');
+    }
+  });
+
+  it('rejects oversized frames and trailing bytes with "oversized"', () => {
+    const bytes = makeFrame(payload);
+    const tooBig = parseFrame(bytes, { maxFrameBytes: bytes.byteLength - 1 });
+    expect(!tooBig.ok && tooBig.error.code).toBe('oversized');
+    const padded = new Uint8Array(bytes.byteLength + 4);
+    padded.set(bytes);
+    const trailing = parseFrame(padded);
+    expect(!trailing.ok && trailing.error.code).toBe('oversized');
+  });
+
+  it('rejects a wrong version, a bad magic and an unknown codec with their codes', () => {
+    const wrongVersion = makeFrame(payload);
+    wrongVersion[4] = FRAME_VERSION + 1;
+    const v = parseFrame(wrongVersion);
+    expect(!v.ok && v.error.code).toBe('unsupported-version');
+
+    const wrongMagic = makeFrame(payload);
+    wrongMagic[0] ^= 0xff;
+    const m = parseFrame(wrongMagic);
+    expect(!m.ok && m.error.code).toBe('bad-magic');
+
+    const wrongCodec = makeFrame(payload);
+    wrongCodec[5] = 200;
+    const c = parseFrame(wrongCodec);
+    expect(!c.ok && c.error.code).toBe('unknown-codec');
+  });
+
+  it('detects any single flipped payload bit with "checksum-mismatch"', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: payload.byteLength * 8 - 1 }), (bit) => {
+        const bytes = makeFrame(payload);
+        bytes[FRAME_HEADER_BYTES + (bit >> 3)]! ^= 1 << (bit & 7);
+        const parsed = parseFrame(bytes);
+        expect(!parsed.ok && parsed.error.code).toBe('checksum-mismatch');
+      }),
+    );
+  });
+
+  it('never throws on arbitrary bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const parsed = parseFrame(bytes);
+        expect(typeof parsed.ok).toBe('boolean');
+      }),
+    );
+  });
+});
