@@ -2,3 +2,5 @@ export * from './errors.ts';
 export * from './checksum.ts';
 export * from './frame.ts';
 export * from './chunking.ts';
+export * from './job.ts';
+export * from './events.ts';

@@ -82,7 +82,7 @@ describe('update frame', () => {
     expect(!v.ok && v.error.code).toBe('unsupported-version');
 
     const wrongMagic = makeFrame(payload);
-    wrongMagic[0] ^= 0xff;
+    wrongMagic[0]! ^= 0xff;
     const m = parseFrame(wrongMagic);
     expect(!m.ok && m.error.code).toBe('bad-magic');
 

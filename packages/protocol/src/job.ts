@@ -1,0 +1,144 @@
+/**
+ * The job an operator runs: model, data, and the algorithm's settings. Validated with zod
+ * when the coordinator starts (a bad file names the field and what was expected) and sent to
+ * every tab in its welcome, so tab and coordinator never disagree on a setting.
+ */
+import { z } from 'zod';
+
+export const modelPresets = ['mlp-784-128-10', 'softmax-784-10', 'mlp-784-32-10'] as const;
+export type ModelPreset = (typeof modelPresets)[number];
+
+export const aggregatorNameSchema = z.enum([
+  'mean',
+  'cge',
+  'median',
+  'trimmed-mean',
+  'krum',
+  'multi-krum',
+  'centered-clipping',
+  'sign-majority',
+]);
+
+export const codecNameSchema = z.enum(['fp32', 'fp16', 'one-bit', 'stochastic-one-bit']);
+
+export const modelSpecSchema = z.union([
+  z.object({ preset: z.enum(modelPresets) }).strict(),
+  z
+    .object({
+      /** A TF.js layers topology (the `modelTopology` of a model.json). */
+      topology: z.record(z.string(), z.unknown()),
+      inputShape: z.array(z.number().int().positive()).min(1).max(4),
+      classes: z.number().int().min(2).max(1000),
+    })
+    .strict(),
+]);
+
+export const datasetSpecSchema = z.union([
+  z
+    .object({
+      preset: z.literal('mnist'),
+      train: z.number().int().min(100).max(9000).default(8000),
+      heldOut: z.number().int().min(100).max(5000).default(2000),
+      seed: z.number().int().default(1),
+    })
+    .strict(),
+  z.object({ manifestUrl: z.string().url() }).strict(),
+]);
+
+export const jobSpecSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
+    model: modelSpecSchema.default({ preset: 'mlp-784-128-10' }),
+    dataset: datasetSpecSchema.default({ preset: 'mnist', train: 8000, heldOut: 2000, seed: 1 }),
+    optimizer: z
+      .object({
+        kind: z.enum(['sgd', 'momentum']).default('sgd'),
+        learningRate: z.number().positive().max(10).default(0.1),
+        momentum: z.number().min(0).max(0.999).default(0.9),
+      })
+      .strict()
+      .default({ kind: 'sgd', learningRate: 0.1, momentum: 0.9 }),
+    batchSize: z.number().int().min(1).max(4096).default(64),
+    /** Data partitions the training set is cut into (served as binary files). */
+    partitions: z.number().int().min(1).max(4096).default(32),
+    cluster: z
+      .object({
+        size: z.number().int().min(1).max(32).default(4),
+        redundancy: z.number().int().min(0).max(31).default(1),
+        scheme: z.enum(['cyclic', 'fractional-repetition']).default('cyclic'),
+        placement: z.enum(['join-order', 'rtt']).default('join-order'),
+      })
+      .strict()
+      .default({ size: 4, redundancy: 1, scheme: 'cyclic', placement: 'join-order' }),
+    localSteps: z.number().int().min(1).max(1000).default(1),
+    elastic: z.number().min(0).max(100).default(0),
+    aggregator: z
+      .object({ name: aggregatorNameSchema.default('cge'), f: z.number().int().min(0).default(0) })
+      .strict()
+      .default({ name: 'cge', f: 0 }),
+    agreement: z
+      .object({
+        mode: z.enum(['majority', 'average']).default('majority'),
+        epsilon: z.number().positive().default(1e-4),
+        /** After a majority of clusters proposed, wait this long for the others. */
+        graceMs: z.number().int().min(0).max(60_000).default(250),
+      })
+      .strict()
+      .default({ mode: 'majority', epsilon: 1e-4, graceMs: 250 }),
+    staleness: z.number().int().min(0).max(1000).default(2),
+    codec: z
+      .object({
+        name: codecNameSchema.default('one-bit'),
+        blockSize: z.number().int().min(1).max(1 << 20).default(1024),
+      })
+      .strict()
+      .default({ name: 'one-bit', blockSize: 1024 }),
+    targetAccuracy: z.number().min(0).max(1).default(0.9),
+    evaluateEvery: z.number().int().min(1).default(5),
+    checkpointEvery: z.number().int().min(1).default(10),
+    maxIterations: z.number().int().positive().optional(),
+  })
+  .strict()
+  .superRefine((job, ctx) => {
+    if (job.cluster.redundancy >= job.cluster.size) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster', 'redundancy'],
+        message: `must be smaller than cluster.size (${job.cluster.size})`,
+      });
+    }
+    if (
+      job.cluster.scheme === 'fractional-repetition' &&
+      job.cluster.size % (job.cluster.redundancy + 1) !== 0
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster', 'scheme'],
+        message: 'fractional-repetition needs cluster.size divisible by redundancy + 1',
+      });
+    }
+    if (job.aggregator.f * 2 >= job.cluster.size && job.aggregator.f > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aggregator', 'f'],
+        message: `must be below half of cluster.size (${job.cluster.size})`,
+      });
+    }
+  });
+
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+export type JobSpec = z.output<typeof jobSpecSchema>;
+
+export const defaultJob: JobSpec = jobSpecSchema.parse({ name: 'mnist-mlp' });
+
+/** Human-readable lines, one per problem: `path: message`. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+    return `${path}: ${issue.message}`;
+  });
+}
