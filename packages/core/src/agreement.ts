@@ -32,7 +32,7 @@ export function agreementRounds(initialSpread: number, epsilon: number): number 
   if (!(epsilon > 0) || !Number.isFinite(epsilon)) {
     throw new RangeError(`agreementRounds: epsilon must be finite and > 0, got ${epsilon}`);
   }
-  if (!Number.isFinite(initialSpread) || Number.isNaN(initialSpread)) {
+  if (!Number.isFinite(initialSpread)) {
     throw new RangeError(`agreementRounds: initial spread must be finite, got ${initialSpread}`);
   }
   if (initialSpread <= epsilon) return 0;
@@ -147,7 +147,9 @@ export class ClusterAgreement {
     checkCount('clusterCount', clusterCount, 1);
     checkCount('rounds', rounds, 0);
     if (!Number.isInteger(clusterId) || clusterId < 0 || clusterId >= clusterCount) {
-      throw new RangeError(`clusterId must be an integer in [0, ${clusterCount}), got ${clusterId}`);
+      throw new RangeError(
+        `clusterId must be an integer in [0, ${clusterCount}), got ${clusterId}`,
+      );
     }
     if (!allFinite(initial)) throw new RangeError('ClusterAgreement: initial value not finite');
     this.clusterId = clusterId;
@@ -253,9 +255,7 @@ export type SubmitRejectReason =
   | 'wrong-length'
   | 'non-finite';
 
-export type SubmitResult =
-  | { accepted: true }
-  | { accepted: false; reason: SubmitRejectReason };
+export type SubmitResult = { accepted: true } | { accepted: false; reason: SubmitRejectReason };
 
 export interface AgreementCoordinatorOptions {
   clusterCount: number;

@@ -15,14 +15,18 @@
  *   Decoding is exact whenever every group has a live slot, which can happen with fewer than
  *   m − s slots.
  * - 'cyclic': slot i holds partitions i, i+1, …, i+s (mod m). B follows Tandon et al.'s
- *   Algorithm 2: draw a random s × m Gaussian H (seeded by `seed`), centre its rows so that
- *   H · 1 = 0, and give each slot the unique b_i supported on its partitions with b_i[i] = 1 and
- *   H · b_i = 0. All b_i lie in null(H), which has dimension m − s and contains 1; any m − s of
- *   them are (generically) independent, so they span it. Decoding solves a · B_S = 1 by least
- *   squares with a column-pivoted Gram–Schmidt QR in Float64 (the pivoting picks a
- *   well-conditioned subset of at most m − s rows when more are available) and reports exact
- *   only when the residual ‖a · B_S − 1‖∞ ≤ 1e-9. Every member of a cluster must use the same
- *   seed to agree on B; H is redrawn (deterministically) if a draw is badly conditioned.
+ *   Algorithm 2: pick an s × m matrix H with H · 1 = 0 and give each slot the unique b_i
+ *   supported on its partitions with b_i[i] = 1 and H · b_i = 0. All b_i lie in null(H), which
+ *   has dimension m − s and contains 1, and any m − s of them span it. A plain random Gaussian
+ *   H makes some decodes need weights of 10³–10⁵ (float32 messages lose 3+ digits), so H is a
+ *   real Fourier matrix when m − s is odd (a cyclic MDS code, as in Raviv et al. 2018), and
+ *   otherwise the best of a few Fourier variants and `seed`-ed Gaussian draws, judged by the
+ *   largest decoding weights over the straggler patterns (see cyclicRows). Every member of a
+ *   cluster must use the same seed to agree on B. For m ≤ 10 the worst decoding weight is
+ *   below ~30; conditioning degrades as m grows (m = 12, s = 6: ~10³), so keep clusters small.
+ *   Decoding solves a · B_S = 1 by least squares with a column-pivoted Gram–Schmidt QR in
+ *   Float64 (the pivoting picks a well-conditioned subset of at most m − s rows when more are
+ *   available) and reports exact only when the residual ‖a · B_S − 1‖∞ ≤ 1e-9.
  *
  * Approximate decode (too few slots, or no exact solution found): the result is
  * `scale · Σ_j c_j g_j` with c = (unscaled weights) · B_S supported on the covered partitions
@@ -33,8 +37,8 @@
  * - cyclic: the rows of B are not 0/1, so no choice of slots counts each covered partition once
  *   in general; we use the least-squares ("optimal decoding") weights, which make c the closest
  *   point to 1 in the span of the available rows. This can be a poor approximation when few
- *   slots remain (c may be far from 1 on some partitions), which is the price of the cyclic
- *   code's higher tolerance. Callers that need the approximation to be predictable should
+ *   slots remain (c may be far from 1 on some partitions), the price of the cyclic code's
+ *   flexibility (any s, no divisibility). Callers that need a predictable approximation should
  *   prefer fractional repetition.
  * Returned weights already include `scale`. With no available slot: all-zero weights,
  * coveredPartitions 0, scale 0.
@@ -86,10 +90,14 @@ export interface GradientCode {
 const DEFAULT_SEED = 0x6c0de;
 /** Residual bound (‖a · B_S − 1‖∞) for reporting an exact decode. */
 const EXACT_TOLERANCE = 1e-9;
-/** Cyclic construction: relative pivot bound and coefficient bound for accepting a draw of H. */
-const PIVOT_TOLERANCE = 1e-6;
-const MAX_COEFFICIENT = 1e3;
-const MAX_DRAWS = 64;
+/** Relative pivot bound below which a small linear system counts as singular. */
+const PIVOT_TOLERANCE = 1e-9;
+/** Cyclic construction with m − s even: candidate matrices compared. */
+const FOURIER_PHASES = 8;
+const GAUSSIAN_DRAWS = 8;
+/** Work bound (≈ flops) for scoring candidates, and the fewest patterns scored when sampling. */
+const SEARCH_BUDGET = 1e7;
+const MIN_PATTERNS = 64;
 
 export function createGradientCode(config: GradientCodeConfig): GradientCode {
   const { slots: m, redundancy: s, scheme } = config;
@@ -177,7 +185,10 @@ export function encodeInto(
   combineInto(terms, out);
 }
 
-/** out = Σ_i weights[i] · messages[i] (overwrites out); slots with weight 0 may be absent. */
+/**
+ * out = Σ_i weights[i] · messages[i] (overwrites out; may alias a message). Messages of slots
+ * with weight 0 may be absent; a missing message with nonzero weight throws.
+ */
 export function decodeInto(
   result: DecodeResult,
   messages: ReadonlyMap<number, Float32Array> | readonly (Float32Array | undefined)[],
@@ -208,14 +219,20 @@ function isMap<K, V>(x: ReadonlyMap<K, V> | readonly unknown[]): x is ReadonlyMa
   return x instanceof Map;
 }
 
-/** out = Σ coefficient · gradient, accumulated in Float64 per coordinate. */
+/**
+ * out = Σ coefficient · gradient, accumulated in Float64 per coordinate; each coordinate is read
+ * before it is written, so out may alias one of the gradients.
+ */
 function combineInto(
   terms: readonly { coefficient: number; gradient: Float32Array }[],
   out: Float32Array,
 ): void {
+  const coefficients = terms.map((t) => t.coefficient);
+  const gradients = terms.map((t) => t.gradient);
+  const n = terms.length;
   for (let k = 0; k < out.length; k++) {
     let sum = 0;
-    for (const t of terms) sum += t.coefficient * t.gradient[k]!;
+    for (let t = 0; t < n; t++) sum += coefficients[t]! * gradients[t]![k]!;
     out[k] = sum;
   }
 }
@@ -234,54 +251,149 @@ function indicator(m: number, held: readonly number[]): Float64Array {
 }
 
 /**
- * Tandon et al. Algorithm 2. Draw H (s × m Gaussian, rows centred so H·1 = 0); for each slot i
- * solve H[:, others] x = −H[:, i] on the other s partitions it holds, so b_i[i] = 1 and
- * H · b_i = 0. A draw whose small systems are nearly singular or whose coefficients are huge
- * would make decoding ill-conditioned, so it is replaced by the next draw of the same stream.
+ * Rows of B for the cyclic scheme, following Tandon et al.'s Algorithm 2: for an s × m matrix
+ * H with H · 1 = 0, row i is the unique b_i supported on slot i's partitions with b_i[i] = 1
+ * and H · b_i = 0. Which H matters a great deal numerically: a plain Gaussian draw can need
+ * decoding weights of 10³–10⁵ for some straggler patterns already at m ≈ 10, which float32
+ * messages, let alone 1-bit ones, do not survive.
+ * - m − s odd: H = the real Fourier vectors of the s highest frequencies ((−1)^j when m is even,
+ *   then cos/sin pairs). null(H) is then a real cyclic MDS (BCH-like) code containing 1, B is
+ *   circulant and any m − s rows span null(H) (Raviv, Tamo, Tandon & Dimakis, "Gradient coding
+ *   from cyclic MDS codes and expander graphs", 2018). Deterministic; the seed is not used.
+ * - m − s even: no real cyclic code of that dimension fits, so candidates are compared: the
+ *   Fourier matrix whose last frequency is used by a single cosine, at FOURIER_PHASES phases,
+ *   and GAUSSIAN_DRAWS seeded Gaussian draws with centred rows (Algorithm 2 proper). The one
+ *   whose worst straggler pattern needs the smallest decoding weights is kept. Patterns are all
+ *   (m − s)-subsets of slots when the work fits in SEARCH_BUDGET (then every such decode is
+ *   verified exact here), otherwise a seeded sample of them.
  */
 function cyclicRows(m: number, s: number, partitions: number[][], rng: Rng): Float64Array[] {
-  let fallback: Float64Array[] | undefined;
-  for (let draw = 0; draw < MAX_DRAWS; draw++) {
-    const h = centredGaussian(s, m, rng);
-    const rows: Float64Array[] = [];
-    let largest = 0;
-    for (let i = 0; i < m; i++) {
-      const others = partitions[i]!.slice(1);
-      const system = h.map((hr) => Float64Array.from(others, (j) => hr[j]!));
-      const rhs = Float64Array.from(h, (hr) => -hr[i]!);
-      const x = solveSquare(system, rhs);
-      if (x === undefined) break;
-      const row = new Float64Array(m);
-      row[i] = 1;
-      others.forEach((j, t) => {
-        row[j] = x[t]!;
-        largest = Math.max(largest, Math.abs(x[t]!));
-      });
-      rows.push(row);
-    }
-    if (rows.length < m) continue;
-    if (largest <= MAX_COEFFICIENT) return rows;
-    fallback ??= rows;
+  if ((m - s) % 2 === 1) {
+    const rows = nullSpaceRows(realFourier(m, s, 0), m, partitions);
+    if (rows === undefined) throw new Error(`gradient code: singular Fourier code m=${m}, s=${s}`);
+    return rows;
   }
-  if (fallback === undefined) {
+  const candidates: Float64Array[][] = [];
+  for (let t = 0; t < FOURIER_PHASES; t++) {
+    candidates.push(realFourier(m, s, (Math.PI * (t + 0.5)) / FOURIER_PHASES));
+  }
+  for (let t = 0; t < GAUSSIAN_DRAWS; t++) candidates.push(centredGaussian(s, m, rng));
+  const costPerPattern = candidates.length * m * (m - s) ** 2;
+  const maxPatterns = Math.max(MIN_PATTERNS, Math.floor(SEARCH_BUDGET / costPerPattern));
+  const patterns = stragglerPatterns(m, m - s, maxPatterns, rng);
+
+  let best: Float64Array[] | undefined;
+  let bestScore = Infinity;
+  for (const h of candidates) {
+    const rows = nullSpaceRows(h, m, partitions);
+    if (rows === undefined) continue;
+    const score = worstAmplification(rows, patterns);
+    if (score < bestScore) {
+      best = rows;
+      bestScore = score;
+    }
+  }
+  if (best === undefined) {
     throw new Error(`gradient code: no usable cyclic matrix for m=${m}, s=${s}`);
   }
-  return fallback;
+  return best;
+}
+
+/** b_i: solve H[:, others] x = −H[:, i] over the other s partitions slot i holds. */
+function nullSpaceRows(
+  h: readonly Float64Array[],
+  m: number,
+  partitions: readonly number[][],
+): Float64Array[] | undefined {
+  const rows: Float64Array[] = [];
+  for (let i = 0; i < m; i++) {
+    const others = partitions[i]!.slice(1);
+    const system = h.map((hr) => Float64Array.from(others, (j) => hr[j]!));
+    const x = solveSquare(
+      system,
+      Float64Array.from(h, (hr) => -hr[i]!),
+    );
+    if (x === undefined) return undefined;
+    const row = new Float64Array(m);
+    row[i] = 1;
+    others.forEach((j, t) => (row[j] = x[t]!));
+    rows.push(row);
+  }
+  return rows;
+}
+
+/**
+ * s rows of real Fourier vectors, highest frequencies first: (−1)^j when m is even, then
+ * cos and sin of 2πkj/m for k = ⌊(m−1)/2⌋, ⌊(m−1)/2⌋ − 1, …; a frequency of which only one row
+ * fits is used as cos(2πkj/m + phase). Every row sums to zero, so H · 1 = 0.
+ */
+function realFourier(m: number, s: number, phase: number): Float64Array[] {
+  const wave = (k: number, shift: number): Float64Array =>
+    Float64Array.from({ length: m }, (_, j) => Math.cos((2 * Math.PI * k * j) / m + shift));
+  const h: Float64Array[] = [];
+  if (m % 2 === 0 && s > 0) h.push(wave(m / 2, 0));
+  for (let k = Math.floor((m - 1) / 2); h.length < s; k--) {
+    if (h.length + 1 === s) h.push(wave(k, phase));
+    else h.push(wave(k, 0), wave(k, Math.PI / 2));
+  }
+  return h;
 }
 
 function centredGaussian(rowsCount: number, cols: number, rng: Rng): Float64Array[] {
   const h: Float64Array[] = [];
   for (let r = 0; r < rowsCount; r++) {
-    const row = new Float64Array(cols);
-    let mean = 0;
-    for (let c = 0; c < cols; c++) {
-      row[c] = gaussian(rng);
-      mean += row[c]! / cols;
-    }
+    const row = Float64Array.from({ length: cols }, () => gaussian(rng));
+    const mean = row.reduce((sum, v) => sum + v, 0) / cols;
     for (let c = 0; c < cols; c++) row[c]! -= mean;
     h.push(row);
   }
   return h;
+}
+
+/** All k-subsets of the m slots if there are at most `limit`, else `limit` seeded random ones. */
+function stragglerPatterns(m: number, k: number, limit: number, rng: Rng): number[][] {
+  let count = 1;
+  for (let t = 0; t < k; t++) count = (count * (m - t)) / (t + 1);
+  const patterns: number[][] = [];
+  if (count <= limit) {
+    const pick = (start: number, chosen: number[]): void => {
+      if (chosen.length === k) {
+        patterns.push([...chosen]);
+        return;
+      }
+      for (let i = start; i <= m - (k - chosen.length); i++) pick(i + 1, [...chosen, i]);
+    };
+    pick(0, []);
+    return patterns;
+  }
+  for (let p = 0; p < limit; p++) {
+    const slots = Array.from({ length: m }, (_, i) => i);
+    for (let t = 0; t < k; t++) {
+      const u = t + Math.floor(rng.next() * (m - t));
+      [slots[t], slots[u]] = [slots[u]!, slots[t]!];
+    }
+    patterns.push(slots.slice(0, k));
+  }
+  return patterns;
+}
+
+/**
+ * Largest error amplification Σ_i |a_i| · ‖b_i‖₁ / m over the patterns (Infinity if one does not
+ * decode exactly): how much the decode can magnify rounding or quantisation noise in messages.
+ */
+function worstAmplification(rows: readonly Float64Array[], patterns: readonly number[][]): number {
+  let worst = 0;
+  for (const live of patterns) {
+    const { weights, residual } = solveForOnes(rows, live);
+    if (!(residual <= EXACT_TOLERANCE)) return Infinity;
+    let amplification = 0;
+    for (const slot of live) {
+      const norm1 = rows[slot]!.reduce((sum, v) => sum + Math.abs(v), 0);
+      amplification += Math.abs(weights[slot]!) * norm1;
+    }
+    worst = Math.max(worst, amplification / rows.length);
+  }
+  return worst;
 }
 
 /**
@@ -290,21 +402,21 @@ function centredGaussian(rowsCount: number, cols: number, rng: Rng): Float64Arra
  */
 function solveSquare(a: readonly Float64Array[], rhs: Float64Array): Float64Array | undefined {
   const n = rhs.length;
-  const m = a.map((row) => Float64Array.from(row));
+  const work = a.map((row) => Float64Array.from(row));
   const b = Float64Array.from(rhs);
   let norm = 0;
-  for (const row of m) for (const v of row) norm = Math.max(norm, Math.abs(v));
+  for (const row of work) for (const v of row) norm = Math.max(norm, Math.abs(v));
   for (let col = 0; col < n; col++) {
     let pivot = col;
     for (let r = col + 1; r < n; r++) {
-      if (Math.abs(m[r]![col]!) > Math.abs(m[pivot]![col]!)) pivot = r;
+      if (Math.abs(work[r]![col]!) > Math.abs(work[pivot]![col]!)) pivot = r;
     }
-    if (!(Math.abs(m[pivot]![col]!) > PIVOT_TOLERANCE * norm)) return undefined;
-    [m[col], m[pivot]] = [m[pivot]!, m[col]!];
+    if (!(Math.abs(work[pivot]![col]!) > PIVOT_TOLERANCE * norm)) return undefined;
+    [work[col], work[pivot]] = [work[pivot]!, work[col]!];
     [b[col], b[pivot]] = [b[pivot]!, b[col]!];
-    const top = m[col]!;
+    const top = work[col]!;
     for (let r = col + 1; r < n; r++) {
-      const row = m[r]!;
+      const row = work[r]!;
       const f = row[col]! / top[col]!;
       if (f === 0) continue;
       for (let c = col; c < n; c++) row[c]! -= f * top[c]!;
@@ -313,7 +425,7 @@ function solveSquare(a: readonly Float64Array[], rhs: Float64Array): Float64Arra
   }
   const x = new Float64Array(n);
   for (let r = n - 1; r >= 0; r--) {
-    const row = m[r]!;
+    const row = work[r]!;
     let sum = b[r]!;
     for (let c = r + 1; c < n; c++) sum -= row[c]! * x[c]!;
     x[r] = sum / row[r]!;
@@ -360,27 +472,34 @@ function decodeByLeastSquares(
   partitions: readonly number[][],
   live: readonly number[],
 ): DecodeResult {
-  const weights = new Float64Array(m);
-  if (live.length === 0) return { exact: false, weights, coveredPartitions: 0, scale: 0 };
-  const ones = new Float64Array(m).fill(1);
-  const a = leastSquaresCombination(
-    live.map((slot) => rows[slot]!),
-    ones,
-  );
-  const combined = new Float64Array(m);
-  live.forEach((slot, t) => {
-    const w = a[t]!;
-    weights[slot] = w;
-    const row = rows[slot]!;
-    for (let j = 0; j < m; j++) combined[j]! += w * row[j]!;
-  });
-  let residual = 0;
-  for (let j = 0; j < m; j++) residual = Math.max(residual, Math.abs(combined[j]! - 1));
+  if (live.length === 0) {
+    return { exact: false, weights: new Float64Array(m), coveredPartitions: 0, scale: 0 };
+  }
+  const { weights, residual } = solveForOnes(rows, live);
   if (residual <= EXACT_TOLERANCE) return { exact: true, weights };
   const covered = coveredCount(m, partitions, live);
   const scale = m / covered;
   for (let i = 0; i < m; i++) weights[i]! *= scale;
   return { exact: false, weights, coveredPartitions: covered, scale };
+}
+
+/** Least-squares weights (length m, zero off `live`) for a · B_live ≈ 1, and ‖a · B_live − 1‖∞. */
+function solveForOnes(
+  rows: readonly Float64Array[],
+  live: readonly number[],
+): { weights: Float64Array; residual: number } {
+  const m = rows.length;
+  const liveRows = live.map((slot) => rows[slot]!);
+  const a = leastSquaresCombination(liveRows, new Float64Array(m).fill(1));
+  const weights = new Float64Array(m);
+  const combined = new Float64Array(m);
+  live.forEach((slot, t) => {
+    weights[slot] = a[t]!;
+    for (let j = 0; j < m; j++) combined[j]! += a[t]! * liveRows[t]![j]!;
+  });
+  let residual = 0;
+  for (let j = 0; j < m; j++) residual = Math.max(residual, Math.abs(combined[j]! - 1));
+  return { weights, residual };
 }
 
 /**

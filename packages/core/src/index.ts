@@ -8,3 +8,4 @@ export * from './backup-workers.ts';
 export * from './sdde.ts';
 export * from './parle.ts';
 export * from './quarantine.ts';
+export * from './placement/index.ts';

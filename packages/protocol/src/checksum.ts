@@ -16,6 +16,7 @@ export function checksum32(bytes: Uint8Array): number {
       hash = Math.imul(hash ^ w, 0x01000193);
     }
   }
-  for (let i = words << 2; i < bytes.byteLength; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+  for (let i = words << 2; i < bytes.byteLength; i++)
+    hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
   return hash >>> 0;
 }

@@ -43,7 +43,8 @@ export function chunkFrame(
   }
   const body = maxChunkBytes - CHUNK_HEADER_BYTES;
   const count = Math.max(1, Math.ceil(frame.byteLength / body));
-  if (count > 0xffff) throw new RangeError(`frame of ${frame.byteLength} bytes needs too many chunks`);
+  if (count > 0xffff)
+    throw new RangeError(`frame of ${frame.byteLength} bytes needs too many chunks`);
   const chunks: Uint8Array[] = [];
   for (let index = 0; index < count; index++) {
     const start = index * body;
@@ -123,7 +124,10 @@ export class FrameReassembler {
     }
     if (partial === undefined) {
       if (header.frameId === this.lastCompleted) {
-        errors.push({ code: 'duplicate-chunk', message: `frame ${header.frameId} already complete` });
+        errors.push({
+          code: 'duplicate-chunk',
+          message: `frame ${header.frameId} already complete`,
+        });
         return { frame: undefined, errors };
       }
       if (header.index !== 0) {
@@ -147,7 +151,10 @@ export class FrameReassembler {
     }
 
     if (header.count !== partial.count || header.totalBytes !== partial.bytes.byteLength) {
-      errors.push({ code: 'bad-chunk', message: `frame ${header.frameId}: inconsistent chunk header` });
+      errors.push({
+        code: 'bad-chunk',
+        message: `frame ${header.frameId}: inconsistent chunk header`,
+      });
       this.partial = undefined;
       return { frame: undefined, errors };
     }
@@ -167,7 +174,10 @@ export class FrameReassembler {
       return { frame: undefined, errors };
     }
     if (partial.filled + body.byteLength > partial.bytes.byteLength) {
-      errors.push({ code: 'oversized', message: `frame ${header.frameId}: chunks exceed totalBytes` });
+      errors.push({
+        code: 'oversized',
+        message: `frame ${header.frameId}: chunks exceed totalBytes`,
+      });
       this.partial = undefined;
       return { frame: undefined, errors };
     }

@@ -101,8 +101,12 @@ export type ProposalMeta = z.infer<typeof proposalMetaSchema>;
 export const controlSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('pause') }).strict(),
   z.object({ action: z.literal('resume') }).strict(),
-  z.object({ action: z.literal('set-learning-rate'), learningRate: finite.positive().max(10) }).strict(),
-  z.object({ action: z.literal('set-cluster-size'), size: z.number().int().min(1).max(32) }).strict(),
+  z
+    .object({ action: z.literal('set-learning-rate'), learningRate: finite.positive().max(10) })
+    .strict(),
+  z
+    .object({ action: z.literal('set-cluster-size'), size: z.number().int().min(1).max(32) })
+    .strict(),
   z
     .object({
       action: z.literal('set-aggregator'),
@@ -134,9 +138,16 @@ export interface Placement {
   clusterId: number;
   slot: number;
   peers: PeerInfo[];
-  /** Global data partitions this tab trains on, and the gradient-code coefficients for them. */
-  partitions: number[];
-  coefficients: number[];
+  /**
+   * The cluster's gradient-code partitions this tab holds (s + 1 of them): for each, the global
+   * data partitions it is made of and the coefficient of its gradient in the tab's message.
+   */
+  partitions: { local: number; global: number[]; coefficient: number }[];
+  clusterSize: number;
+  redundancy: number;
+  scheme: 'cyclic' | 'fractional-repetition';
+  /** Seed of the cluster's gradient code: every member builds the same code from it. */
+  codeSeed: number;
   /** Whether this tab should send the cluster's proposal (the lowest live slot). */
   proposer: boolean;
   clusterCount: number;
@@ -186,4 +197,6 @@ export interface WorkerServerToClient {
   signal: (message: { from: string; data: unknown }) => void;
   phase: (phase: Phase) => void;
   rejected: (error: WireError) => void;
+  /** Round-trip measurement: the tab acks at once. */
+  ping: (ack: () => void) => void;
 }

@@ -93,7 +93,12 @@ export const jobSpecSchema = z
     codec: z
       .object({
         name: codecNameSchema.default('one-bit'),
-        blockSize: z.number().int().min(1).max(1 << 20).default(1024),
+        blockSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(1 << 20)
+          .default(1024),
       })
       .strict()
       .default({ name: 'one-bit', blockSize: 1024 }),

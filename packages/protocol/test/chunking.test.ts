@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  CHUNK_HEADER_BYTES,
-  FrameReassembler,
-  MAX_CHUNK_BYTES,
-  chunkFrame,
-} from '../src/index.ts';
+import { CHUNK_HEADER_BYTES, FrameReassembler, MAX_CHUNK_BYTES, chunkFrame } from '../src/index.ts';
 
 function frameOf(length: number, seed = 1): Uint8Array {
   const bytes = new Uint8Array(length);

@@ -11,7 +11,8 @@
  *   untouched.
  * Parameters: the dimension d, the block size B of the codecs that keep one scale per block
  * (0 for the codecs that do not), error feedback on/off, a seed for stochastic codecs.
- * Paper: 1-bit SGD with error feedback; 1-bit gradient coding (shared/seeds/one-bit-gradient-coding.md).
+ * Papers: 1-bit SGD with error feedback (Seide et al. 2014); 1-bit gradient coding
+ * (shared/seeds/one-bit-gradient-coding.md).
  */
 import {
   allocateFrame,
@@ -26,9 +27,12 @@ import {
 } from '@swarmgrad/protocol';
 
 export interface CodecEncoderOptions {
-  /** Coordinates per scale block; only for block codecs (default: the codec's defaultBlockSize). */
+  /** Coordinates per scale block (default: the codec's defaultBlockSize); ignored by fp16/fp32. */
   blockSize?: number;
-  /** Keep an error-feedback residual (default: the codec's `errorFeedback`). */
+  /**
+   * Keep an error-feedback residual (default: the codec's `errorFeedback`). Ignored by fp32,
+   * whose decoding is exact (its residual would stay 0).
+   */
   errorFeedback?: boolean;
   /** Seed of a stochastic codec's generator. Give every sender its own seed. */
   seed?: number;
@@ -99,7 +103,9 @@ export function registerCodec(codec: Codec): void {
   if (existing === codec) return;
   if (existing !== undefined) throw new Error(`codec '${codec.name}' is already registered`);
   if (codecIds[codec.name] !== codec.id) {
-    throw new Error(`codec '${codec.name}' has id ${codec.id}, the frame format says ${codecIds[codec.name]}`);
+    throw new Error(
+      `codec '${codec.name}' has id ${codec.id}, the frame format says ${codecIds[codec.name]}`,
+    );
   }
   byName.set(codec.name, codec);
   ordered.push(codec);
@@ -263,26 +269,11 @@ export function checkDecodeArgs(
 }
 
 /**
- * The payload's bytes starting at `offset`, as a buffer/offset pair that typed views of
- * `alignment`-byte elements can use: the payload itself when aligned (the frame keeps payloads
- * 8-byte aligned), else an aligned copy (rare: a payload sliced at an odd offset).
+ * The payload itself when typed views of `alignment`-byte elements can sit on it (the frame keeps
+ * payloads 8-byte aligned), else an aligned copy (rare: a payload sliced at an odd offset; an
+ * encoder then copies its result back).
  */
 export function alignedBytes(payload: Uint8Array, alignment: number): Uint8Array {
   if (payload.byteOffset % alignment === 0) return payload;
   return payload.slice();
-}
-
-/** Writes through an aligned scratch when `payload` itself is not aligned. */
-export function withAlignedPayload(
-  payload: Uint8Array,
-  alignment: number,
-  write: (aligned: Uint8Array) => void,
-): void {
-  if (payload.byteOffset % alignment === 0) {
-    write(payload);
-    return;
-  }
-  const scratch = new Uint8Array(payload.byteLength);
-  write(scratch);
-  payload.set(scratch);
 }

@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import type { WindowReport } from '../src/quarantine.ts';
+import { Quarantine } from '../src/quarantine.ts';
+import type { Rng } from '../src/random.ts';
+import { createRng, gaussian } from '../src/random.ts';
+
+const D = 32;
+const WINDOW = 10;
+const config = { window: WINDOW, threshold: 3, strikes: 3 };
+
+type Behaviour =
+  | 'honest'
+  | 'sign-flip'
+  | 'scaling'
+  | 'nan'
+  | 'slow' // honest, but sends only every third iteration
+  | 'sparse' // honest, but sends once per window
+  | 'quitter'; // honest for two windows, then silent
+
+/** The true gradient drifts from window to window; every honest update is it plus N(0, 1) noise. */
+function simulate(
+  q: Quarantine,
+  workers: Record<string, Behaviour>,
+  windows: number,
+  seed: number,
+  startIteration = 0,
+): WindowReport[] {
+  const rng = createRng(seed);
+  const reports: WindowReport[] = [];
+  let g = new Float32Array(D);
+  for (let t = startIteration; t < startIteration + windows * WINDOW; t++) {
+    if (t % WINDOW === 0) g = Float32Array.from({ length: D }, () => gaussian(rng));
+    reports.push(...q.advance(t));
+    for (const [id, behaviour] of Object.entries(workers)) {
+      if (behaviour === 'slow' && t % 3 !== 0) continue;
+      if (behaviour === 'sparse' && t % WINDOW !== 3) continue;
+      if (behaviour === 'quitter' && t >= startIteration + 2 * WINDOW) continue;
+      q.observe(id, t, update(behaviour, g, rng));
+    }
+  }
+  return reports;
+}
+
+function update(behaviour: Behaviour, g: Float32Array, rng: Rng): Float32Array {
+  const u = g.map((x) => x + gaussian(rng));
+  if (behaviour === 'sign-flip') return u.map((x) => -x);
+  if (behaviour === 'scaling') return u.map((x) => 10 * x);
+  if (behaviour === 'nan') return u.map((x, j) => (j === 0 ? NaN : x));
+  return u;
+}
+
+const honestTeam = (n: number): Record<string, Behaviour> =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`h${i}`, 'honest' as Behaviour]));
+
+describe('Quarantine', () => {
+  it('never quarantines honest noisy workers, over many windows and seeds', () => {
+    for (const seed of [1, 2, 3]) {
+      const q = new Quarantine(config);
+      // Tabs that send fewer updates have noisier window means; they must not be penalised.
+      const workers = {
+        ...honestTeam(8),
+        slow: 'slow' as Behaviour,
+        sparse: 'sparse' as Behaviour,
+      };
+      const reports = simulate(q, workers, 200, seed);
+      expect(reports).toHaveLength(199);
+      expect(reports.every((r) => r.judged.length === 10 && r.failed.length === 0)).toBe(true);
+      expect(q.quarantined()).toEqual([]);
+      for (const id of Object.keys(workers)) expect(q.strikes(id)).toBe(0);
+    }
+  });
+
+  it('quarantines sign-flip, scaling and NaN workers after `strikes` windows, and only them', () => {
+    const q = new Quarantine(config);
+    const workers: Record<string, Behaviour> = {
+      ...honestTeam(7),
+      flip: 'sign-flip',
+      scale: 'scaling',
+      nan: 'nan',
+    };
+    // Two windows closed: two strikes each, nobody quarantined yet.
+    simulate(q, workers, 2, 7);
+    q.advance(2 * WINDOW);
+    for (const id of ['flip', 'scale', 'nan']) expect(q.strikes(id)).toBe(2);
+    expect(q.quarantined()).toEqual([]);
+    // Third window closed: quarantined.
+    const reports = simulate(q, workers, 2, 8, 2 * WINDOW);
+    expect(reports[0]!.quarantined.sort()).toEqual(['flip', 'nan', 'scale']);
+    expect(q.quarantined()).toEqual(['flip', 'nan', 'scale']);
+    expect(q.isQuarantined('flip')).toBe(true);
+    expect(q.isQuarantined('h0')).toBe(false);
+    for (let i = 0; i < 7; i++) expect(q.strikes(`h${i}`)).toBe(0);
+    // From then on their updates are ignored.
+    expect(q.observe('flip', 4 * WINDOW, new Float32Array(D))).toBe(false);
+    expect(q.observe('h0', 4 * WINDOW, new Float32Array(D))).toBe(true);
+  });
+
+  it('flags the attackers by distance: far beyond threshold × median distance', () => {
+    const q = new Quarantine(config);
+    const reports = simulate(q, { ...honestTeam(7), flip: 'sign-flip', scale: 'scaling' }, 2, 3);
+    const r = reports[0]!;
+    const dist = (id: string): number => r.distances[r.judged.indexOf(id)]!;
+    expect(dist('flip')).toBeGreaterThan(3 * r.scale);
+    expect(dist('scale')).toBeGreaterThan(3 * r.scale);
+    for (let i = 0; i < 7; i++) expect(dist(`h${i}`)).toBeLessThan(2 * r.scale);
+  });
+
+  it('counts caller-reported rejections: hard ones fail the window, filtered ones only when most are', () => {
+    const q = new Quarantine({ ...config, strikes: 2 });
+    const rng = createRng(5);
+    const g = Float32Array.from({ length: D }, () => gaussian(rng));
+    for (let t = 0; t < 3 * WINDOW; t++) {
+      for (let i = 0; i < 5; i++) q.observe(`h${i}`, t, update('honest', g, rng));
+      q.observe('often', t, update('honest', g, rng));
+      q.reportRejected('often', t, 'filtered'); // filtered every time
+      q.observe('rarely', t, update('honest', g, rng));
+      if (t % WINDOW === 0) q.reportRejected('rarely', t, 'filtered'); // 1 in 10
+      if (t % WINDOW === 5) q.reportRejected('broken', t); // a NaN update, once per window
+      q.observe('once', t, t === 3 ? new Float32Array(D).fill(NaN) : update('honest', g, rng)); // one NaN
+    }
+    q.closeWindow();
+    expect(q.quarantined()).toEqual(['broken', 'often']);
+    expect(q.strikes('rarely')).toBe(0);
+    expect(q.strikes('once')).toBe(1);
+  });
+
+  it('tolerates a worker that stops sending, and windows with too few workers', () => {
+    const q = new Quarantine(config);
+    const reports = simulate(q, { ...honestTeam(3), quitter: 'quitter' }, 20, 11);
+    expect(reports[0]!.judged).toContain('quitter');
+    expect(reports.at(-1)!.judged).not.toContain('quitter');
+    expect(q.quarantined()).toEqual([]);
+    expect(q.strikes('quitter')).toBe(0);
+    // Only two workers left: the distance test is skipped rather than guessing.
+    q.advance(20 * WINDOW);
+    const few = simulate(q, honestTeam(2), 3, 12, 20 * WINDOW);
+    expect(few.every((r) => Number.isNaN(r.scale) && r.failed.length === 0)).toBe(true);
+    // An iteration far ahead closes the open window once; the empty ones in between are skipped.
+    expect(q.advance(1000 * WINDOW)).toHaveLength(1);
+    expect(q.advance(1000 * WINDOW + 1)).toHaveLength(0);
+    expect(q.closeWindow()!.judged).toEqual([]);
+  });
+
+  it('ignores stale updates, rejects wrong-length ones, and forgets workers', () => {
+    const q = new Quarantine({ ...config, strikes: 1 });
+    expect(q.observe('a', 25, new Float32Array(4))).toBe(true);
+    expect(q.observe('a', 5, new Float32Array(4))).toBe(false); // window 0 is closed
+    expect(q.observe('b', 26, new Float32Array(3))).toBe(false); // wrong length
+    q.closeWindow();
+    expect(q.quarantined()).toEqual(['b']);
+    q.forget('b');
+    expect(q.isQuarantined('b')).toBe(false);
+    expect(q.strikes('b')).toBe(0);
+    expect(q.observe('b', 30, new Float32Array(4))).toBe(true);
+    // With a configured dimension, a first wrong-length update cannot set it.
+    const fixed = new Quarantine({ ...config, dim: 4 });
+    expect(fixed.observe('evil', 0, new Float32Array(3))).toBe(false);
+    expect(fixed.observe('a', 0, new Float32Array(4))).toBe(true);
+  });
+
+  it('fails a worker whose finite updates overflow its accumulator', () => {
+    const q = new Quarantine({ ...config, strikes: 1 });
+    for (let t = 0; t < 3; t++) {
+      for (const id of ['a', 'b', 'c']) q.observe(id, t, Float32Array.of(1, 1));
+      q.observe('huge', t, Float32Array.of(3e38, 3e38));
+    }
+    const r = q.closeWindow()!;
+    expect(r.failed).toEqual(['huge']);
+    expect(r.judged).toEqual(['a', 'b', 'c']);
+  });
+
+  it('rejects invalid configuration and iterations', () => {
+    expect(() => new Quarantine({ ...config, window: 0 })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, threshold: 0 })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, strikes: 1.5 })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, floor: -1 })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, filteredShare: 2 })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, dim: -1 })).toThrow(RangeError);
+    expect(() => new Quarantine(config).observe('a', -1, new Float32Array(1))).toThrow(RangeError);
+    expect(() => new Quarantine(config).advance(NaN)).toThrow(RangeError);
+  });
+});
