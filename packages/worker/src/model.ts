@@ -34,6 +34,15 @@ const EPSILON = 1e-7;
 /** Builds the model of a job with deterministic initial weights (see the file header). */
 export function buildModel(spec: ModelSpec, seed = 0): tfl.LayersModel {
   const model = 'preset' in spec ? buildPreset(spec.preset) : fromTopology(spec.topology);
+  if (!('preset' in spec)) {
+    const { inputShape, classes } = describe(model);
+    if (inputShape.join() !== spec.inputShape.join() || classes !== spec.classes) {
+      model.dispose();
+      throw new TypeError(
+        `topology maps [${inputShape}] to ${classes} classes, the job says [${spec.inputShape}] to ${spec.classes}`,
+      );
+    }
+  }
   initializeWeights(model, seed);
   return model;
 }
@@ -254,7 +263,7 @@ function initializeWeights(model: tfl.LayersModel, seed: number): void {
   });
 }
 
-/** A distinct, stable seed per weight index (FNV-1a mix; never 0 so seeding stays explicit). */
+/** A distinct, stable seed per weight index (FNV-1a mix; never 0, which tfjs may read as "unseeded"). */
 function deriveSeed(seed: number, index: number): number {
   let h = 0x811c9dc5;
   for (const v of [seed >>> 0, (seed / 2 ** 32) >>> 0, index]) {

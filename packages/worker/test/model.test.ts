@@ -108,6 +108,12 @@ describe('initial parameters', () => {
     const p2 = fromJson.predict(input) as tf.Tensor;
     expect(Array.from(p2.dataSync())).toEqual(Array.from(p1.dataSync()));
     tf.dispose([input, p1, p2]);
+    expect(() => buildModel({ topology, inputShape: [28, 28, 1], classes: 10 })).toThrow(
+      /job says/,
+    );
+    expect(() =>
+      buildModel({ topology: { class_name: 'Nope', config: {} }, inputShape: [784], classes: 10 }),
+    ).toThrow(/unknown model class/);
     preset.dispose();
     fromJson.dispose();
   });

@@ -1,0 +1,105 @@
+/**
+ * `swarmgrad` command line: `serve` runs a coordinator (more commands join as they land).
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { resolve } from 'node:path';
+import { networkInterfaces } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { Coordinator } from './coordinator.ts';
+import { ConfigError, loadJob } from './config.ts';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port 0-65535');
+  return n;
+}
+
+/** A non-loopback IPv4 address: WebRTC between tabs needs one. */
+function lanAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const item of list ?? [])
+      if (item.family === 'IPv4' && !item.internal) return item.address;
+  }
+  return undefined;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('swarmgrad').description(
+    'browser volunteer-compute training: coordinator, swarms and benchmarks',
+  );
+  program
+    .command('serve')
+    .description('start a coordinator with a job (the default MNIST job when no --config)')
+    .option('-c, --config <file>', 'job file (JSON)')
+    .option('-p, --port <port>', 'HTTP and socket.io port', port, 8080)
+    .option('--host <host>', 'interface to listen on', '0.0.0.0')
+    .option('-d, --data-dir <dir>', 'checkpoints and journal', '.swarmgrad')
+    .option('--allow-fault-injection', 'accept tabs that inject faults (tests only)', false)
+    .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
+    .action(
+      async (opts: {
+        config?: string;
+        port: number;
+        host: string;
+        dataDir: string;
+        allowFaultInjection: boolean;
+        logLevel: string;
+      }) => {
+        const logger = pino({ name: 'swarmgrad', level: opts.logLevel });
+        let job;
+        try {
+          job = await loadJob(opts.config);
+        } catch (error) {
+          if (error instanceof ConfigError) {
+            process.stderr.write(`${error.message}\n`);
+            process.exit(2);
+          }
+          throw error;
+        }
+        const webRoot = resolve(fileURLToPath(new URL('../../web/dist', import.meta.url)));
+        const coordinator = await Coordinator.start({
+          job,
+          port: opts.port,
+          host: opts.host,
+          dataDir: resolve(opts.dataDir),
+          adminToken: process.env.SWARMGRAD_ADMIN_TOKEN,
+          allowFaultInjection: opts.allowFaultInjection,
+          webRoot,
+          logger,
+        });
+        const host = lanAddress() ?? '127.0.0.1';
+        const base = `http://${host}:${coordinator.port}`;
+        process.stdout.write(
+          [
+            `swarmgrad coordinator: job ${job.name}, ${coordinator.dimension} parameters, iteration ${coordinator.iteration}`,
+            `  volunteer page: ${base}/`,
+            `  dashboard:      ${base}/dashboard`,
+            `  status:         ${base}/api/status`,
+            `  admin token:    ${coordinator.adminToken}`,
+            '',
+          ].join('\n'),
+        );
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          logger.info({ signal }, 'checkpointing before exit');
+          coordinator
+            .close()
+            .then(() => process.exit(0))
+            .catch((error: unknown) => {
+              logger.error({ err: error }, 'shutdown failed');
+              process.exit(1);
+            });
+        };
+        process.on('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGINT', () => stop('SIGINT'));
+      },
+    );
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

@@ -1,0 +1,1034 @@
+/**
+ * The coordinator: every tab and the dashboard talk to it. It seats tabs in clusters, relays
+ * their WebRTC signaling inside a cluster, drives the iterations (RoundEngine), evaluates and
+ * checkpoints the agreed model, and serves the HTTP API.
+ *
+ * Every inbound event is untrusted: checked against packages/protocol's schemas, bounded in
+ * size and rate, and refused with a typed error code. Nothing a tab sends can stop the
+ * server or change the model except through a validated, finite, correctly-sized proposal.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { Server, type Namespace, type Socket } from 'socket.io';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import pino, { type Logger } from 'pino';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { allFinite, decodeFrameInto } from '@swarmgrad/core';
+import {
+  FRAME_HEADER_BYTES,
+  allocateFrame,
+  controlSchema,
+  helloSchema,
+  jobIdOf,
+  limits,
+  proposalMetaSchema,
+  reportSchema,
+  sealFrame,
+  signalSchema,
+  type ControlCommand,
+  type ErrorCode,
+  type JobSpec,
+  type Phase,
+  type WireError,
+  type WorkerClientToServer,
+  type WorkerServerToClient,
+} from '@swarmgrad/protocol';
+import {
+  buildModel,
+  initialParameters,
+  modelTopologyJSON,
+  parameterCount,
+  weightSpecs,
+} from '@swarmgrad/worker/model';
+import { RoundEngine, type ClosedIteration } from './rounds.ts';
+import { TabRegistry, type TabRecord } from './tabs.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { DeltaJournal } from './journal.ts';
+import { CheckpointStore } from './checkpoint.ts';
+import { buildDataset, type Dataset } from './dataset.ts';
+import { Evaluator } from './evaluator.ts';
+import { createHttpApp } from './http.ts';
+
+export interface CoordinatorOptions {
+  job: JobSpec;
+  port?: number;
+  host?: string;
+  dataDir: string;
+  adminToken?: string;
+  allowFaultInjection?: boolean;
+  /** Directory of the built web app (apps/web/dist); a placeholder page when absent. */
+  webRoot?: string;
+  logger?: Logger;
+  /** Evaluate the held-out set (off in benchmarks that only measure rounds). */
+  evaluate?: boolean;
+  /** Tabs needed before the first iteration starts. */
+  minTabs?: number;
+}
+
+export interface EvaluationPoint {
+  iteration: number;
+  loss: number;
+  accuracy: number;
+  at: number;
+}
+
+export interface LogEvent {
+  at: number;
+  kind:
+    | 'tab-joined'
+    | 'tab-left'
+    | 'tab-left-mid-round'
+    | 'cluster-lost'
+    | 'quorum-lost'
+    | 'quorum-restored'
+    | 'update-rejected'
+    | 'tab-quarantined'
+    | 'checkpoint'
+    | 'control'
+    | 'iteration';
+  message: string;
+}
+
+type WorkerSocket = Socket<WorkerClientToServer, WorkerServerToClient>;
+
+const HELLO_TIMEOUT_MS = 10_000;
+
+export class Coordinator {
+  readonly job: JobSpec;
+  readonly jobId: number;
+  readonly dimension: number;
+  readonly adminToken: string;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly dataset: Dataset;
+  readonly registry: TabRegistry;
+  readonly startedAt = Date.now();
+  private readonly engine: RoundEngine;
+  private readonly options: CoordinatorOptions;
+  private readonly topology: object;
+  private readonly specs: ReturnType<typeof weightSpecs>;
+  private readonly checkpoints: CheckpointStore;
+  private readonly journal: DeltaJournal;
+  private evaluator: Evaluator | undefined;
+  private io: Server | undefined;
+  private workers: Namespace<WorkerClientToServer, WorkerServerToClient> | undefined;
+  private dashboard: Namespace | undefined;
+  private http: HttpServer | undefined;
+  private readonly sockets = new Map<string, WorkerSocket>();
+  private readonly limiter: RateLimiterMemory;
+  private phaseValue: Phase = 'waiting';
+  private paused = false;
+  private learningRateValue: number;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private iterationStartedAt = Date.now();
+  private lastRounds = 0;
+  private lastEvaluation: EvaluationPoint | undefined;
+  readonly history: EvaluationPoint[] = [];
+  readonly events: LogEvent[] = [];
+  readonly rejectedByCode = new Map<ErrorCode, number>();
+  private bytesSent = 0;
+  private fp32EquivalentBytes = 0;
+  private closing = false;
+  private checkpointInFlight: Promise<void> | undefined;
+  private evaluationInFlight = false;
+  private lastCheckpointIteration = 0;
+
+  private constructor(
+    options: CoordinatorOptions,
+    init: {
+      dataset: Dataset;
+      initial: Float32Array;
+      iteration: number;
+      topology: object;
+      specs: ReturnType<typeof weightSpecs>;
+      checkpoints: CheckpointStore;
+      journal: DeltaJournal;
+      learningRate: number;
+      lastCheckpointIteration: number;
+    },
+  ) {
+    this.options = options;
+    this.job = options.job;
+    this.jobId = jobIdOf(this.job.name);
+    this.dimension = init.initial.length;
+    this.adminToken = options.adminToken ?? randomBytes(18).toString('base64url');
+    this.logger = options.logger ?? pino({ name: 'swarmgrad' });
+    this.metrics = createMetrics();
+    this.dataset = init.dataset;
+    this.topology = init.topology;
+    this.specs = init.specs;
+    this.checkpoints = init.checkpoints;
+    this.journal = init.journal;
+    this.learningRateValue = init.learningRate;
+    this.lastCheckpointIteration = init.lastCheckpointIteration;
+    this.registry = new TabRegistry(this.job);
+    this.engine = new RoundEngine({
+      dimension: this.dimension,
+      jobId: this.jobId,
+      codec: this.job.codec.name,
+      blockSize: this.job.codec.blockSize,
+      mode: this.job.agreement.mode,
+      epsilon: this.job.agreement.epsilon,
+      staleness: this.job.staleness,
+      graceMs: this.job.agreement.graceMs,
+      initial: init.initial,
+      iteration: init.iteration,
+    });
+    this.limiter = new RateLimiterMemory({
+      points: limits.eventBurst,
+      duration: limits.eventBurst / limits.eventsPerSecond,
+    });
+    this.metrics.iteration.set(init.iteration);
+  }
+
+  /** Loads data and model, resumes from the latest checkpoint + journal, and listens. */
+  static async start(options: CoordinatorOptions): Promise<Coordinator> {
+    const job = options.job;
+    await mkdir(options.dataDir, { recursive: true });
+    // the main thread only builds the model once for its topology and initial weights
+    await tf.setBackend('cpu');
+    const dataset = buildDataset(job);
+    const model = buildModel(job.model);
+    const topology = modelTopologyJSON(model);
+    const specs = weightSpecs(model);
+    const dimension = parameterCount(model);
+    model.dispose();
+    const checkpoints = new CheckpointStore(options.dataDir);
+    const latest = await checkpoints.latest();
+    let initial: Float32Array;
+    let iteration = 0;
+    let learningRate = job.optimizer.learningRate;
+    let state: PersistedState | undefined;
+    if (
+      latest !== undefined &&
+      latest.params.length === dimension &&
+      isPersistedState(latest.state, job)
+    ) {
+      initial = latest.params;
+      iteration = latest.iteration;
+      state = latest.state;
+      learningRate = latest.state.learningRate;
+    } else {
+      initial = initialParameters(job.model, jobIdOf(job.name));
+    }
+    const journal = new DeltaJournal(options.dataDir, iteration);
+    const coordinator = new Coordinator(options, {
+      dataset,
+      initial,
+      iteration,
+      topology,
+      specs,
+      checkpoints,
+      journal,
+      learningRate,
+      lastCheckpointIteration: iteration,
+    });
+    if (state) coordinator.restoreState(state);
+    const replayed = journal.read(iteration);
+    for (const record of replayed) coordinator.engine.replay(record.frame, record.iteration);
+    if (latest === undefined) await coordinator.writeCheckpoint();
+    if (replayed.length > 0) {
+      coordinator.logger.info(
+        {
+          checkpoint: iteration,
+          replayed: replayed.length,
+          iteration: coordinator.engine.iteration,
+        },
+        'resumed from checkpoint and journal',
+      );
+    } else if (latest !== undefined) {
+      coordinator.logger.info({ iteration }, 'resumed from checkpoint');
+    }
+    coordinator.metrics.iteration.set(coordinator.engine.iteration);
+    if (job.maxIterations !== undefined && coordinator.engine.iteration >= job.maxIterations) {
+      coordinator.phaseValue = 'done';
+    }
+    if (options.evaluate !== false) {
+      coordinator.evaluator = await Evaluator.start(job, dataset.heldOut);
+    }
+    await coordinator.listen(options.port ?? 8080, options.host ?? '0.0.0.0');
+    return coordinator;
+  }
+
+  get url(): string {
+    const address = this.http?.address() as AddressInfo | null;
+    const host =
+      this.options.host && this.options.host !== '0.0.0.0' ? this.options.host : '127.0.0.1';
+    return `http://${host}:${address?.port ?? 0}`;
+  }
+
+  get port(): number {
+    return (this.http?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get phase(): Phase {
+    return this.phaseValue;
+  }
+
+  get iteration(): number {
+    return this.engine.iteration;
+  }
+
+  get learningRate(): number {
+    return this.learningRateValue;
+  }
+
+  get base(): Float32Array {
+    return this.engine.base;
+  }
+
+  get modelTopology(): object {
+    return this.topology;
+  }
+
+  get modelWeightSpecs(): ReturnType<typeof weightSpecs> {
+    return this.specs;
+  }
+
+  private async listen(port: number, host: string): Promise<void> {
+    const app = createHttpApp(this, this.options.webRoot);
+    this.http = createServer(app);
+    const fp32FrameBytes = FRAME_HEADER_BYTES + this.dimension * 4;
+    this.io = new Server(this.http, {
+      // WebSocket only: no sticky sessions needed behind a load balancer
+      transports: ['websocket'],
+      maxHttpBufferSize: Math.max(1 << 20, fp32FrameBytes + (64 << 10)),
+      pingInterval: 10_000,
+      pingTimeout: 8_000,
+      serveClient: false,
+    });
+    this.workers = this.io.of('/worker') as Namespace<WorkerClientToServer, WorkerServerToClient>;
+    this.workers.on('connection', (socket) => this.onWorker(socket));
+    this.dashboard = this.io.of('/dashboard');
+    this.dashboard.on('connection', (socket) => {
+      socket.emit('status', this.status());
+      socket.emit('history', { evaluations: this.history, events: this.events.slice(-200) });
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.http!.once('error', reject);
+      this.http!.listen(port, host, () => resolve());
+    });
+    this.statusTimer = setInterval(() => this.publishStatus(), 1000);
+    this.statusTimer.unref();
+  }
+
+  private statusTimer: NodeJS.Timeout | undefined;
+
+  // ------------------------------------------------------------------ tabs
+
+  private onWorker(socket: WorkerSocket): void {
+    let tab: TabRecord | undefined;
+    const helloTimer = setTimeout(() => {
+      if (!tab) socket.disconnect(true);
+    }, HELLO_TIMEOUT_MS);
+
+    const refuse = (event: string, code: ErrorCode, message: string): WireError => {
+      this.countRejected(code);
+      const error = { code, message, event };
+      this.logger.debug({ tab: tab?.id, ...error }, 'refused');
+      return error;
+    };
+    const allowed = async (event: string): Promise<boolean> => {
+      try {
+        await this.limiter.consume(socket.id);
+        return true;
+      } catch {
+        socket.emit('rejected', refuse(event, 'rate-limited', 'too many events'));
+        return false;
+      }
+    };
+
+    socket.on('hello', async (raw, ack) => {
+      if (typeof ack !== 'function') return;
+      if (!(await allowed('hello'))) return;
+      if (tab)
+        return ack({ ok: false, error: refuse('hello', 'invalid-message', 'already said hello') });
+      const parsed = helloSchema.safeParse(raw);
+      if (!parsed.success) {
+        return ack({
+          ok: false,
+          error: refuse('hello', 'invalid-message', parsed.error.issues[0]?.message ?? 'bad hello'),
+        });
+      }
+      const hello = parsed.data;
+      if (hello.fault !== undefined && this.options.allowFaultInjection !== true) {
+        return ack({
+          ok: false,
+          error: refuse(
+            'hello',
+            'fault-injection-disabled',
+            'this coordinator refuses fault-injection tabs',
+          ),
+        });
+      }
+      clearTimeout(helloTimer);
+      tab = this.admit(socket, hello);
+      ack({
+        ok: true,
+        value: {
+          tabId: tab.id,
+          resumeToken: tab.resumeToken,
+          job: this.job,
+          jobId: this.jobId,
+          dimension: this.dimension,
+          iteration: this.engine.iteration,
+          phase: this.phaseValue,
+          learningRate: this.learningRateValue,
+          paramsUrl: '/api/params',
+          manifestUrl: '/data/manifest.json',
+        },
+      });
+      this.afterAdmit(tab);
+    });
+
+    socket.on('signal', async (raw) => {
+      if (!tab || !(await allowed('signal'))) return;
+      const parsed = signalSchema.safeParse(raw);
+      if (!parsed.success) {
+        socket.emit(
+          'rejected',
+          refuse('signal', 'invalid-message', parsed.error.issues[0]?.message ?? 'bad signal'),
+        );
+        return;
+      }
+      const from = this.registry.seatOf(tab.id);
+      const to = this.registry.seatOf(parsed.data.to);
+      const target = this.sockets.get(parsed.data.to);
+      if (!from || !to || from.clusterId !== to.clusterId || !target || parsed.data.to === tab.id) {
+        socket.emit(
+          'rejected',
+          refuse('signal', 'not-in-cluster', `${parsed.data.to} is not a peer in your cluster`),
+        );
+        return;
+      }
+      target.emit('signal', { from: tab.id, data: parsed.data.data });
+    });
+
+    socket.on('report', async (raw) => {
+      if (!tab || !(await allowed('report'))) return;
+      const parsed = reportSchema.safeParse(raw);
+      if (!parsed.success) {
+        socket.emit(
+          'rejected',
+          refuse('report', 'invalid-message', parsed.error.issues[0]?.message ?? 'bad report'),
+        );
+        return;
+      }
+      const previous = tab.report;
+      tab.report = parsed.data;
+      tab.lastSeenAt = Date.now();
+      const newBytes = Math.max(0, parsed.data.peerBytesSent - (previous?.peerBytesSent ?? 0));
+      const newFp32 = Math.max(0, parsed.data.peerFp32Bytes - (previous?.peerFp32Bytes ?? 0));
+      this.countWire('peer', newBytes, newFp32);
+    });
+
+    socket.on('proposal', async (rawMeta, rawFrame, ack) => {
+      if (typeof ack !== 'function') return;
+      if (!(await allowed('proposal'))) {
+        return ack({
+          ok: false,
+          error: { code: 'rate-limited', message: 'too many events', event: 'proposal' },
+        });
+      }
+      if (!tab)
+        return ack({ ok: false, error: refuse('proposal', 'unknown-tab', 'say hello first') });
+      const result = this.onProposal(tab, rawMeta, rawFrame);
+      if (!result.ok) {
+        this.logEvent(
+          'update-rejected',
+          `proposal from ${tab.id} refused: ${result.code} (${result.message})`,
+        );
+        return ack({ ok: false, error: refuse('proposal', result.code, result.message) });
+      }
+      ack({ ok: true, value: { counted: result.counted } });
+      this.maybeClose();
+    });
+
+    socket.on('disconnect', () => {
+      clearTimeout(helloTimer);
+      if (tab) this.onLeave(tab, socket);
+    });
+  }
+
+  private admit(socket: WorkerSocket, hello: ReturnType<typeof helloSchema.parse>): TabRecord {
+    const now = Date.now();
+    let tab = hello.resumeToken
+      ? [...this.registry.tabs.values()].find((t) => safeEqual(t.resumeToken, hello.resumeToken!))
+      : undefined;
+    if (tab && tab.connected) {
+      // the old connection is a ghost (the tab reconnected before the server noticed)
+      this.sockets.get(tab.id)?.disconnect(true);
+    }
+    if (!tab) {
+      tab = {
+        id: `tab-${randomUUID().slice(0, 8)}`,
+        resumeToken: randomBytes(18).toString('base64url'),
+        joinSeq: this.registry.nextJoinSeq(),
+        kind: hello.kind,
+        backend: hello.backend,
+        fallbackAdapter: hello.fallbackAdapter,
+        fault: hello.fault,
+        connected: true,
+        rttMs: undefined,
+        report: undefined,
+        joinedAt: now,
+        lastSeenAt: now,
+        quarantined: false,
+        socketId: socket.id,
+      };
+      this.registry.tabs.set(tab.id, tab);
+    }
+    tab.connected = true;
+    tab.socketId = socket.id;
+    tab.backend = hello.backend;
+    tab.fallbackAdapter = hello.fallbackAdapter;
+    tab.lastSeenAt = now;
+    this.sockets.set(tab.id, socket);
+    this.metrics.tabs.set(this.registry.connected().length);
+    this.logEvent('tab-joined', `${tab.id} joined (${hello.kind}, ${hello.backend})`);
+    void this.measureRtt(tab, socket);
+    return tab;
+  }
+
+  private afterAdmit(tab: TabRecord): void {
+    if (this.registry.seatOf(tab.id)) {
+      // resumed into its old seat
+      this.sendPlacements(this.clusterMembersOf(tab.id));
+    } else if (this.registry.clusters.length === 0 || this.phaseValue === 'waiting') {
+      this.startIterationIfReady();
+    } else {
+      const seat = this.registry.seatInVacancy(tab.id);
+      if (seat) this.sendPlacements(this.clusterMembersOf(tab.id));
+    }
+    this.updateQuorum();
+    this.maybeClose();
+  }
+
+  private async measureRtt(tab: TabRecord, socket: WorkerSocket): Promise<void> {
+    const started = performance.now();
+    try {
+      await socket.timeout(5000).emitWithAck('ping');
+      tab.rttMs = performance.now() - started;
+    } catch {
+      // no answer: leave unmeasured; rtt placement seats it last
+    }
+  }
+
+  private onLeave(tab: TabRecord, socket: WorkerSocket): void {
+    if (tab.socketId !== socket.id) return; // an older connection of a resumed tab
+    tab.connected = false;
+    tab.socketId = undefined;
+    this.sockets.delete(tab.id);
+    this.metrics.tabs.set(this.registry.connected().length);
+    const seat = this.registry.seatOf(tab.id);
+    const midRound =
+      seat !== undefined &&
+      this.phaseValue === 'training' &&
+      !this.engine.proposers().includes(seat.clusterId);
+    this.logEvent(
+      midRound ? 'tab-left-mid-round' : 'tab-left',
+      `${tab.id} left${seat ? ` cluster ${seat.clusterId}` : ''}`,
+    );
+    if (seat) {
+      if (!this.registry.liveClusters().has(seat.clusterId)) {
+        this.logEvent('cluster-lost', `cluster ${seat.clusterId} has no live tab`);
+      }
+      this.sendPlacements(this.clusterMembersOf(tab.id));
+    } else {
+      this.registry.tabs.delete(tab.id);
+    }
+    this.updateQuorum();
+    this.maybeClose();
+  }
+
+  private clusterMembersOf(tabId: string): string[] {
+    const seat = this.registry.seatOf(tabId);
+    if (!seat) return [tabId];
+    return this.registry.members(seat.clusterId).map((m) => m.tabId);
+  }
+
+  private sendPlacements(tabIds: Iterable<string>): void {
+    for (const id of tabIds) {
+      const placement = this.registry.placementOf(id);
+      const socket = this.sockets.get(id);
+      if (placement && socket) socket.emit('placement', placement);
+    }
+  }
+
+  // ------------------------------------------------------------------ proposals
+
+  private onProposal(
+    tab: TabRecord,
+    rawMeta: unknown,
+    rawFrame: unknown,
+  ): { ok: true; counted: boolean } | { ok: false; code: ErrorCode; message: string } {
+    const meta = proposalMetaSchema.safeParse(rawMeta);
+    if (!meta.success) {
+      return {
+        ok: false,
+        code: 'invalid-message',
+        message: meta.error.issues[0]?.message ?? 'bad proposal',
+      };
+    }
+    if (!(rawFrame instanceof Uint8Array)) {
+      return { ok: false, code: 'invalid-message', message: 'proposal frame must be binary' };
+    }
+    const maxFrameBytes = FRAME_HEADER_BYTES + this.dimension * 4;
+    if (rawFrame.byteLength > maxFrameBytes) {
+      return {
+        ok: false,
+        code: 'payload-too-large',
+        message: `frame of ${rawFrame.byteLength} bytes`,
+      };
+    }
+    // while paused, proposals are held (the iteration closes on resume); after the last
+    // iteration there is nothing to propose to
+    if (this.phaseValue === 'done') {
+      return { ok: false, code: 'paused', message: 'training is done' };
+    }
+    const seat = this.registry.seatOf(tab.id);
+    if (!seat || seat.clusterId !== meta.data.clusterId) {
+      return {
+        ok: false,
+        code: 'not-in-cluster',
+        message: `you are not in cluster ${meta.data.clusterId}`,
+      };
+    }
+    // socket.io hands Node Buffers that may sit at any offset of a shared pool: copy to an
+    // aligned buffer so the codecs can read typed views
+    const frame = rawFrame.byteOffset % 8 === 0 ? rawFrame : new Uint8Array(rawFrame);
+    const update = new Float32Array(this.dimension);
+    const decoded = decodeFrameInto(frame, update, {
+      dimension: this.dimension,
+      jobId: this.jobId,
+      maxFrameBytes,
+    });
+    if (!decoded.ok) return { ok: false, code: decoded.error.code, message: decoded.error.message };
+    if (!allFinite(update))
+      return { ok: false, code: 'non-finite', message: 'update is not finite' };
+    const offered = this.engine.offer(
+      seat.clusterId,
+      decoded.value.iteration,
+      update,
+      performance.now(),
+    );
+    if (!offered.ok) {
+      if (offered.code === 'stale') this.metrics.staleDropped.inc();
+      return offered;
+    }
+    this.countWire('proposal', frame.byteLength, this.dimension * 4);
+    return { ok: true, counted: offered.counted };
+  }
+
+  // ------------------------------------------------------------------ iterations
+
+  private startIterationIfReady(): void {
+    if (this.closing || this.paused || this.phaseValue === 'done') return;
+    const changed = this.registry.rebalance();
+    const clusterIds = this.registry.clusters.map((c) => c.id);
+    const connected = this.registry.connected().length;
+    if (connected < (this.options.minTabs ?? 1) || clusterIds.length === 0) {
+      this.engine.setClusters(clusterIds);
+      this.setPhase('waiting');
+      return;
+    }
+    this.engine.setClusters(clusterIds);
+    this.metrics.clusters.set(clusterIds.length);
+    this.iterationStartedAt = performance.now();
+    // every seated tab learns its (possibly new) place; cluster size or count changes move
+    // partitions too, so send to all seated tabs when the cluster set changed
+    this.sendPlacements(changed.size > 0 ? this.registry.connected().map((t) => t.id) : []);
+    this.setPhase('training');
+    this.updateQuorum();
+  }
+
+  private setPhase(phase: Phase): void {
+    if (this.phaseValue === phase) return;
+    const previous = this.phaseValue;
+    this.phaseValue = phase;
+    if (phase === 'quorum-lost')
+      this.logEvent('quorum-lost', 'fewer than a majority of clusters have a live tab');
+    if (previous === 'quorum-lost' && phase === 'training')
+      this.logEvent('quorum-restored', 'a majority of clusters is live again');
+    this.workers?.emit('phase', phase);
+    this.publishStatus();
+  }
+
+  private updateQuorum(): void {
+    if (this.phaseValue !== 'training' && this.phaseValue !== 'quorum-lost') return;
+    const decision = this.engine.decide(this.registry.liveClusters(), performance.now());
+    if (decision.action === 'quorum-lost') this.setPhase('quorum-lost');
+    else if (this.phaseValue === 'quorum-lost') this.setPhase('training');
+    this.metrics.liveClusters.set(this.registry.liveClusters().size);
+  }
+
+  private maybeClose(): void {
+    if (this.closing || (this.phaseValue !== 'training' && this.phaseValue !== 'quorum-lost'))
+      return;
+    const now = performance.now();
+    const decision = this.engine.decide(this.registry.liveClusters(), now);
+    if (decision.action === 'close') {
+      this.closeIteration(now);
+      return;
+    }
+    this.updateQuorum();
+    if (decision.action === 'wait' && decision.until !== undefined) {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = setTimeout(() => this.maybeClose(), Math.max(0, decision.until - now) + 1);
+    }
+  }
+
+  private closeIteration(decidedAt: number): void {
+    clearTimeout(this.closeTimer);
+    let closed: ClosedIteration;
+    try {
+      closed = this.engine.close();
+    } catch (error) {
+      this.logger.error({ err: error }, 'closing the iteration failed; proposals dropped');
+      this.engine.setClusters(this.registry.clusters.map((c) => c.id));
+      return;
+    }
+    this.lastRounds = closed.rounds;
+    try {
+      this.journal.append({ iteration: closed.iteration, frame: closed.frame });
+    } catch (error) {
+      // the iteration still goes on; a restart would resume from the iteration before
+      this.logger.error({ err: error }, 'journal append failed');
+    }
+    const start = {
+      iteration: closed.iteration,
+      delta: closed.frame,
+      learningRate: this.learningRateValue,
+      phase: this.phaseValue,
+    };
+    this.workers?.emit('iteration', start);
+    const recipients = this.sockets.size;
+    this.countWire(
+      'broadcast',
+      closed.frame.byteLength * recipients,
+      this.dimension * 4 * recipients,
+    );
+    this.metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
+    this.metrics.iterationSeconds.observe((performance.now() - this.iterationStartedAt) / 1000);
+    this.metrics.iteration.set(closed.iteration);
+    this.logger.debug(
+      {
+        iteration: closed.iteration,
+        contributors: closed.contributors,
+        rounds: closed.rounds,
+        spread: closed.spread,
+      },
+      'iteration closed',
+    );
+    this.afterClose(closed.iteration);
+    if (this.job.maxIterations !== undefined && closed.iteration >= this.job.maxIterations) {
+      this.setPhase('done');
+      void this.writeCheckpoint();
+      return;
+    }
+    this.startIterationIfReady();
+  }
+
+  private afterClose(iteration: number): void {
+    if (this.evaluator && iteration % this.job.evaluateEvery === 0 && !this.evaluationInFlight) {
+      this.evaluationInFlight = true;
+      const params = Float32Array.from(this.engine.base);
+      this.evaluator
+        .evaluate(params, iteration)
+        .then((result) => this.recordEvaluation(result))
+        .catch((error: unknown) => this.logger.error({ err: error }, 'evaluation failed'))
+        .finally(() => {
+          this.evaluationInFlight = false;
+        });
+    }
+    if (
+      iteration - this.lastCheckpointIteration >= this.job.checkpointEvery &&
+      !this.checkpointInFlight
+    ) {
+      void this.writeCheckpoint();
+    }
+  }
+
+  private recordEvaluation(result: { iteration: number; loss: number; accuracy: number }): void {
+    const point = {
+      iteration: result.iteration,
+      loss: result.loss,
+      accuracy: result.accuracy,
+      at: Date.now(),
+    };
+    this.lastEvaluation = point;
+    this.history.push(point);
+    if (this.history.length > 10_000) this.history.splice(0, this.history.length - 10_000);
+    this.metrics.accuracy.set(result.accuracy);
+    this.metrics.loss.set(result.loss);
+    this.dashboard?.emit('evaluation', point);
+    this.logger.info(point, 'evaluated');
+  }
+
+  /** Evaluates the current base now (used by tests and the swarm command). */
+  async evaluateNow(): Promise<EvaluationPoint | undefined> {
+    if (!this.evaluator) return undefined;
+    const iteration = this.engine.iteration;
+    const result = await this.evaluator.evaluate(Float32Array.from(this.engine.base), iteration);
+    this.recordEvaluation(result);
+    return this.lastEvaluation;
+  }
+
+  /** Writes a full checkpoint of the current base and state; one at a time. */
+  async writeCheckpoint(): Promise<void> {
+    if (this.checkpointInFlight) await this.checkpointInFlight;
+    const iteration = this.engine.iteration;
+    const params = Float32Array.from(this.engine.base);
+    const state: PersistedState = {
+      job: this.job.name,
+      learningRate: this.learningRateValue,
+      bytesSent: this.bytesSent,
+      fp32EquivalentBytes: this.fp32EquivalentBytes,
+      history: this.history.slice(-2000),
+    };
+    const task = (async () => {
+      await this.checkpoints.save({
+        iteration,
+        params,
+        state,
+        modelTopology: this.topology,
+        weightSpecs: this.specs,
+      });
+      this.lastCheckpointIteration = iteration;
+      this.journal.rotate(iteration);
+      this.metrics.checkpoints.inc();
+      this.logEvent('checkpoint', `checkpoint at iteration ${iteration}`);
+    })();
+    this.checkpointInFlight = task;
+    try {
+      await task;
+    } catch (error) {
+      this.logger.error({ err: error }, 'checkpoint failed');
+    } finally {
+      this.checkpointInFlight = undefined;
+    }
+  }
+
+  private restoreState(state: PersistedState): void {
+    this.bytesSent = state.bytesSent;
+    this.fp32EquivalentBytes = state.fp32EquivalentBytes;
+    this.history.push(...state.history);
+    this.lastEvaluation = state.history.at(-1);
+  }
+
+  // ------------------------------------------------------------------ control
+
+  /** Applies an operator command (already authenticated). */
+  control(
+    raw: unknown,
+  ): { ok: true; phase: Phase } | { ok: false; code: ErrorCode; message: string } {
+    const parsed = controlSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.countRejected('invalid-message');
+      return {
+        ok: false,
+        code: 'invalid-message',
+        message: parsed.error.issues[0]?.message ?? 'bad command',
+      };
+    }
+    const command: ControlCommand = parsed.data;
+    switch (command.action) {
+      case 'pause':
+        this.paused = true;
+        clearTimeout(this.closeTimer);
+        if (this.phaseValue !== 'done') this.setPhase('paused');
+        break;
+      case 'resume':
+        this.paused = false;
+        if (this.phaseValue === 'paused') {
+          if (this.engine.clusters.length === 0) {
+            this.phaseValue = 'waiting';
+            this.startIterationIfReady();
+          } else {
+            this.setPhase('training');
+            this.updateQuorum();
+          }
+          this.maybeClose();
+        }
+        break;
+      case 'set-learning-rate':
+        this.learningRateValue = command.learningRate;
+        break;
+      case 'set-cluster-size':
+        this.job.cluster.size = command.size;
+        if (this.job.cluster.redundancy >= command.size)
+          this.job.cluster.redundancy = command.size - 1;
+        this.registry.setJob(this.job);
+        break;
+      case 'set-aggregator':
+        this.job.aggregator.name = command.name;
+        if (command.f !== undefined) this.job.aggregator.f = command.f;
+        break;
+    }
+    this.logEvent('control', `operator: ${JSON.stringify(command)}`);
+    this.workers?.emit('phase', this.phaseValue);
+    return { ok: true, phase: this.phaseValue };
+  }
+
+  checkToken(header: string | undefined): boolean {
+    if (!header?.startsWith('Bearer ')) return false;
+    return safeEqual(header.slice('Bearer '.length), this.adminToken);
+  }
+
+  // ------------------------------------------------------------------ reporting
+
+  /** The agreed parameters as an fp32 frame stamped with their iteration. */
+  paramsFrame(): Uint8Array {
+    const { bytes, payload } = allocateFrame(
+      {
+        codec: 'fp32',
+        jobId: this.jobId,
+        iteration: this.engine.iteration,
+        round: 0,
+        senderSlot: 0,
+        dimension: this.dimension,
+        blockSize: 0,
+      },
+      this.dimension * 4,
+    );
+    payload.set(
+      new Uint8Array(this.engine.base.buffer, this.engine.base.byteOffset, this.dimension * 4),
+    );
+    return sealFrame(bytes);
+  }
+
+  status() {
+    const live = this.registry.liveClusters();
+    const proposers = new Set(this.engine.proposers());
+    const clusters = this.registry.clusters.map((cluster) => ({
+      id: cluster.id,
+      live: live.has(cluster.id),
+      proposed: proposers.has(cluster.id),
+      members: cluster.seats.flatMap((id, slot) => {
+        if (id === undefined) return [];
+        const tab = this.registry.tabs.get(id);
+        return [
+          {
+            tabId: id,
+            slot,
+            live: tab?.connected === true,
+            backend: tab?.backend ?? 'none',
+            fallbackAdapter: tab?.fallbackAdapter ?? null,
+            state: tab?.connected ? (tab.report?.state ?? 'idle') : 'closed',
+            examplesPerSecond: tab?.report?.examplesPerSecond ?? 0,
+            steps: tab?.report?.steps ?? 0,
+          },
+        ];
+      }),
+    }));
+    return {
+      job: {
+        name: this.job.name,
+        model: this.job.model,
+        dataset: this.job.dataset,
+        cluster: this.job.cluster,
+        aggregator: this.job.aggregator,
+        agreement: this.job.agreement,
+        codec: this.job.codec,
+        localSteps: this.job.localSteps,
+        staleness: this.job.staleness,
+        targetAccuracy: this.job.targetAccuracy,
+      },
+      dimension: this.dimension,
+      iteration: this.engine.iteration,
+      phase: this.phaseValue,
+      learningRate: this.learningRateValue,
+      agreementRounds: this.lastRounds,
+      tabs: this.registry.connected().length,
+      clusters,
+      quorum: {
+        clusters: this.engine.clusters.length,
+        live: live.size,
+        majority: this.engine.majority,
+        proposed: [...proposers],
+      },
+      loss: this.lastEvaluation?.loss ?? null,
+      accuracy: this.lastEvaluation?.accuracy ?? null,
+      evaluatedAt: this.lastEvaluation?.iteration ?? null,
+      wire: {
+        bytesSent: this.bytesSent,
+        fp32EquivalentBytes: this.fp32EquivalentBytes,
+        compression: this.bytesSent > 0 ? this.fp32EquivalentBytes / this.bytesSent : null,
+      },
+      staleDropped: this.engine.staleDropped,
+      rejected: Object.fromEntries(this.rejectedByCode),
+      uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+    };
+  }
+
+  private publishStatus(): void {
+    this.dashboard?.emit('status', this.status());
+  }
+
+  private countWire(
+    path: 'proposal' | 'broadcast' | 'peer',
+    bytes: number,
+    fp32Bytes: number,
+  ): void {
+    this.bytesSent += bytes;
+    this.fp32EquivalentBytes += fp32Bytes;
+    this.metrics.wireBytes.inc({ path }, bytes);
+    this.metrics.fp32Bytes.inc(fp32Bytes);
+  }
+
+  countRejected(code: ErrorCode): void {
+    this.rejectedByCode.set(code, (this.rejectedByCode.get(code) ?? 0) + 1);
+    this.metrics.rejected.inc({ code });
+  }
+
+  logEvent(kind: LogEvent['kind'], message: string): void {
+    const event = { at: Date.now(), kind, message };
+    this.events.push(event);
+    if (this.events.length > 5000) this.events.splice(0, this.events.length - 5000);
+    this.dashboard?.emit('event', event);
+    this.logger.info({ event: kind }, message);
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /** Checkpoints (unless told not to), then closes sockets, HTTP and the evaluator. */
+  async close(options: { checkpoint?: boolean } = {}): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.closeTimer);
+    clearInterval(this.statusTimer);
+    if (options.checkpoint !== false) await this.writeCheckpoint();
+    this.io?.disconnectSockets(true);
+    await new Promise<void>((resolve) => (this.io ? this.io.close(() => resolve()) : resolve()));
+    await this.evaluator?.close();
+  }
+}
+
+interface PersistedState {
+  job: string;
+  learningRate: number;
+  bytesSent: number;
+  fp32EquivalentBytes: number;
+  history: EvaluationPoint[];
+}
+
+function isPersistedState(value: unknown, job: JobSpec): value is PersistedState {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<PersistedState>;
+  return (
+    v.job === job.name &&
+    typeof v.learningRate === 'number' &&
+    typeof v.bytesSent === 'number' &&
+    typeof v.fp32EquivalentBytes === 'number' &&
+    Array.isArray(v.history)
+  );
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

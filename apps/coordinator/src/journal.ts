@@ -1,0 +1,89 @@
+/**
+ * Write-ahead journal of the agreed base's deltas, so a coordinator killed at any moment
+ * (SIGKILL included) restarts at the last closed iteration, not at the last checkpoint.
+ *
+ * One file per checkpoint: `journal-<checkpointIteration>.bin`, a sequence of records
+ * [u32 byteLength][u32 iteration][delta frame bytes], iterations consecutive from the
+ * checkpoint's + 1. Each record is appended synchronously before the iteration is announced
+ * to any tab (the page cache survives SIGKILL). Reading stops at a torn or out-of-sequence
+ * tail (a crash during an append) and returns the records before it; frames carry their own
+ * checksum, checked again when replayed.
+ */
+import { appendFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface JournalRecord {
+  iteration: number;
+  frame: Uint8Array;
+}
+
+const RECORD_HEADER = 8;
+
+export class DeltaJournal {
+  private checkpointIteration: number;
+
+  constructor(
+    private readonly dir: string,
+    checkpointIteration: number,
+  ) {
+    this.checkpointIteration = checkpointIteration;
+  }
+
+  private fileFor(checkpointIteration: number): string {
+    return join(this.dir, `journal-${String(checkpointIteration).padStart(9, '0')}.bin`);
+  }
+
+  append(record: JournalRecord): void {
+    appendFileSync(this.fileFor(this.checkpointIteration), encodeRecord(record));
+  }
+
+  /**
+   * A checkpoint at `iteration` is durable: later records move to a new file (records already
+   * appended past that iteration, while the checkpoint was written, are carried over) and
+   * older journals are removed. Synchronous, so no append can interleave.
+   */
+  rotate(iteration: number): void {
+    if (iteration === this.checkpointIteration) return;
+    const carried = this.read(this.checkpointIteration).filter((r) => r.iteration > iteration);
+    const next = this.fileFor(iteration);
+    writeFileSync(next, Buffer.concat(carried.map(encodeRecord)));
+    this.checkpointIteration = iteration;
+    for (const name of readdirSync(this.dir)) {
+      const path = join(this.dir, name);
+      if (/^journal-\d+\.bin$/.test(name) && path !== next) rmSync(path, { force: true });
+    }
+  }
+
+  /** Records written after the checkpoint at `checkpointIteration`, in order. */
+  read(checkpointIteration: number): JournalRecord[] {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(readFileSync(this.fileFor(checkpointIteration)));
+    } catch {
+      return [];
+    }
+    const records: JournalRecord[] = [];
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let offset = 0;
+    let expected = checkpointIteration + 1;
+    while (offset + RECORD_HEADER <= bytes.byteLength) {
+      const length = view.getUint32(offset, true);
+      const iteration = view.getUint32(offset + 4, true);
+      const end = offset + RECORD_HEADER + length;
+      if (end > bytes.byteLength || iteration !== expected) break;
+      records.push({ iteration, frame: bytes.slice(offset + RECORD_HEADER, end) });
+      offset = end;
+      expected++;
+    }
+    return records;
+  }
+}
+
+function encodeRecord(record: JournalRecord): Uint8Array {
+  const bytes = new Uint8Array(RECORD_HEADER + record.frame.byteLength);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, record.frame.byteLength, true);
+  view.setUint32(4, record.iteration, true);
+  bytes.set(record.frame, RECORD_HEADER);
+  return bytes;
+}

@@ -1,0 +1,277 @@
+/**
+ * The coordinator's round engine: one iteration at a time, cluster proposals in, the next
+ * agreed base out. Pure apart from the clock it is given.
+ *
+ * - A proposal is a cluster's update relative to the base it started from. It is accepted
+ *   while its base is at most `staleness` iterations old (seed 001), dropped and counted after.
+ * - An iteration closes once proposals from a majority of the iteration's clusters are held
+ *   (seed 000): at once when every cluster that still has a live tab has proposed, else when
+ *   `graceMs` more have passed. It never waits for a cluster with no live tab. With fewer live
+ *   clusters than a majority the engine reports `quorum-lost` and waits for them to return.
+ * - Closing runs the majority-cluster approximate agreement of packages/core over the held
+ *   proposals y_c = base + u_c. In this star topology every cluster's messages reach the
+ *   coordinator, so all clusters hold the same majority set and the rounds run here at memory
+ *   speed; R = ⌈log2(D/ε)⌉ is still computed and reported. `average` mode takes their mean.
+ * - The base moves by a coded delta (the job's codec, error feedback kept here), and the
+ *   coordinator applies the decoded delta to its own base exactly as every tab does, so all
+ *   hold bit-identical bases. Egress per iteration is one delta frame per tab: O(k·m·d) bits.
+ */
+import {
+  AgreementCoordinator,
+  agreementRounds,
+  averageProposals,
+  decodeFrameInto,
+  encodeToFrame,
+  getCodec,
+  majorityOf,
+  maxSpread,
+  type CodecEncoder,
+} from '@swarmgrad/core';
+import { PROPOSAL_SLOT, type CodecName, type ErrorCode } from '@swarmgrad/protocol';
+
+export interface RoundEngineOptions {
+  dimension: number;
+  jobId: number;
+  codec: CodecName;
+  blockSize: number;
+  mode: 'majority' | 'average';
+  epsilon: number;
+  staleness: number;
+  graceMs: number;
+  initial: Float32Array;
+  iteration: number;
+}
+
+export type OfferResult =
+  { ok: true; counted: boolean; stale: boolean } | { ok: false; code: ErrorCode; message: string };
+
+export type CloseDecision =
+  { action: 'close' } | { action: 'wait'; until?: number } | { action: 'quorum-lost' };
+
+export interface ClosedIteration {
+  /** The iteration the new base belongs to (previous + 1). */
+  iteration: number;
+  /** Delta frame moving every base from the previous iteration to this one. */
+  frame: Uint8Array;
+  contributors: number[];
+  staleAccepted: number;
+  rounds: number;
+  spread: number;
+  /** The update norm actually applied. */
+  deltaNorm: number;
+}
+
+interface HeldProposal {
+  update: Float32Array;
+  baseIteration: number;
+}
+
+export class RoundEngine {
+  readonly dimension: number;
+  private readonly options: RoundEngineOptions;
+  private readonly encoder: CodecEncoder;
+  private baseParams: Float32Array;
+  private currentIteration: number;
+  private clusterIds: number[] = [];
+  private held = new Map<number, HeldProposal>();
+  private quorumSince: number | undefined;
+  staleDropped = 0;
+
+  constructor(options: RoundEngineOptions) {
+    if (options.initial.length !== options.dimension) {
+      throw new RangeError(
+        `initial parameters have ${options.initial.length} != ${options.dimension}`,
+      );
+    }
+    this.options = options;
+    this.dimension = options.dimension;
+    this.baseParams = Float32Array.from(options.initial);
+    this.currentIteration = options.iteration;
+    const codec = getCodec(options.codec);
+    this.encoder = codec.createEncoder(options.dimension, {
+      ...(codec.defaultBlockSize > 0 ? { blockSize: options.blockSize } : {}),
+      seed: options.jobId,
+    });
+  }
+
+  get iteration(): number {
+    return this.currentIteration;
+  }
+
+  /** The agreed parameters of the current iteration (do not modify). */
+  get base(): Float32Array {
+    return this.baseParams;
+  }
+
+  get clusters(): readonly number[] {
+    return this.clusterIds;
+  }
+
+  get majority(): number {
+    return majorityOf(Math.max(1, this.clusterIds.length));
+  }
+
+  /** Clusters whose proposal for this iteration is held. */
+  proposers(): number[] {
+    return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Fixes the clusters that vote in the current iteration (placement changes between
+   * iterations). Proposals already held from clusters that still exist are kept.
+   */
+  setClusters(clusterIds: readonly number[]): void {
+    this.clusterIds = [...clusterIds].sort((a, b) => a - b);
+    for (const id of [...this.held.keys()]) if (!this.clusterIds.includes(id)) this.held.delete(id);
+    this.quorumSince = undefined;
+  }
+
+  /** Offers a decoded proposal (already validated as finite and of the right length). */
+  offer(clusterId: number, baseIteration: number, update: Float32Array, now: number): OfferResult {
+    if (!this.clusterIds.includes(clusterId)) {
+      return {
+        ok: false,
+        code: 'not-in-cluster',
+        message: `cluster ${clusterId} does not vote now`,
+      };
+    }
+    if (baseIteration > this.currentIteration) {
+      return {
+        ok: false,
+        code: 'wrong-iteration',
+        message: `proposal on iteration ${baseIteration}, coordinator is at ${this.currentIteration}`,
+      };
+    }
+    const age = this.currentIteration - baseIteration;
+    if (age > this.options.staleness) {
+      this.staleDropped++;
+      return {
+        ok: false,
+        code: 'stale',
+        message: `proposal ${age} iterations old, staleness threshold is ${this.options.staleness}`,
+      };
+    }
+    const existing = this.held.get(clusterId);
+    if (existing !== undefined && existing.baseIteration >= baseIteration) {
+      return { ok: true, counted: false, stale: age > 0 };
+    }
+    this.held.set(clusterId, { update, baseIteration });
+    if (this.quorumSince === undefined && this.held.size >= this.majority) this.quorumSince = now;
+    return { ok: true, counted: true, stale: age > 0 };
+  }
+
+  /** Whether to close now, given which clusters still have a live tab. */
+  decide(liveClusters: ReadonlySet<number>, now: number): CloseDecision {
+    const voting = this.clusterIds.length;
+    if (voting === 0) return { action: 'wait' };
+    const majority = majorityOf(voting);
+    let live = 0;
+    let liveWaiting = 0;
+    for (const id of this.clusterIds) {
+      const held = this.held.has(id);
+      if (liveClusters.has(id) || held) live++;
+      if (liveClusters.has(id) && !held) liveWaiting++;
+    }
+    if (this.held.size >= majority) {
+      if (liveWaiting === 0) return { action: 'close' };
+      const since = this.quorumSince ?? now;
+      const until = since + this.options.graceMs;
+      return now >= until ? { action: 'close' } : { action: 'wait', until };
+    }
+    if (live < majority) return { action: 'quorum-lost' };
+    return { action: 'wait' };
+  }
+
+  /** Runs the agreement over the held proposals and moves the base. */
+  close(): ClosedIteration {
+    const contributors = this.proposers();
+    if (contributors.length === 0) throw new Error('close() without proposals');
+    const values = contributors.map((id) => {
+      const { update } = this.held.get(id)!;
+      const y = new Float32Array(this.dimension);
+      for (let i = 0; i < y.length; i++) y[i] = this.baseParams[i]! + update[i]!;
+      return y;
+    });
+    const staleAccepted = contributors.filter(
+      (id) => this.held.get(id)!.baseIteration < this.currentIteration,
+    ).length;
+    const spread = maxSpread(values);
+    let agreed: Float32Array;
+    let rounds = 0;
+    if (this.options.mode === 'average') {
+      agreed = averageProposals(values);
+    } else {
+      rounds = agreementRounds(spread, this.options.epsilon);
+      agreed = runAgreement(values, this.clusterIds.length, rounds);
+    }
+    const delta = new Float32Array(this.dimension);
+    for (let i = 0; i < delta.length; i++) delta[i] = agreed[i]! - this.baseParams[i]!;
+    const nextIteration = this.currentIteration + 1;
+    const frame = encodeToFrame(this.encoder, delta, {
+      jobId: this.options.jobId,
+      iteration: nextIteration,
+      round: Math.min(rounds, 0xffff),
+      senderSlot: PROPOSAL_SLOT,
+    });
+    const applied = this.applyDelta(frame);
+    this.currentIteration = nextIteration;
+    this.held = new Map();
+    this.quorumSince = undefined;
+    return {
+      iteration: nextIteration,
+      frame,
+      contributors,
+      staleAccepted,
+      rounds,
+      spread,
+      deltaNorm: applied,
+    };
+  }
+
+  /** Replays a journaled delta frame (restart): same arithmetic as close(). */
+  replay(frame: Uint8Array, iteration: number): void {
+    this.applyDelta(frame);
+    this.currentIteration = iteration;
+    this.held = new Map();
+  }
+
+  private applyDelta(frame: Uint8Array): number {
+    const decoded = new Float32Array(this.dimension);
+    const result = decodeDelta(frame, decoded, this.options.jobId);
+    if (!result) throw new Error('coordinator could not decode its own delta frame');
+    let norm = 0;
+    for (let i = 0; i < decoded.length; i++) {
+      this.baseParams[i]! += decoded[i]!;
+      norm += decoded[i]! * decoded[i]!;
+    }
+    return Math.sqrt(norm);
+  }
+}
+
+function decodeDelta(frame: Uint8Array, out: Float32Array, jobId: number): boolean {
+  return decodeFrameInto(frame, out, { dimension: out.length, jobId }).ok;
+}
+
+/**
+ * Runs the majority approximate agreement with every held proposal delivered to every
+ * cluster, cluster by cluster in id order, and returns the first cluster's output (all
+ * outputs are within ε of each other and inside the box of the proposals).
+ */
+function runAgreement(values: Float32Array[], clusterCount: number, rounds: number): Float32Array {
+  const agreement = new AgreementCoordinator({
+    clusterCount: Math.max(clusterCount, values.length),
+    rounds,
+    dimension: values[0]!.length,
+  });
+  values.forEach((value, index) => agreement.submit(index, 0, value));
+  for (let r = 0; r < rounds; r++) {
+    values.forEach((_v, index) => {
+      const next = agreement.next(index);
+      if (next !== undefined && next.round < rounds)
+        agreement.submit(index, next.round, next.value);
+    });
+  }
+  const output = agreement.outputOf(0);
+  if (output === undefined) throw new Error('agreement did not terminate with a majority held');
+  return output;
+}

@@ -1,0 +1,136 @@
+/**
+ * The coordinator as a real process: SIGKILL and restart resumes from checkpoint + journal,
+ * SIGTERM checkpoints before exit, and a bad job file stops it with a precise message.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeFrameInto } from '@swarmgrad/core';
+import { FakeWorker } from './support/fake-worker.ts';
+import {
+  runCli,
+  spawnCoordinator,
+  status,
+  tempDir,
+  testJobInput,
+  waitFor,
+  type ChildCoordinator,
+} from './support/harness.ts';
+
+const children: ChildCoordinator[] = [];
+const workers: FakeWorker[] = [];
+
+afterEach(() => {
+  for (const w of workers.splice(0)) w.close();
+  for (const c of children.splice(0)) c.process.kill('SIGKILL');
+});
+
+async function jobFile(dir: string, overrides: Record<string, unknown> = {}): Promise<string> {
+  const file = join(dir, 'job.json');
+  await writeFile(
+    file,
+    JSON.stringify({ ...testJobInput, cluster: { size: 1, redundancy: 0 }, ...overrides }),
+  );
+  return file;
+}
+
+async function paramsAt(
+  url: string,
+  dimension: number,
+  jobId: number,
+): Promise<{ iteration: number; params: Float32Array }> {
+  const bytes = new Uint8Array(await (await fetch(`${url}/api/params`)).arrayBuffer());
+  const params = new Float32Array(dimension);
+  const header = decodeFrameInto(bytes, params, { dimension, jobId });
+  if (!header.ok) throw new Error(header.error.code);
+  return { iteration: header.value.iteration, params };
+}
+
+describe('coordinator process', () => {
+  it('SIGKILL mid-training, restart: resumes at the last closed iteration with identical parameters', async () => {
+    const dir = await tempDir();
+    const config = await jobFile(dir);
+    const first = await spawnCoordinator(['--config', config, '--data-dir', dir]);
+    children.push(first);
+    const w = await FakeWorker.connect({ url: first.url });
+    workers.push(w);
+    await waitFor(async () => (await status(first.url)).iteration >= 10, 'iteration 10', 60_000);
+    first.process.kill('SIGKILL');
+    await first.exited;
+    w.close(); // what the worker held when the coordinator died is the truth to compare with
+    const killedAt = w.iteration;
+    const heldBase = Float32Array.from(w.base);
+    expect(killedAt).toBeGreaterThanOrEqual(10);
+
+    const second = await spawnCoordinator(['--config', config, '--data-dir', dir]);
+    children.push(second);
+    const resumed = await paramsAt(second.url, w.welcome.dimension, w.welcome.jobId);
+    // every iteration a tab heard of was journaled first; at most the one being announced
+    // when the process died is ahead of what this tab saw
+    expect(resumed.iteration).toBeGreaterThanOrEqual(killedAt);
+    expect(resumed.iteration).toBeLessThanOrEqual(killedAt + 1);
+    if (resumed.iteration === killedAt) expect(resumed.params).toEqual(heldBase);
+    // and it trains on from there with a new tab
+    const again = await FakeWorker.connect({ url: second.url });
+    workers.push(again);
+    expect(again.iteration).toBe(resumed.iteration);
+    await waitFor(
+      async () => (await status(second.url)).iteration >= resumed.iteration + 3,
+      'training after restart',
+    );
+  });
+
+  it('SIGTERM writes a checkpoint of the current iteration before exiting', async () => {
+    const dir = await tempDir();
+    const config = await jobFile(dir, { checkpointEvery: 1000 });
+    const child = await spawnCoordinator(['--config', config, '--data-dir', dir]);
+    children.push(child);
+    const w = await FakeWorker.connect({ url: child.url });
+    workers.push(w);
+    await waitFor(async () => (await status(child.url)).iteration >= 5, 'iteration 5', 60_000);
+    w.close();
+    await new Promise((r) => setTimeout(r, 200));
+    const last = (await status(child.url)).iteration;
+    child.process.kill('SIGTERM');
+    expect(await child.exited).toBe(0);
+    const names = await readdir(join(dir, 'checkpoints'));
+    const latest = (await readFile(join(dir, 'checkpoints', 'LATEST'), 'utf8')).trim();
+    expect(names).toContain(latest);
+    expect(latest).toContain(String(last).padStart(9, '0'));
+    const model = JSON.parse(
+      await readFile(join(dir, 'checkpoints', latest, 'model.json'), 'utf8'),
+    ) as {
+      format: string;
+      weightsManifest: { paths: string[] }[];
+    };
+    expect(model.format).toBe('layers-model');
+    expect(model.weightsManifest[0]!.paths).toEqual(['weights.bin']);
+  });
+
+  it('refuses a bad job file, naming the file, the field and what was expected', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify({ name: 'x', batchSize: 'big', codec: { name: 'zip' } }));
+    const result = await runCli(['serve', '--config', file, '--port', '0']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(file);
+    expect(result.stderr).toMatch(/batchSize: .*expected number/i);
+    expect(result.stderr).toMatch(/codec\.name: .*expected one of/i);
+    expect(result.stdout).not.toContain('volunteer page');
+
+    const inconsistent = join(dir, 'inconsistent.json');
+    await writeFile(
+      inconsistent,
+      JSON.stringify({ name: 'x', cluster: { size: 4, redundancy: 9 } }),
+    );
+    const cross = await runCli(['serve', '--config', inconsistent, '--port', '0']);
+    expect(cross.code).toBe(2);
+    expect(cross.stderr).toMatch(/cluster\.redundancy: must be smaller than cluster\.size/);
+
+    const broken = join(dir, 'broken.json');
+    await writeFile(broken, '{ "name": ');
+    const parse = await runCli(['serve', '--config', broken, '--port', '0']);
+    expect(parse.code).toBe(2);
+    expect(parse.stderr).toContain('not valid JSON');
+  });
+});
