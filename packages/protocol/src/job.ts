@@ -76,10 +76,14 @@ export const jobSpecSchema = z
       .default({ size: 4, redundancy: 1, scheme: 'cyclic', placement: 'join-order' }),
     localSteps: z.number().int().min(1).max(1000).default(1),
     elastic: z.number().min(0).max(100).default(0),
+    /**
+     * Inside a cluster: `mean` decodes the gradient code exactly (straggler-proof); any other
+     * rule aggregates the tabs' own update estimates robustly (Byzantine-tolerant for f).
+     */
     aggregator: z
-      .object({ name: aggregatorNameSchema.default('cge'), f: z.number().int().min(0).default(0) })
+      .object({ name: aggregatorNameSchema.default('mean'), f: z.number().int().min(0).default(0) })
       .strict()
-      .default({ name: 'cge', f: 0 }),
+      .default({ name: 'mean', f: 0 }),
     agreement: z
       .object({
         mode: z.enum(['majority', 'average']).default('majority'),
