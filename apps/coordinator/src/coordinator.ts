@@ -919,6 +919,7 @@ export class Coordinator {
             fallbackAdapter: tab?.fallbackAdapter ?? null,
             state: tab?.connected ? (tab.report?.state ?? 'idle') : 'closed',
             examplesPerSecond: tab?.report?.examplesPerSecond ?? 0,
+            rttMs: tab?.rttMs ?? null,
             steps: tab?.report?.steps ?? 0,
           },
         ];

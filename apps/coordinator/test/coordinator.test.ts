@@ -55,6 +55,8 @@ describe('coordinator', () => {
     await waitFor(() => ws.every((w) => w.placement !== undefined), 'placements');
     const s = await status(coordinator.url);
     expect(s.clusters.map((c) => c.members.length)).toEqual([2, 2, 1]);
+    // the coordinator measured every tab's round-trip time (the rtt placement strategy uses it)
+    for (const m of s.clusters.flatMap((c) => c.members)) expect(m.rttMs).toBeGreaterThan(0);
     // each cluster: the members see each other as peers, exactly one proposer
     for (const cluster of s.clusters) {
       const members = ws.filter((w) => w.placement!.clusterId === cluster.id);
@@ -383,6 +385,34 @@ describe('coordinator', () => {
     expect(Float32Array.from(loaded)).toEqual(live.base);
     const prediction = model.predict(tf.zeros([1, 784])) as { shape: number[] };
     expect(prediction.shape).toEqual([1, 10]);
+  });
+
+  it('coordinator egress per iteration grows linearly with the number of clusters (O(k·d))', async () => {
+    const perIteration: number[] = [];
+    for (const k of [2, 6]) {
+      const coordinator = await coordinatorWith(
+        { cluster: { size: 1, redundancy: 0 } },
+        { minTabs: k },
+      );
+      for (let i = 0; i < k; i++) await worker(coordinator.url);
+      await waitFor(() => coordinator.iteration >= 3, 'training');
+      const metric = async () => {
+        const text = await (await fetch(`${coordinator.url}/metrics`)).text();
+        return Number(
+          /swarmgrad_wire_bytes_total\{path="broadcast"\} (\d+)/.exec(text)?.[1] ?? NaN,
+        );
+      };
+      const [b0, i0] = [await metric(), coordinator.iteration];
+      await waitFor(() => coordinator.iteration >= i0 + 5, 'five more iterations');
+      const [b1, i1] = [await metric(), coordinator.iteration];
+      const bytes = (b1 - b0) / (i1 - i0);
+      perIteration.push(bytes);
+      // one 1-bit delta frame per tab: about d/8 bytes plus scales and header, never fp32
+      expect(bytes / k).toBeLessThan((coordinator.dimension / 8) * 1.1 + 200);
+    }
+    const ratio = perIteration[1]! / perIteration[0]!;
+    expect(ratio).toBeGreaterThan(2.5); // 3× the clusters…
+    expect(ratio).toBeLessThan(3.5); // …3× the egress, not 9×
   });
 
   it('exposes Prometheus metrics and a status with the documented fields', async () => {

@@ -127,7 +127,7 @@ export async function status(url: string): Promise<{
   clusters: {
     id: number;
     live: boolean;
-    members: { tabId: string; slot: number; live: boolean }[];
+    members: { tabId: string; slot: number; live: boolean; rttMs: number | null }[];
   }[];
   accuracy: number | null;
   wire: { bytesSent: number; fp32EquivalentBytes: number };
