@@ -16,7 +16,7 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import pino, { type Logger } from 'pino';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { allFinite, decodeFrameInto } from '@swarmgrad/core';
+import { RoundEngine, allFinite, decodeFrameInto, type ClosedIteration } from '@swarmgrad/core';
 import {
   FRAME_HEADER_BYTES,
   allocateFrame,
@@ -43,7 +43,7 @@ import {
   parameterCount,
   weightSpecs,
 } from '@swarmgrad/worker/model';
-import { RoundEngine, type ClosedIteration } from './rounds.ts';
+
 import { TabRegistry, type TabRecord } from './tabs.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { DeltaJournal } from './journal.ts';

@@ -9,3 +9,4 @@ export * from './sdde.ts';
 export * from './parle.ts';
 export * from './quarantine.ts';
 export * from './placement/index.ts';
+export * from './rounds.ts';

@@ -1,6 +1,7 @@
 /**
  * The coordinator's round engine: one iteration at a time, cluster proposals in, the next
- * agreed base out. Pure apart from the clock it is given.
+ * agreed base out. Pure: the caller passes the current time; the coordinator server and the
+ * simulator (packages/sim) drive the same engine.
  *
  * - A proposal is a cluster's update relative to the base it started from. It is accepted
  *   while its base is at most `staleness` iterations old (seed 001), dropped and counted after.
@@ -16,18 +17,15 @@
  *   coordinator applies the decoded delta to its own base exactly as every tab does, so all
  *   hold bit-identical bases. Egress per iteration is one delta frame per tab: O(k·m·d) bits.
  */
+import { PROPOSAL_SLOT, type CodecName, type ErrorCode } from '@swarmgrad/protocol';
 import {
   AgreementCoordinator,
   agreementRounds,
   averageProposals,
-  decodeFrameInto,
-  encodeToFrame,
-  getCodec,
   majorityOf,
-  maxSpread,
-  type CodecEncoder,
-} from '@swarmgrad/core';
-import { PROPOSAL_SLOT, type CodecName, type ErrorCode } from '@swarmgrad/protocol';
+} from './agreement.ts';
+import { decodeFrameInto, encodeToFrame, getCodec, type CodecEncoder } from './codec/index.ts';
+import { maxSpread } from './vector.ts';
 
 export interface RoundEngineOptions {
   dimension: number;

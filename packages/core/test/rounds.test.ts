@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { RoundEngine, decodeFrameInto } from '../src/index.ts';
+
+function engine(overrides: Partial<ConstructorParameters<typeof RoundEngine>[0]> = {}) {
+  return new RoundEngine({
+    dimension: 64,
+    jobId: 7,
+    codec: 'fp32',
+    blockSize: 0,
+    mode: 'majority',
+    epsilon: 1e-6,
+    staleness: 2,
+    graceMs: 100,
+    initial: new Float32Array(64),
+    iteration: 0,
+    ...overrides,
+  });
+}
+
+const update = (value: number) => new Float32Array(64).fill(value);
+
+describe('RoundEngine', () => {
+  it('closes on a majority once every live cluster proposed, else after the grace period', () => {
+    const e = engine();
+    e.setClusters([0, 1, 2]);
+    expect(e.offer(0, 0, update(1), 0)).toEqual({ ok: true, counted: true, stale: false });
+    expect(e.decide(new Set([0, 1, 2]), 1)).toEqual({ action: 'wait' });
+    e.offer(1, 0, update(3), 10);
+    // majority held, cluster 2 live and still computing: wait for the grace period
+    expect(e.decide(new Set([0, 1, 2]), 20)).toEqual({ action: 'wait', until: 110 });
+    expect(e.decide(new Set([0, 1, 2]), 110)).toEqual({ action: 'close' });
+    // cluster 2 gone: close at once
+    expect(e.decide(new Set([0, 1]), 20)).toEqual({ action: 'close' });
+  });
+
+  it('reports quorum-lost when fewer than a majority of clusters are live or proposed', () => {
+    const e = engine();
+    e.setClusters([0, 1, 2, 3, 4]);
+    e.offer(0, 0, update(1), 0);
+    expect(e.decide(new Set([0, 1]), 0)).toEqual({ action: 'quorum-lost' });
+    expect(e.decide(new Set([0, 1, 2]), 0)).toEqual({ action: 'wait' });
+  });
+
+  it('moves the base to a point inside the box of the proposals, through a decodable delta', () => {
+    const e = engine();
+    e.setClusters([0, 1, 2]);
+    e.offer(0, 0, update(1), 0);
+    e.offer(1, 0, update(3), 0);
+    e.offer(2, 0, update(2), 0);
+    const closed = e.close();
+    expect(closed.iteration).toBe(1);
+    expect(closed.contributors).toEqual([0, 1, 2]);
+    for (const x of e.base) expect(x).toBe(2); // midpoint of [1, 3]
+    const replica = new Float32Array(64);
+    expect(decodeFrameInto(closed.frame, replica, { dimension: 64, jobId: 7 }).ok).toBe(true);
+    expect(replica).toEqual(e.base);
+  });
+
+  it('accepts proposals up to the staleness threshold, drops older and future ones', () => {
+    const e = engine({ staleness: 1 });
+    e.setClusters([0]);
+    e.offer(0, 0, update(1), 0);
+    e.close();
+    e.offer(0, 0, update(1), 0);
+    e.close();
+    expect(e.iteration).toBe(2);
+    expect(e.offer(0, 0, update(1), 0)).toMatchObject({ ok: false, code: 'stale' });
+    expect(e.staleDropped).toBe(1);
+    expect(e.offer(0, 1, update(1), 0)).toEqual({ ok: true, counted: true, stale: true });
+    expect(e.offer(0, 3, update(1), 0)).toMatchObject({ ok: false, code: 'wrong-iteration' });
+    // a fresh proposal replaces a stale one from the same cluster
+    expect(e.offer(0, 2, update(1), 0)).toEqual({ ok: true, counted: true, stale: false });
+    expect(e.offer(5, 2, update(1), 0)).toMatchObject({ ok: false, code: 'not-in-cluster' });
+  });
+
+  it('replays journaled deltas to the same base (restart)', () => {
+    const a = engine({ codec: 'one-bit', blockSize: 32 });
+    const frames: Uint8Array[] = [];
+    a.setClusters([0, 1]);
+    for (let t = 0; t < 5; t++) {
+      a.offer(0, t, update(0.1 * (t + 1)), 0);
+      a.offer(1, t, update(-0.05 * t), 0);
+      frames.push(a.close().frame);
+    }
+    const b = engine({ codec: 'one-bit', blockSize: 32 });
+    frames.forEach((frame, i) => b.replay(frame, i + 1));
+    expect(b.iteration).toBe(5);
+    expect(b.base).toEqual(a.base);
+  });
+
+  it('averages in average mode', () => {
+    const e = engine({ mode: 'average' });
+    e.setClusters([0, 1, 2]);
+    e.offer(0, 0, update(1), 0);
+    e.offer(1, 0, update(2), 0);
+    e.offer(2, 0, update(6), 0);
+    e.close();
+    for (const x of e.base) expect(x).toBeCloseTo(3, 6);
+  });
+});
