@@ -9,6 +9,8 @@ interface Bench {
 
 const benches: Record<string, () => Promise<Bench>> = {
   codec: () => import('./codec.ts'),
+  sim: () => import('./sim.ts'),
+  coordinator: () => import('./coordinator.ts'),
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Installs the npm dependencies from the lock file when they are missing or older than the
-// lock file, so `npm start` and `npm test` work on a fresh clone. Plain Node, no dependencies.
+// lock file, then builds the web app when it is missing or stale (scripts/ensure-web.mjs), so
+// `npm start` and `npm test` work on a fresh clone. Plain Node, no dependencies.
 import { existsSync, statSync } from 'node:fs';
-import { execSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,3 +21,9 @@ if (stale) {
     stdio: 'inherit',
   });
 }
+
+// the pages `swarmgrad serve` serves: built when missing or older than their sources
+execFileSync(process.execPath, [join(root, 'scripts', 'ensure-web.mjs')], {
+  cwd: root,
+  stdio: 'inherit',
+});

@@ -97,7 +97,45 @@ export function buildProgram(): Command {
         process.on('SIGINT', () => stop('SIGINT'));
       },
     );
+  program
+    .command('worker')
+    .description(
+      'donate this machine: run a training worker (TF.js WASM/CPU, WebRTC) for a coordinator',
+    )
+    .requiredOption('-u, --url <url[,url2]>', 'coordinator URL(s), comma separated')
+    .option('-b, --backend <backend>', 'wasm or cpu (default: measure both, keep the faster)')
+    .option('-t, --throttle <share>', 'fraction of wall time spent computing, 0..1', share, 1)
+    .option('--log-level <level>', 'debug, info, warn, error or silent', 'warn')
+    .action(async (opts: { url: string; backend?: string; throttle: number; logLevel: string }) => {
+      if (opts.backend !== undefined && opts.backend !== 'wasm' && opts.backend !== 'cpu') {
+        process.stderr.write(`--backend must be wasm or cpu, got ${opts.backend}\n`);
+        process.exit(2);
+      }
+      // loaded here so that `serve` never loads the Node WebRTC binary
+      const { runNodeWorker } = await import('@swarmgrad/worker/node');
+      const { consoleLogger } = await import('@swarmgrad/worker');
+      try {
+        await runNodeWorker({
+          url: opts.url
+            .split(',')
+            .map((u) => u.trim())
+            .filter((u) => u.length > 0),
+          ...(opts.backend ? { backend: opts.backend as 'wasm' | 'cpu' } : {}),
+          throttle: opts.throttle,
+          logger: consoleLogger(opts.logLevel as 'warn'),
+        });
+      } catch (error) {
+        process.stderr.write(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      }
+    });
   return program;
+}
+
+function share(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('a number in [0, 1]');
+  return n;
 }
 
 export async function main(argv: string[]): Promise<void> {

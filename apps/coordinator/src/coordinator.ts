@@ -29,6 +29,8 @@ import {
   sealFrame,
   signalSchema,
   type ControlCommand,
+  type DashboardServerToClient,
+  type DashboardStatus,
   type ErrorCode,
   type JobSpec,
   type Phase,
@@ -51,6 +53,7 @@ import { CheckpointStore } from './checkpoint.ts';
 import { buildDataset, type Dataset } from './dataset.ts';
 import { Evaluator } from './evaluator.ts';
 import { createHttpApp } from './http.ts';
+import { DashboardMetrics, estimateCurvature } from './dashboard.ts';
 
 export interface CoordinatorOptions {
   job: JobSpec;
@@ -66,6 +69,8 @@ export interface CoordinatorOptions {
   evaluate?: boolean;
   /** Tabs needed before the first iteration starts. */
   minTabs?: number;
+  /** How long a disconnected tab keeps its seat for a reconnect with its resume token. */
+  resumeGraceMs?: number;
 }
 
 export interface EvaluationPoint {
@@ -115,7 +120,7 @@ export class Coordinator {
   private evaluator: Evaluator | undefined;
   private io: Server | undefined;
   private workers: Namespace<WorkerClientToServer, WorkerServerToClient> | undefined;
-  private dashboard: Namespace | undefined;
+  private dashboard: Namespace<Record<string, never>, DashboardServerToClient> | undefined;
   private http: HttpServer | undefined;
   private readonly sockets = new Map<string, WorkerSocket>();
   private readonly limiter: RateLimiterMemory;
@@ -123,6 +128,7 @@ export class Coordinator {
   private paused = false;
   private learningRateValue: number;
   private closeTimer: NodeJS.Timeout | undefined;
+  private closeImmediate: NodeJS.Immediate | undefined;
   private iterationStartedAt = Date.now();
   private lastRounds = 0;
   private lastEvaluation: EvaluationPoint | undefined;
@@ -135,6 +141,11 @@ export class Coordinator {
   private checkpointInFlight: Promise<void> | undefined;
   private evaluationInFlight = false;
   private lastCheckpointIteration = 0;
+  /** The operator changed what placements carry: resend them all at the next iteration. */
+  private placementsDirty = false;
+  private started = false;
+  /** Per-iteration series and the staleness analysis for the dashboard (dashboard.ts). */
+  readonly dashboardMetrics: DashboardMetrics;
 
   private constructor(
     options: CoordinatorOptions,
@@ -165,6 +176,14 @@ export class Coordinator {
     this.learningRateValue = init.learningRate;
     this.lastCheckpointIteration = init.lastCheckpointIteration;
     this.registry = new TabRegistry(this.job);
+    this.dashboardMetrics = new DashboardMetrics(
+      estimateCurvature(
+        init.dataset.heldOut.xs,
+        init.dataset.heldOut.count,
+        'classes' in this.job.model ? this.job.model.classes : 10,
+      ),
+      'softmax-regression Hessian at uniform predictions on the held-out inputs: (1/K)·λmax(E[x̃x̃ᵀ])',
+    );
     this.engine = new RoundEngine({
       dimension: this.dimension,
       jobId: this.jobId,
@@ -305,7 +324,11 @@ export class Coordinator {
     this.dashboard = this.io.of('/dashboard');
     this.dashboard.on('connection', (socket) => {
       socket.emit('status', this.status());
-      socket.emit('history', { evaluations: this.history, events: this.events.slice(-200) });
+      socket.emit('history', {
+        evaluations: this.history,
+        events: this.events.slice(-200),
+        iterations: this.dashboardMetrics.thinnedSeries(),
+      });
     });
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);
@@ -420,6 +443,8 @@ export class Coordinator {
       const previous = tab.report;
       tab.report = parsed.data;
       tab.lastSeenAt = Date.now();
+      if (parsed.data.state === 'quarantined' && previous?.state !== 'quarantined')
+        this.logEvent('tab-quarantined', `${tab.id} reports it is quarantined by its cluster`);
       const newBytes = Math.max(0, parsed.data.peerBytesSent - (previous?.peerBytesSent ?? 0));
       const newFp32 = Math.max(0, parsed.data.peerFp32Bytes - (previous?.peerFp32Bytes ?? 0));
       this.countWire('peer', newBytes, newFp32);
@@ -481,7 +506,7 @@ export class Coordinator {
       };
       this.registry.tabs.set(tab.id, tab);
     }
-    tab.connected = true;
+    this.registry.setConnected(tab, true);
     tab.socketId = socket.id;
     tab.backend = hello.backend;
     tab.fallbackAdapter = hello.fallbackAdapter;
@@ -519,8 +544,9 @@ export class Coordinator {
 
   private onLeave(tab: TabRecord, socket: WorkerSocket): void {
     if (tab.socketId !== socket.id) return; // an older connection of a resumed tab
-    tab.connected = false;
+    this.registry.setConnected(tab, false);
     tab.socketId = undefined;
+    tab.lastSeenAt = Date.now();
     this.sockets.delete(tab.id);
     this.metrics.tabs.set(this.registry.connected().length);
     const seat = this.registry.seatOf(tab.id);
@@ -619,6 +645,15 @@ export class Coordinator {
       if (offered.code === 'stale') this.metrics.staleDropped.inc();
       return offered;
     }
+    if (offered.counted) {
+      this.dashboardMetrics.recordAge(this.engine.iteration - decoded.value.iteration);
+      for (const r of meta.data.rejected) {
+        this.logEvent(
+          'update-rejected',
+          `cluster ${seat.clusterId}'s ${this.job.aggregator.name} filter rejected slot ${r.slot}: ${r.reason}`,
+        );
+      }
+    }
     this.countWire('proposal', frame.byteLength, this.dimension * 4);
     return { ok: true, counted: offered.counted };
   }
@@ -627,10 +662,16 @@ export class Coordinator {
 
   private startIterationIfReady(): void {
     if (this.closing || this.paused || this.phaseValue === 'done') return;
-    const changed = this.registry.rebalance();
+    const changed = this.registry.rebalance(Date.now(), this.options.resumeGraceMs ?? 10_000);
+    if (this.placementsDirty) {
+      for (const tab of this.registry.connected()) changed.add(tab.id);
+      this.placementsDirty = false;
+    }
     const clusterIds = this.registry.clusters.map((c) => c.id);
     const connected = this.registry.connected().length;
-    if (connected < (this.options.minTabs ?? 1) || clusterIds.length === 0) {
+    // minTabs only holds back the first start; later departures never stop training here
+    const needed = this.started ? 1 : (this.options.minTabs ?? 1);
+    if (connected < needed || clusterIds.length === 0) {
       this.engine.setClusters(clusterIds);
       this.setPhase('waiting');
       return;
@@ -641,6 +682,7 @@ export class Coordinator {
     // every seated tab learns its (possibly new) place; cluster size or count changes move
     // partitions too, so send to all seated tabs when the cluster set changed
     this.sendPlacements(changed.size > 0 ? this.registry.connected().map((t) => t.id) : []);
+    this.started = true;
     this.setPhase('training');
     this.updateQuorum();
   }
@@ -671,7 +713,20 @@ export class Coordinator {
     const now = performance.now();
     const decision = this.engine.decide(this.registry.liveClusters(), now);
     if (decision.action === 'close') {
-      this.closeIteration(now);
+      // Close in the check phase, not inside this I/O callback: closing broadcasts to every
+      // tab, and at thousands of tabs a poll phase that keeps finding proposals and closing
+      // rounds never let the timers run (engine.io heartbeats, grace deadlines), so every tab
+      // was dropped with "ping timeout" (bench/coordinator.ts, 10,000 tabs).
+      if (this.closeImmediate === undefined) {
+        this.closeImmediate = setImmediate(() => {
+          this.closeImmediate = undefined;
+          if (this.closing || (this.phaseValue !== 'training' && this.phaseValue !== 'quorum-lost'))
+            return;
+          const still = this.engine.decide(this.registry.liveClusters(), performance.now());
+          if (still.action === 'close') this.closeIteration(now);
+          else this.maybeClose();
+        });
+      }
       return;
     }
     this.updateQuorum();
@@ -698,6 +753,10 @@ export class Coordinator {
       // the iteration still goes on; a restart would resume from the iteration before
       this.logger.error({ err: error }, 'journal append failed');
     }
+    const done = this.job.maxIterations !== undefined && closed.iteration >= this.job.maxIterations;
+    // seats and placements for the new iteration go out before the iteration itself, so a
+    // tab whose place changed never starts computing on its old partitions
+    if (!done) this.startIterationIfReady();
     const start = {
       iteration: closed.iteration,
       delta: closed.frame,
@@ -713,6 +772,17 @@ export class Coordinator {
     );
     this.metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
     this.metrics.iterationSeconds.observe((performance.now() - this.iterationStartedAt) / 1000);
+    this.dashboardMetrics.recordIteration(
+      {
+        iteration: closed.iteration,
+        at: Date.now(),
+        trainingLoss: this.trainingLoss(),
+        bytesSent: this.bytesSent,
+        fp32EquivalentBytes: this.fp32EquivalentBytes,
+      },
+      (performance.now() - this.iterationStartedAt) / 1000,
+      closed.contributors,
+    );
     this.metrics.iteration.set(closed.iteration);
     this.logger.debug(
       {
@@ -724,12 +794,10 @@ export class Coordinator {
       'iteration closed',
     );
     this.afterClose(closed.iteration);
-    if (this.job.maxIterations !== undefined && closed.iteration >= this.job.maxIterations) {
+    if (done) {
       this.setPhase('done');
       void this.writeCheckpoint();
-      return;
     }
-    this.startIterationIfReady();
   }
 
   private afterClose(iteration: number): void {
@@ -862,10 +930,12 @@ export class Coordinator {
         if (this.job.cluster.redundancy >= command.size)
           this.job.cluster.redundancy = command.size - 1;
         this.registry.setJob(this.job);
+        this.placementsDirty = true;
         break;
       case 'set-aggregator':
         this.job.aggregator.name = command.name;
         if (command.f !== undefined) this.job.aggregator.f = command.f;
+        this.placementsDirty = true;
         break;
     }
     this.logEvent('control', `operator: ${JSON.stringify(command)}`);
@@ -900,7 +970,21 @@ export class Coordinator {
     return sealFrame(bytes);
   }
 
-  status() {
+  /** Mean of the connected tabs' last reported training loss. */
+  trainingLoss(): number | null {
+    let sum = 0;
+    let n = 0;
+    for (const tab of this.registry.connected()) {
+      const loss = tab.report?.trainingLoss;
+      if (loss !== null && loss !== undefined) {
+        sum += loss;
+        n++;
+      }
+    }
+    return n > 0 ? sum / n : null;
+  }
+
+  status(): DashboardStatus {
     const live = this.registry.liveClusters();
     const proposers = new Set(this.engine.proposers());
     const clusters = this.registry.clusters.map((cluster) => ({
@@ -917,8 +1001,13 @@ export class Coordinator {
             live: tab?.connected === true,
             backend: tab?.backend ?? 'none',
             fallbackAdapter: tab?.fallbackAdapter ?? null,
-            state: tab?.connected ? (tab.report?.state ?? 'idle') : 'closed',
+            state: !tab?.connected
+              ? ('closed' as const)
+              : tab.quarantined
+                ? ('quarantined' as const)
+                : (tab.report?.state ?? 'idle'),
             examplesPerSecond: tab?.report?.examplesPerSecond ?? 0,
+            stepsPerSecond: (tab?.report?.examplesPerSecond ?? 0) / this.job.batchSize,
             rttMs: tab?.rttMs ?? null,
             steps: tab?.report?.steps ?? 0,
           },
@@ -937,6 +1026,7 @@ export class Coordinator {
         localSteps: this.job.localSteps,
         staleness: this.job.staleness,
         targetAccuracy: this.job.targetAccuracy,
+        batchSize: this.job.batchSize,
       },
       dimension: this.dimension,
       iteration: this.engine.iteration,
@@ -950,10 +1040,12 @@ export class Coordinator {
         live: live.size,
         majority: this.engine.majority,
         proposed: [...proposers],
+        lastMajority: this.dashboardMetrics.lastMajority,
       },
       loss: this.lastEvaluation?.loss ?? null,
       accuracy: this.lastEvaluation?.accuracy ?? null,
       evaluatedAt: this.lastEvaluation?.iteration ?? null,
+      trainingLoss: this.trainingLoss(),
       wire: {
         bytesSent: this.bytesSent,
         fp32EquivalentBytes: this.fp32EquivalentBytes,
@@ -962,11 +1054,20 @@ export class Coordinator {
       staleDropped: this.engine.staleDropped,
       rejected: Object.fromEntries(this.rejectedByCode),
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+      serverTime: Date.now(),
+      staleness: this.dashboardMetrics.staleness({
+        learningRate: this.learningRateValue,
+        activeTabs: this.registry.connected().length,
+        threshold: this.job.staleness,
+        dropped: this.engine.staleDropped,
+      }),
     };
   }
 
   private publishStatus(): void {
-    this.dashboard?.emit('status', this.status());
+    // status() walks every cluster and tab: only build it when a dashboard is watching
+    if (!this.dashboard || this.dashboard.sockets.size === 0) return;
+    this.dashboard.emit('status', this.status());
   }
 
   private countWire(
@@ -1000,6 +1101,7 @@ export class Coordinator {
     if (this.closing) return;
     this.closing = true;
     clearTimeout(this.closeTimer);
+    clearImmediate(this.closeImmediate);
     clearInterval(this.statusTimer);
     if (options.checkpoint !== false) await this.writeCheckpoint();
     this.io?.disconnectSockets(true);

@@ -8,6 +8,7 @@ import helmet from 'helmet';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Coordinator } from './coordinator.ts';
+import { metricsCsv } from './dashboard.ts';
 
 export function createHttpApp(
   coordinator: Coordinator,
@@ -26,6 +27,10 @@ export function createHttpApp(
           'connect-src': ["'self'", 'ws:', 'wss:'],
           'img-src': ["'self'", 'data:', 'blob:'],
           'style-src': ["'self'", "'unsafe-inline'"],
+          // helmet's default would rewrite every same-origin http:// asset and ws:// socket to
+          // https:// / wss://, which breaks the pages on a plain-http LAN address (the URL
+          // `swarmgrad serve` prints); behind TLS there is nothing to upgrade anyway
+          'upgrade-insecure-requests': null,
         },
       },
       crossOriginEmbedderPolicy: { policy: 'require-corp' },
@@ -84,6 +89,23 @@ export function createHttpApp(
     res.type('application/octet-stream');
     res.set('Cache-Control', 'public, max-age=31536000, immutable');
     res.send(Buffer.from(coordinator.dataset.partitionBytes(entry.index)));
+  });
+
+  app.get('/api/metrics.csv', (_req, res) => {
+    res.type('text/csv');
+    res.set('Cache-Control', 'no-store');
+    res.attachment(`${coordinator.job.name}-metrics.csv`);
+    res.send(metricsCsv(coordinator.dashboardMetrics.series, coordinator.history));
+  });
+
+  // lets the dashboard check a token once before unlocking its controls; changes nothing
+  app.get('/api/control', (req, res) => {
+    if (!coordinator.checkToken(req.get('authorization'))) {
+      coordinator.countRejected('unauthorized');
+      res.status(401).json({ code: 'unauthorized', message: 'admin bearer token required' });
+      return;
+    }
+    res.json({ ok: true });
   });
 
   app.post('/api/control', express.json({ limit: '4kb' }), (req, res) => {

@@ -44,7 +44,7 @@ export class DeltaJournal {
    */
   rotate(iteration: number): void {
     if (iteration === this.checkpointIteration) return;
-    const carried = this.read(this.checkpointIteration).filter((r) => r.iteration > iteration);
+    const carried = this.read(iteration);
     const next = this.fileFor(iteration);
     writeFileSync(next, Buffer.concat(carried.map(encodeRecord)));
     this.checkpointIteration = iteration;
@@ -54,29 +54,62 @@ export class DeltaJournal {
     }
   }
 
-  /** Records written after the checkpoint at `checkpointIteration`, in order. */
+  /**
+   * Records written after the checkpoint at `checkpointIteration`, consecutive and in order.
+   * Every journal file present is read, not only the checkpoint's own: a crash between a
+   * checkpoint becoming LATEST and the journal's rotation leaves the records in the file of
+   * the previous checkpoint.
+   */
   read(checkpointIteration: number): JournalRecord[] {
-    let bytes: Uint8Array;
+    const byIteration = new Map<number, Uint8Array>();
+    let names: string[];
     try {
-      bytes = new Uint8Array(readFileSync(this.fileFor(checkpointIteration)));
+      names = readdirSync(this.dir);
     } catch {
       return [];
     }
+    for (const name of names) {
+      const match = /^journal-(\d+)\.bin$/.exec(name);
+      if (!match) continue;
+      for (const record of readFile(join(this.dir, name), Number(match[1]))) {
+        byIteration.set(record.iteration, record.frame);
+      }
+    }
     const records: JournalRecord[] = [];
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let offset = 0;
-    let expected = checkpointIteration + 1;
-    while (offset + RECORD_HEADER <= bytes.byteLength) {
-      const length = view.getUint32(offset, true);
-      const iteration = view.getUint32(offset + 4, true);
-      const end = offset + RECORD_HEADER + length;
-      if (end > bytes.byteLength || iteration !== expected) break;
-      records.push({ iteration, frame: bytes.slice(offset + RECORD_HEADER, end) });
-      offset = end;
-      expected++;
+    for (let t = checkpointIteration + 1; byIteration.has(t); t++) {
+      records.push({ iteration: t, frame: byIteration.get(t)! });
     }
     return records;
   }
+}
+
+/** The records of one journal file, stopping at a torn or out-of-sequence tail. */
+function readFile(path: string, base: number): JournalRecord[] {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch {
+    return [];
+  }
+  const records: JournalRecord[] = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 0;
+  let expected: number | undefined;
+  while (offset + RECORD_HEADER <= bytes.byteLength) {
+    const length = view.getUint32(offset, true);
+    const iteration = view.getUint32(offset + 4, true);
+    const end = offset + RECORD_HEADER + length;
+    if (
+      end > bytes.byteLength ||
+      iteration <= base ||
+      (expected !== undefined && iteration !== expected)
+    )
+      break;
+    records.push({ iteration, frame: bytes.slice(offset + RECORD_HEADER, end) });
+    offset = end;
+    expected = iteration + 1;
+  }
+  return records;
 }
 
 function encodeRecord(record: JournalRecord): Uint8Array {

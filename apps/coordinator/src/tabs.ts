@@ -3,7 +3,12 @@
  * clusters still have a live tab, and what each tab is told about its place.
  * Placement itself is packages/core's strategy; this keeps the bookkeeping around it.
  */
-import { createGradientCode, getPlacement, type ClusterSeats } from '@swarmgrad/core';
+import {
+  createGradientCode,
+  getPlacement,
+  type ClusterSeats,
+  type GradientCode,
+} from '@swarmgrad/core';
 import type { Backend, FaultMode, Placement, TabReport } from '@swarmgrad/protocol';
 import type { JobSpec } from '@swarmgrad/protocol';
 
@@ -15,6 +20,7 @@ export interface TabRecord {
   backend: Backend;
   fallbackAdapter: boolean | undefined;
   fault: FaultMode | undefined;
+  /** Change through TabRegistry.setConnected (it keeps liveClusters() in step). */
   connected: boolean;
   rttMs: number | undefined;
   report: TabReport | undefined;
@@ -26,8 +32,8 @@ export interface TabRecord {
 }
 
 export interface Seat {
-  clusterId: number;
-  slot: number;
+  readonly clusterId: number;
+  readonly slot: number;
 }
 
 export class TabRegistry {
@@ -35,6 +41,18 @@ export class TabRegistry {
   private clusterSeats: ClusterSeats[] = [];
   private nextClusterId = 0;
   private joinSeq = 0;
+  /**
+   * Indexes over clusterSeats, so that a proposal, a signal or a placement costs O(1) and not a
+   * scan of every cluster (at 10,000 tabs those scans dominated): seat by tab, position by
+   * cluster id. Rebuilt by reindex() whenever clusterSeats is replaced; seatInVacancy keeps
+   * them in step with the one seat it changes.
+   */
+  private seatByTab = new Map<string, Seat>();
+  private rankById = new Map<number, number>();
+  /** Gradient codes by their parameters: pure, and costly to build (a matrix search). */
+  private readonly codes = new Map<string, GradientCode>();
+  /** liveClusters(), until a seat or a seated tab's connection changes (asked per proposal). */
+  private live: ReadonlySet<number> | undefined;
 
   constructor(private job: JobSpec) {}
 
@@ -55,31 +73,64 @@ export class TabRegistry {
   }
 
   seatOf(tabId: string): Seat | undefined {
-    for (const cluster of this.clusterSeats) {
-      const slot = cluster.seats.indexOf(tabId);
-      if (slot >= 0) return { clusterId: cluster.id, slot };
-    }
-    return undefined;
+    return this.seatByTab.get(tabId);
   }
 
-  liveClusters(): Set<number> {
+  private reindex(): void {
+    this.live = undefined;
+    this.seatByTab = new Map();
+    this.rankById = new Map();
+    this.clusterSeats.forEach((cluster, rank) => {
+      this.rankById.set(cluster.id, rank);
+      cluster.seats.forEach((id, slot) => {
+        if (id !== undefined) this.seatByTab.set(id, { clusterId: cluster.id, slot });
+      });
+    });
+    // codes of retired clusters
+    if (this.codes.size > 2 * this.clusterSeats.length + 16) this.codes.clear();
+  }
+
+  private codeFor(seed: number): GradientCode {
+    const { size, redundancy, scheme } = this.job.cluster;
+    const key = `${size}:${redundancy}:${scheme}:${seed}`;
+    let code = this.codes.get(key);
+    if (code === undefined) {
+      code = createGradientCode({ slots: size, redundancy, scheme, seed });
+      this.codes.set(key, code);
+    }
+    return code;
+  }
+
+  /** Marks a tab connected or gone. */
+  setConnected(tab: TabRecord, connected: boolean): void {
+    if (tab.connected === connected) return;
+    tab.connected = connected;
+    this.live = undefined;
+  }
+
+  /** Clusters with at least one connected tab (do not modify: it is cached). */
+  liveClusters(): ReadonlySet<number> {
+    if (this.live) return this.live;
     const live = new Set<number>();
     for (const cluster of this.clusterSeats) {
       if (cluster.seats.some((id) => id !== undefined && this.tabs.get(id)?.connected === true)) {
         live.add(cluster.id);
       }
     }
+    this.live = live;
     return live;
   }
 
   /** Re-places every connected tab (between iterations). Returns tabs whose seat changed. */
-  rebalance(): Set<string> {
-    const before = new Map<string, string>();
-    for (const tab of this.tabs.values()) {
-      const seat = this.seatOf(tab.id);
-      if (seat) before.set(tab.id, `${seat.clusterId}:${seat.slot}`);
-    }
-    const live = this.connected()
+  rebalance(now = Date.now(), resumeGraceMs = 0): Set<string> {
+    const before = this.seatByTab;
+    // a tab that dropped out moments ago keeps its seat for resumeGraceMs: when it reconnects
+    // with its resume token it gets its cluster, slot and links back (it does not count as
+    // live for the quorum meanwhile)
+    const holding = [...this.tabs.values()].filter(
+      (t) => t.connected || (this.seatOf(t.id) !== undefined && now - t.lastSeenAt < resumeGraceMs),
+    );
+    const live = holding
       .filter((t) => !t.quarantined)
       .map((t) => ({
         id: t.id,
@@ -94,6 +145,7 @@ export class TabRegistry {
     });
     this.clusterSeats = result.clusters;
     this.nextClusterId = result.nextClusterId;
+    this.reindex();
     // forget tabs that left and no longer hold a seat
     for (const tab of [...this.tabs.values()]) {
       if (!tab.connected && this.seatOf(tab.id) === undefined) this.tabs.delete(tab.id);
@@ -101,8 +153,8 @@ export class TabRegistry {
     const changed = new Set<string>();
     for (const tab of this.connected()) {
       const seat = this.seatOf(tab.id);
-      const key = seat ? `${seat.clusterId}:${seat.slot}` : undefined;
-      if (key !== before.get(tab.id)) changed.add(tab.id);
+      const old = before.get(tab.id);
+      if (seat?.clusterId !== old?.clusterId || seat?.slot !== old?.slot) changed.add(tab.id);
     }
     return changed;
   }
@@ -124,14 +176,21 @@ export class TabRegistry {
     let slot = target.seats.indexOf(undefined);
     if (slot < 0) slot = target.seats.findIndex((id) => this.tabs.get(id!)?.connected !== true);
     const previous = target.seats[slot];
-    if (previous !== undefined && previous !== tabId) this.tabs.delete(previous);
+    if (previous !== undefined && previous !== tabId) {
+      this.tabs.delete(previous);
+      this.seatByTab.delete(previous);
+    }
     target.seats[slot] = tabId;
-    return { clusterId: target.id, slot };
+    this.live = undefined;
+    const seat = { clusterId: target.id, slot };
+    this.seatByTab.set(tabId, seat);
+    return seat;
   }
 
   /** Peers of a cluster (connected ones), and its proposer (lowest live slot). */
   members(clusterId: number): { tabId: string; slot: number; live: boolean }[] {
-    const cluster = this.clusterSeats.find((c) => c.id === clusterId);
+    const rank = this.rankById.get(clusterId);
+    const cluster = rank === undefined ? undefined : this.clusterSeats[rank];
     if (!cluster) return [];
     return cluster.seats.flatMap((id, slot) =>
       id === undefined ? [] : [{ tabId: id, slot, live: this.tabs.get(id)?.connected === true }],
@@ -144,9 +203,9 @@ export class TabRegistry {
     const { size, redundancy, scheme } = this.job.cluster;
     const members = this.members(seat.clusterId);
     const liveSlots = members.filter((m) => m.live).map((m) => m.slot);
-    const rank = this.clusterSeats.findIndex((c) => c.id === seat.clusterId);
+    const rank = this.rankById.get(seat.clusterId) ?? -1;
     const k = this.clusterSeats.length;
-    const code = createGradientCode({ slots: size, redundancy, scheme, seed: seat.clusterId + 1 });
+    const code = this.codeFor(seat.clusterId + 1);
     const coefficients = code.coefficients(seat.slot);
     const partitions = code.partitionsOf(seat.slot).map((local) => ({
       local,
@@ -164,6 +223,7 @@ export class TabRegistry {
       redundancy,
       scheme,
       codeSeed: seat.clusterId + 1,
+      aggregator: { name: this.job.aggregator.name, f: this.job.aggregator.f },
       proposer: liveSlots.length > 0 && Math.min(...liveSlots) === seat.slot,
       clusterCount: k,
     };

@@ -134,6 +134,24 @@ describe('coordinator', () => {
     await waitFor(() => coordinator.iteration === start + 1, 'round to close', 5_000);
   });
 
+  it('gives a tab that reconnects with its resume token its identity and seat back', async () => {
+    const coordinator = await coordinatorWith({}, { minTabs: 4, resumeGraceMs: 20_000 });
+    const ws: FakeWorker[] = [];
+    for (let i = 0; i < 4; i++) ws.push(await worker(coordinator.url));
+    await waitFor(() => ws.every((w) => w.placement !== undefined), 'placements');
+    const dropped = ws[3]!;
+    const seat = { clusterId: dropped.placement!.clusterId, slot: dropped.placement!.slot };
+    dropped.close();
+    const at = coordinator.iteration;
+    await waitFor(() => coordinator.iteration >= at + 2, 'iterations while it is away');
+    const back = await worker(coordinator.url, {
+      hello: { resumeToken: dropped.welcome.resumeToken },
+    });
+    expect(back.id).toBe(dropped.id);
+    await waitFor(() => back.placement !== undefined, 'placement');
+    expect({ clusterId: back.placement!.clusterId, slot: back.placement!.slot }).toEqual(seat);
+  });
+
   it('enters quorum-lost when a majority of clusters has no live tab, and resumes when tabs return', async () => {
     const coordinator = await coordinatorWith({ cluster: { size: 1, redundancy: 0 } }, {});
     const ws: FakeWorker[] = [];
@@ -396,15 +414,18 @@ describe('coordinator', () => {
       );
       for (let i = 0; i < k; i++) await worker(coordinator.url);
       await waitFor(() => coordinator.iteration >= 3, 'training');
-      const metric = async () => {
+      // bytes and iteration from the same scrape: iterations go on while it is fetched
+      const metric = async (): Promise<[number, number]> => {
         const text = await (await fetch(`${coordinator.url}/metrics`)).text();
-        return Number(
-          /swarmgrad_wire_bytes_total\{path="broadcast"\} (\d+)/.exec(text)?.[1] ?? NaN,
-        );
+        const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
+        return [
+          value(/^swarmgrad_wire_bytes_total\{path="broadcast"\} (\d+)$/m),
+          value(/^swarmgrad_iteration (\d+)$/m),
+        ];
       };
-      const [b0, i0] = [await metric(), coordinator.iteration];
+      const [b0, i0] = await metric();
       await waitFor(() => coordinator.iteration >= i0 + 5, 'five more iterations');
-      const [b1, i1] = [await metric(), coordinator.iteration];
+      const [b1, i1] = await metric();
       const bytes = (b1 - b0) / (i1 - i0);
       perIteration.push(bytes);
       // one 1-bit delta frame per tab: about d/8 bytes plus scales and header, never fp32

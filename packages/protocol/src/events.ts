@@ -7,6 +7,9 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.ts';
 import type { JobSpec } from './job.ts';
+import type { aggregatorNameSchema } from './job.ts';
+
+type AggregatorName = z.infer<typeof aggregatorNameSchema>;
 
 export const PROTOCOL_VERSION = 1;
 
@@ -148,6 +151,8 @@ export interface Placement {
   scheme: 'cyclic' | 'fractional-repetition';
   /** Seed of the cluster's gradient code: every member builds the same code from it. */
   codeSeed: number;
+  /** The cluster's aggregation rule for this iteration (the operator may change it). */
+  aggregator: { name: AggregatorName; f: number };
   /** Whether this tab should send the cluster's proposal (the lowest live slot). */
   proposer: boolean;
   clusterCount: number;

@@ -4,3 +4,4 @@ export * from './frame.ts';
 export * from './chunking.ts';
 export * from './job.ts';
 export * from './events.ts';
+export * from './dashboard.ts';

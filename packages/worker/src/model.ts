@@ -112,7 +112,9 @@ export function modelTopologyJSON(model: tfl.LayersModel): object {
 
 /**
  * Mean cross-entropy of the first `batch` samples and its gradient with respect to the flat
- * parameters. `xs` holds batch × (input size) features in row-major order.
+ * parameters. `xs` holds batch × (input size) features in row-major order. Reads the result
+ * back synchronously: fine on cpu and wasm; on webgpu use `computeGradientAsync` (TF.js reads a
+ * WebGPU buffer synchronously through a canvas, which returns zeros on some adapters).
  */
 export function computeGradient(
   model: tfl.LayersModel,
@@ -120,11 +122,46 @@ export function computeGradient(
   labels: Uint8Array,
   batch: number,
 ): { loss: number; gradient: Float32Array } {
+  const { loss, flat } = gradientTensors(model, xs, labels, batch);
+  try {
+    return { loss: loss.dataSync()[0]!, gradient: new Float32Array(flat.dataSync()) };
+  } finally {
+    loss.dispose();
+    flat.dispose();
+  }
+}
+
+/**
+ * `computeGradient` with an asynchronous read-back (`tensor.data()`), the one every backend
+ * supports well: WebGPU and WebGL download without blocking, and the tab's event loop runs
+ * meanwhile. The values are the same as `computeGradient`'s.
+ */
+export async function computeGradientAsync(
+  model: tfl.LayersModel,
+  xs: Float32Array,
+  labels: Uint8Array,
+  batch: number,
+): Promise<{ loss: number; gradient: Float32Array }> {
+  const { loss, flat } = gradientTensors(model, xs, labels, batch);
+  try {
+    const [lossData, flatData] = await Promise.all([loss.data(), flat.data()]);
+    return { loss: lossData[0]!, gradient: new Float32Array(flatData as Float32Array) };
+  } finally {
+    loss.dispose();
+    flat.dispose();
+  }
+}
+
+/** The loss and the flat gradient as tensors (the caller reads and disposes them). */
+function gradientTensors(
+  model: tfl.LayersModel,
+  xs: Float32Array,
+  labels: Uint8Array,
+  batch: number,
+): { loss: tf.Scalar; flat: tf.Tensor1D } {
   const { inputShape, inputSize, classes } = describe(model);
   checkBatch(xs, labels, batch, inputSize, classes);
-  const gradient = new Float32Array(parameterCount(model));
-  let loss = Number.NaN;
-  tf.tidy(() => {
+  return tf.tidy(() => {
     const x = tf.tensor(xs.subarray(0, batch * inputSize), [batch, ...inputShape]);
     const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels.subarray(0, batch)), 'int32'), classes);
     const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
@@ -132,19 +169,15 @@ export function computeGradient(
       () => crossEntropy(model, model.apply(x, { training: true }) as tf.Tensor, y),
       variables,
     );
-    loss = value.dataSync()[0]!;
-    const byName = new Map<string, tf.Tensor | null>(Object.entries(grads));
-    let offset = 0;
-    for (const weight of model.weights) {
+    // one flat vector in model.weights order, zeros for non-trainable weights: one read-back
+    const parts = model.weights.map((weight) => {
       const size = sizeOf(weight.shape);
-      if (weight.trainable) {
-        const grad = byName.get((weight.read() as tf.Variable).name);
-        if (grad) gradient.set(grad.dataSync(), offset);
-      }
-      offset += size;
-    }
+      const grad = weight.trainable ? grads[(weight.read() as tf.Variable).name] : undefined;
+      return grad ? tf.reshape(grad, [size]) : tf.zeros([size]);
+    });
+    const flat = (parts.length === 1 ? parts[0]! : tf.concat(parts)) as tf.Tensor1D;
+    return { loss: value, flat };
   });
-  return { loss, gradient };
 }
 
 /** Mean cross-entropy and accuracy of the first `count` samples, in batches of `batchSize`. */

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   buildModel,
   computeGradient,
+  computeGradientAsync,
   evaluate,
   getFlatParameters,
   initialParameters,
@@ -201,6 +202,18 @@ describe('computeGradient', () => {
     expect(first).toBeGreaterThan(1.5);
     expect(last).toBeLessThan(loss);
     expect(last).toBeLessThan(0.5 * first);
+    model.dispose();
+  });
+
+  it('computeGradientAsync gives the same loss and gradient, without leaking tensors', async () => {
+    const model = buildModel({ preset: 'mlp-784-32-10' }, 9);
+    const { xs, labels } = syntheticBatch(16, 6);
+    const sync = computeGradient(model, xs, labels, 16);
+    const before = tf.memory().numTensors;
+    const result = await computeGradientAsync(model, xs, labels, 16);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(result.loss).toBe(sync.loss);
+    expect(Array.from(result.gradient)).toEqual(Array.from(sync.gradient));
     model.dispose();
   });
 

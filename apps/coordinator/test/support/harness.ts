@@ -31,6 +31,7 @@ export async function startCoordinator(
     allowFaultInjection?: boolean;
     dataDir?: string;
     minTabs?: number;
+    resumeGraceMs?: number;
   } = {},
 ): Promise<Coordinator> {
   return Coordinator.start({
@@ -43,6 +44,7 @@ export async function startCoordinator(
     evaluate: options.evaluate ?? false,
     allowFaultInjection: options.allowFaultInjection ?? false,
     minTabs: options.minTabs ?? 1,
+    resumeGraceMs: options.resumeGraceMs ?? 1000,
   });
 }
 

@@ -1,0 +1,78 @@
+/**
+ * Bytes on the wire against what fp32 would have cost: proposals to the coordinator, its
+ * broadcast deltas, and the peer traffic the tabs report.
+ */
+import type { DashboardStatus } from '@swarmgrad/protocol';
+import { bitsPerParameter, formatBytes, formatNumber } from '../lib/format.ts';
+
+export function WirePanel({ status }: { status: DashboardStatus }) {
+  const { bytesSent, fp32EquivalentBytes, compression } = status.wire;
+  const share = fp32EquivalentBytes > 0 ? Math.min(1, bytesSent / fp32EquivalentBytes) : 0;
+  const nominal = bitsPerParameter(status.job.codec);
+  return (
+    <div className="wire">
+      <div className="wire__headline">
+        <span className="wire__ratio" data-testid="compression">
+          {compression === null ? '—' : `${formatNumber(compression, 3)}×`}
+        </span>
+        <span className="wire__caption">
+          less than fp32
+          <br />
+          {compression === null
+            ? 'nothing sent yet'
+            : `${formatNumber(32 / compression, 3)} bits per parameter overall`}
+        </span>
+      </div>
+      <div
+        className="bars"
+        role="img"
+        aria-label={`sent ${formatBytes(bytesSent)} of ${formatBytes(fp32EquivalentBytes)} fp32`}
+      >
+        <div className="bars__row">
+          <span className="bars__label">As fp32</span>
+          <span className="bars__track">
+            <span
+              className="bars__fill bars__fill--muted"
+              style={{ width: fp32EquivalentBytes > 0 ? '100%' : '0%' }}
+            />
+          </span>
+          <span className="bars__value">{formatBytes(fp32EquivalentBytes)}</span>
+        </div>
+        <div className="bars__row">
+          <span className="bars__label">Sent</span>
+          <span className="bars__track">
+            <span
+              className="bars__fill"
+              style={{ width: bytesSent > 0 ? `max(3px, ${(share * 100).toFixed(2)}%)` : '0%' }}
+            />
+          </span>
+          <span className="bars__value" data-testid="bytes-sent">
+            {formatBytes(bytesSent)}
+          </span>
+        </div>
+      </div>
+      <dl className="facts facts--compact">
+        <div>
+          <dt>Saved</dt>
+          <dd>{formatBytes(Math.max(0, fp32EquivalentBytes - bytesSent))}</dd>
+        </div>
+        <div>
+          <dt>Codec</dt>
+          <dd
+            title={
+              status.job.codec.name.includes('one-bit')
+                ? `block size ${status.job.codec.blockSize}`
+                : undefined
+            }
+          >
+            {status.job.codec.name}
+          </dd>
+        </div>
+        <div>
+          <dt>Nominal</dt>
+          <dd>{formatNumber(nominal, 3)} bit/param</dd>
+        </div>
+      </dl>
+    </div>
+  );
+}

@@ -1,0 +1,81 @@
+/** Number, byte, time and percentage formatting shared by both pages. */
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+export function formatInt(value: number | null | undefined): string {
+  return value === null || value === undefined || !Number.isFinite(value)
+    ? '—'
+    : integer.format(value);
+}
+
+/** Three significant digits, plain notation between 1e-3 and 1e5. */
+export function formatNumber(value: number | null | undefined, digits = 3): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  if (value === 0) return '0';
+  const abs = Math.abs(value);
+  if (abs >= 1e5 || abs < 1e-3) return value.toExponential(Math.max(0, digits - 1));
+  return Number(value.toPrecision(digits)).toString();
+}
+
+export function formatPercent(value: number | null | undefined, digits = 1): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  return `${(value * 100).toFixed(digits)}%`;
+}
+
+const byteUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+export function formatBytes(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  let v = Math.max(0, value);
+  let unit = 0;
+  while (v >= 1024 && unit < byteUnits.length - 1) {
+    v /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? v.toFixed(0) : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${byteUnits[unit]}`;
+}
+
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—';
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m ${String(r).padStart(2, '0')}s`;
+  return `${r}s`;
+}
+
+/** Wall-clock time of day, 24 h, seconds. */
+export function formatClock(ms: number): string {
+  const d = new Date(ms);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()]
+    .map((n) => String(n).padStart(2, '0'))
+    .join(':');
+}
+
+/** Bits per parameter on the wire for a codec (1-bit: one sign bit + one fp32 scale per block). */
+export function bitsPerParameter(codec: { name: string; blockSize: number }): number {
+  switch (codec.name) {
+    case 'one-bit':
+    case 'stochastic-one-bit':
+      return 1 + 32 / Math.max(1, codec.blockSize);
+    case 'fp16':
+      return 16;
+    default:
+      return 32;
+  }
+}
+
+/** "mlp-784-128-10" or "custom (K classes)". */
+export function describeModel(model: { preset: string } | { classes: number }): string {
+  return 'preset' in model ? model.preset : `custom TF.js model, ${model.classes} classes`;
+}
+
+export function describeDataset(
+  dataset: { preset: 'mnist'; train: number; heldOut: number } | { manifestUrl: string },
+): string {
+  return 'preset' in dataset
+    ? `MNIST · ${formatInt(dataset.train)} train / ${formatInt(dataset.heldOut)} held-out`
+    : dataset.manifestUrl;
+}

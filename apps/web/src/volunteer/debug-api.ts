@@ -1,0 +1,41 @@
+/**
+ * The shape of `window.__swarmgrad`, the volunteer page's test hook (debug.ts). Types only and
+ * no DOM names, so the Node side (e2e/, bench/) can import them too.
+ */
+import type { WorkerStatus } from '@swarmgrad/worker';
+
+export interface DataChannelTraffic {
+  tabId: string;
+  state: string;
+  /** Frames (one update each) and bytes the worker wrote to this link, all attempts. */
+  framesSent: number;
+  bytesSent: number;
+  /** From getStats() of the link's current RTCPeerConnection ('data-channel' reports). */
+  stats: { bytesSent: number; messagesSent: number; channels: number } | null;
+}
+
+export interface GradientRun {
+  /** tf.getBackend() while the gradient was computed. */
+  backend: string;
+  loss: number;
+  gradient: number[];
+  ms: number;
+}
+
+export interface GradientCheck {
+  model: string;
+  dimension: number;
+  batch: number;
+  iteration: number;
+  /** The WebGPU adapter's isFallbackAdapter (undefined: no adapter). */
+  fallbackAdapter: boolean | undefined;
+  adapterInfo: Record<string, string> | undefined;
+  webgpu: GradientRun | { error: string };
+  cpu: GradientRun | { error: string };
+}
+
+export interface SwarmgradDebug {
+  status(): WorkerStatus | undefined;
+  dataChannels(): Promise<DataChannelTraffic[]>;
+  gradientCheck(): Promise<GradientCheck>;
+}

@@ -1,0 +1,314 @@
+/**
+ * Load generator of the coordinator bench (bench/coordinator.ts starts several of these as child
+ * processes; not a bench of its own). One process holds `count` simulated tabs: real socket.io
+ * clients on the `/worker` namespace, WebSocket transport, each with its own connection. A tab
+ * says hello, answers `ping`, and when it is its cluster's proposer it proposes at every
+ * `iteration` event (and when it becomes proposer mid-iteration). Tabs do not keep the base:
+ * the bench measures the coordinator, not learning, so proposals are small random updates
+ * (one-bit coded, so the clusters' proposals differ and the agreement runs real rounds).
+ *
+ * Configuration: one JSON argument (see LoadConfig). Talks to the parent over the IPC channel:
+ * sends `progress` every second, answers `stats` requests, exits on `stop`. Times are
+ * process.hrtime (CLOCK_MONOTONIC, shared by all processes of the machine) in ms.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { createRng, encodeToFrame, gaussian, getCodec, type CodecEncoder } from '@swarmgrad/core';
+import {
+  PROTOCOL_VERSION,
+  type IterationStart,
+  type Placement,
+  type Welcome,
+  type WorkerClientToServer,
+  type WorkerServerToClient,
+} from '@swarmgrad/protocol';
+
+type ClientSocket = Socket<WorkerServerToClient, WorkerClientToServer>;
+
+export interface LoadConfig {
+  url: string;
+  /** Tabs this process opens. */
+  count: number;
+  /** New connections per second, and handshakes (connect + hello) in flight at most. */
+  rate: number;
+  maxPending: number;
+  seed: number;
+  /** Delay between an iteration event and the proposal, ms (0: at once). */
+  thinkMs: number;
+  /** Propose from the first connection on; else only after the parent sends `propose`. */
+  proposeFromStart: boolean;
+}
+
+/** Per base iteration, what this process saw (ms, monotonic clock). */
+export interface IterationTimes {
+  /** Proposals sent for this base iteration, and their send times. */
+  sent: number[];
+  /** First and last time a tab of this process received the iteration event, and how many. */
+  firstRecv?: number;
+  lastRecv?: number;
+  received: number;
+}
+
+export type LoadMessage =
+  | {
+      type: 'progress';
+      connected: number;
+      welcomed: number;
+      /** Tabs given up after `attempts` failed connections, and failed attempts retried. */
+      failed: number;
+      retried: number;
+      disconnected: number;
+      /** Disconnections by socket.io reason. */
+      disconnects: Record<string, number>;
+      errors: string[];
+      /** Largest event-loop lag since the previous progress message, ms. */
+      lagMs: number;
+    }
+  | {
+      type: 'stats';
+      iterations: Record<number, IterationTimes>;
+      acks: Record<string, number>;
+    };
+
+export type ParentMessage =
+  { type: 'propose' } | { type: 'stats'; from: number; to: number } | { type: 'stop' };
+
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+function main(config: LoadConfig): void {
+  const send = (message: LoadMessage) => process.send?.(message);
+  const times = new Map<number, IterationTimes>();
+  const timesOf = (iteration: number): IterationTimes => {
+    let entry = times.get(iteration);
+    if (!entry) {
+      entry = { sent: [], received: 0 };
+      times.set(iteration, entry);
+    }
+    return entry;
+  };
+  const acks: Record<string, number> = {};
+  const errors: string[] = [];
+  const disconnects: Record<string, number> = {};
+  const sockets: ClientSocket[] = [];
+  let proposing = config.proposeFromStart;
+  /** Per tab: propose now if it is a proposer (when proposing starts). */
+  const kicks: (() => void)[] = [];
+  let connected = 0;
+  let welcomed = 0;
+  let failed = 0;
+  let disconnected = 0;
+
+  // a few random update vectors, shared by this process's proposers; one encoder (its error
+  // feedback state is irrelevant here)
+  let encoder: CodecEncoder | undefined;
+  let updates: Float32Array[] = [];
+  const setUp = (welcome: Welcome) => {
+    if (encoder) return;
+    const codec = getCodec(welcome.job.codec.name);
+    encoder = codec.createEncoder(welcome.dimension, {
+      ...(codec.defaultBlockSize > 0 ? { blockSize: welcome.job.codec.blockSize } : {}),
+    });
+    const rng = createRng(config.seed);
+    updates = Array.from({ length: 8 }, () => {
+      const u = new Float32Array(welcome.dimension);
+      for (let i = 0; i < u.length; i++) u[i] = 1e-3 * gaussian(rng);
+      return u;
+    });
+  };
+
+  /** A tab whose connection or hello failed is retried this many times, then counted failed. */
+  const attempts = 3;
+  let pending = 0;
+  const retries: number[] = [];
+  let retried = 0;
+  const attemptFailed = (attempt: number, why: string) => {
+    pending--;
+    if (errors.length < 5) errors.push(why);
+    if (attempt < attempts) {
+      retried++;
+      retries.push(attempt + 1);
+    } else failed++;
+  };
+
+  const open = (attempt: number) => {
+    pending++;
+    const socket: ClientSocket = io(`${config.url}/worker`, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      timeout: 60_000,
+    });
+    sockets.push(socket);
+    let welcome: Welcome | undefined;
+    let placement: Placement | undefined;
+    let iteration = 0;
+    const propose = (base: number) => {
+      if (!proposing || !welcome || !placement?.proposer || !encoder) return;
+      const update = updates[placement.clusterId % updates.length]!;
+      const frame = encodeToFrame(encoder, update, {
+        jobId: welcome.jobId,
+        iteration: base,
+        round: 0,
+        senderSlot: placement.slot,
+      });
+      timesOf(base).sent.push(now());
+      socket
+        .timeout(60_000)
+        .emitWithAck('proposal', { clusterId: placement.clusterId, contributors: [0] }, frame)
+        .then((answer) => {
+          const key = answer.ok
+            ? answer.value.counted
+              ? 'counted'
+              : 'not-counted'
+            : answer.error.code;
+          acks[key] = (acks[key] ?? 0) + 1;
+        })
+        .catch(() => {
+          acks['no-answer'] = (acks['no-answer'] ?? 0) + 1;
+        });
+    };
+    const proposeLater = (base: number) => {
+      if (config.thinkMs > 0) setTimeout(() => propose(base), config.thinkMs);
+      else propose(base);
+    };
+    kicks.push(() => {
+      if (welcome && placement?.proposer) proposeLater(iteration);
+    });
+    socket.on('ping', (ack) => ack());
+    socket.on('connect', () => {
+      connected++;
+      socket
+        .timeout(60_000)
+        .emitWithAck('hello', { protocolVersion: PROTOCOL_VERSION, kind: 'node', backend: 'cpu' })
+        .then((answer) => {
+          if (!answer.ok) {
+            socket.disconnect();
+            attemptFailed(attempt, `hello: ${answer.error.code}`);
+            return;
+          }
+          pending--;
+          const value = answer.value;
+          welcome = value;
+          iteration = Math.max(iteration, value.iteration);
+          setUp(value);
+          welcomed++;
+          if (placement?.proposer) proposeLater(iteration);
+        })
+        .catch((error: unknown) => {
+          socket.disconnect();
+          attemptFailed(attempt, `hello: ${String(error)}`);
+        });
+    });
+    socket.on('connect_error', (error) => {
+      // engine.io wraps the transport's error: the cause is in `description`
+      const cause = (error as { description?: { message?: string; error?: Error } }).description;
+      const detail = cause?.error?.message ?? cause?.message;
+      attemptFailed(attempt, `connect: ${error.message}${detail ? ` (${detail})` : ''}`);
+    });
+    let lastPing = now();
+    let lastPacket = now();
+    socket.io.on('open', () => {
+      socket.io.engine.on('ping', () => (lastPing = now()));
+      socket.io.engine.on('packet', () => (lastPacket = now()));
+    });
+    socket.on('disconnect', (reason) => {
+      disconnected++;
+      connected--;
+      disconnects[reason] = (disconnects[reason] ?? 0) + 1;
+      if (errors.length < 5)
+        errors.push(
+          `disconnect (${reason}) ${(now() - lastPing).toFixed(0)} ms after the last ping, ` +
+            `${(now() - lastPacket).toFixed(0)} ms after the last packet`,
+        );
+    });
+    socket.on('placement', (next) => {
+      const wasProposer = placement?.proposer === true;
+      placement = next;
+      // took over as proposer mid-iteration (new cluster, or the previous proposer left)
+      if (next.proposer && !wasProposer && welcome) proposeLater(iteration);
+    });
+    socket.on('iteration', (start: IterationStart) => {
+      const t = now();
+      const entry = timesOf(start.iteration);
+      entry.firstRecv ??= t;
+      entry.lastRecv = t;
+      entry.received++;
+      if (start.iteration <= iteration) return;
+      iteration = start.iteration;
+      if (placement?.proposer) proposeLater(iteration);
+    });
+  };
+
+  // ramp: at most `rate` new connections per second (20 steps a second), and at most
+  // `maxPending` handshakes in flight, so a busy coordinator is not flooded (its accept queue
+  // overflows and connections are reset); failed tabs are retried first
+  let opened = 0;
+  const perStep = Math.max(1, Math.round(config.rate / 20));
+  const ramp = setInterval(() => {
+    for (let i = 0; i < perStep && pending < config.maxPending; i++) {
+      const retry = retries.shift();
+      if (retry !== undefined) open(retry);
+      else if (opened < config.count) {
+        opened++;
+        open(1);
+      } else break;
+    }
+    if (opened >= config.count && retries.length === 0 && pending === 0) clearInterval(ramp);
+  }, 50);
+
+  // event-loop lag of this process: the largest timer delay since the last progress report
+  let lagMs = 0;
+  let tick = now();
+  const lagTimer = setInterval(() => {
+    const t = now();
+    lagMs = Math.max(lagMs, t - tick - 100);
+    tick = t;
+  }, 100);
+  const takeLag = () => {
+    const lag = lagMs;
+    lagMs = 0;
+    return lag;
+  };
+  const progress = setInterval(
+    () =>
+      send({
+        type: 'progress',
+        connected,
+        welcomed,
+        failed,
+        retried,
+        disconnected,
+        disconnects: { ...disconnects },
+        errors: [...errors],
+        lagMs: takeLag(),
+      }),
+    1000,
+  );
+
+  process.on('message', (message: ParentMessage) => {
+    if (message.type === 'propose') {
+      proposing = true;
+      for (const kick of kicks) kick();
+    } else if (message.type === 'stats') {
+      const iterations: Record<number, IterationTimes> = {};
+      for (const [iteration, entry] of times) {
+        if (iteration >= message.from && iteration <= message.to) iterations[iteration] = entry;
+      }
+      send({ type: 'stats', iterations, acks: { ...acks } });
+    } else if (message.type === 'stop') {
+      clearInterval(ramp);
+      clearInterval(progress);
+      clearInterval(lagTimer);
+      for (const socket of sockets) socket.disconnect();
+      setTimeout(() => process.exit(0), 200);
+    }
+  });
+  // the parent went away: do not linger
+  process.on('disconnect', () => process.exit(0));
+}
+
+const raw = process.argv[2];
+if (raw === undefined) {
+  console.error('usage: coordinator-load.ts <json config> (started by bench/coordinator.ts)');
+  process.exit(2);
+}
+main(JSON.parse(raw) as LoadConfig);

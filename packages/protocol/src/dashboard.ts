@@ -1,0 +1,177 @@
+/**
+ * What the coordinator tells the operator: the JSON of `GET /api/status` and the events of the
+ * read-only `/dashboard` socket.io namespace. Server-to-client only (the dashboard sends
+ * nothing on the socket; control goes through the token-protected `POST /api/control`), so
+ * these are plain types, not schemas: the coordinator's `status()` is declared with them and
+ * the web app reads them, so both sides change together.
+ */
+import type { Backend, Phase } from './events.ts';
+import type { JobSpec } from './job.ts';
+
+/** A seat's state: the tab's own report, `idle` before its first report, `closed` once gone. */
+export type TabStateView = 'computing' | 'waiting' | 'idle' | 'paused' | 'quarantined' | 'closed';
+
+export interface DashboardTab {
+  tabId: string;
+  slot: number;
+  live: boolean;
+  backend: Backend;
+  fallbackAdapter: boolean | null;
+  state: TabStateView;
+  examplesPerSecond: number;
+  /** examplesPerSecond / batchSize */
+  stepsPerSecond: number;
+  /** Round trip to the coordinator measured at join, ms (null until measured). */
+  rttMs: number | null;
+  steps: number;
+}
+
+export interface DashboardCluster {
+  id: number;
+  /** Has at least one connected tab. */
+  live: boolean;
+  /** Its proposal for the current iteration is held. */
+  proposed: boolean;
+  members: DashboardTab[];
+}
+
+/** Seed 001's staleness analysis as the coordinator runs it on measured delays. */
+export interface StalenessSummary {
+  /** Accepted proposals measured (the most recent ones, bounded). */
+  samples: number;
+  /** Ages of accepted proposals in iterations (iteration − base iteration), as counts. */
+  histogram: { age: number; count: number }[];
+  meanAge: number;
+  /** Proposals dropped because they were older than the threshold S (all time). */
+  dropped: number;
+  /** E[T]: mean wall time of recent iterations, seconds. */
+  meanTaskSeconds: number;
+  /** h: the curvature estimate the analysis uses, and how it was obtained. */
+  curvature: number;
+  curvatureSource: string;
+  learningRate: number;
+  /** n0 and S now. */
+  activeTabs: number;
+  threshold: number;
+  /** The rightmost root at (n0, S): stable when re < 0; margin = −re per second. */
+  current: {
+    re: number;
+    im: number;
+    stable: boolean;
+    margin: number;
+    acceptance: number;
+    /** a·τ̄: stable below π/2 for a fixed delay. */
+    aTau: number;
+  };
+  /** The (n, S) the analysis picks, and why. */
+  recommended: {
+    workers: number;
+    threshold: number;
+    rate: number;
+    stable: boolean;
+    reason: string;
+  };
+  /** Convergence rate −Re(root) per candidate tab count at threshold S. */
+  byWorkers: { workers: number; rate: number; stable: boolean }[];
+  /** Server time (ms) of the analysis. */
+  computedAt: number;
+}
+
+export interface DashboardStatus {
+  job: Pick<
+    JobSpec,
+    | 'name'
+    | 'model'
+    | 'dataset'
+    | 'cluster'
+    | 'aggregator'
+    | 'agreement'
+    | 'codec'
+    | 'localSteps'
+    | 'staleness'
+    | 'targetAccuracy'
+    | 'batchSize'
+  >;
+  dimension: number;
+  iteration: number;
+  phase: Phase;
+  learningRate: number;
+  /** Agreement rounds the last iteration took. */
+  agreementRounds: number;
+  tabs: number;
+  clusters: DashboardCluster[];
+  quorum: {
+    clusters: number;
+    live: number;
+    majority: number;
+    /** Clusters whose proposal for the current iteration is held. */
+    proposed: number[];
+    /** Clusters whose proposals made the last closed iteration (its majority). */
+    lastMajority: number[];
+  };
+  /** Held-out loss and accuracy of the last evaluation, and its iteration. */
+  loss: number | null;
+  accuracy: number | null;
+  evaluatedAt: number | null;
+  /** Mean of the connected tabs' last reported training loss. */
+  trainingLoss: number | null;
+  wire: { bytesSent: number; fp32EquivalentBytes: number; compression: number | null };
+  staleDropped: number;
+  rejected: Record<string, number>;
+  uptimeSeconds: number;
+  /** Server clock (ms since the epoch) when this status was taken. */
+  serverTime: number;
+  /** Null until proposals and a closed iteration have been measured. */
+  staleness: StalenessSummary | null;
+}
+
+export interface DashboardEvaluation {
+  iteration: number;
+  loss: number;
+  accuracy: number;
+  /** ms since the epoch */
+  at: number;
+}
+
+export type DashboardEventKind =
+  | 'tab-joined'
+  | 'tab-left'
+  | 'tab-left-mid-round'
+  | 'cluster-lost'
+  | 'quorum-lost'
+  | 'quorum-restored'
+  | 'update-rejected'
+  | 'tab-quarantined'
+  | 'checkpoint'
+  | 'control'
+  | 'iteration';
+
+export interface DashboardEvent {
+  at: number;
+  kind: DashboardEventKind;
+  message: string;
+}
+
+/** One closed iteration, for the curves over iterations and wall time and the CSV. */
+export interface IterationPoint {
+  iteration: number;
+  /** ms since the epoch */
+  at: number;
+  trainingLoss: number | null;
+  bytesSent: number;
+  fp32EquivalentBytes: number;
+}
+
+export interface DashboardHistory {
+  evaluations: DashboardEvaluation[];
+  events: DashboardEvent[];
+  /** Closed iterations, thinned to at most a few thousand points. */
+  iterations: IterationPoint[];
+}
+
+export interface DashboardServerToClient {
+  status: (status: DashboardStatus) => void;
+  history: (history: DashboardHistory) => void;
+  evaluation: (point: DashboardEvaluation) => void;
+  event: (event: DashboardEvent) => void;
+}

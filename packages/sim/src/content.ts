@@ -1,0 +1,487 @@
+/**
+ * What a cluster round computes, apart from when (simulator.ts owns the clock): the used
+ * members' messages — local work (core's Parle `runLocalSteps`) or gradient-coded combinations
+ * (core's `encodeInto`) —, the Byzantine members' substitutions, core's codec in protocol frames
+ * (error feedback per sender), the door (`decodeFrameInto`), the robust rule or the gradient
+ * code's decoder, core's `Quarantine`, and the cluster's proposal frame.
+ *
+ * Guarantee: the result of a job depends only on the scenario, the job (cluster, round, base
+ * iteration, members used in arrival order), the base parameters of that iteration and the
+ * results of the same cluster's earlier jobs — never on wall time or on other clusters — so the
+ * engine gives identical results inline or in a worker thread (threads.ts), as long as each
+ * cluster's jobs run in order.
+ *
+ * Sharing structure (exact): all holders of a partition at the same base and iteration draw the
+ * same minibatch (keyed seeds), so a coded cluster computes each partition's update once and every
+ * slot's message from those. L = 1 plain steps skip runLocalSteps' copies: its result from x = x̃
+ * is −η·g(x̃), which the model computes in one pass (tested against runLocalSteps).
+ */
+import {
+  Quarantine,
+  createGradientCode,
+  decodeFrameInto,
+  decodeInto,
+  encodeInto,
+  encodeToFrame,
+  getAggregator,
+  getCodec,
+  runLocalSteps,
+  type Aggregator,
+  type Codec,
+  type CodecEncoder,
+  type GradientCode,
+} from '@swarmgrad/core';
+import { PROPOSAL_SLOT } from '@swarmgrad/protocol';
+import { AttackerState, applyAttack, corruptFrame, defaultMagnitude } from './attacks.ts';
+import { Stream, keyedRng, mix } from './hash.ts';
+import type { Model } from './models/model.ts';
+import type { CodecSpec, Scenario } from './scenario.ts';
+
+export interface ContentJob {
+  cluster: number;
+  /** The cluster's round counter (the quarantine's iteration index). */
+  round: number;
+  baseIteration: number;
+  /** The members waited for, in arrival order. */
+  members: readonly { worker: number; slot: number }[];
+}
+
+export interface WorkerTally {
+  used: number;
+  filtered: number;
+  rejected: number;
+}
+
+export interface ContentResult {
+  cluster: number;
+  /** The proposal frame; undefined when no message was admitted (no proposal). */
+  frame: Uint8Array | undefined;
+  /** Workers (indices) quarantined by this job. */
+  banned: number[];
+  doorRejected: number;
+  filtered: number;
+  approximateDecodes: number;
+  /** Per worker index, this job's tallies. */
+  tallies: [number, WorkerTally][];
+  /** Set when an honest computation produced a non-finite value (the run diverged). */
+  diverged: string | undefined;
+}
+
+export interface ContentSetup {
+  /** Partitions the training set is cut into (initial clusters × m). */
+  partitions: number;
+  /** Examples per partition shard. */
+  shardSize: number;
+  jobId: number;
+  /** Indices of the Byzantine workers. */
+  byzantine: readonly number[];
+}
+
+interface ClusterState {
+  code: GradientCode | undefined;
+  quarantine: Quarantine | undefined;
+  aggregator: Aggregator;
+  lastAggregate: Float32Array | undefined;
+  proposalEncoder: CodecEncoder;
+}
+
+export function codecOptions(codec: Codec, spec: CodecSpec, seed: number) {
+  return {
+    ...(codec.defaultBlockSize > 0 ? { blockSize: spec.blockSize } : {}),
+    ...(spec.errorFeedback === undefined ? {} : { errorFeedback: spec.errorFeedback }),
+    seed,
+  };
+}
+
+class NonFinite extends Error {}
+
+export class ContentEngine {
+  private readonly s: Scenario;
+  private readonly model: Model;
+  private readonly setup: ContentSetup;
+  private readonly d: number;
+  private readonly codec: Codec;
+  private readonly proposalCodec: Codec;
+  private readonly bases = new Map<number, Float32Array>();
+  private readonly clusters = new Map<number, ClusterState>();
+  private readonly encoders = new Map<number, CodecEncoder>();
+  private readonly attackers = new Map<number, AttackerState>();
+  private readonly batch: Int32Array;
+  private readonly gradBuf: Float32Array;
+  private pool: Float32Array[] = [];
+  private decodePool: Float32Array[] = [];
+  private scratchUpdate: Float32Array | undefined;
+
+  constructor(scenario: Scenario, model: Model, setup: ContentSetup) {
+    this.s = scenario;
+    this.model = model;
+    this.setup = setup;
+    this.d = model.dimension;
+    this.codec = getCodec(scenario.codec.name);
+    this.proposalCodec = getCodec(scenario.proposalCodec.name);
+    this.batch = new Int32Array(scenario.training.batchSize);
+    this.gradBuf = new Float32Array(this.d);
+    for (const i of setup.byzantine)
+      this.attackers.set(i, new AttackerState(scenario.byzantine.lag));
+  }
+
+  /** Parameters of a base iteration (the engine keeps them until `dropBasesBefore`). */
+  setBase(iteration: number, params: Float32Array): void {
+    this.bases.set(iteration, params);
+  }
+
+  dropBasesBefore(iteration: number): void {
+    for (const k of [...this.bases.keys()]) if (k < iteration) this.bases.delete(k);
+  }
+
+  run(job: ContentJob): ContentResult {
+    const result: ContentResult = {
+      cluster: job.cluster,
+      frame: undefined,
+      banned: [],
+      doorRejected: 0,
+      filtered: 0,
+      approximateDecodes: 0,
+      tallies: [],
+      diverged: undefined,
+    };
+    try {
+      this.compute(job, result);
+    } catch (error) {
+      if (!(error instanceof NonFinite)) throw error;
+      result.diverged = error.message;
+      result.frame = undefined;
+    }
+    return result;
+  }
+
+  private cluster(id: number): ClusterState {
+    let c = this.clusters.get(id);
+    if (c !== undefined) return c;
+    const s = this.s;
+    const { size, redundancy, scheme } = s.cluster;
+    const q = s.quarantine;
+    const state: ClusterState = {
+      code:
+        redundancy > 0
+          ? createGradientCode({ slots: size, redundancy, scheme, seed: mix(s.seed, 0x6c) })
+          : undefined,
+      quarantine: q.enabled
+        ? new Quarantine({
+            window: q.window,
+            threshold: q.threshold,
+            strikes: q.strikes,
+            floor: q.floor,
+            dim: this.d,
+          })
+        : undefined,
+      aggregator: getAggregator('mean'),
+      lastAggregate: undefined,
+      proposalEncoder: this.proposalCodec.createEncoder(
+        this.d,
+        codecOptions(this.proposalCodec, s.proposalCodec, mix(s.seed, Stream.codec, 0xc1, id)),
+      ),
+    };
+    const name = s.aggregator.name;
+    state.aggregator =
+      name === 'centered-clipping'
+        ? getAggregator('centered-clipping', { center: () => state.lastAggregate })
+        : getAggregator(name);
+    this.clusters.set(id, state);
+    c = state;
+    return c;
+  }
+
+  private tally(result: ContentResult, worker: number): WorkerTally {
+    let t = result.tallies.find((x) => x[0] === worker)?.[1];
+    if (t === undefined) {
+      t = { used: 0, filtered: 0, rejected: 0 };
+      result.tallies.push([worker, t]);
+    }
+    return t;
+  }
+
+  private compute(job: ContentJob, result: ContentResult): void {
+    const s = this.s;
+    const base = this.bases.get(job.baseIteration);
+    if (base === undefined) throw new Error(`content: no base for iteration ${job.baseIteration}`);
+    const c = this.cluster(job.cluster);
+    const members = job.members;
+    const messages = this.buffers(members.length);
+    this.computeMessages(job, c, base, messages);
+
+    const update = this.updateBuffer();
+    const fast =
+      s.aggregator.fastPath &&
+      s.aggregator.name === 'mean' &&
+      c.quarantine === undefined &&
+      c.code === undefined;
+    const decoded = this.decodeBuffers(fast ? 0 : members.length);
+    const admitted: { worker: number; slot: number; vector: Float32Array }[] = [];
+    let fastCount = 0;
+    members.forEach((m, i) => {
+      const t = this.tally(result, m.worker);
+      t.used++;
+      let encoder = this.encoders.get(m.worker);
+      if (encoder === undefined) {
+        encoder = this.codec.createEncoder(
+          this.d,
+          codecOptions(this.codec, s.codec, mix(s.seed, Stream.codec, m.worker)),
+        );
+        this.encoders.set(m.worker, encoder);
+      }
+      let frame = this.encode(encoder, messages[i]!, job.baseIteration, m.slot);
+      if (this.attackers.has(m.worker) && s.byzantine.attack === 'nan') frame = corruptFrame(frame);
+      const out = fast ? update : decoded[i]!.fill(0);
+      const ok = decodeFrameInto(frame, out, {
+        dimension: this.d,
+        jobId: this.setup.jobId,
+        iteration: job.baseIteration,
+      }).ok;
+      if (!ok) {
+        result.doorRejected++;
+        t.rejected++;
+        c.quarantine?.reportRejected(`w${m.worker}`, job.round, 'non-finite');
+        return;
+      }
+      if (fast) fastCount++;
+      else admitted.push({ worker: m.worker, slot: m.slot, vector: out });
+    });
+
+    if (fast) {
+      if (fastCount === 0) return;
+      const inv = 1 / fastCount;
+      for (let i = 0; i < update.length; i++) update[i] = update[i]! * inv;
+    } else {
+      if (admitted.length > 0) this.aggregate(c, job, admitted, update, result);
+      if (c.quarantine !== undefined) {
+        for (const m of members) {
+          if (c.quarantine.isQuarantined(`w${m.worker}`)) result.banned.push(m.worker);
+        }
+      }
+      if (admitted.length === 0) return;
+    }
+    if (s.aggregator.name === 'centered-clipping') c.lastAggregate = update;
+    result.frame = this.encode(c.proposalEncoder, update, job.baseIteration, PROPOSAL_SLOT);
+  }
+
+  private encode(
+    encoder: CodecEncoder,
+    update: Float32Array,
+    iteration: number,
+    senderSlot: number,
+  ): Uint8Array {
+    try {
+      return encodeToFrame(encoder, update, {
+        jobId: this.setup.jobId,
+        iteration,
+        round: 0,
+        senderSlot,
+      });
+    } catch (error) {
+      if (error instanceof RangeError) throw new NonFinite(error.message);
+      throw error;
+    }
+  }
+
+  /** Shared scratch, except for centered clipping, whose center is the cluster's last aggregate. */
+  private updateBuffer(): Float32Array {
+    if (this.s.aggregator.name === 'centered-clipping') return new Float32Array(this.d);
+    this.scratchUpdate ??= new Float32Array(this.d);
+    return this.scratchUpdate.fill(0);
+  }
+
+  private buffers(n: number): Float32Array[] {
+    while (this.pool.length < n) this.pool.push(new Float32Array(this.d));
+    return this.pool;
+  }
+
+  private decodeBuffers(n: number): Float32Array[] {
+    while (this.decodePool.length < n) this.decodePool.push(new Float32Array(this.d));
+    return this.decodePool;
+  }
+
+  private partitionId(cluster: number, j: number): number {
+    return (cluster * this.s.cluster.size + j) % this.setup.partitions;
+  }
+
+  /** The minibatch of partition p at this iteration and local step (same for every holder). */
+  private batchFor(p: number, iteration: number, step: number): Int32Array {
+    const n = Math.max(1, this.model.trainSize);
+    const rng = keyedRng(this.s.seed, Stream.batch, p, iteration, step);
+    const start = Math.floor((p * n) / this.setup.partitions) % n;
+    const b = this.batch;
+    const shard = this.setup.shardSize;
+    for (let i = 0; i < b.length; i++) b[i] = (start + Math.floor(rng.next() * shard)) % n;
+    return b;
+  }
+
+  /** out ← −η·g at x on partition p (one plain SGD step's update). */
+  private sgdUpdate(
+    x: Float32Array,
+    p: number,
+    iteration: number,
+    flip: boolean,
+    out: Float32Array,
+  ): void {
+    const noise = keyedRng(this.s.seed, Stream.noise, p, iteration, 0);
+    this.model.gradient(x, this.batchFor(p, iteration, 0), out, {
+      flipLabels: flip,
+      rng: noise,
+      scale: -this.s.training.learningRate,
+    });
+  }
+
+  /** A worker's local work from the base (Parle, DESIGN step 2): u = x − x̃ after L steps. */
+  private localWork(
+    base: Float32Array,
+    p: number,
+    iteration: number,
+    flip: boolean,
+    out: Float32Array,
+  ): void {
+    const t = this.s.training;
+    if (t.localSteps === 1 && t.mode !== 'entropy-sgd' && t.momentum === 0) {
+      this.sgdUpdate(base, p, iteration, flip, out);
+      return;
+    }
+    const x = Float32Array.from(base);
+    const u = runLocalSteps({
+      params: x,
+      anchor: base,
+      steps: t.localSteps,
+      learningRate: t.learningRate,
+      mode: t.mode,
+      ...(t.mode === 'sgd' ? {} : { elastic: t.elastic }),
+      momentum: t.momentum,
+      ...(t.entropy === undefined
+        ? {}
+        : {
+            entropy: {
+              scoping: t.entropy.scoping,
+              innerSteps: t.entropy.innerSteps,
+              noise: t.entropy.noise,
+              rng: keyedRng(this.s.seed, Stream.noise, p, iteration, 0x51),
+            },
+          }),
+      gradient: (at, step) => {
+        const noise = keyedRng(this.s.seed, Stream.noise, p, iteration, step);
+        this.model.gradient(at, this.batchFor(p, iteration, step), this.gradBuf, {
+          flipLabels: flip,
+          rng: noise,
+        });
+        return this.gradBuf;
+      },
+    });
+    out.set(u);
+  }
+
+  private computeMessages(
+    job: ContentJob,
+    c: ClusterState,
+    base: Float32Array,
+    out: Float32Array[],
+  ): void {
+    const s = this.s;
+    const code = c.code;
+    const it = job.baseIteration;
+    const attack = s.byzantine.attack;
+    const magnitude = s.byzantine.magnitude ?? defaultMagnitude[attack];
+    const flips = (worker: number) => this.attackers.has(worker) && attack === 'label-flip';
+    try {
+      if (code !== undefined) {
+        // each partition's update once per cluster round (again for a label-flip attacker)
+        const honest = new Map<number, Float32Array>();
+        const partitionUpdate = (j: number, flip: boolean): Float32Array => {
+          if (!flip) {
+            const hit = honest.get(j);
+            if (hit !== undefined) return hit;
+          }
+          const u = new Float32Array(this.d);
+          this.sgdUpdate(base, this.partitionId(job.cluster, j), it, flip, u);
+          if (!flip) honest.set(j, u);
+          return u;
+        };
+        job.members.forEach((m, i) => {
+          const updates: Float32Array[] = [];
+          for (const j of code.partitionsOf(m.slot))
+            updates[j] = partitionUpdate(j, flips(m.worker));
+          encodeInto(code, m.slot, updates, out[i]!);
+        });
+      } else {
+        job.members.forEach((m, i) => {
+          this.localWork(base, this.partitionId(job.cluster, m.slot), it, flips(m.worker), out[i]!);
+        });
+      }
+    } catch (error) {
+      // runLocalSteps refuses a non-finite gradient: the model diverged
+      if (error instanceof RangeError) throw new NonFinite(error.message);
+      throw error;
+    }
+    job.members.forEach((m, i) => {
+      const state = this.attackers.get(m.worker);
+      if (state === undefined) return;
+      const rng = keyedRng(s.seed, Stream.attack, m.worker, it);
+      applyAttack(attack, out[i]!, magnitude, state, rng);
+    });
+  }
+
+  private aggregate(
+    c: ClusterState,
+    job: ContentJob,
+    admitted: { worker: number; slot: number; vector: Float32Array }[],
+    out: Float32Array,
+    result: ContentResult,
+  ): void {
+    const s = this.s;
+    const code = c.code;
+    const q = c.quarantine;
+    if (code !== undefined && s.cluster.scheme === 'cyclic') {
+      // linear decode of the cluster's full gradient from the slots that arrived
+      const bySlot = new Map<number, Float32Array>();
+      for (const a of admitted) bySlot.set(a.slot, a.vector);
+      const decoded = code.decode(admitted.map((a) => a.slot));
+      if (!decoded.exact) result.approximateDecodes++;
+      decodeInto(decoded, bySlot, out);
+      const inv = 1 / s.cluster.size;
+      for (let i = 0; i < out.length; i++) out[i] = out[i]! * inv;
+      return;
+    }
+    let inputs = admitted;
+    if (code !== undefined) {
+      // fractional repetition: one message per group (the first to arrive), as a mean of its
+      // s + 1 partitions; the rule then runs over the groups
+      const decoded = code.decode(admitted.map((a) => a.slot));
+      if (!decoded.exact) result.approximateDecodes++;
+      const inv = 1 / (s.cluster.redundancy + 1);
+      inputs = admitted.filter((a) => decoded.weights[a.slot]! !== 0);
+      for (const { vector } of inputs) {
+        for (let i = 0; i < vector.length; i++) vector[i] = vector[i]! * inv;
+      }
+    }
+    const report = c.aggregator.aggregate(
+      inputs.map((a) => a.vector),
+      out,
+      { f: s.aggregator.f },
+    );
+    if (q !== undefined) {
+      for (const a of inputs) q.observe(`w${a.worker}`, job.round, a.vector);
+    }
+    for (const r of report.rejected) {
+      const a = inputs[r.index]!;
+      const t = this.tally(result, a.worker);
+      if (r.reason === 'filtered') {
+        result.filtered++;
+        t.filtered++;
+        // Krum keeps one input by design: its non-selected inputs are no evidence (quarantine.ts)
+        if (s.aggregator.name !== 'krum' && s.quarantine.reportFiltered) {
+          q?.reportRejected(`w${a.worker}`, job.round, 'filtered');
+        }
+      } else {
+        result.doorRejected++;
+        t.rejected++;
+        q?.reportRejected(`w${a.worker}`, job.round, r.reason);
+      }
+    }
+  }
+}

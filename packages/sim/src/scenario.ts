@@ -1,0 +1,410 @@
+/**
+ * What a simulation runs: plain config types (no zod) with defaults, merged and checked by
+ * `defineScenario`. Times are simulated seconds, sizes bytes. Every field has a default, so a
+ * scenario only states what it varies.
+ */
+import {
+  aggregatorNames,
+  type AggregatorName,
+  type GradientCodeScheme,
+  type LocalMode,
+  type PlacementName,
+} from '@swarmgrad/core';
+import { codecNames, type CodecName } from '@swarmgrad/protocol';
+import { attackNames, type AttackName } from './attacks.ts';
+import { checkDistribution, type TimeDistribution } from './distributions.ts';
+
+export type ModelSpec =
+  | { kind: 'softmax'; l2?: number }
+  | { kind: 'mlp'; hidden?: number }
+  | { kind: 'quadratic'; eigenvalues: readonly number[]; noise: number; initScale?: number };
+
+export interface CodecSpec {
+  name: CodecName;
+  /** Scale block of the sign codecs (ignored by fp16/fp32). */
+  blockSize: number;
+  /** Error feedback on/off; undefined = the codec's default (on for one-bit only). */
+  errorFeedback: boolean | undefined;
+}
+
+export type BackupSpec =
+  | {
+      kind: 'static';
+      /** b: backups not waited for; undefined = the code's redundancy s (0 without coding). */
+      backups: number | undefined;
+    }
+  | {
+      kind: 'dynamic';
+      /** Iterations of arrival times the policy remembers. */
+      window: number;
+      /** Fewest peers waited for; undefined = m − s with coding (exact decode), else 1. */
+      minWait: number | undefined;
+      /** ρ of core's correlatedGain; 0 = linearGain (seed 003's linear speedup). */
+      correlation: number;
+    };
+
+export interface StragglerRegimes {
+  /** Seconds per regime. */
+  period: number;
+  /** Share of workers slowed during a regime. */
+  fraction: number;
+  /** Their compute-time multiplier. */
+  factor: number;
+  /** When true, every other regime has no stragglers at all. */
+  alternate: boolean;
+}
+
+export interface CrashSpec {
+  /** Simulated time of the crash. */
+  at: number;
+  /** Indices (in initial placement order) of the clusters whose members crash. */
+  clusters: number[];
+  /** Members of each listed cluster that survive (the lowest seats); default 0: all crash. */
+  keep?: number;
+}
+
+export interface Scenario {
+  seed: number;
+  /** Job name, hashed into every frame header (jobIdOf). */
+  jobName: string;
+  model: ModelSpec;
+  data: {
+    train: number;
+    test: number;
+    seed: number;
+    /** Examples in one partition's shard; 0 = training set / partitions (at least 8). */
+    shardSize: number;
+    /** Test samples evaluated; undefined = all. */
+    evalLimit: number | undefined;
+  };
+  /** Virtual workers at the start. */
+  workers: number;
+  cluster: {
+    /** m: seats per cluster = gradient-coding slots. */
+    size: number;
+    /** s: gradient-coding redundancy; 0 = no coding (every worker holds one partition). */
+    redundancy: number;
+    scheme: GradientCodeScheme;
+    placement: PlacementName;
+    /** Re-run placement between iterations when membership changed (retires dead clusters). */
+    rebalance: boolean;
+  };
+  training: {
+    learningRate: number;
+    batchSize: number;
+    /** L: local steps per round (Parle); 1 = data-parallel SGD. */
+    localSteps: number;
+    mode: LocalMode;
+    /** γ: elastic pull towards the agreed parameters ('elastic-sgd', 'entropy-sgd'). */
+    elastic: number;
+    momentum: number;
+    /** Entropy-SGD inner loop ('entropy-sgd' only). */
+    entropy: { scoping: number; innerSteps: number; noise: number } | undefined;
+  };
+  /** Worker → cluster messages. */
+  codec: CodecSpec;
+  /** Cluster → coordinator proposals and the coordinator's delta broadcast. */
+  proposalCodec: CodecSpec;
+  aggregator: {
+    name: AggregatorName;
+    f: number;
+    /**
+     * For 'mean' without quarantine (which needs each sender's vector) and without gradient
+     * coding: decode-accumulate the frames straight into the cluster's sum (core's
+     * decodeFrameInto; the door rejects the same frames the aggregator's admit step would) and
+     * divide by the admitted count — one pass per message instead of three. Default true.
+     */
+    fastPath: boolean;
+  };
+  backup: BackupSpec;
+  agreement: {
+    mode: 'majority' | 'average';
+    epsilon: number;
+    /** Seconds to wait for the other live clusters once the quorum is held. */
+    grace: number;
+    /** Proposals needed to close: undefined = a majority of clusters ('majority') or 1 ('average'). */
+    quorum: number | undefined;
+  };
+  /** S: a proposal computed on a base more than S iterations old is dropped. */
+  staleness: number;
+  timing: {
+    /** Compute time of one local step on one partition, before the worker's slowness factor. */
+    compute: TimeDistribution;
+    /** Share of workers that are persistently slow (phones) and by how much. */
+    slowFraction: number;
+    slowFactor: number;
+    /** One-way link latency per message. */
+    latency: TimeDistribution;
+    /** Uplink bytes per second of every worker. */
+    bandwidth: number;
+    stragglers: StragglerRegimes | undefined;
+  };
+  churn: {
+    /** Per worker, departures per second (exponential lifetimes); 0 = nobody leaves. */
+    leaveRate: number;
+    /** New workers per second (Poisson); 0 = nobody joins. */
+    joinRate: number;
+    crashes: CrashSpec[];
+  };
+  byzantine: {
+    count: number;
+    attack: AttackName;
+    /** 'first': workers 0..count−1; 'spread': evenly spaced over the worker ids. */
+    placement: 'first' | 'spread';
+    /** Attack strength (see attacks.ts); undefined = the attack's default. */
+    magnitude: number | undefined;
+    /** Rounds the stale attack lags. */
+    lag: number;
+  };
+  quarantine: {
+    enabled: boolean;
+    window: number;
+    threshold: number;
+    strikes: number;
+    floor: number;
+    /**
+     * Report the rule's 'filtered' inputs to the quarantine (DESIGN: "tabs that keep failing the
+     * filter are quarantined"); off = only the distance test and door rejections count.
+     */
+    reportFiltered: boolean;
+  };
+  stop: {
+    maxIterations: number;
+    /** Simulated seconds. */
+    maxTime: number;
+    targetAccuracy: number | undefined;
+    targetLoss: number | undefined;
+    /** Diverged when the held-out loss exceeds this multiple of the initial loss. */
+    divergeFactor: number;
+  };
+  /** Evaluate the agreed parameters every this many iterations (and at the end). */
+  evalEvery: number;
+  /** Also evaluate after each of the first this many iterations (early curve detail). */
+  evalEarly: number;
+}
+
+type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends readonly unknown[]
+    ? T[K]
+    : T[K] extends object | undefined
+      ? DeepPartial<NonNullable<T[K]>> | (undefined extends T[K] ? undefined : never)
+      : T[K];
+};
+
+export type ScenarioInput = Omit<DeepPartial<Scenario>, 'model' | 'backup' | 'timing'> & {
+  model?: ModelSpec;
+  backup?: Partial<BackupSpec> & { kind: BackupSpec['kind'] };
+  timing?: Partial<Scenario['timing']>;
+};
+
+export const defaultScenario: Scenario = {
+  seed: 1,
+  jobName: 'sim',
+  model: { kind: 'softmax' },
+  data: { train: 8000, test: 2000, seed: 1, shardSize: 0, evalLimit: undefined },
+  workers: 16,
+  cluster: {
+    size: 4,
+    redundancy: 0,
+    scheme: 'cyclic',
+    placement: 'join-order',
+    rebalance: true,
+  },
+  training: {
+    learningRate: 0.1,
+    batchSize: 16,
+    localSteps: 1,
+    mode: 'sgd',
+    elastic: 0,
+    momentum: 0,
+    entropy: undefined,
+  },
+  codec: { name: 'one-bit', blockSize: 1024, errorFeedback: undefined },
+  proposalCodec: { name: 'one-bit', blockSize: 1024, errorFeedback: undefined },
+  aggregator: { name: 'cge', f: 0, fastPath: true },
+  backup: { kind: 'static', backups: undefined },
+  agreement: { mode: 'majority', epsilon: 1e-4, grace: 0.25, quorum: undefined },
+  staleness: 2,
+  timing: {
+    compute: { kind: 'shifted-exponential', shift: 0.05, mean: 0.02 },
+    slowFraction: 0,
+    slowFactor: 1,
+    latency: { kind: 'log-normal', median: 0.03, sigma: 0.5 },
+    bandwidth: 1e6,
+    stragglers: undefined,
+  },
+  churn: { leaveRate: 0, joinRate: 0, crashes: [] },
+  byzantine: { count: 0, attack: 'sign-flip', placement: 'spread', magnitude: undefined, lag: 20 },
+  quarantine: {
+    enabled: true,
+    window: 10,
+    threshold: 3,
+    strikes: 2,
+    floor: 0,
+    reportFiltered: true,
+  },
+  stop: {
+    maxIterations: 100,
+    maxTime: Infinity,
+    targetAccuracy: undefined,
+    targetLoss: undefined,
+    divergeFactor: 1e4,
+  },
+  evalEvery: 5,
+  evalEarly: 0,
+};
+
+function merge<T extends object>(base: T, patch: object | undefined): T {
+  return patch === undefined ? { ...base } : ({ ...base, ...patch } as T);
+}
+
+function fail(message: string): never {
+  throw new RangeError(`scenario: ${message}`);
+}
+
+function int(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) fail(`${name} must be an integer ≥ ${min}, got ${v}`);
+}
+
+function positive(name: string, v: number): void {
+  if (!(v > 0)) fail(`${name} must be > 0, got ${v}`);
+}
+
+function nonNegative(name: string, v: number): void {
+  if (!(v >= 0)) fail(`${name} must be ≥ 0, got ${v}`);
+}
+
+/** Defaults merged with `input`, checked. Throws RangeError naming the first bad field. */
+export function defineScenario(input: ScenarioInput = {}): Scenario {
+  const d = defaultScenario;
+  const codec = merge(d.codec, input.codec);
+  const backupKind = input.backup?.kind ?? 'static';
+  const backup: BackupSpec =
+    backupKind === 'static'
+      ? merge({ kind: 'static', backups: undefined } as BackupSpec, input.backup)
+      : merge(
+          { kind: 'dynamic', window: 10, minWait: undefined, correlation: 0 } as BackupSpec,
+          input.backup,
+        );
+  const s: Scenario = {
+    seed: input.seed ?? d.seed,
+    jobName: input.jobName ?? d.jobName,
+    model: input.model ?? d.model,
+    data: merge(d.data, input.data),
+    workers: input.workers ?? d.workers,
+    cluster: merge(d.cluster, input.cluster),
+    training: merge(d.training, input.training),
+    codec,
+    proposalCodec: merge(
+      {
+        ...codec,
+        name: codec.name === 'stochastic-one-bit' ? 'one-bit' : codec.name,
+        errorFeedback: undefined,
+      },
+      input.proposalCodec,
+    ),
+    aggregator: merge(d.aggregator, input.aggregator),
+    backup,
+    agreement: merge(d.agreement, input.agreement),
+    staleness: input.staleness ?? d.staleness,
+    timing: merge(d.timing, input.timing),
+    churn: merge(d.churn, input.churn),
+    byzantine: merge(d.byzantine, input.byzantine),
+    quarantine: merge(d.quarantine, input.quarantine),
+    stop: merge(d.stop, input.stop),
+    evalEvery: input.evalEvery ?? d.evalEvery,
+    evalEarly: input.evalEarly ?? d.evalEarly,
+  };
+  check(s);
+  return s;
+}
+
+function check(s: Scenario): void {
+  int('seed', s.seed, 0);
+  int('workers', s.workers, 1);
+  int('data.train', s.data.train, 1);
+  int('data.test', s.data.test, 1);
+  int('data.shardSize', s.data.shardSize, 0);
+  const { size, redundancy, scheme } = s.cluster;
+  int('cluster.size', size, 1);
+  int('cluster.redundancy', redundancy, 0);
+  if (redundancy >= size) fail(`cluster.redundancy ${redundancy} must be < cluster.size ${size}`);
+  if (scheme === 'fractional-repetition' && size % (redundancy + 1) !== 0) {
+    fail(`fractional repetition needs redundancy + 1 to divide cluster.size`);
+  }
+  const t = s.training;
+  positive('training.learningRate', t.learningRate);
+  int('training.batchSize', t.batchSize, 1);
+  int('training.localSteps', t.localSteps, 1);
+  nonNegative('training.elastic', t.elastic);
+  if (t.mode === 'sgd' && t.elastic !== 0) fail(`mode 'sgd' has no elastic pull`);
+  if (t.mode === 'entropy-sgd' && t.entropy === undefined) fail(`'entropy-sgd' needs entropy`);
+  if (redundancy > 0) {
+    if (t.localSteps !== 1 || t.mode === 'entropy-sgd' || t.momentum !== 0) {
+      fail('gradient coding needs one plain local step (the coded message is linear in gradients)');
+    }
+    const linear =
+      s.aggregator.name === 'mean' || (s.aggregator.name === 'cge' && s.aggregator.f === 0);
+    if (scheme === 'cyclic' && !linear) {
+      fail(
+        `a cyclic code decodes linearly: use aggregator 'mean' (or cge with f = 0), or ` +
+          `'fractional-repetition' to run '${s.aggregator.name}' over the groups`,
+      );
+    }
+  }
+  for (const c of [s.codec, s.proposalCodec]) {
+    if (!codecNames.includes(c.name)) fail(`unknown codec '${c.name}'`);
+    int('codec.blockSize', c.blockSize, 32);
+    if (c.blockSize % 32 !== 0) fail(`codec.blockSize must be a multiple of 32`);
+  }
+  if (!aggregatorNames.includes(s.aggregator.name)) fail(`unknown aggregator`);
+  int('aggregator.f', s.aggregator.f, 0);
+  if (s.backup.kind === 'static') {
+    if (s.backup.backups !== undefined) int('backup.backups', s.backup.backups, 0);
+  } else {
+    int('backup.window', s.backup.window, 1);
+    if (s.backup.minWait !== undefined) int('backup.minWait', s.backup.minWait, 1);
+    if (!(s.backup.correlation >= 0 && s.backup.correlation <= 1)) fail('backup.correlation');
+  }
+  positive('agreement.epsilon', s.agreement.epsilon);
+  nonNegative('agreement.grace', s.agreement.grace);
+  if (s.agreement.quorum !== undefined) int('agreement.quorum', s.agreement.quorum, 1);
+  int('staleness', s.staleness === Infinity ? 0 : s.staleness, 0);
+  checkDistribution('timing.compute', s.timing.compute);
+  checkDistribution('timing.latency', s.timing.latency);
+  positive('timing.bandwidth', s.timing.bandwidth);
+  if (!(s.timing.slowFraction >= 0 && s.timing.slowFraction <= 1)) fail('timing.slowFraction');
+  positive('timing.slowFactor', s.timing.slowFactor);
+  const st = s.timing.stragglers;
+  if (st !== undefined) {
+    positive('stragglers.period', st.period);
+    positive('stragglers.factor', st.factor);
+    if (!(st.fraction >= 0 && st.fraction <= 1)) fail('stragglers.fraction');
+  }
+  nonNegative('churn.leaveRate', s.churn.leaveRate);
+  nonNegative('churn.joinRate', s.churn.joinRate);
+  for (const c of s.churn.crashes) {
+    nonNegative('crash.at', c.at);
+    if (c.keep !== undefined) int('crash.keep', c.keep, 0);
+    for (const k of c.clusters) int('crash cluster', k, 0);
+  }
+  int('byzantine.count', s.byzantine.count, 0);
+  if (s.byzantine.count > s.workers) fail('more Byzantine workers than workers');
+  if (!attackNames.includes(s.byzantine.attack)) fail(`unknown attack '${s.byzantine.attack}'`);
+  int('byzantine.lag', s.byzantine.lag, 1);
+  int('quarantine.window', s.quarantine.window, 1);
+  positive('quarantine.threshold', s.quarantine.threshold);
+  int('quarantine.strikes', s.quarantine.strikes, 1);
+  int('stop.maxIterations', s.stop.maxIterations, 1);
+  positive('stop.maxTime', s.stop.maxTime);
+  positive('stop.divergeFactor', s.stop.divergeFactor);
+  int('evalEvery', s.evalEvery, 1);
+  int('evalEarly', s.evalEarly, 0);
+  if (
+    s.model.kind === 'quadratic' &&
+    s.byzantine.count > 0 &&
+    s.byzantine.attack === 'label-flip'
+  ) {
+    fail('the quadratic has no labels to flip');
+  }
+}

@@ -1,0 +1,838 @@
+/**
+ * The many-worker simulator: packages/core's algorithms wired together the way the product
+ * wires them (DESIGN.md "One training iteration"), driven by a discrete-event clock in simulated
+ * seconds, with virtual workers in place of browser tabs.
+ *
+ * Per cluster round (a cluster starts one whenever a newer agreed base exists):
+ *  1. every live member downloads the base delta, computes — L local steps (Parle), or with
+ *     gradient coding its s + 1 partition gradients — and broadcasts its coded message; its
+ *     arrival time = download + compute + upload, from the scenario's compute-time, latency and
+ *     bandwidth models, the worker's persistent slowness and the straggler regime;
+ *  2. the cluster aggregates as soon as the fastest k have arrived, k from the backup-worker rule
+ *     (static b, or core's dynamic `BackupWorkerPolicy` fed with every arrival time, late ones
+ *     included); members that leave before arriving never arrive, and the cluster stops waiting
+ *     for them when they leave;
+ *  3. the round's content — messages, attacks, codec frames, door, robust rule or gradient-code
+ *     decoder, quarantine, proposal frame — is computed by content.ts, inline or in worker
+ *     threads (threads.ts; identical results);
+ *  4. the proposal travels to the coordinator (coordinator.ts), which accepts it while its base is
+ *     at most S iterations old and closes the iteration by majority-cluster agreement or
+ *     averaging, then broadcasts the coded delta. Churn and crashes remove members at their
+ *     departure time; joiners are seated by core's placement at the next close when `rebalance`
+ *     is on; quarantined workers are left out of their cluster's later rounds.
+ *
+ * Messages that arrive after the cluster aggregated are counted in the bytes sent but not
+ * computed (the cluster ignores them; their sender's residual is not advanced).
+ *
+ * Guarantees: deterministic for a scenario (same seed, same result, whatever the wall clock or
+ * the thread count); simulated time is kept apart from wall time (`wallMs` is reported
+ * separately). With `threads` > 1 the content of rounds is computed in batches when the
+ * coordinator closes an iteration — allowed only when timing cannot depend on content (no
+ * Byzantine workers, no quarantine, fixed membership), so the result is the same.
+ */
+import {
+  BackupWorkerPolicy,
+  correlatedGain,
+  decodeFrameInto,
+  getCodec,
+  getPlacement,
+  linearGain,
+  type ClusterSeats,
+  type PlacementTab,
+} from '@swarmgrad/core';
+import { FRAME_HEADER_BYTES, jobIdOf } from '@swarmgrad/protocol';
+import { EventQueue } from './clock.ts';
+import { ContentEngine, type ContentJob, type ContentResult, type WorkerTally } from './content.ts';
+import { SimCoordinator } from './coordinator.ts';
+import { sampleTime } from './distributions.ts';
+import { Stream, keyedRng, mix } from './hash.ts';
+import { createModel } from './models/index.ts';
+import type { Model } from './models/model.ts';
+import { defineScenario, type Scenario, type ScenarioInput } from './scenario.ts';
+import { ContentPool } from './threads.ts';
+
+export interface MetricPoint {
+  iteration: number;
+  /** Simulated seconds. */
+  time: number;
+  loss: number;
+  accuracy: number;
+  /** Bytes sent by workers so far (peer messages + proposals). */
+  bytesSent: number;
+}
+
+export interface Stall {
+  iteration: number;
+  /** Simulated time the quorum was lost. */
+  since: number;
+  liveClusters: number;
+  quorum: number;
+}
+
+export interface SimulationResult {
+  scenario: Scenario;
+  model: string;
+  dimension: number;
+  history: MetricPoint[];
+  final: MetricPoint;
+  /** First evaluation that met the target accuracy/loss. */
+  reached: MetricPoint | undefined;
+  stalled: Stall | undefined;
+  diverged: boolean;
+  /** Why the run ended. */
+  ended: 'max-iterations' | 'target' | 'diverged' | 'max-time' | 'stalled';
+  bytes: { peer: number; proposal: number; broadcast: number };
+  counters: {
+    clusterRounds: number;
+    proposals: number;
+    staleDropped: number;
+    staleAccepted: number;
+    notVoting: number;
+    doorRejected: number;
+    filtered: number;
+    approximateDecodes: number;
+    agreementRounds: number;
+    joins: number;
+    leaves: number;
+  };
+  /** Quarantined worker ids, in the order they were banned. */
+  quarantined: string[];
+  /** Per worker id: messages its cluster used, filtered by the rule, rejected at the door. */
+  perWorker: Record<string, WorkerTally>;
+  byzantine: string[];
+  /** Staleness (iterations) of every proposal at its arrival, dropped ones included. */
+  staleness: number[];
+  /** How many peers each cluster round waited for (k), in round order. */
+  waitCounts: number[];
+  /** Mean time of one worker task (download + compute + upload) over all tasks, seconds. */
+  meanTaskTime: number;
+  /** Wall-clock milliseconds the simulation took. */
+  wallMs: number;
+}
+
+export interface SimulateOptions {
+  /** Worker threads for the rounds' content (default 1: inline). See the file header. */
+  threads?: number;
+}
+
+interface Worker {
+  index: number;
+  id: string;
+  joinSeq: number;
+  /** Persistent compute-time multiplier (slow phones). */
+  speed: number;
+  leaveAt: number;
+  rttMs: number;
+}
+
+interface Arrival {
+  worker: Worker;
+  slot: number;
+  /** Absolute simulated time; Infinity when the worker leaves first. */
+  time: number;
+}
+
+interface Round {
+  epoch: number;
+  baseIteration: number;
+  start: number;
+  arrivals: Arrival[];
+  waitFor: number;
+}
+
+interface Cluster {
+  id: number;
+  seats: (Worker | undefined)[];
+  policy: BackupWorkerPolicy | undefined;
+  round: Round | undefined;
+  epoch: number;
+  rounds: number;
+  retired: boolean;
+}
+
+/** A proposal whose frame may still be computed by the thread pool. */
+interface Pending {
+  result: ContentResult | undefined;
+}
+
+type SimEvent =
+  | { kind: 'start'; cluster: number }
+  | { kind: 'ready'; cluster: number; epoch: number }
+  | { kind: 'proposal'; cluster: number; baseIteration: number; pending: Pending }
+  | { kind: 'timer' }
+  | { kind: 'leave'; worker: number }
+  | { kind: 'join' };
+
+class DivergedError extends Error {}
+
+/** Runs one scenario to its end and returns what was measured. */
+export function simulate(
+  input: ScenarioInput | Scenario,
+  options: SimulateOptions = {},
+): SimulationResult {
+  const simulation = new Simulation(defineScenario(input as ScenarioInput), options.threads ?? 1);
+  try {
+    return simulation.run();
+  } finally {
+    simulation.dispose();
+  }
+}
+
+class Simulation {
+  private readonly s: Scenario;
+  private readonly model: Model;
+  private readonly d: number;
+  private readonly jobId: number;
+  private readonly queue = new EventQueue<SimEvent>();
+  private readonly coordinator: SimCoordinator;
+  private readonly frameBytes: number;
+  private readonly proposalBytes: number;
+  private readonly workers: Worker[] = [];
+  private readonly byId = new Map<string, Worker>();
+  private readonly clusters = new Map<number, Cluster>();
+  private nextClusterId = 0;
+  private nextJoinSeq = 0;
+  private membershipChanged = false;
+  private readonly byzantine: number[] = [];
+  private readonly banned = new Set<number>();
+  private readonly engine: ContentEngine | undefined;
+  private readonly pool: ContentPool | undefined;
+  private readonly inFlight: { pending: Pending; job: ContentJob }[] = [];
+  /** Proposal buffers the coordinator is done with, reused for the next decodes. */
+  private readonly spare: Float32Array[] = [];
+  private readonly history: MetricPoint[] = [];
+  private initialLoss = NaN;
+  private reached: MetricPoint | undefined;
+  private done: SimulationResult['ended'] | undefined;
+  private timerAt = Infinity;
+  /** Clusters with a live, non-quarantined member; recomputed after leaves, bans and placement. */
+  private liveCache: Set<number> | undefined;
+  private quorumLost: { since: number; live: number; quorum: number } | undefined;
+  private readonly bytes = { peer: 0, proposal: 0, broadcast: 0 };
+  private readonly counters: SimulationResult['counters'] = {
+    clusterRounds: 0,
+    proposals: 0,
+    staleDropped: 0,
+    staleAccepted: 0,
+    notVoting: 0,
+    doorRejected: 0,
+    filtered: 0,
+    approximateDecodes: 0,
+    agreementRounds: 0,
+    joins: 0,
+    leaves: 0,
+  };
+  private readonly quarantined: string[] = [];
+  private readonly perWorker: Record<string, WorkerTally> = {};
+  private readonly staleness: number[] = [];
+  private readonly waitCounts: number[] = [];
+  private taskTimeSum = 0;
+  private taskCount = 0;
+  private roundCounter = 0;
+
+  constructor(scenario: Scenario, threads: number) {
+    const s = scenario;
+    this.s = s;
+    this.model = createModel(s);
+    this.d = this.model.dimension;
+    this.jobId = jobIdOf(s.jobName);
+    const codec = getCodec(s.codec.name);
+    const proposalCodec = getCodec(s.proposalCodec.name);
+    const block = (c: typeof codec, spec: Scenario['codec']) =>
+      c.defaultBlockSize > 0 ? spec.blockSize : 0;
+    this.frameBytes = FRAME_HEADER_BYTES + codec.payloadBytes(this.d, block(codec, s.codec));
+    this.proposalBytes =
+      FRAME_HEADER_BYTES +
+      proposalCodec.payloadBytes(this.d, block(proposalCodec, s.proposalCodec));
+    const initial = this.model.init(s.seed);
+    this.coordinator = new SimCoordinator({
+      dimension: this.d,
+      jobId: this.jobId,
+      codec: s.proposalCodec,
+      seed: mix(s.seed, Stream.codec, 0xc0),
+      mode: s.agreement.mode,
+      epsilon: s.agreement.epsilon,
+      staleness: s.staleness,
+      grace: s.agreement.grace,
+      quorum: s.agreement.quorum,
+      initial,
+    });
+    const { count, placement } = s.byzantine;
+    for (let i = 0; i < count; i++) {
+      this.byzantine.push(placement === 'first' ? i : Math.floor((i * s.workers) / count));
+    }
+    for (let i = 0; i < s.workers; i++) this.addWorker(0);
+    this.place();
+    const partitions = Math.max(1, this.clusters.size * s.cluster.size);
+    const trainSize = Math.max(1, this.model.trainSize);
+    const setup = {
+      partitions,
+      shardSize:
+        s.data.shardSize > 0
+          ? s.data.shardSize
+          : Math.min(trainSize, Math.max(8, Math.floor(trainSize / partitions))),
+      jobId: this.jobId,
+      byzantine: this.byzantine,
+    };
+    if (threads > 1) {
+      const fixed =
+        s.churn.joinRate === 0 && s.churn.leaveRate === 0 && s.churn.crashes.length === 0;
+      if (s.byzantine.count > 0 || s.quarantine.enabled || !fixed) {
+        throw new RangeError(
+          'simulate: threads > 1 needs timing independent of content: no Byzantine workers, no ' +
+            'quarantine, no churn or crashes',
+        );
+      }
+      this.pool = new ContentPool(s, setup, threads);
+      this.pool.setBase(0, initial);
+    } else {
+      this.engine = new ContentEngine(s, this.model, setup);
+      this.engine.setBase(0, this.coordinator.base);
+    }
+    this.scheduleCrashes();
+    for (const w of this.workers) {
+      if (w.leaveAt < s.stop.maxTime)
+        this.queue.schedule(w.leaveAt, { kind: 'leave', worker: w.index });
+    }
+    if (s.churn.joinRate > 0) {
+      if (!Number.isFinite(s.stop.maxTime)) {
+        throw new RangeError('scenario: joins need a finite stop.maxTime');
+      }
+      this.scheduleJoin(0);
+    }
+  }
+
+  dispose(): void {
+    this.pool?.close();
+  }
+
+  // ------------------------------------------------------------------------------ setup
+
+  private addWorker(now: number): Worker {
+    const s = this.s;
+    const index = this.workers.length;
+    const rng = keyedRng(s.seed, Stream.worker, index);
+    const slow = rng.next() < s.timing.slowFraction;
+    const lifetime =
+      s.churn.leaveRate > 0 ? -Math.log(1 - rng.next()) / s.churn.leaveRate : Infinity;
+    const worker: Worker = {
+      index,
+      id: `w${index}`,
+      joinSeq: this.nextJoinSeq++,
+      speed: slow ? s.timing.slowFactor : 1,
+      leaveAt: now + lifetime,
+      rttMs: 2000 * sampleTime(s.timing.latency, rng),
+    };
+    this.workers.push(worker);
+    this.byId.set(worker.id, worker);
+    return worker;
+  }
+
+  private scheduleJoin(now: number): void {
+    const rng = keyedRng(this.s.seed, Stream.churn, this.counters.joins, 0x101);
+    const at = now - Math.log(1 - rng.next()) / this.s.churn.joinRate;
+    if (at < this.s.stop.maxTime) this.queue.schedule(at, { kind: 'join' });
+  }
+
+  private scheduleCrashes(): void {
+    const ids = [...this.clusters.keys()].sort((a, b) => a - b);
+    for (const crash of this.s.churn.crashes) {
+      for (const k of crash.clusters) {
+        const id = ids[k];
+        if (id === undefined) {
+          throw new RangeError(`scenario: crash of cluster ${k}, there are ${ids.length}`);
+        }
+        let kept = 0;
+        for (const w of this.clusters.get(id)!.seats) {
+          if (w === undefined) continue;
+          if (kept < (crash.keep ?? 0)) {
+            kept++;
+            continue;
+          }
+          if (crash.at < w.leaveAt) w.leaveAt = crash.at;
+        }
+      }
+    }
+  }
+
+  private alive(w: Worker, now: number): boolean {
+    return w.leaveAt > now;
+  }
+
+  private usable(w: Worker, now: number): boolean {
+    return this.alive(w, now) && !this.banned.has(w.index);
+  }
+
+  /** Core's placement over the live workers; clusters without a live member are retired. */
+  private place(): void {
+    const now = this.queue.now;
+    const s = this.s;
+    const live: PlacementTab[] = [];
+    for (const w of this.workers) {
+      if (this.usable(w, now)) live.push({ id: w.id, joinSeq: w.joinSeq, rttMs: w.rttMs });
+    }
+    const current: ClusterSeats[] = [...this.clusters.values()]
+      .filter((c) => !c.retired)
+      .map((c) => ({ id: c.id, seats: c.seats.map((w) => w?.id) }));
+    const placed = getPlacement(s.cluster.placement).place({
+      clusters: current,
+      live,
+      clusterSize: s.cluster.size,
+      nextClusterId: this.nextClusterId,
+    });
+    this.nextClusterId = placed.nextClusterId;
+    const keep = new Set<number>();
+    for (const seats of placed.clusters) {
+      keep.add(seats.id);
+      let c = this.clusters.get(seats.id);
+      if (c === undefined) {
+        c = {
+          id: seats.id,
+          seats: [],
+          policy: undefined,
+          round: undefined,
+          epoch: 0,
+          rounds: 0,
+          retired: false,
+        };
+        this.clusters.set(seats.id, c);
+      }
+      c.seats = seats.seats.map((id) => (id === undefined ? undefined : this.byId.get(id)));
+    }
+    for (const c of this.clusters.values()) if (!keep.has(c.id)) c.retired = true;
+    this.coordinator.setClusters([...keep]);
+    this.membershipChanged = false;
+    this.liveCache = undefined;
+  }
+
+  // ------------------------------------------------------------------------------ run
+
+  run(): SimulationResult {
+    const wallStart = performance.now();
+    this.record(0);
+    this.initialLoss = this.history[0]!.loss;
+    for (const c of [...this.clusters.values()]) this.startRound(c, 0);
+    try {
+      while (this.done === undefined && this.queue.size > 0) {
+        if (this.queue.peekTime() > this.s.stop.maxTime) break;
+        const { time, event } = this.queue.pop()!;
+        this.handle(event, time);
+      }
+      this.flush();
+    } catch (error) {
+      if (!(error instanceof DivergedError)) throw error;
+      this.done = 'diverged';
+    }
+    const last = this.history[this.history.length - 1]!;
+    if (last.iteration !== this.coordinator.iteration || this.done === 'diverged') {
+      this.record(Math.min(this.queue.now, this.s.stop.maxTime));
+    }
+    let stalled: Stall | undefined;
+    if (this.done === undefined) {
+      const lost = this.quorumLost;
+      if (lost !== undefined) {
+        stalled = {
+          iteration: this.coordinator.iteration,
+          since: lost.since,
+          liveClusters: lost.live,
+          quorum: lost.quorum,
+        };
+        this.done = 'stalled';
+      } else {
+        this.done = 'max-time';
+      }
+    }
+    this.counters.staleDropped = this.coordinator.staleDropped;
+    this.counters.staleAccepted = this.coordinator.staleAccepted;
+    this.counters.agreementRounds = this.coordinator.roundsTotal;
+    return {
+      scenario: this.s,
+      model: this.model.name,
+      dimension: this.d,
+      history: this.history,
+      final: this.history[this.history.length - 1]!,
+      reached: this.reached,
+      stalled,
+      diverged: this.done === 'diverged',
+      ended: this.done,
+      bytes: { ...this.bytes },
+      counters: { ...this.counters },
+      quarantined: [...this.quarantined],
+      perWorker: this.perWorker,
+      byzantine: [...this.byzantine].sort((a, b) => a - b).map((i) => `w${i}`),
+      staleness: this.staleness,
+      waitCounts: this.waitCounts,
+      meanTaskTime: this.taskCount > 0 ? this.taskTimeSum / this.taskCount : NaN,
+      wallMs: performance.now() - wallStart,
+    };
+  }
+
+  private handle(event: SimEvent, now: number): void {
+    switch (event.kind) {
+      case 'start': {
+        const c = this.clusters.get(event.cluster);
+        if (c !== undefined && !c.retired && c.round === undefined) this.startRound(c, now);
+        return;
+      }
+      case 'ready': {
+        const c = this.clusters.get(event.cluster);
+        if (c !== undefined && c.round !== undefined && c.round.epoch === event.epoch) {
+          this.finishRound(c, now);
+        }
+        return;
+      }
+      case 'proposal':
+        this.onProposal(event.cluster, event.baseIteration, event.pending, now);
+        return;
+      case 'timer':
+        this.timerAt = Infinity;
+        this.tryClose(now);
+        return;
+      case 'leave':
+        this.counters.leaves++;
+        this.liveCache = undefined;
+        this.membershipChanged = true;
+        this.tryClose(now);
+        return;
+      case 'join': {
+        this.counters.joins++;
+        const w = this.addWorker(now);
+        if (w.leaveAt < this.s.stop.maxTime) {
+          this.queue.schedule(w.leaveAt, { kind: 'leave', worker: w.index });
+        }
+        this.membershipChanged = true;
+        this.scheduleJoin(now);
+        return;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------ clusters
+
+  private stragglerFactor(w: Worker, now: number): number {
+    const st = this.s.timing.stragglers;
+    if (st === undefined) return 1;
+    const regime = Math.floor(now / st.period);
+    if (st.alternate && regime % 2 === 1) return 1;
+    const u = mix(this.s.seed, Stream.straggler, regime, w.index) / 4294967296;
+    return u < st.fraction ? st.factor : 1;
+  }
+
+  private liveClusters(now: number): Set<number> {
+    if (this.liveCache === undefined) {
+      const live = new Set<number>();
+      for (const c of this.clusters.values()) {
+        if (!c.retired && c.seats.some((w) => w !== undefined && this.usable(w, now)))
+          live.add(c.id);
+      }
+      this.liveCache = live;
+    }
+    return this.liveCache;
+  }
+
+  private startRound(c: Cluster, now: number): void {
+    const s = this.s;
+    const members: { worker: Worker; slot: number }[] = [];
+    c.seats.forEach((w, slot) => {
+      if (w !== undefined && this.usable(w, now)) members.push({ worker: w, slot });
+    });
+    if (members.length === 0) return;
+    const t = s.training;
+    const gradientsPerTask =
+      t.localSteps *
+      (s.cluster.redundancy + 1) *
+      (t.mode === 'entropy-sgd' ? (t.entropy?.innerSteps ?? 5) : 1);
+    const downBytes = this.coordinator.lastFrameBytes;
+    const peers = Math.max(0, members.length - 1);
+    const roundKey = this.roundCounter++;
+    const bandwidth = s.timing.bandwidth;
+    const arrivals: Arrival[] = [];
+    for (const { worker: w, slot } of members) {
+      const rng = keyedRng(s.seed, Stream.compute, w.index, roundKey);
+      const download = sampleTime(s.timing.latency, rng) + downBytes / bandwidth;
+      let compute = 0;
+      const slowness = w.speed * this.stragglerFactor(w, now);
+      for (let k = 0; k < gradientsPerTask; k++) {
+        compute += sampleTime(s.timing.compute, rng) * slowness;
+      }
+      const upload = sampleTime(s.timing.latency, rng) + (peers * this.frameBytes) / bandwidth;
+      const task = download + compute + upload;
+      this.taskTimeSum += task;
+      this.taskCount++;
+      const time = now + task;
+      arrivals.push({ worker: w, slot, time: w.leaveAt <= time ? Infinity : time });
+    }
+    arrivals.sort((a, b) => a.time - b.time || a.slot - b.slot);
+    const waitFor = this.waitCount(c, members.length);
+    const readyAt = this.readyTime(arrivals, waitFor);
+    if (readyAt === Infinity) return; // every member leaves before its message arrives
+    c.epoch++;
+    c.round = {
+      epoch: c.epoch,
+      baseIteration: this.coordinator.iteration,
+      start: now,
+      arrivals,
+      waitFor,
+    };
+    this.queue.schedule(readyAt, { kind: 'ready', cluster: c.id, epoch: c.epoch });
+  }
+
+  /** k = m − b for this round: static b, or the dynamic policy's choice. */
+  private waitCount(c: Cluster, present: number): number {
+    const s = this.s;
+    const b = s.backup;
+    if (b.kind === 'static') {
+      const backups = b.backups ?? s.cluster.redundancy;
+      return Math.max(1, present - backups);
+    }
+    if (c.policy === undefined || c.policy.peers !== present) {
+      const coded = s.cluster.redundancy > 0;
+      const minWait = Math.min(
+        present,
+        b.minWait ?? (coded ? s.cluster.size - s.cluster.redundancy : 1),
+      );
+      c.policy = new BackupWorkerPolicy({
+        peers: present,
+        window: b.window,
+        gain: b.correlation > 0 ? correlatedGain(b.correlation) : linearGain,
+        minWait: Math.max(1, minWait),
+      });
+    }
+    return c.policy.waitFor();
+  }
+
+  /**
+   * When the cluster aggregates: the first time it holds min(k, members still expected) messages,
+   * members that leave before arriving dropping out of the expected count at their departure.
+   */
+  private readyTime(arrivals: Arrival[], k: number): number {
+    const finite = arrivals.filter((a) => a.time < Infinity);
+    if (finite.length === 0) return Infinity;
+    const departures = arrivals
+      .filter((a) => a.time === Infinity)
+      .map((a) => a.worker.leaveAt)
+      .sort((x, y) => x - y);
+    let expected = arrivals.length;
+    let arrived = 0;
+    let i = 0;
+    let j = 0;
+    while (i < finite.length || j < departures.length) {
+      const nextArrival = i < finite.length ? finite[i]!.time : Infinity;
+      const nextDeparture = j < departures.length ? departures[j]! : Infinity;
+      let t: number;
+      if (nextArrival <= nextDeparture) {
+        t = nextArrival;
+        arrived++;
+        i++;
+      } else {
+        t = nextDeparture;
+        expected--;
+        j++;
+      }
+      if (arrived > 0 && arrived >= Math.min(k, expected)) return t;
+    }
+    return finite[finite.length - 1]!.time;
+  }
+
+  private finishRound(c: Cluster, now: number): void {
+    const s = this.s;
+    const round = c.round!;
+    c.round = undefined;
+    this.counters.clusterRounds++;
+    const finite = round.arrivals.filter((a) => a.time < Infinity);
+    const used = finite.filter((a) => a.time <= now).slice(0, Math.max(1, round.waitFor));
+    this.waitCounts.push(used.length);
+    c.policy?.recordIteration(finite.map((a) => a.time - round.start));
+    const peers = Math.max(0, round.arrivals.length - 1);
+    this.bytes.peer += finite.length * peers * this.frameBytes;
+    const job: ContentJob = {
+      cluster: c.id,
+      round: c.rounds++,
+      baseIteration: round.baseIteration,
+      members: used.map((a) => ({ worker: a.worker.index, slot: a.slot })),
+    };
+    const pending: Pending = { result: undefined };
+    if (this.engine !== undefined) {
+      pending.result = this.engine.run(job);
+      this.apply(pending.result);
+      if (pending.result.frame === undefined) {
+        this.afterRound(c, round, now);
+        return;
+      }
+    } else {
+      // threads: content later, in a batch; timing cannot depend on it (see the header)
+      this.pool!.submit(job);
+      this.inFlight.push({ pending, job });
+    }
+    this.bytes.proposal += this.proposalBytes;
+    const leader = used[0]!.worker;
+    const rng = keyedRng(s.seed, Stream.latency, leader.index, job.round, c.id);
+    const uplink = sampleTime(s.timing.latency, rng) + this.proposalBytes / s.timing.bandwidth;
+    this.queue.schedule(now + uplink, {
+      kind: 'proposal',
+      cluster: c.id,
+      baseIteration: round.baseIteration,
+      pending,
+    });
+    this.afterRound(c, round, now);
+  }
+
+  /** Book a job's result: counters, tallies, bans; a non-finite honest value ends the run. */
+  private apply(r: ContentResult): void {
+    this.counters.doorRejected += r.doorRejected;
+    this.counters.filtered += r.filtered;
+    this.counters.approximateDecodes += r.approximateDecodes;
+    for (const [index, t] of r.tallies) {
+      const id = `w${index}`;
+      const total = (this.perWorker[id] ??= { used: 0, filtered: 0, rejected: 0 });
+      total.used += t.used;
+      total.filtered += t.filtered;
+      total.rejected += t.rejected;
+    }
+    for (const index of r.banned) {
+      if (this.banned.has(index)) continue;
+      this.banned.add(index);
+      this.quarantined.push(`w${index}`);
+      this.liveCache = undefined;
+    }
+    if (r.diverged !== undefined) throw new DivergedError(r.diverged);
+  }
+
+  /** Runs the thread pool's pending jobs and books their results. */
+  private flush(): void {
+    if (this.pool === undefined || this.pool.pending === 0) return;
+    const results = this.pool.flush();
+    const done = this.inFlight.splice(0, this.inFlight.length);
+    results.forEach((r, i) => {
+      done[i]!.pending.result = r;
+    });
+    for (const r of results) this.apply(r);
+  }
+
+  private afterRound(c: Cluster, round: Round, now: number): void {
+    // a newer base already exists (this cluster was slow): start again at once
+    if (this.coordinator.iteration > round.baseIteration && !c.retired) this.startRound(c, now);
+  }
+
+  // ------------------------------------------------------------------------------ coordinator
+
+  private onProposal(
+    clusterId: number,
+    baseIteration: number,
+    pending: Pending,
+    now: number,
+  ): void {
+    this.counters.proposals++;
+    this.staleness.push(this.coordinator.iteration - baseIteration);
+    const decode = (): Float32Array => {
+      const frame = pending.result?.frame;
+      if (frame === undefined) throw new Error('proposal frame missing');
+      const update = this.spare.pop()?.fill(0) ?? new Float32Array(this.d);
+      const decoded = decodeFrameInto(frame, update, { dimension: this.d, jobId: this.jobId });
+      if (!decoded.ok) throw new Error(`coordinator refused a proposal: ${decoded.error.code}`);
+      return update;
+    };
+    const outcome = this.coordinator.offer(
+      clusterId,
+      baseIteration,
+      pending.result === undefined ? decode : decode(),
+      now,
+    );
+    if (outcome === 'not-voting') this.counters.notVoting++;
+    this.tryClose(now);
+  }
+
+  private tryClose(now: number): void {
+    if (this.done !== undefined) return;
+    const live = this.liveClusters(now);
+    const decision = this.coordinator.decide((id) => live.has(id), now);
+    if (decision.action === 'close') {
+      this.quorumLost = undefined;
+      this.close(now);
+      return;
+    }
+    if (decision.action === 'quorum-lost') {
+      this.quorumLost ??= { since: now, live: decision.live, quorum: decision.quorum };
+      this.quorumLost.live = decision.live;
+      return;
+    }
+    this.quorumLost = undefined;
+    if (decision.until !== undefined && decision.until < this.timerAt) {
+      this.timerAt = decision.until;
+      this.queue.schedule(decision.until, { kind: 'timer' });
+    }
+  }
+
+  private close(now: number): void {
+    this.flush();
+    let closed;
+    try {
+      closed = this.coordinator.close((buffer) => this.spare.push(buffer));
+    } catch (error) {
+      if (error instanceof RangeError) throw new DivergedError(error.message);
+      throw error;
+    }
+    let liveWorkers = 0;
+    for (const w of this.workers) if (this.alive(w, now)) liveWorkers++;
+    this.bytes.broadcast += closed.frameBytes * liveWorkers;
+    const it = closed.iteration;
+    this.publishBase(it);
+    const stop = this.s.stop;
+    if (it % this.s.evalEvery === 0 || it <= this.s.evalEarly || it >= stop.maxIterations) {
+      const point = this.record(now);
+      const bad =
+        !Number.isFinite(point.loss) ||
+        point.loss > stop.divergeFactor * Math.max(this.initialLoss, 1e-12);
+      if (bad) {
+        this.done = 'diverged';
+        return;
+      }
+      const hitAccuracy =
+        stop.targetAccuracy !== undefined && point.accuracy >= stop.targetAccuracy;
+      const hitLoss = stop.targetLoss !== undefined && point.loss <= stop.targetLoss;
+      if ((hitAccuracy || hitLoss) && this.reached === undefined) {
+        this.reached = point;
+        this.done = 'target';
+        return;
+      }
+    }
+    if (it >= stop.maxIterations) {
+      this.done = 'max-iterations';
+      return;
+    }
+    if (this.s.cluster.rebalance && this.membershipChanged) this.place();
+    for (const c of [...this.clusters.values()]) {
+      if (!c.retired && c.round === undefined) {
+        this.queue.schedule(now, { kind: 'start', cluster: c.id });
+      }
+    }
+  }
+
+  /** Hands the new base to the content engine and forgets bases no round can still use. */
+  private publishBase(iteration: number): void {
+    let oldest = iteration;
+    for (const c of this.clusters.values()) {
+      if (c.round !== undefined) oldest = Math.min(oldest, c.round.baseIteration);
+    }
+    if (this.engine !== undefined) {
+      this.engine.setBase(iteration, this.coordinator.base);
+      this.engine.dropBasesBefore(oldest);
+    } else {
+      this.pool!.setBase(iteration, this.coordinator.base);
+      this.pool!.dropBasesBefore(oldest);
+    }
+  }
+
+  private record(now: number): MetricPoint {
+    const e = this.model.evaluate(this.coordinator.base, this.s.data.evalLimit);
+    const point: MetricPoint = {
+      iteration: this.coordinator.iteration,
+      time: now,
+      loss: e.loss,
+      accuracy: e.accuracy,
+      bytesSent: this.bytes.peer + this.bytes.proposal,
+    };
+    this.history.push(point);
+    return point;
+  }
+}

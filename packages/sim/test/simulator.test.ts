@@ -1,0 +1,312 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AgreementCoordinator,
+  agreementRounds,
+  createRng,
+  maxSpread,
+  runLocalSteps,
+} from '@swarmgrad/core';
+import { starAgreement } from '../src/coordinator.ts';
+import { loadMnist } from '../src/data.ts';
+import { createSoftmaxRegression } from '../src/models/softmax.ts';
+import { defineScenario, type ScenarioInput } from '../src/scenario.ts';
+import { simulate } from '../src/simulator.ts';
+
+const small: ScenarioInput = {
+  workers: 12,
+  cluster: { size: 4 },
+  training: { learningRate: 0.5, batchSize: 16 },
+  stop: { maxIterations: 20 },
+  evalEvery: 5,
+  data: { evalLimit: 500 },
+};
+
+describe('simulate', () => {
+  it('is deterministic for a seed, and the seed matters', () => {
+    const scenario: ScenarioInput = {
+      ...small,
+      timing: { slowFraction: 0.25, slowFactor: 4 },
+      churn: { leaveRate: 0.01, joinRate: 0.1 },
+      byzantine: { count: 1, attack: 'random' },
+      stop: { maxIterations: 20, maxTime: 60 },
+    };
+    const a = simulate(scenario);
+    const b = simulate(scenario);
+    expect(b.history).toEqual(a.history);
+    expect(b.bytes).toEqual(a.bytes);
+    expect(b.counters).toEqual(a.counters);
+    expect(b.staleness).toEqual(a.staleness);
+    expect(b.quarantined).toEqual(a.quarantined);
+    const c = simulate({ ...scenario, seed: 2 });
+    expect(c.history).not.toEqual(a.history);
+    // simulated time is not wall time: 20 iterations span seconds of simulated time
+    expect(a.final.time).toBeGreaterThan(1);
+    expect(a.counters.leaves + a.counters.joins).toBeGreaterThan(0);
+  });
+
+  it('softmax regression learns with honest workers (accuracy > 0.8)', () => {
+    const r = simulate({ ...small, workers: 16, stop: { maxIterations: 60 }, evalEvery: 20 });
+    expect(r.ended).toBe('max-iterations');
+    expect(r.history[0]!.accuracy).toBeLessThan(0.2);
+    expect(r.final.accuracy).toBeGreaterThan(0.8);
+    expect(r.final.loss).toBeLessThan(r.history[0]!.loss);
+    // one-bit + EF frames: 1.03 bits per parameter plus the 40-byte header
+    const frame = 40 + 4 * Math.ceil(7850 / 1024) + 4 * Math.ceil(7850 / 32);
+    expect(r.bytes.peer % frame).toBe(0);
+  });
+
+  it('goes on with crashes up to the majority limit and stalls visibly with one more', () => {
+    const run = (crashed: number) =>
+      simulate({
+        ...small,
+        workers: 20,
+        cluster: { size: 2, rebalance: false },
+        aggregator: { name: 'mean' },
+        quarantine: { enabled: false },
+        churn: { crashes: [{ at: 3, clusters: Array.from({ length: crashed }, (_, i) => i) }] },
+        stop: { maxIterations: 40, maxTime: 30 },
+      });
+    const four = run(4); // 6 of 10 clusters live = a majority
+    expect(four.ended).toBe('max-iterations');
+    expect(four.stalled).toBeUndefined();
+    expect(four.final.iteration).toBe(40);
+    const five = run(5); // 5 of 10: no majority
+    expect(five.ended).toBe('stalled');
+    expect(five.stalled).toBeDefined();
+    expect(five.stalled!.liveClusters).toBe(5);
+    expect(five.stalled!.quorum).toBe(6);
+    expect(five.final.iteration).toBe(five.stalled!.iteration);
+    expect(five.final.iteration).toBeLessThan(40);
+    expect(five.stalled!.since).toBeGreaterThanOrEqual(3);
+    // the parameters it stopped at are the last agreed ones, not garbage
+    expect(five.final.accuracy).toBeGreaterThan(0.5);
+    // the averaging mode tolerates the same crash
+    const avg = simulate({
+      ...small,
+      workers: 20,
+      cluster: { size: 2, rebalance: false },
+      agreement: { mode: 'average' },
+      quarantine: { enabled: false },
+      churn: { crashes: [{ at: 3, clusters: [0, 1, 2, 3, 4, 5, 6] }] },
+      stop: { maxIterations: 40, maxTime: 30 },
+    });
+    expect(avg.ended).toBe('max-iterations');
+  });
+
+  it('filters a sign-flip worker with CGE and quarantines it', () => {
+    const r = simulate({
+      workers: 10,
+      cluster: { size: 10, rebalance: false },
+      codec: { name: 'fp32' },
+      aggregator: { name: 'cge', f: 1 },
+      // −12·u: enough to turn the mean of 10 uphill, (9 − 12)/10 < 0
+      byzantine: { count: 1, attack: 'sign-flip', placement: 'first', magnitude: 12 },
+      quarantine: { enabled: true, window: 5, threshold: 3, strikes: 2 },
+      training: { learningRate: 0.5, batchSize: 16 },
+      stop: { maxIterations: 40 },
+      evalEvery: 40,
+    });
+    expect(r.byzantine).toEqual(['w0']);
+    const attacker = r.perWorker['w0']!;
+    // CGE dropped every one of its messages (12× the honest norm), then it was banned
+    expect(attacker.used).toBeGreaterThan(0);
+    expect(attacker.filtered).toBe(attacker.used);
+    expect(r.quarantined).toEqual(['w0']);
+    // banned after 2 failed windows of 5 rounds; the second window closes when the first message
+    // of the third arrives, so at most 11 of its messages were ever aggregated
+    expect(attacker.used).toBeLessThanOrEqual(11);
+    // honest workers were filtered only occasionally (CGE always drops f = 1 once w0 is gone)
+    for (let i = 1; i < 10; i++)
+      expect(r.perWorker[`w${i}`]!.filtered).toBeLessThan(r.perWorker[`w${i}`]!.used / 2);
+    expect(r.final.accuracy).toBeGreaterThan(0.8);
+    // without the filter, the same attacker wrecks training
+    const mean = simulate({
+      workers: 10,
+      cluster: { size: 10, rebalance: false },
+      codec: { name: 'fp32' },
+      aggregator: { name: 'mean' },
+      byzantine: { count: 1, attack: 'sign-flip', placement: 'first', magnitude: 12 },
+      quarantine: { enabled: false },
+      training: { learningRate: 0.5, batchSize: 16 },
+      stop: { maxIterations: 40 },
+      evalEvery: 40,
+    });
+    expect(mean.final.accuracy).toBeLessThan(r.final.accuracy - 0.2);
+  });
+
+  it('rejects NaN frames at the door and quarantines their sender', () => {
+    const r = simulate({
+      workers: 8,
+      cluster: { size: 8, rebalance: false },
+      aggregator: { name: 'mean' },
+      byzantine: { count: 1, attack: 'nan', placement: 'first' },
+      quarantine: { enabled: true, window: 4, threshold: 3, strikes: 2 },
+      stop: { maxIterations: 20 },
+      evalEvery: 20,
+    });
+    expect(r.perWorker['w0']!.rejected).toBe(r.perWorker['w0']!.used);
+    expect(r.quarantined).toEqual(['w0']);
+    expect(Number.isFinite(r.final.loss)).toBe(true);
+  });
+
+  it('drops proposals older than the staleness threshold and accepts them below it', () => {
+    const run = (staleness: number) =>
+      simulate({
+        ...small,
+        workers: 8,
+        cluster: { size: 1, rebalance: false },
+        agreement: { mode: 'average', quorum: 1, grace: 0 },
+        codec: { name: 'fp32' },
+        aggregator: { name: 'mean' },
+        quarantine: { enabled: false },
+        staleness,
+        stop: { maxIterations: 120 },
+      });
+    const strict = run(0);
+    const loose = run(100);
+    expect(strict.counters.staleDropped).toBeGreaterThan(0);
+    expect(loose.counters.staleDropped).toBe(0);
+    expect(loose.counters.staleAccepted).toBeGreaterThan(0);
+    expect(Math.max(...loose.staleness)).toBeGreaterThan(0);
+    expect(Math.max(...strict.staleness)).toBeGreaterThan(0);
+  });
+
+  it('waits for fewer peers under the dynamic backup-worker rule when some are slow', () => {
+    const r = simulate({
+      ...small,
+      workers: 8,
+      cluster: { size: 8, rebalance: false },
+      aggregator: { name: 'mean' },
+      quarantine: { enabled: false },
+      timing: { slowFraction: 0.25, slowFactor: 20 },
+      backup: { kind: 'dynamic', window: 5 },
+      stop: { maxIterations: 30 },
+    });
+    const late = r.waitCounts.slice(10);
+    expect(Math.max(...late)).toBeLessThan(8);
+    const all = simulate({
+      ...small,
+      workers: 8,
+      cluster: { size: 8, rebalance: false },
+      timing: { slowFraction: 0.25, slowFactor: 20 },
+      stop: { maxIterations: 30 },
+    });
+    expect(all.final.time).toBeGreaterThan(r.final.time);
+  });
+
+  it('decodes exactly with gradient coding when a straggler is not waited for', () => {
+    for (const scheme of ['cyclic', 'fractional-repetition'] as const) {
+      const r = simulate({
+        ...small,
+        workers: 8,
+        cluster: { size: 4, redundancy: 1, scheme, rebalance: false },
+        aggregator: { name: 'mean' },
+        timing: { slowFraction: 0.25, slowFactor: 10 },
+        stop: { maxIterations: 30 },
+      });
+      expect(r.counters.approximateDecodes).toBe(0);
+      expect(r.waitCounts.every((k) => k === 3)).toBe(true);
+      expect(r.final.accuracy).toBeGreaterThan(0.7);
+    }
+    expect(() =>
+      defineScenario({
+        cluster: { size: 4, redundancy: 1, scheme: 'cyclic' },
+        aggregator: { name: 'median' },
+      }),
+    ).toThrow(/cyclic/);
+  });
+
+  it('seats joiners through core placement and retires dead clusters', () => {
+    const r = simulate({
+      ...small,
+      workers: 8,
+      cluster: { size: 4, rebalance: true },
+      quarantine: { enabled: false },
+      churn: { leaveRate: 0.05, joinRate: 0.5 },
+      stop: { maxIterations: 30, maxTime: 200 },
+    });
+    expect(r.counters.joins).toBeGreaterThan(0);
+    expect(r.counters.leaves).toBeGreaterThan(0);
+    const joined = Object.keys(r.perWorker).filter((id) => Number(id.slice(1)) >= 8);
+    expect(joined.length).toBeGreaterThan(0);
+  });
+
+  it("the mean's fast path gives the aggregator's result", () => {
+    const run = (fastPath: boolean) =>
+      simulate({
+        ...small,
+        aggregator: { name: 'mean', fastPath },
+        quarantine: { enabled: false },
+      });
+    const fast = run(true);
+    const slow = run(false);
+    expect(fast.history.length).toBe(slow.history.length);
+    fast.history.forEach((p, i) => {
+      expect(p.accuracy).toBeCloseTo(slow.history[i]!.accuracy, 2);
+      expect(p.loss).toBeCloseTo(slow.history[i]!.loss, 3);
+    });
+  });
+});
+
+describe('starAgreement', () => {
+  /** The coordinator's drive: every cluster through every round (O(R·|H|²·d)). */
+  function fullDrive(values: Float32Array[], clusterCount: number, rounds: number): Float32Array {
+    const agreement = new AgreementCoordinator({
+      clusterCount: Math.max(clusterCount, values.length),
+      rounds,
+      dimension: values[0]!.length,
+    });
+    values.forEach((v, i) => agreement.submit(i, 0, v));
+    for (let r = 0; r < rounds; r++) {
+      values.forEach((_v, i) => {
+        const next = agreement.next(i);
+        if (next !== undefined && next.round < rounds) agreement.submit(i, next.round, next.value);
+      });
+    }
+    return agreement.outputOf(0)!;
+  }
+
+  it('equals the full R-round drive bit for bit', () => {
+    const rng = createRng(9);
+    for (const [held, k] of [
+      [3, 5],
+      [6, 10],
+      [7, 7],
+      [1, 1],
+    ] as const) {
+      const values = Array.from({ length: held }, () =>
+        Float32Array.from({ length: 33 }, () => (rng.next() - 0.5) * 10),
+      );
+      const rounds = agreementRounds(maxSpread(values), 1e-4);
+      expect(starAgreement(values, k, rounds)).toEqual(fullDrive(values, k, rounds));
+    }
+    const same = [Float32Array.of(1, 2), Float32Array.of(1, 2)];
+    expect(starAgreement(same, 2, 0)).toEqual(fullDrive(same, 2, 0));
+  });
+});
+
+describe('local work shortcut', () => {
+  it('L = 1 from the anchor is −η·g, what runLocalSteps computes', () => {
+    const data = loadMnist();
+    const model = createSoftmaxRegression(data);
+    const rng = createRng(3);
+    const base = Float32Array.from({ length: model.dimension }, () => (rng.next() - 0.5) * 0.02);
+    const batch = [3, 14, 15, 92];
+    const shortcut = new Float32Array(model.dimension);
+    model.gradient(base, batch, shortcut, { scale: -0.3 });
+    const g = new Float32Array(model.dimension);
+    const u = runLocalSteps({
+      params: Float32Array.from(base),
+      anchor: base,
+      steps: 1,
+      learningRate: 0.3,
+      mode: 'elastic-sgd',
+      elastic: 0.7,
+      gradient: (x) => {
+        model.gradient(x, batch, g);
+        return g;
+      },
+    });
+    for (let i = 0; i < u.length; i++) expect(shortcut[i]).toBeCloseTo(u[i]!, 6);
+  });
+});

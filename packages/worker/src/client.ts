@@ -1,0 +1,411 @@
+/**
+ * The tab's socket.io connection to the coordinator (namespace /worker, WebSocket only), and the
+ * agreed parameters it keeps in step with it.
+ *
+ * Guarantees
+ * - hello on every (re)connection, with the resumeToken of the last welcome so the coordinator
+ *   gives the tab its seat back; socket.io reconnection is on (with several URLs, a few attempts
+ *   per URL, then the next one, round robin); a server-side disconnect (coordinator restart) is
+ *   retried too. `ping` is answered at once (the coordinator's RTT probe).
+ * - The base: fetched from the welcome's paramsUrl (an fp32 frame stamped with its iteration),
+ *   then moved by the `iteration` deltas strictly in order, each decoded into zeros and added
+ *   (the coordinator's own arithmetic, so both hold bit-identical bases). A missing delta, an
+ *   undecodable one, or a welcome after a reconnect at another iteration triggers a refetch;
+ *   deltas arriving meanwhile are queued and replayed on top.
+ * - Every event payload is typed by packages/protocol (WorkerClientToServer/ServerToClient).
+ */
+import { io, type Socket } from 'socket.io-client';
+import { decodeFrameInto } from '@swarmgrad/core';
+import {
+  PROTOCOL_VERSION,
+  type FaultMode,
+  type IterationStart,
+  type Phase,
+  type Placement,
+  type ProposalMeta,
+  type SignalMessage,
+  type TabReport,
+  type Welcome,
+  type WireError,
+  type WorkerClientToServer,
+  type WorkerServerToClient,
+} from '@swarmgrad/protocol';
+import { Emitter, sleep, type Clock, type Logger } from './runtime.ts';
+
+type ClientSocket = Socket<WorkerServerToClient, WorkerClientToServer>;
+
+export interface HelloFields {
+  kind: 'browser' | 'node';
+  backend: 'webgpu' | 'webgl' | 'wasm' | 'cpu' | 'none';
+  fallbackAdapter?: boolean;
+  fault?: FaultMode;
+}
+
+export interface CoordinatorClientOptions {
+  urls: readonly string[];
+  hello: () => HelloFields;
+  logger: Logger;
+  clock: Clock;
+  fetch?: typeof fetch;
+  /** socket.io reconnection (default true). */
+  reconnection?: boolean;
+  /** With several URLs: failed attempts before moving to the next (default 3). */
+  attemptsPerUrl?: number;
+}
+
+export interface BaseMoved {
+  iteration: number;
+  learningRate: number;
+  phase: Phase;
+  /** Reached by a full parameter download rather than a delta. */
+  resynced: boolean;
+}
+
+export type ClientEvents = {
+  welcome: (welcome: Welcome, info: { reconnect: boolean; newIdentity: boolean }) => void;
+  placement: (placement: Placement) => void;
+  base: (moved: BaseMoved) => void;
+  signal: (message: { from: string; data: unknown }) => void;
+  phase: (phase: Phase) => void;
+  rejected: (error: WireError) => void;
+  connection: (connected: boolean) => void;
+  /** A fatal refusal (the coordinator refused the hello). */
+  fatal: (error: WireError) => void;
+};
+
+export type ProposalAnswer = { ok: true; counted: boolean } | { ok: false; error: WireError };
+
+export class CoordinatorClient extends Emitter<ClientEvents> {
+  private readonly options: CoordinatorClientOptions;
+  private readonly fetchImpl: typeof fetch;
+  private socket: ClientSocket | undefined;
+  private urlIndex = 0;
+  private closed = false;
+  private resumeToken: string | undefined;
+  private welcomeValue: Welcome | undefined;
+  private baseValue: Float32Array | undefined;
+  private iterationValue = -1;
+  private learningRateValue = 0;
+  private phaseValue: Phase = 'waiting';
+  private syncing = false;
+  private queued: IterationStart[] = [];
+  private beforeWelcome: (() => void)[] = [];
+  private welcomed = false;
+  private scratch: Float32Array | undefined;
+  private firstWelcome:
+    { resolve: (w: Welcome) => void; reject: (e: Error & { code?: string }) => void } | undefined;
+
+  constructor(options: CoordinatorClientOptions) {
+    super();
+    if (options.urls.length === 0) throw new RangeError('at least one coordinator URL');
+    this.options = options;
+    this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  /** The coordinator URL in use (origin, no namespace). */
+  get url(): string {
+    return this.options.urls[this.urlIndex]!.replace(/\/+$/, '');
+  }
+
+  get connected(): boolean {
+    return this.socket?.connected === true && this.welcomed;
+  }
+
+  get welcome(): Welcome | undefined {
+    return this.welcomeValue;
+  }
+
+  /** The agreed parameters of `iteration` (live array: do not modify). */
+  get base(): Float32Array | undefined {
+    return this.syncing ? undefined : this.baseValue;
+  }
+
+  get iteration(): number {
+    return this.iterationValue;
+  }
+
+  get learningRate(): number {
+    return this.learningRateValue;
+  }
+
+  get phase(): Phase {
+    return this.phaseValue;
+  }
+
+  /** Connects and resolves with the first welcome (rejects if the hello is refused). */
+  start(): Promise<Welcome> {
+    return new Promise<Welcome>((resolve, reject) => {
+      this.firstWelcome = { resolve, reject };
+      this.connectTo(this.urlIndex);
+    });
+  }
+
+  signal(to: string, data: SignalMessage['data']): void {
+    if (this.socket?.connected) this.socket.emit('signal', { to, data });
+  }
+
+  report(report: TabReport): void {
+    if (this.connected) this.socket!.emit('report', report);
+  }
+
+  async propose(meta: ProposalMeta, frame: Uint8Array): Promise<ProposalAnswer> {
+    const socket = this.socket;
+    if (!socket?.connected || !this.welcomed) {
+      return {
+        ok: false,
+        error: { code: 'internal', message: 'not connected', event: 'proposal' },
+      };
+    }
+    try {
+      const answer = await socket.timeout(10_000).emitWithAck('proposal', meta, frame);
+      return answer.ok ? { ok: true, counted: answer.value.counted } : answer;
+    } catch {
+      return {
+        ok: false,
+        error: { code: 'internal', message: 'no answer to the proposal', event: 'proposal' },
+      };
+    }
+  }
+
+  /** GET a path of the coordinator's HTTP API. */
+  async get(path: string): Promise<Response> {
+    const response = await this.fetchImpl(`${this.url}${path}`);
+    if (!response.ok) throw new Error(`GET ${path}: HTTP ${response.status}`);
+    return response;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.firstWelcome?.reject(
+      Object.assign(new Error('closed before the welcome'), { code: 'closed' }),
+    );
+    this.firstWelcome = undefined;
+    this.socket?.removeAllListeners();
+    this.socket?.io.removeAllListeners();
+    this.socket?.disconnect();
+    this.socket = undefined;
+    this.removeAllListeners();
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private connectTo(index: number): void {
+    if (this.closed) return;
+    this.urlIndex = index % this.options.urls.length;
+    const several = this.options.urls.length > 1;
+    const reconnection = this.options.reconnection ?? true;
+    const socket: ClientSocket = io(`${this.url}/worker`, {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnection,
+      reconnectionAttempts: several ? (this.options.attemptsPerUrl ?? 3) : Infinity,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 5000,
+      timeout: 10_000,
+    });
+    this.socket = socket;
+    socket.on('connect', () => void this.sayHello(socket));
+    socket.on('disconnect', (reason) => {
+      this.welcomed = false;
+      this.emit('connection', false);
+      this.options.logger.warn({ reason, url: this.url }, 'coordinator connection lost');
+      // a server-side disconnect is not retried by socket.io: the coordinator restarted or
+      // dropped a ghost connection; come back after a pause
+      if (reason === 'io server disconnect' && reconnection && !this.closed) {
+        void sleep(this.options.clock, 1000).then(() => {
+          if (!this.closed && this.socket === socket && !socket.connected) socket.connect();
+        });
+      }
+    });
+    socket.on('connect_error', (error) => {
+      this.options.logger.debug({ url: this.url, error: error.message }, 'connect error');
+      if (!reconnection && this.firstWelcome) {
+        this.firstWelcome.reject(error);
+        this.firstWelcome = undefined;
+      }
+    });
+    socket.io.on('reconnect_failed', () => {
+      if (this.closed || this.socket !== socket) return;
+      socket.removeAllListeners();
+      socket.io.removeAllListeners();
+      socket.disconnect();
+      this.options.logger.warn({ url: this.url }, 'coordinator unreachable, trying the next URL');
+      this.connectTo(this.urlIndex + 1);
+    });
+    socket.on('ping', (ack) => {
+      if (typeof ack === 'function') ack();
+    });
+    socket.on('placement', (placement) =>
+      this.whenWelcomed(() => this.emit('placement', placement)),
+    );
+    socket.on('iteration', (start) => this.whenWelcomed(() => this.onIteration(start)));
+    socket.on('signal', (message) => this.emit('signal', message));
+    socket.on('phase', (phase) => {
+      this.phaseValue = phase;
+      this.emit('phase', phase);
+    });
+    socket.on('rejected', (error) => {
+      this.options.logger.warn({ ...error }, 'coordinator rejected a message');
+      this.emit('rejected', error);
+    });
+  }
+
+  private whenWelcomed(action: () => void): void {
+    if (this.welcomed) action();
+    else this.beforeWelcome.push(action);
+  }
+
+  private async sayHello(socket: ClientSocket): Promise<void> {
+    const fields = this.options.hello();
+    const hello = {
+      protocolVersion: PROTOCOL_VERSION,
+      ...fields,
+      ...(this.resumeToken === undefined ? {} : { resumeToken: this.resumeToken }),
+    };
+    let answer;
+    try {
+      answer = await socket.timeout(10_000).emitWithAck('hello', hello);
+    } catch {
+      if (this.socket === socket && socket.connected) {
+        this.options.logger.warn({}, 'no welcome: reconnecting');
+        socket.disconnect().connect();
+      }
+      return;
+    }
+    if (this.closed || this.socket !== socket) return;
+    if (!answer.ok) {
+      this.options.logger.error({ ...answer.error }, 'the coordinator refused the hello');
+      this.emit('fatal', answer.error);
+      if (this.firstWelcome) {
+        this.firstWelcome.reject(
+          Object.assign(new Error(answer.error.message), { code: answer.error.code }),
+        );
+        this.firstWelcome = undefined;
+      }
+      this.close();
+      return;
+    }
+    const welcome = answer.value;
+    const reconnect = this.welcomeValue !== undefined;
+    const newIdentity = reconnect && this.welcomeValue!.tabId !== welcome.tabId;
+    this.welcomeValue = welcome;
+    this.resumeToken = welcome.resumeToken;
+    this.learningRateValue = welcome.learningRate;
+    this.phaseValue = welcome.phase;
+    this.welcomed = true;
+    this.emit('connection', true);
+    this.options.logger.info(
+      { tabId: welcome.tabId, iteration: welcome.iteration, reconnect, url: this.url },
+      'welcomed by the coordinator',
+    );
+    if (this.baseValue === undefined || welcome.iteration !== this.iterationValue) {
+      void this.resync();
+    }
+    this.emit('welcome', welcome, { reconnect, newIdentity });
+    this.firstWelcome?.resolve(welcome);
+    this.firstWelcome = undefined;
+    const pending = this.beforeWelcome;
+    this.beforeWelcome = [];
+    for (const action of pending) action();
+  }
+
+  private onIteration(start: IterationStart): void {
+    this.learningRateValue = start.learningRate;
+    this.phaseValue = start.phase;
+    if (this.syncing) {
+      this.queued.push(start);
+      return;
+    }
+    this.applyStart(start);
+  }
+
+  private applyStart(start: IterationStart): void {
+    if (start.iteration <= this.iterationValue) return;
+    const base = this.baseValue;
+    const welcome = this.welcomeValue!;
+    if (base === undefined || start.iteration !== this.iterationValue + 1 || !start.delta) {
+      this.queued.push(start);
+      void this.resync();
+      return;
+    }
+    const frame = alignedFrame(start.delta as unknown);
+    if (this.scratch?.length !== base.length) this.scratch = new Float32Array(base.length);
+    const scratch = this.scratch;
+    scratch.fill(0);
+    const decoded =
+      frame === undefined
+        ? undefined
+        : decodeFrameInto(frame, scratch, { dimension: base.length, jobId: welcome.jobId });
+    if (!decoded?.ok) {
+      this.options.logger.warn(
+        { iteration: start.iteration, error: decoded?.ok === false ? decoded.error : 'no frame' },
+        'undecodable delta: refetching the parameters',
+      );
+      this.queued.push(start);
+      void this.resync();
+      return;
+    }
+    for (let i = 0; i < base.length; i++) base[i]! += scratch[i]!;
+    this.iterationValue = start.iteration;
+    this.emit('base', {
+      iteration: start.iteration,
+      learningRate: start.learningRate,
+      phase: start.phase,
+      resynced: false,
+    });
+  }
+
+  /** Downloads the agreed parameters, then replays the queued deltas on top. */
+  private async resync(): Promise<void> {
+    if (this.syncing || this.closed) return;
+    this.syncing = true;
+    let delay = 250;
+    for (;;) {
+      const welcome = this.welcomeValue!;
+      try {
+        const response = await this.get(welcome.paramsUrl);
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        const base = new Float32Array(welcome.dimension);
+        const parsed = decodeFrameInto(bytes, base, {
+          dimension: welcome.dimension,
+          jobId: welcome.jobId,
+        });
+        if (!parsed.ok) throw new Error(`parameters: ${parsed.error.code} ${parsed.error.message}`);
+        if (this.closed) return;
+        this.baseValue = base;
+        this.iterationValue = parsed.value.iteration;
+        break;
+      } catch (error) {
+        if (this.closed) return;
+        this.options.logger.warn(
+          { error: error instanceof Error ? error.message : String(error) },
+          'fetching the parameters failed; retrying',
+        );
+        await sleep(this.options.clock, delay);
+        delay = Math.min(5000, delay * 2);
+      }
+    }
+    this.syncing = false;
+    this.options.logger.info({ iteration: this.iterationValue }, 'parameters downloaded');
+    this.emit('base', {
+      iteration: this.iterationValue,
+      learningRate: this.learningRateValue,
+      phase: this.phaseValue,
+      resynced: true,
+    });
+    const queued = this.queued.sort((a, b) => a.iteration - b.iteration);
+    this.queued = [];
+    for (const start of queued) {
+      if (this.syncing) this.queued.push(start);
+      else this.applyStart(start);
+    }
+  }
+}
+
+/** A delta as an 8-byte aligned Uint8Array (socket.io gives Buffers at any offset in Node). */
+function alignedFrame(delta: unknown): Uint8Array | undefined {
+  if (delta instanceof Uint8Array)
+    return delta.byteOffset % 8 === 0 ? delta : new Uint8Array(delta);
+  if (delta instanceof ArrayBuffer) return new Uint8Array(delta);
+  return undefined;
+}

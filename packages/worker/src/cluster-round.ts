@@ -1,0 +1,696 @@
+/**
+ * One cluster's iteration as seen from one tab: the cluster's shared memory (one register per
+ * slot, each written by its own tab and broadcast to the others), when to stop waiting, and what
+ * the cluster update is. Pure: Float32Arrays in, decisions out, a clock and a logger passed in,
+ * no sockets (DESIGN.md step 4; seeds 000, 002, 003, 004 in ../shared/seeds/).
+ *
+ * Guarantees
+ * - Registers: a slot's first write for iteration k is its value for k (a single writer never
+ *   writes twice; later copies are ignored as 'duplicate'). A register written for k + 1 before
+ *   this tab reached k + 1 is kept for it; writes for k − 1 after k began are only recorded as
+ *   late arrivals for the backup-worker policy; older ones are 'stale'. A slot that wrote and
+ *   then left keeps its value (a closed tab simply stops writing).
+ * - When to aggregate (once per iteration, never twice): as soon as every live slot has written;
+ *   or when the fastest k have written, k = BackupWorkerPolicy.waitFor() over the n live slots
+ *   (seed 003, dynamic backup workers; fed with every register's arrival time, late ones too),
+ *   with k ≥ min(n, m − s) in coded mode and k ≥ min(n, 2f + 1) in robust mode, and in coded mode
+ *   only once the held registers decode exactly; or, failing both, at the deadline
+ *   firstArrival + max(minPatienceMs, patienceFactor · (firstArrival − start)), so a live peer
+ *   that never writes (broken link, paused tab) cannot stall the cluster.
+ * - Coded mode (job.aggregator 'mean'; gradient coding, Tandon et al. 2017 / seed 004): register
+ *   i holds Σ_j B[i][j] · u_j over the s + 1 local partitions j of slot i, u_j the L-step update
+ *   on partition j. From any m − s registers (cyclic code) `decode` gives exact weights, and the
+ *   cluster update is (1/m) · Σ_i a_i · register_i = (1/m) · Σ_{j<m} u_j, the mean partition
+ *   update. Below that the approximate decode is used and the result is flagged `approximate`.
+ * - Robust mode (any other aggregator, seed 002 filters): register i holds the tab's own estimate
+ *   (1/(s+1)) · Σ_{j ∈ held(i)} u_j — equivalently (1/m) · [m/(s+1) · Σ_j u_j], the brief's
+ *   full-sum estimate divided by m — and the cluster update is aggregator(registers) with the
+ *   job's f. Both modes therefore produce the mean partition update, E = (1/m) Σ_j u_j: one
+ *   L-step update's magnitude, so the learning rate means the same in both.
+ * - Non-finite or wrong-length registers never reach a decode or a rule (rejected, reported);
+ *   in robust mode each tab's updates also feed core's Quarantine (SafeguardSGD-style windows)
+ *   and a quarantined tab's registers are left out.
+ * - Proposing: the proposer (placement.proposer) is handed the cluster update once per
+ *   iteration. Non-proposers aggregate too, so a tab that becomes proposer mid-iteration (the
+ *   previous one left) proposes at once if it already aggregated.
+ *
+ * Parameters: dimension d; aggregator {name, f}; backupWindow (iterations remembered, default
+ * 20); minPatienceMs (default 2000) and patienceFactor (default 3) of the deadline; quarantine
+ * (robust mode; default window 10, threshold 3, 3 strikes; false to disable).
+ */
+import {
+  BackupWorkerPolicy,
+  Quarantine,
+  allFinite,
+  createGradientCode,
+  decodeFrameInto,
+  decodeInto,
+  getAggregator,
+  type Aggregator,
+  type AggregatorName,
+  type GradientCode,
+  type QuarantineConfig,
+} from '@swarmgrad/core';
+import { FRAME_HEADER_BYTES, fail, ok, parseFrame, type Result } from '@swarmgrad/protocol';
+import type { Clock, Logger } from './runtime.ts';
+
+export type AggregationMode = 'coded' | 'robust';
+
+/** `mean` decodes the gradient code exactly; every other rule aggregates robustly. */
+export function aggregationModeOf(name: AggregatorName): AggregationMode {
+  return name === 'mean' ? 'coded' : 'robust';
+}
+
+export interface ClusterMembership {
+  clusterId: number;
+  slot: number;
+  clusterSize: number;
+  redundancy: number;
+  scheme: 'cyclic' | 'fractional-repetition';
+  codeSeed: number;
+  proposer: boolean;
+  /** The live peers of the cluster (this tab excluded). */
+  peers: readonly { slot: number; tabId: string }[];
+}
+
+export interface AggregateResult {
+  iteration: number;
+  mode: AggregationMode;
+  /** The cluster update (mean partition update, see the file comment). */
+  update: Float32Array;
+  /** Slots whose registers the update uses, ascending. */
+  contributors: number[];
+  /** Registers left out and why ('non-finite', 'wrong-length', 'filtered', 'quarantined'). */
+  rejected: { slot: number; reason: string }[];
+  /** Coded mode: fewer registers than an exact decode needs (approximate decode). */
+  approximate: boolean;
+  /** Registers the backup-worker rule waited for (k), live slots (n), registers held. */
+  waitedFor: number;
+  live: number;
+  held: number;
+  /** Aggregated at the deadline rather than by the rule. */
+  timedOut: boolean;
+  /** Milliseconds from the iteration's start to the aggregation. */
+  elapsedMs: number;
+}
+
+export interface ClusterProposal extends AggregateResult {
+  clusterId: number;
+}
+
+export type ReceiveOutcome =
+  | 'held' // stored for the current iteration
+  | 'late' // the iteration already aggregated (or the previous one): recorded for the policy
+  | 'buffered' // for the next iteration
+  | 'duplicate'
+  | 'stale'
+  | 'ignored'; // no cluster or iteration yet, or a slot outside the cluster
+
+export interface ClusterRoundOptions {
+  dimension: number;
+  aggregator: { name: AggregatorName; f: number };
+  clock: Clock;
+  logger: Logger;
+  /** Called (once per iteration) when this tab is the proposer and the update is ready. */
+  onPropose: (proposal: ClusterProposal) => void;
+  /** Called once per iteration when this tab has aggregated. */
+  onAggregate?: (result: AggregateResult) => void;
+  backupWindow?: number;
+  /** Iterations before the backup rule may wait for fewer than all (policy default: 5). */
+  backupWarmup?: number;
+  minPatienceMs?: number;
+  patienceFactor?: number;
+  quarantine?: QuarantineConfig | false;
+}
+
+interface Register {
+  vector: Float32Array;
+  /** Clock time of arrival. */
+  at: number;
+}
+
+interface ArrivalRecord {
+  iteration: number;
+  startedAt: number;
+  /** Live slots when the iteration started (the policy's n peers). */
+  slots: Set<number>;
+  /** Arrival time (ms after start) per slot, late arrivals included. */
+  arrivals: Map<number, number>;
+}
+
+export interface ClusterRoundStats {
+  aggregated: number;
+  proposed: number;
+  timedOut: number;
+  approximate: number;
+  late: number;
+  stale: number;
+  duplicate: number;
+  /** Registers left out of an aggregation, by reason. */
+  rejected: Record<string, number>;
+}
+
+const DEFAULT_QUARANTINE: QuarantineConfig = { window: 10, threshold: 3, strikes: 3 };
+
+export class ClusterRound {
+  readonly mode: AggregationMode;
+  private readonly options: ClusterRoundOptions;
+  private readonly clock: Clock;
+  private readonly aggregator: Aggregator | undefined;
+  private readonly quarantine: Quarantine | undefined;
+  private readonly minPatienceMs: number;
+  private readonly patienceFactor: number;
+  private membership: ClusterMembership | undefined;
+  private code: GradientCode | undefined;
+  private codeKey = '';
+  private currentIteration: number | undefined;
+  private startedAt = 0;
+  private registers = new Map<number, Register>();
+  /** Slots whose write for the current iteration was refused at the door (code, arrival). */
+  private doorRejected = new Map<number, { code: string; at: number }>();
+  private nextRegisters: { iteration: number; registers: Map<number, Float32Array> } | undefined;
+  private record: ArrivalRecord | undefined;
+  private previous: ArrivalRecord | undefined;
+  private result: AggregateResult | undefined;
+  private proposedIteration: number | undefined;
+  private selfActive = true;
+  private policy: BackupWorkerPolicy | undefined;
+  private timer: unknown;
+  private timerAt: number | undefined;
+  private lastUpdate: Float32Array | undefined;
+  private readonly announced = new Set<string>();
+  readonly stats: ClusterRoundStats = {
+    aggregated: 0,
+    proposed: 0,
+    timedOut: 0,
+    approximate: 0,
+    late: 0,
+    stale: 0,
+    duplicate: 0,
+    rejected: {},
+  };
+
+  constructor(options: ClusterRoundOptions) {
+    if (!Number.isInteger(options.dimension) || options.dimension < 1) {
+      throw new RangeError(`dimension must be a positive integer, got ${options.dimension}`);
+    }
+    this.options = options;
+    this.clock = options.clock;
+    this.mode = aggregationModeOf(options.aggregator.name);
+    this.minPatienceMs = options.minPatienceMs ?? 2000;
+    this.patienceFactor = options.patienceFactor ?? 3;
+    if (this.mode === 'robust') {
+      this.aggregator =
+        options.aggregator.name === 'centered-clipping'
+          ? getAggregator('centered-clipping', { center: () => this.lastUpdate })
+          : getAggregator(options.aggregator.name);
+      const q = options.quarantine ?? DEFAULT_QUARANTINE;
+      this.quarantine = q === false ? undefined : new Quarantine({ ...q, dim: options.dimension });
+    }
+  }
+
+  get iteration(): number | undefined {
+    return this.currentIteration;
+  }
+
+  /** The result of the current iteration, once aggregated. */
+  get aggregated(): AggregateResult | undefined {
+    return this.result;
+  }
+
+  /** Slots holding a register for the current iteration. */
+  heldSlots(): number[] {
+    return [...this.registers.keys()].sort((a, b) => a - b);
+  }
+
+  /** How many registers the backup rule currently waits for (k), for status displays. */
+  waitCount(): number {
+    const n = this.liveSlots().size;
+    return n === 0 ? 0 : this.waitFor(n);
+  }
+
+  isQuarantined(tabId: string): boolean {
+    return this.quarantine?.isQuarantined(tabId) ?? false;
+  }
+
+  /** A placement: the cluster, this tab's slot, the live peers, the proposer flag. */
+  setMembership(membership: ClusterMembership): void {
+    const before = this.membership;
+    const key = `${membership.clusterSize}/${membership.redundancy}/${membership.scheme}/${membership.codeSeed}`;
+    const moved =
+      before === undefined ||
+      before.clusterId !== membership.clusterId ||
+      before.slot !== membership.slot ||
+      key !== this.codeKey;
+    if (key !== this.codeKey) {
+      this.code = createGradientCode({
+        slots: membership.clusterSize,
+        redundancy: membership.redundancy,
+        scheme: membership.scheme,
+        seed: membership.codeSeed,
+      });
+      this.codeKey = key;
+    }
+    this.membership = { ...membership, peers: [...membership.peers] };
+    if (moved) {
+      // registers of another cluster (or another code) mean nothing here
+      this.registers.clear();
+      this.doorRejected.clear();
+      this.nextRegisters = undefined;
+      this.result = undefined;
+      this.previous = undefined;
+      this.policy = undefined;
+      this.lastUpdate = undefined;
+      if (this.currentIteration !== undefined) this.record = this.newRecord(this.currentIteration);
+      this.clearTimer();
+      if (before !== undefined) {
+        this.options.logger.info(
+          { clusterId: membership.clusterId, slot: membership.slot },
+          'cluster membership changed',
+        );
+      }
+    }
+    if (this.result && membership.proposer && this.proposedIteration !== this.result.iteration) {
+      this.propose(this.result);
+    }
+    this.evaluate();
+  }
+
+  /** Whether this tab is computing (a paused tab is not waited for). */
+  setSelfActive(active: boolean): void {
+    if (this.selfActive === active) return;
+    this.selfActive = active;
+    this.evaluate();
+  }
+
+  /** The coordinator opened iteration k (this tab's base is now k's). */
+  startIteration(iteration: number): void {
+    if (iteration === this.currentIteration) return;
+    this.clearTimer();
+    this.commitPrevious();
+    this.previous = this.record;
+    this.currentIteration = iteration;
+    this.startedAt = this.clock.now();
+    this.result = undefined;
+    this.registers = new Map();
+    this.doorRejected = new Map();
+    this.record = this.newRecord(iteration);
+    const buffered = this.nextRegisters;
+    this.nextRegisters = undefined;
+    if (buffered?.iteration === iteration) {
+      for (const [slot, vector] of buffered.registers) {
+        this.registers.set(slot, { vector, at: this.startedAt });
+        this.record.arrivals.set(slot, 0);
+      }
+    }
+    this.evaluate();
+  }
+
+  /** This tab's own register for `iteration` (the value its peers decode). */
+  writeOwn(iteration: number, vector: Float32Array): ReceiveOutcome {
+    if (!this.membership) return 'ignored';
+    return this.receive(this.membership.slot, iteration, vector);
+  }
+
+  /** A register write of `slot` for `iteration` (already through the door: decodeRegister). */
+  receive(slot: number, iteration: number, vector: Float32Array): ReceiveOutcome {
+    const membership = this.membership;
+    const current = this.currentIteration;
+    if (!membership || current === undefined) return 'ignored';
+    if (!Number.isInteger(slot) || slot < 0 || slot >= membership.clusterSize) return 'ignored';
+    const now = this.clock.now();
+    if (iteration === current) {
+      if (this.registers.has(slot)) {
+        this.stats.duplicate++;
+        return 'duplicate';
+      }
+      if (!this.record!.arrivals.has(slot)) this.record!.arrivals.set(slot, now - this.startedAt);
+      if (this.result) {
+        this.stats.late++;
+        return 'late';
+      }
+      this.registers.set(slot, { vector, at: now });
+      this.doorRejected.delete(slot); // a valid write supersedes a refused one
+      this.evaluate();
+      return 'held';
+    }
+    if (iteration === current + 1) {
+      if (this.nextRegisters?.iteration !== iteration) {
+        this.nextRegisters = { iteration, registers: new Map() };
+      }
+      if (this.nextRegisters.registers.has(slot)) {
+        this.stats.duplicate++;
+        return 'duplicate';
+      }
+      this.nextRegisters.registers.set(slot, vector);
+      return 'buffered';
+    }
+    const previous = this.previous;
+    if (previous && iteration === previous.iteration) {
+      if (!previous.arrivals.has(slot)) previous.arrivals.set(slot, now - previous.startedAt);
+      this.stats.late++;
+      return 'late';
+    }
+    this.stats.stale++;
+    return 'stale';
+  }
+
+  /**
+   * A register of `slot` refused at the door (decodeRegister): counted, and in robust mode a
+   * hard failure for the quarantine window of that tab.
+   */
+  rejectAtDoor(slot: number, iteration: number | undefined, code: string): void {
+    this.stats.rejected[code] = (this.stats.rejected[code] ?? 0) + 1;
+    const membership = this.membership;
+    if (!membership) return;
+    if (this.quarantine && (code === 'non-finite' || code === 'dimension-mismatch')) {
+      this.quarantine.reportRejected(
+        this.keyOf(slot),
+        Math.max(0, iteration ?? this.currentIteration ?? 0),
+        code === 'non-finite' ? 'non-finite' : 'wrong-length',
+      );
+    }
+    // a refused write of this iteration still means the slot wrote: nobody waits for it
+    if (
+      iteration === undefined ||
+      iteration !== this.currentIteration ||
+      slot < 0 ||
+      slot >= membership.clusterSize ||
+      this.registers.has(slot) ||
+      this.doorRejected.has(slot)
+    ) {
+      return;
+    }
+    const now = this.clock.now();
+    if (!this.record!.arrivals.has(slot)) this.record!.arrivals.set(slot, now - this.startedAt);
+    if (this.result) return;
+    this.doorRejected.set(slot, { code, at: now });
+    this.evaluate();
+  }
+
+  /** Stops the deadline timer (the tab leaves). */
+  dispose(): void {
+    this.clearTimer();
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private newRecord(iteration: number): ArrivalRecord {
+    return {
+      iteration,
+      startedAt: this.clock.now(),
+      slots: this.liveSlots(),
+      arrivals: new Map(),
+    };
+  }
+
+  private liveSlots(): Set<number> {
+    const live = new Set<number>();
+    const m = this.membership;
+    if (!m) return live;
+    for (const peer of m.peers) if (peer.slot !== m.slot) live.add(peer.slot);
+    if (this.selfActive) live.add(m.slot);
+    return live;
+  }
+
+  private minWait(n: number): number {
+    const m = this.membership!;
+    const need =
+      this.mode === 'coded' ? m.clusterSize - m.redundancy : 2 * this.options.aggregator.f + 1;
+    return Math.max(1, Math.min(n, need));
+  }
+
+  private ensurePolicy(n: number): BackupWorkerPolicy {
+    if (this.policy?.peers !== n) {
+      this.policy = new BackupWorkerPolicy({
+        peers: n,
+        window: this.options.backupWindow ?? 20,
+        minWait: this.minWait(n),
+        ...(this.options.backupWarmup === undefined ? {} : { warmup: this.options.backupWarmup }),
+      });
+    }
+    return this.policy;
+  }
+
+  private waitFor(n: number): number {
+    const k = this.ensurePolicy(n).waitFor();
+    return Math.min(n, Math.max(k, this.minWait(n)));
+  }
+
+  /** Feeds the finished iteration's arrival times (late ones included) to the policy. */
+  private commitPrevious(): void {
+    const record = this.previous;
+    if (!record || record.slots.size === 0) return;
+    const policy = this.ensurePolicy(this.liveSlots().size || record.slots.size);
+    if (policy.peers !== record.slots.size) return; // the peer set changed: new policy
+    const times: number[] = [];
+    for (const slot of record.slots) {
+      const t = record.arrivals.get(slot);
+      if (t !== undefined) times.push(Math.max(0, t));
+    }
+    policy.recordIteration(times);
+  }
+
+  private evaluate(): void {
+    const membership = this.membership;
+    if (!membership || this.currentIteration === undefined || this.result) return;
+    const written = this.registers.size + this.doorRejected.size;
+    if (written === 0) {
+      this.clearTimer();
+      return;
+    }
+    const live = this.liveSlots();
+    const n = live.size;
+    let allLive = true;
+    for (const slot of live) {
+      if (!this.registers.has(slot) && !this.doorRejected.has(slot)) allLive = false;
+    }
+    if (allLive) return this.aggregate(false);
+    const k = this.waitFor(n);
+    if (written >= k) {
+      if (this.mode === 'robust') return this.aggregate(false);
+      if (this.code!.decode(this.validSlotsByArrival()).exact) return this.aggregate(false);
+    }
+    this.armDeadline();
+  }
+
+  private armDeadline(): void {
+    let first = Infinity;
+    for (const register of this.registers.values()) first = Math.min(first, register.at);
+    for (const refused of this.doorRejected.values()) first = Math.min(first, refused.at);
+    const patience = Math.max(this.minPatienceMs, this.patienceFactor * (first - this.startedAt));
+    const at = first + patience;
+    if (this.timer !== undefined && this.timerAt === at) return;
+    this.clearTimer();
+    const iteration = this.currentIteration;
+    this.timerAt = at;
+    this.timer = this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = undefined;
+        if (this.currentIteration === iteration && !this.result) {
+          this.aggregate(true);
+        }
+      },
+      Math.max(0, at - this.clock.now()),
+    );
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = undefined;
+  }
+
+  private validSlotsByArrival(): number[] {
+    const d = this.options.dimension;
+    return [...this.registers.entries()]
+      .filter(([, r]) => r.vector.length === d && allFinite(r.vector))
+      .sort((a, b) => a[1].at - b[1].at || a[0] - b[0])
+      .map(([slot]) => slot);
+  }
+
+  private aggregate(timedOut: boolean): void {
+    this.clearTimer();
+    const membership = this.membership!;
+    const iteration = this.currentIteration!;
+    const live = this.liveSlots().size;
+    const update = new Float32Array(this.options.dimension);
+    const rejected: { slot: number; reason: string }[] = [];
+    for (const [slot, { code }] of this.doorRejected) rejected.push({ slot, reason: code });
+    const { contributors, approximate } =
+      this.mode === 'coded'
+        ? this.decodeCoded(update, rejected)
+        : { contributors: this.aggregateRobust(iteration, update, rejected), approximate: false };
+    for (const { slot, reason } of rejected) {
+      if (this.doorRejected.has(slot)) continue; // counted at the door
+      this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1;
+    }
+    const result: AggregateResult = {
+      iteration,
+      mode: this.mode,
+      update,
+      contributors,
+      rejected: rejected.sort((a, b) => a.slot - b.slot),
+      approximate,
+      waitedFor: live === 0 ? 0 : this.waitFor(live),
+      live,
+      held: this.registers.size + this.doorRejected.size,
+      timedOut,
+      elapsedMs: this.clock.now() - this.startedAt,
+    };
+    this.result = result;
+    this.stats.aggregated++;
+    if (timedOut) this.stats.timedOut++;
+    if (approximate) this.stats.approximate++;
+    if (contributors.length > 0) this.lastUpdate = update;
+    this.options.logger.debug(
+      {
+        iteration,
+        contributors,
+        rejected: result.rejected,
+        approximate,
+        timedOut,
+        waitedFor: result.waitedFor,
+        live,
+      },
+      'cluster aggregated',
+    );
+    this.options.onAggregate?.(result);
+    if (membership.proposer && this.result === result) this.propose(result);
+  }
+
+  private decodeCoded(
+    out: Float32Array,
+    rejected: { slot: number; reason: string }[],
+  ): { contributors: number[]; approximate: boolean } {
+    const m = this.membership!.clusterSize;
+    const d = this.options.dimension;
+    for (const [slot, register] of this.registers) {
+      if (register.vector.length !== d) rejected.push({ slot, reason: 'wrong-length' });
+      else if (!allFinite(register.vector)) rejected.push({ slot, reason: 'non-finite' });
+    }
+    const slots = this.validSlotsByArrival();
+    if (slots.length === 0) return { contributors: [], approximate: true };
+    const decoded = this.code!.decode(slots);
+    const messages = new Map<number, Float32Array>();
+    for (const slot of slots) messages.set(slot, this.registers.get(slot)!.vector);
+    decodeInto(decoded, messages, out);
+    const inv = 1 / m;
+    for (let i = 0; i < out.length; i++) out[i]! *= inv;
+    const contributors = slots.filter((slot) => decoded.weights[slot] !== 0).sort((a, b) => a - b);
+    return { contributors, approximate: !decoded.exact };
+  }
+
+  private aggregateRobust(
+    iteration: number,
+    out: Float32Array,
+    rejected: { slot: number; reason: string }[],
+  ): number[] {
+    const slots: number[] = [];
+    const inputs: Float32Array[] = [];
+    for (const slot of [...this.registers.keys()].sort((a, b) => a - b)) {
+      if (this.quarantine?.isQuarantined(this.keyOf(slot))) {
+        rejected.push({ slot, reason: 'quarantined' });
+        continue;
+      }
+      slots.push(slot);
+      inputs.push(this.registers.get(slot)!.vector);
+    }
+    if (inputs.length === 0) return [];
+    const report = this.aggregator!.aggregate(inputs, out, { f: this.options.aggregator.f });
+    for (const r of report.rejected) rejected.push({ slot: slots[r.index]!, reason: r.reason });
+    const q = this.quarantine;
+    if (q) {
+      for (let i = 0; i < inputs.length; i++) {
+        const key = this.keyOf(slots[i]!);
+        const reason = report.rejected.find((r) => r.index === i)?.reason;
+        if (reason === 'non-finite' || reason === 'wrong-length') {
+          q.reportRejected(key, iteration, reason);
+          continue;
+        }
+        q.observe(key, iteration, inputs[i]!);
+        if (reason === 'filtered' && this.aggregator!.name !== 'krum') {
+          q.reportRejected(key, iteration, 'filtered');
+        }
+      }
+      for (const id of q.quarantined()) {
+        if (this.announced.has(id)) continue;
+        this.announced.add(id);
+        this.options.logger.warn({ tab: id }, 'peer quarantined by the cluster filter');
+      }
+    }
+    return report.accepted.map((index) => slots[index]!);
+  }
+
+  /** Quarantine key: the tab id when known (slots are reassigned), else the slot. */
+  private keyOf(slot: number): string {
+    const m = this.membership!;
+    if (slot === m.slot) return 'self';
+    return m.peers.find((p) => p.slot === slot)?.tabId ?? `slot-${slot}`;
+  }
+
+  private propose(result: AggregateResult): void {
+    this.proposedIteration = result.iteration;
+    this.stats.proposed++;
+    this.options.onPropose({ ...result, clusterId: this.membership!.clusterId });
+  }
+}
+
+export interface RegisterExpectations {
+  jobId: number;
+  dimension: number;
+  /** Accepted iterations: [minIteration, maxIteration]. */
+  minIteration: number;
+  maxIteration: number;
+  /** The sender's slot in this tab's placement, when known. */
+  senderSlot?: number;
+}
+
+export interface DecodedRegister {
+  iteration: number;
+  senderSlot: number;
+  vector: Float32Array;
+}
+
+/**
+ * The door for a peer's register frame (untrusted): parse, job, round, iteration window, sender
+ * slot, dimension, codec, finiteness. Never throws; a typed error code otherwise.
+ */
+export function decodeRegister(
+  frame: Uint8Array,
+  expect: RegisterExpectations,
+): Result<DecodedRegister> {
+  const maxFrameBytes = FRAME_HEADER_BYTES + 4 * expect.dimension + 64;
+  const parsed = parseFrame(frame, { maxFrameBytes });
+  if (!parsed.ok) return parsed;
+  const header = parsed.value.header;
+  if (header.jobId !== expect.jobId >>> 0) {
+    return fail('wrong-job', `frame of job ${header.jobId}, expected ${expect.jobId >>> 0}`);
+  }
+  if (header.round !== 0) return fail('bad-header', `register frame with round ${header.round}`);
+  if (header.iteration < expect.minIteration) {
+    return fail('stale', `register of iteration ${header.iteration}, at ${expect.minIteration}+`);
+  }
+  if (header.iteration > expect.maxIteration) {
+    return fail(
+      'wrong-iteration',
+      `register of iteration ${header.iteration}, expected ≤ ${expect.maxIteration}`,
+    );
+  }
+  if (expect.senderSlot !== undefined && header.senderSlot !== expect.senderSlot) {
+    return fail(
+      'bad-header',
+      `sender claims slot ${header.senderSlot}, its slot is ${expect.senderSlot}`,
+    );
+  }
+  const vector = new Float32Array(expect.dimension);
+  const decoded = decodeFrameInto(frame, vector, {
+    dimension: expect.dimension,
+    jobId: expect.jobId,
+    maxFrameBytes,
+  });
+  if (!decoded.ok) return decoded;
+  if (!allFinite(vector)) return fail('non-finite', 'decoded register is not finite');
+  return ok({ iteration: header.iteration, senderSlot: header.senderSlot, vector });
+}

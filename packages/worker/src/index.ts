@@ -1,0 +1,14 @@
+/**
+ * @swarmgrad/worker: the tab's side of swarmgrad. Browser-safe exports only; the Node entry
+ * (wrtc, simple-peer's Node build) is '@swarmgrad/worker/node'.
+ */
+export * from './model.ts';
+export * from './partition.ts';
+export * from './runtime.ts';
+export * from './backend.ts';
+export * from './client.ts';
+export * from './cluster-round.ts';
+export * from './faults.ts';
+export * from './mesh.ts';
+export * from './trainer.ts';
+export * from './worker.ts';

@@ -1,0 +1,1163 @@
+/**
+ * The tab's worker runtime: everything between "Donate" and "Leave". It wires the coordinator
+ * client (client.ts), the backend choice (backend.ts), the data partitions (partition.ts), the
+ * local training (trainer.ts), the cluster mesh (mesh.ts) and the cluster's round state machine
+ * (cluster-round.ts) into one object with a small API for the page:
+ *
+ *   const worker = createWorker({ url: location.origin, PeerCtor, wasmPath: '/tfjs-wasm/' });
+ *   worker.on('status', render);
+ *   await worker.start();
+ *   worker.setThrottle(0.5); worker.pause(); worker.resume(); await worker.leave();
+ *
+ * One iteration, as run here: the coordinator's `iteration` event moves the agreed base; the
+ * tab takes L local steps per local gradient-code partition from it (its data downloaded and
+ * SHA-256 checked), forms its register message (coded: Σ_j B[slot][j]·u_j; robust: the mean
+ * of its u_j — see cluster-round.ts for why both have the same magnitude), codes it with the
+ * job's codec (1-bit with error feedback by default, one encoder per tab), frames it
+ * (round 0, senderSlot = slot, iteration = base iteration) and publishes it to every peer over
+ * the mesh. Peers' frames pass the door (decodeRegister) into the ClusterRound, which decides
+ * when to aggregate; the proposer codes the cluster update with its own error-feedback encoder
+ * and sends it to the coordinator (`proposal`, meta {clusterId, contributors, rejected}). The
+ * coordinator runs the majority-cluster agreement over the clusters' proposals and broadcasts
+ * the next delta. A tab that joins mid-training downloads the current parameters and starts at
+ * the current iteration; a dropped coordinator connection is re-established by the client and
+ * the tab keeps its seat (resume token); its WebRTC links survive the coordinator outage.
+ */
+import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  allFinite,
+  decodeFrameInto,
+  encodeToFrame,
+  getCodec,
+  type CodecEncoder,
+} from '@swarmgrad/core';
+import {
+  PROPOSAL_SLOT,
+  parseFrame,
+  type Backend,
+  type FaultMode,
+  type JobSpec,
+  type Phase,
+  type Placement,
+  type ProposalMeta,
+  type TabReport,
+  type Welcome,
+} from '@swarmgrad/protocol';
+import { selectBackend, isNode, type BackendChoice, type BackendName } from './backend.ts';
+import { CoordinatorClient, type BaseMoved } from './client.ts';
+import {
+  ClusterRound,
+  aggregationModeOf,
+  decodeRegister,
+  type AggregateResult,
+  type AggregationMode,
+  type ClusterProposal,
+  type ClusterRoundOptions,
+} from './cluster-round.ts';
+import { FaultInjector } from './faults.ts';
+import { Mesh, type LinkConnection, type LinkState, type PeerConstructor } from './mesh.ts';
+import { buildModel, parameterCount } from './model.ts';
+import { verifyPartition, type DataManifest, type PartitionData } from './partition.ts';
+import { Emitter, consoleLogger, sleep, systemClock, type Clock, type Logger } from './runtime.ts';
+import { Trainer, codedMessage, robustMessage, type LocalPartition } from './trainer.ts';
+
+export interface WorkerOptions {
+  /** Coordinator URL(s) (origin, e.g. http://host:8080); several are tried round robin. */
+  url: string | string[];
+  /** Force a backend (still checked; falls back to measuring) or 'auto' (default). */
+  backend?: BackendName | 'auto';
+  /** Backends to consider (default: webgpu, webgl, wasm, cpu in a browser; wasm, cpu in Node). */
+  backends?: BackendName[];
+  /** Node WebRTC implementation handed to simple-peer (e.g. @roamhq/wrtc). */
+  wrtc?: unknown;
+  /** simple-peer's constructor (the web build passes simple-peer/simplepeer.min.js). */
+  PeerCtor?: PeerConstructor;
+  /** Browser: where the tfjs .wasm files are served (default '/tfjs-wasm/'). */
+  wasmPath?: string;
+  /** Test-only misbehaviour of this tab's outgoing register (see faults.ts). */
+  fault?: FaultMode;
+  /** Share of wall time spent computing, 0..1 (default 1). */
+  throttle?: number;
+  logger?: Logger;
+  clock?: Clock;
+  /** Reported in hello (default: 'node' in Node, else 'browser'). */
+  kind?: 'browser' | 'node';
+  /** RTCIceServer list for the mesh (default [] — host candidates only). */
+  iceServers?: unknown[];
+  /** Interval of `report` events to the coordinator (default 2000 ms). */
+  reportIntervalMs?: number;
+  /** Interval of GET /api/status for accuracy and loss (default 5000 ms; 0 = never). */
+  statusPollMs?: number;
+  fetch?: typeof fetch;
+  /** Tuning of the cluster round (backup window, patience, quarantine). */
+  cluster?: Pick<
+    ClusterRoundOptions,
+    'backupWindow' | 'backupWarmup' | 'minPatienceMs' | 'patienceFactor' | 'quarantine'
+  >;
+  /** Mesh link connect timeout (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+export type WorkerState =
+  | 'idle'
+  | 'selecting-backend'
+  | 'connecting'
+  | 'loading'
+  | 'computing'
+  | 'waiting'
+  | 'paused'
+  | 'left'
+  | 'error';
+
+export interface PeerStatus {
+  tabId: string;
+  slot: number;
+  link: LinkState | 'none';
+  bytesSent: number;
+  bytesReceived: number;
+  /** Frames from this peer refused at the door or by the reassembler. */
+  rejected: number;
+}
+
+export interface AggregateSummary {
+  iteration: number;
+  mode: AggregationMode;
+  contributors: number[];
+  rejected: { slot: number; reason: string }[];
+  approximate: boolean;
+  timedOut: boolean;
+  waitedFor: number;
+  live: number;
+  elapsedMs: number;
+}
+
+export interface WorkerStatus {
+  state: WorkerState;
+  connected: boolean;
+  url: string | undefined;
+  tabId: string | undefined;
+  kind: 'browser' | 'node';
+  /** The backend in use and why, with every candidate's trial. */
+  backend: BackendChoice | undefined;
+  job:
+    | {
+        name: string;
+        dimension: number;
+        model: string;
+        aggregator: string;
+        f: number;
+        mode: AggregationMode;
+        codec: string;
+        blockSize: number;
+        localSteps: number;
+        batchSize: number;
+      }
+    | undefined;
+  phase: Phase | undefined;
+  iteration: number | undefined;
+  learningRate: number | undefined;
+  steps: number;
+  examples: number;
+  examplesPerSecond: number;
+  computeMs: number;
+  trainingLoss: number | null;
+  throttle: number;
+  paused: boolean;
+  wire: {
+    /** Bytes this tab wrote to its data channels (chunk and frame headers included). */
+    peerBytesSent: number;
+    /** What the same updates would have cost as fp32 (4 bytes per parameter per frame). */
+    peerFp32Bytes: number;
+    /** peerFp32Bytes / peerBytesSent. */
+    compression: number | null;
+    /** Bits per parameter per update sent on a link (≈ 1 + 32/B plus headers). */
+    bitsPerParameter: number | null;
+    framesSent: number;
+    framesReceived: number;
+    bytesReceived: number;
+    proposalBytes: number;
+  };
+  cluster:
+    | {
+        id: number;
+        slot: number;
+        size: number;
+        redundancy: number;
+        scheme: 'cyclic' | 'fractional-repetition';
+        proposer: boolean;
+        peers: PeerStatus[];
+        /** Registers held for the current iteration, and how many the backup rule waits for. */
+        held: number[];
+        waitFor: number;
+        lastAggregate: AggregateSummary | undefined;
+      }
+    | undefined;
+  proposals: { sent: number; counted: number; refused: number; lastError: string | undefined };
+  rejected: { total: number; byCode: Record<string, number> };
+  accuracy: number | null;
+  loss: number | null;
+  evaluatedAt: number | null;
+  error: string | undefined;
+}
+
+export type WorkerEvents = {
+  status: (status: WorkerStatus) => void;
+  /** The base moved to this iteration. */
+  iteration: (iteration: number) => void;
+  aggregate: (summary: AggregateSummary) => void;
+  proposal: (result: { iteration: number; ok: boolean; counted: boolean; code?: string }) => void;
+  error: (error: Error) => void;
+};
+
+export interface SwarmWorker {
+  /** Picks the backend, connects, joins a cluster and trains. Rejects if the hello is refused. */
+  start(): Promise<void>;
+  /** Stops computing (the cluster goes on without this tab's register). */
+  pause(): void;
+  resume(): void;
+  /** Fraction of wall time spent computing, 0..1 (0 = no computing). */
+  setThrottle(share: number): void;
+  /** Leaves for good: closes the coordinator connection and every link, frees the model. */
+  leave(): Promise<void>;
+  status(): WorkerStatus;
+  on<K extends keyof WorkerEvents>(event: K, listener: WorkerEvents[K]): () => void;
+  off<K extends keyof WorkerEvents>(event: K, listener: WorkerEvents[K]): void;
+  /** A copy of the agreed parameters and their iteration (tests, model download). */
+  base(): { iteration: number; params: Float32Array } | undefined;
+  /**
+   * Debug and tests: the mesh's links with their frame counts and current RTCPeerConnection
+   * (simple-peer's `_pc`), e.g. to read data-channel bytes from `getStats()`. Empty before the
+   * job is set up.
+   */
+  links(): LinkConnection[];
+}
+
+export function createWorker(options: WorkerOptions): SwarmWorker {
+  return new TabWorker(options);
+}
+
+interface JobRuntime {
+  job: JobSpec;
+  jobId: number;
+  dimension: number;
+  mode: AggregationMode;
+  model: tfl.LayersModel;
+  inputSize: number;
+  trainer: Trainer;
+  registerEncoder: CodecEncoder;
+  proposalEncoder: CodecEncoder;
+  round: ClusterRound;
+  mesh: Mesh;
+}
+
+interface PendingProposal {
+  iteration: number;
+  meta: ProposalMeta;
+  frame: Uint8Array;
+}
+
+const PARTITION_CACHE_LIMIT = 64;
+
+class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
+  private readonly options: WorkerOptions;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly urls: string[];
+  private readonly kind: 'browser' | 'node';
+  private client: CoordinatorClient | undefined;
+  private runtime: JobRuntime | undefined;
+  private backendChoice: BackendChoice | undefined;
+  private PeerCtor: PeerConstructor | undefined;
+  private placement: Placement | undefined;
+  private placementKey = '';
+  private data: { key: string; partitions: LocalPartition[] } | undefined;
+  private loadingKey: string | undefined;
+  private manifest: DataManifest | undefined;
+  private readonly partitionCache = new Map<number, PartitionData>();
+  private computing: Promise<void> | undefined;
+  private computedIteration = -1;
+  private fault: FaultInjector | undefined;
+  private pendingProposal: PendingProposal | undefined;
+  private sendingProposal = false;
+  private started = false;
+  private selecting = false;
+  private left = false;
+  private paused = false;
+  private throttle: number;
+  private resumeWaiters: (() => void)[] = [];
+  private lastYield = 0;
+  private startedAt = 0;
+  private steps = 0;
+  private examples = 0;
+  private computeMs = 0;
+  private trainingLoss: number | null = null;
+  private readonly rate: { at: number; examples: number }[] = [];
+  private readonly rejectedByCode: Record<string, number> = {};
+  private readonly rejectedByPeer = new Map<string, number>();
+  private proposals = {
+    sent: 0,
+    counted: 0,
+    refused: 0,
+    lastError: undefined as string | undefined,
+  };
+  private proposalBytes = 0;
+  private lastAggregate: AggregateSummary | undefined;
+  private evaluation = {
+    accuracy: null as number | null,
+    loss: null as number | null,
+    at: null as number | null,
+  };
+  private errorMessage: string | undefined;
+  private timers: unknown[] = [];
+  private statusScheduled: unknown;
+  /** Wire totals of meshes already closed (a job change makes a new one). */
+  private wireCarry = {
+    bytesSent: 0,
+    fp32Bytes: 0,
+    framesSent: 0,
+    framesReceived: 0,
+    bytesReceived: 0,
+  };
+
+  constructor(options: WorkerOptions) {
+    super();
+    this.options = options;
+    this.logger = options.logger ?? consoleLogger('warn');
+    this.clock = options.clock ?? systemClock;
+    this.urls = (Array.isArray(options.url) ? options.url : [options.url]).map((u) =>
+      u.replace(/\/+$/, ''),
+    );
+    if (this.urls.length === 0) throw new RangeError('createWorker: at least one url');
+    this.kind = options.kind ?? (isNode() ? 'node' : 'browser');
+    this.throttle = clampShare(options.throttle ?? 1);
+  }
+
+  // ------------------------------------------------------------------ API
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.startedAt = this.clock.now();
+    try {
+      this.PeerCtor = this.options.PeerCtor ?? (await loadSimplePeer());
+      this.selecting = true;
+      this.scheduleStatus();
+      const model = await this.probeModel();
+      if (model !== undefined) this.backendChoice = await this.chooseBackend(model);
+      this.selecting = false;
+      this.scheduleStatus();
+      if (this.left) return;
+      const client = new CoordinatorClient({
+        urls: this.urls,
+        hello: () => ({
+          kind: this.kind,
+          backend: (this.backendChoice?.backend ?? 'none') as Backend,
+          ...(this.backendChoice?.fallbackAdapter === undefined
+            ? {}
+            : { fallbackAdapter: this.backendChoice.fallbackAdapter }),
+          ...(this.options.fault === undefined ? {} : { fault: this.options.fault }),
+        }),
+        logger: this.logger,
+        clock: this.clock,
+        ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+      });
+      this.client = client;
+      client.on('welcome', (welcome, info) => this.onWelcome(welcome, info));
+      client.on('placement', (placement) => this.onPlacement(placement));
+      client.on('base', (moved) => this.onBase(moved));
+      client.on('signal', ({ from, data }) => this.runtime?.mesh.handleSignal(from, data));
+      client.on('phase', () => {
+        this.scheduleStatus();
+        this.kick();
+      });
+      client.on('connection', () => this.scheduleStatus());
+      client.on('fatal', (error) => {
+        this.errorMessage = `${error.code}: ${error.message}`;
+        this.scheduleStatus();
+      });
+      await client.start();
+      if (this.backendChoice === undefined && this.runtime) {
+        // the status probe failed: measure now on the welcome's model
+        this.backendChoice = await this.chooseBackend(this.runtime.job.model);
+      }
+      const every = this.options.reportIntervalMs ?? 2000;
+      this.every(every, () => this.sendReport());
+      const poll = this.options.statusPollMs ?? 5000;
+      if (poll > 0) this.every(poll, () => void this.pollStatus());
+      this.scheduleStatus();
+    } catch (error) {
+      this.selecting = false;
+      const err = error instanceof Error ? error : new Error(String(error));
+      this.errorMessage = err.message;
+      this.scheduleStatus();
+      this.emit('error', err);
+      throw err;
+    }
+  }
+
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.runtime?.round.setSelfActive(false);
+    this.scheduleStatus();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.runtime?.round.setSelfActive(this.throttle > 0);
+    this.wake();
+    this.kick();
+    this.scheduleStatus();
+  }
+
+  setThrottle(share: number): void {
+    this.throttle = clampShare(share);
+    this.runtime?.round.setSelfActive(!this.paused && this.throttle > 0);
+    this.wake();
+    this.kick();
+    this.scheduleStatus();
+  }
+
+  async leave(): Promise<void> {
+    if (this.left) return;
+    this.left = true;
+    for (const timer of this.timers) clearInterval(timer as ReturnType<typeof setInterval>);
+    this.timers = [];
+    this.wake();
+    this.client?.close();
+    const runtime = this.runtime;
+    if (runtime) {
+      runtime.round.dispose();
+      this.carryWire(runtime.mesh);
+      runtime.mesh.close();
+    }
+    await this.computing?.catch(() => undefined);
+    runtime?.model.dispose();
+    this.emit('status', this.status());
+    this.removeAllListeners();
+  }
+
+  base(): { iteration: number; params: Float32Array } | undefined {
+    const base = this.client?.base;
+    if (!base) return undefined;
+    return { iteration: this.client!.iteration, params: Float32Array.from(base) };
+  }
+
+  links(): LinkConnection[] {
+    return this.runtime?.mesh.connections() ?? [];
+  }
+
+  status(): WorkerStatus {
+    const runtime = this.runtime;
+    const client = this.client;
+    const mesh = runtime?.mesh;
+    const bytesSent = this.wireCarry.bytesSent + (mesh?.bytesSent ?? 0);
+    const fp32Bytes = this.wireCarry.fp32Bytes + (mesh?.fp32Bytes ?? 0);
+    const placement = this.placement;
+    const links = new Map((mesh?.linkInfo() ?? []).map((l) => [l.tabId, l]));
+    const round = runtime?.round;
+    const job = runtime?.job;
+    return {
+      state: this.state(),
+      connected: client?.connected ?? false,
+      url: client?.url,
+      tabId: client?.welcome?.tabId,
+      kind: this.kind,
+      backend: this.backendChoice,
+      job:
+        job && runtime
+          ? {
+              name: job.name,
+              dimension: runtime.dimension,
+              model: 'preset' in job.model ? job.model.preset : 'custom',
+              aggregator: job.aggregator.name,
+              f: job.aggregator.f,
+              mode: runtime.mode,
+              codec: job.codec.name,
+              blockSize: job.codec.blockSize,
+              localSteps: job.localSteps,
+              batchSize: job.batchSize,
+            }
+          : undefined,
+      phase: client?.welcome ? client.phase : undefined,
+      iteration: client?.base ? client.iteration : undefined,
+      learningRate: client?.welcome ? client.learningRate : undefined,
+      steps: this.steps,
+      examples: this.examples,
+      examplesPerSecond: this.examplesPerSecond(),
+      computeMs: this.computeMs,
+      trainingLoss: this.trainingLoss,
+      throttle: this.throttle,
+      paused: this.paused,
+      wire: {
+        peerBytesSent: bytesSent,
+        peerFp32Bytes: fp32Bytes,
+        compression: bytesSent > 0 ? fp32Bytes / bytesSent : null,
+        bitsPerParameter: fp32Bytes > 0 ? (32 * bytesSent) / fp32Bytes : null,
+        framesSent: this.wireCarry.framesSent + (mesh?.framesSent ?? 0),
+        framesReceived: this.wireCarry.framesReceived + (mesh?.framesReceived ?? 0),
+        bytesReceived: this.wireCarry.bytesReceived + (mesh?.bytesReceived ?? 0),
+        proposalBytes: this.proposalBytes,
+      },
+      cluster:
+        placement && round
+          ? {
+              id: placement.clusterId,
+              slot: placement.slot,
+              size: placement.clusterSize,
+              redundancy: placement.redundancy,
+              scheme: placement.scheme,
+              proposer: placement.proposer,
+              peers: placement.peers.map((peer) => {
+                const link = links.get(peer.tabId);
+                return {
+                  tabId: peer.tabId,
+                  slot: peer.slot,
+                  link: link?.state ?? 'none',
+                  bytesSent: link?.bytesSent ?? 0,
+                  bytesReceived: link?.bytesReceived ?? 0,
+                  rejected: this.rejectedByPeer.get(peer.tabId) ?? 0,
+                };
+              }),
+              held: round.heldSlots(),
+              waitFor: round.waitCount(),
+              lastAggregate: this.lastAggregate,
+            }
+          : undefined,
+      proposals: { ...this.proposals },
+      rejected: {
+        total: Object.values(this.rejectedByCode).reduce((a, b) => a + b, 0),
+        byCode: { ...this.rejectedByCode },
+      },
+      accuracy: this.evaluation.accuracy,
+      loss: this.evaluation.loss,
+      evaluatedAt: this.evaluation.at,
+      error: this.errorMessage,
+    };
+  }
+
+  // ------------------------------------------------------------------ setup
+
+  /** The job's model from GET /api/status, to pick the backend before saying hello. */
+  private async probeModel(): Promise<JobSpec['model'] | undefined> {
+    const fetchImpl = this.options.fetch ?? ((input, init) => fetch(input, init));
+    for (const url of this.urls) {
+      try {
+        const response = await fetchImpl(`${url}/api/status`);
+        if (!response.ok) continue;
+        const body = (await response.json()) as { job?: { model?: JobSpec['model'] } };
+        if (body.job?.model) return body.job.model;
+      } catch {
+        // try the next URL, or measure after the welcome
+      }
+    }
+    return undefined;
+  }
+
+  private async chooseBackend(model: JobSpec['model']): Promise<BackendChoice> {
+    const force = this.options.backend;
+    return selectBackend({
+      model,
+      ...(force && force !== 'auto' ? { force } : {}),
+      ...(this.options.backends ? { candidates: this.options.backends } : {}),
+      ...(this.options.wasmPath ? { wasmPath: this.options.wasmPath } : {}),
+      logger: this.logger,
+    });
+  }
+
+  private onWelcome(welcome: Welcome, info: { reconnect: boolean; newIdentity: boolean }): void {
+    if (this.left) return;
+    const runtime = this.runtime;
+    if (runtime && runtime.jobId !== welcome.jobId) {
+      this.logger.warn({ job: welcome.job.name }, 'the coordinator runs another job now');
+      this.teardownJob();
+    }
+    if (!this.runtime) {
+      try {
+        this.setupJob(welcome);
+      } catch (error) {
+        const err = error instanceof Error ? error : new Error(String(error));
+        this.errorMessage = err.message;
+        this.logger.error({ error: err.message }, 'cannot run this job');
+        this.emit('error', err);
+        return;
+      }
+    } else if (info.newIdentity) {
+      this.runtime.mesh.setSelf(welcome.tabId);
+      this.placement = undefined;
+    }
+    if (info.reconnect) void this.sendProposal();
+    this.scheduleStatus();
+  }
+
+  private setupJob(welcome: Welcome): void {
+    const job = welcome.job;
+    const model = buildModel(job.model, 0);
+    const dimension = parameterCount(model);
+    if (dimension !== welcome.dimension) {
+      model.dispose();
+      throw new Error(
+        `model has ${dimension} parameters, the coordinator says ${welcome.dimension}`,
+      );
+    }
+    const inputShape = model.inputs[0]!.shape.slice(1) as number[];
+    const inputSize = inputShape.reduce((a, b) => a * b, 1);
+    const seed = hashString(welcome.tabId);
+    const codec = getCodec(job.codec.name);
+    const encoderOptions = (s: number) => ({
+      ...(codec.defaultBlockSize > 0 ? { blockSize: job.codec.blockSize } : {}),
+      seed: s,
+    });
+    const mode = aggregationModeOf(job.aggregator.name);
+    const round = new ClusterRound({
+      dimension,
+      aggregator: { name: job.aggregator.name, f: job.aggregator.f },
+      clock: this.clock,
+      logger: this.logger,
+      onPropose: (proposal) => this.onPropose(proposal),
+      onAggregate: (result) => this.onAggregate(result),
+      ...this.options.cluster,
+    });
+    round.setSelfActive(!this.paused && this.throttle > 0);
+    const mesh = new Mesh({
+      selfId: welcome.tabId,
+      PeerCtor: this.PeerCtor!,
+      ...(this.options.wrtc === undefined ? {} : { wrtc: this.options.wrtc }),
+      iceServers: this.options.iceServers ?? [],
+      sendSignal: (to, data) => this.client?.signal(to, data),
+      clock: this.clock,
+      logger: this.logger,
+      maxFrameBytes: 64 + 4 * dimension + 64,
+      ...(this.options.connectTimeoutMs ? { connectTimeoutMs: this.options.connectTimeoutMs } : {}),
+    });
+    mesh.on('frame', (from, frame) => this.onPeerFrame(from, frame));
+    mesh.on('link', () => this.scheduleStatus());
+    mesh.on('refused', (from, error) => this.countRejected(from, error.code));
+    this.runtime = {
+      job,
+      jobId: welcome.jobId,
+      dimension,
+      mode,
+      model,
+      inputSize,
+      trainer: new Trainer(model, { inputSize, seed }),
+      registerEncoder: codec.createEncoder(dimension, encoderOptions(seed)),
+      proposalEncoder: codec.createEncoder(dimension, encoderOptions(seed ^ 0x9e3779b9)),
+      round,
+      mesh,
+    };
+    if (this.options.fault) this.fault = new FaultInjector(this.options.fault, seed);
+    this.logger.info({ job: job.name, dimension, mode, tabId: welcome.tabId }, 'joined the job');
+  }
+
+  private teardownJob(): void {
+    const runtime = this.runtime;
+    if (!runtime) return;
+    runtime.round.dispose();
+    this.carryWire(runtime.mesh);
+    runtime.mesh.close();
+    runtime.model.dispose();
+    this.runtime = undefined;
+    this.placement = undefined;
+    this.placementKey = '';
+    this.data = undefined;
+    this.manifest = undefined;
+    this.partitionCache.clear();
+    this.pendingProposal = undefined;
+    this.computedIteration = -1;
+  }
+
+  private carryWire(mesh: Mesh): void {
+    this.wireCarry.bytesSent += mesh.bytesSent;
+    this.wireCarry.fp32Bytes += mesh.fp32Bytes;
+    this.wireCarry.framesSent += mesh.framesSent;
+    this.wireCarry.framesReceived += mesh.framesReceived;
+    this.wireCarry.bytesReceived += mesh.bytesReceived;
+    mesh.bytesSent = mesh.fp32Bytes = mesh.framesSent = mesh.framesReceived = 0;
+    mesh.bytesReceived = 0;
+  }
+
+  // ------------------------------------------------------------------ coordinator events
+
+  private onPlacement(placement: Placement): void {
+    const runtime = this.runtime;
+    if (!runtime || this.left) return;
+    const key = [
+      placement.clusterId,
+      placement.slot,
+      placement.clusterSize,
+      placement.redundancy,
+      placement.scheme,
+      placement.codeSeed,
+      placement.partitions
+        .map((p) => `${p.local}:${p.coefficient}:${p.global.join('.')}`)
+        .join('|'),
+    ].join('/');
+    const before = this.placement;
+    this.placement = placement;
+    if (key !== this.placementKey) {
+      if (before && (before.clusterId !== placement.clusterId || before.slot !== placement.slot)) {
+        // the residual belongs to the old seat's message
+        runtime.registerEncoder.reset();
+      }
+      this.placementKey = key;
+      void this.loadData(placement, key);
+    }
+    runtime.round.setMembership({
+      clusterId: placement.clusterId,
+      slot: placement.slot,
+      clusterSize: placement.clusterSize,
+      redundancy: placement.redundancy,
+      scheme: placement.scheme,
+      codeSeed: placement.codeSeed,
+      proposer: placement.proposer,
+      peers: placement.peers,
+    });
+    runtime.mesh.setPeers(placement.peers.map((p) => p.tabId));
+    this.scheduleStatus();
+    this.kick();
+  }
+
+  private onBase(moved: BaseMoved): void {
+    const runtime = this.runtime;
+    if (!runtime || this.left) return;
+    runtime.round.startIteration(moved.iteration);
+    runtime.mesh.publish(undefined);
+    if (this.pendingProposal && this.pendingProposal.iteration < moved.iteration) {
+      this.pendingProposal = undefined;
+    }
+    this.emit('iteration', moved.iteration);
+    this.scheduleStatus();
+    this.kick();
+  }
+
+  // ------------------------------------------------------------------ data
+
+  private async loadData(placement: Placement, key: string): Promise<void> {
+    const runtime = this.runtime!;
+    this.loadingKey = key;
+    this.scheduleStatus();
+    let delay = 500;
+    while (!this.left && this.placementKey === key && this.runtime === runtime) {
+      try {
+        if (!this.manifest) {
+          const response = await this.client!.get(this.client!.welcome!.manifestUrl);
+          this.manifest = (await response.json()) as DataManifest;
+        }
+        const manifest = this.manifest;
+        if (manifest.features !== runtime.inputSize) {
+          throw new Error(`data has ${manifest.features} features, the model ${runtime.inputSize}`);
+        }
+        const wanted = [...new Set(placement.partitions.flatMap((p) => p.global))];
+        await Promise.all(
+          wanted
+            .filter((index) => !this.partitionCache.has(index))
+            .map(async (index) => {
+              const entry = manifest.partitions[index];
+              if (!entry || entry.index !== index) throw new Error(`no partition ${index}`);
+              const response = await this.client!.get(entry.url);
+              const bytes = new Uint8Array(await response.arrayBuffer());
+              const verified = await verifyPartition(bytes, entry.sha256, {
+                features: manifest.features,
+                classes: manifest.classes,
+                count: entry.count,
+              });
+              if (!verified.ok) {
+                throw new Error(
+                  `partition ${index}: ${verified.error.code} ${verified.error.message}`,
+                );
+              }
+              this.partitionCache.set(index, verified.value);
+            }),
+        );
+        if (this.placementKey !== key || this.runtime !== runtime) return;
+        const partitions: LocalPartition[] = placement.partitions.map((p) => {
+          const parts = p.global.map((g) => this.partitionCache.get(g)!);
+          const count = parts.reduce((n, part) => n + part.count, 0);
+          const xs = new Float32Array(count * manifest.features);
+          const labels = new Uint8Array(count);
+          let offset = 0;
+          for (const part of parts) {
+            xs.set(part.xs, offset * manifest.features);
+            labels.set(part.labels, offset);
+            offset += part.count;
+          }
+          return {
+            local: p.local,
+            coefficient: p.coefficient,
+            global: p.global,
+            xs,
+            labels,
+            count,
+          };
+        });
+        this.data = { key, partitions };
+        this.trimPartitionCache(wanted);
+        this.loadingKey = undefined;
+        this.logger.info(
+          { partitions: wanted, samples: partitions.reduce((n, p) => n + p.count, 0) },
+          'data partitions ready',
+        );
+        this.scheduleStatus();
+        this.kick();
+        return;
+      } catch (error) {
+        this.logger.warn(
+          { error: error instanceof Error ? error.message : String(error) },
+          'loading data partitions failed; retrying',
+        );
+        await sleep(this.clock, delay);
+        delay = Math.min(10_000, delay * 2);
+      }
+    }
+  }
+
+  private trimPartitionCache(keep: readonly number[]): void {
+    if (this.partitionCache.size <= PARTITION_CACHE_LIMIT) return;
+    for (const index of [...this.partitionCache.keys()]) {
+      if (!keep.includes(index)) this.partitionCache.delete(index);
+      if (this.partitionCache.size <= PARTITION_CACHE_LIMIT) break;
+    }
+  }
+
+  // ------------------------------------------------------------------ training
+
+  private canCompute(): boolean {
+    const client = this.client;
+    if (this.left || this.paused || this.throttle <= 0 || !client || !this.runtime) return false;
+    if (!this.placement || this.data?.key !== this.placementKey) return false;
+    if (client.base === undefined) return false;
+    return client.phase === 'training' || client.phase === 'quorum-lost';
+  }
+
+  private kick(): void {
+    if (this.computing || !this.canCompute()) return;
+    const iteration = this.client!.iteration;
+    if (this.computedIteration === iteration) return;
+    this.computing = this.compute(iteration).finally(() => {
+      this.computing = undefined;
+      this.scheduleStatus();
+      this.kick();
+    });
+    this.scheduleStatus();
+  }
+
+  private async compute(iteration: number): Promise<void> {
+    const runtime = this.runtime!;
+    const client = this.client!;
+    const key = this.placementKey;
+    const placement = this.placement!;
+    const partitions = this.data!.partitions;
+    const job = runtime.job;
+    const anchor = Float32Array.from(client.base!);
+    const cancelled = () =>
+      this.left ||
+      this.runtime !== runtime ||
+      this.placementKey !== key ||
+      client.iteration !== iteration;
+    let result;
+    try {
+      result = await runtime.trainer.run(
+        anchor,
+        partitions,
+        {
+          steps: job.localSteps,
+          batchSize: job.batchSize,
+          learningRate: client.learningRate,
+          elastic: job.elastic,
+          momentum: job.optimizer.kind === 'momentum' ? job.optimizer.momentum : 0,
+        },
+        { cancelled, pace: (ms, examples) => this.pace(ms, examples) },
+      );
+    } catch (error) {
+      this.logger.error(
+        { error: error instanceof Error ? error.message : String(error) },
+        'local training failed',
+      );
+      this.computedIteration = iteration; // do not spin on a failing step
+      return;
+    }
+    if (!result || cancelled()) return;
+    this.computedIteration = iteration;
+    if (Number.isFinite(result.loss)) {
+      this.trainingLoss =
+        this.trainingLoss === null ? result.loss : 0.8 * this.trainingLoss + 0.2 * result.loss;
+    }
+    const honest =
+      runtime.mode === 'coded'
+        ? codedMessage(placement.partitions, result.updates)
+        : robustMessage(result.updates);
+    const message = this.fault ? this.fault.corruptUpdate(honest) : honest;
+    let frame: Uint8Array;
+    try {
+      frame = encodeToFrame(runtime.registerEncoder, message, {
+        jobId: runtime.jobId,
+        iteration,
+        round: 0,
+        senderSlot: placement.slot,
+      });
+    } catch (error) {
+      this.logger.error({ error: String(error) }, 'could not code the update (not finite)');
+      return;
+    }
+    if (this.fault) frame = this.fault.corruptFrame(frame);
+    runtime.mesh.publish(frame);
+    // this tab's register is what its peers decode, so every member aggregates the same values
+    const own = new Float32Array(runtime.dimension);
+    const decoded = decodeFrameInto(frame, own, {
+      dimension: runtime.dimension,
+      jobId: runtime.jobId,
+    });
+    if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own);
+    else runtime.round.rejectAtDoor(placement.slot, iteration, 'non-finite');
+  }
+
+  /** After every step: count, then yield / throttle / wait while paused. */
+  private async pace(ms: number, examples: number): Promise<void> {
+    this.steps++;
+    this.examples += examples;
+    this.computeMs += ms;
+    const now = this.clock.now();
+    this.rate.push({ at: now, examples });
+    while (this.rate.length > 0 && now - this.rate[0]!.at > 10_000) this.rate.shift();
+    while ((this.paused || this.throttle <= 0) && !this.left) {
+      await new Promise<void>((resolve) => this.resumeWaiters.push(resolve));
+    }
+    if (this.throttle < 1) {
+      await sleep(this.clock, (ms * (1 - this.throttle)) / this.throttle);
+      this.lastYield = this.clock.now();
+    } else if (this.clock.now() - this.lastYield > 10) {
+      await sleep(this.clock, 0);
+      this.lastYield = this.clock.now();
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.resumeWaiters;
+    this.resumeWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private examplesPerSecond(): number {
+    if (this.rate.length === 0) return 0;
+    const now = this.clock.now();
+    const windowStart = Math.max(this.startedAt, now - 10_000);
+    const span = (now - windowStart) / 1000;
+    const total = this.rate.reduce((n, r) => n + r.examples, 0);
+    return span > 0 ? total / span : 0;
+  }
+
+  // ------------------------------------------------------------------ the cluster
+
+  private onPeerFrame(from: string, frame: Uint8Array): void {
+    const runtime = this.runtime;
+    const placement = this.placement;
+    if (!runtime || !placement) return;
+    const peer = placement.peers.find((p) => p.tabId === from);
+    if (!peer) {
+      this.countRejected(from, 'not-in-cluster');
+      return;
+    }
+    // before the first base (a joiner still downloading) there is nothing to compare with
+    const current = runtime.round.iteration;
+    if (current === undefined) return;
+    const decoded = decodeRegister(frame, {
+      jobId: runtime.jobId,
+      dimension: runtime.dimension,
+      minIteration: current - 1,
+      maxIteration: current + 1,
+      senderSlot: peer.slot,
+    });
+    if (!decoded.ok) {
+      this.countRejected(from, decoded.error.code);
+      const header = parseFrame(frame, { maxFrameBytes: frame.byteLength });
+      runtime.round.rejectAtDoor(
+        peer.slot,
+        header.ok ? header.value.header.iteration : undefined,
+        decoded.error.code,
+      );
+      this.logger.debug({ peer: from, ...decoded.error }, 'peer register refused');
+      return;
+    }
+    runtime.round.receive(peer.slot, decoded.value.iteration, decoded.value.vector);
+    this.scheduleStatus();
+  }
+
+  private countRejected(from: string, code: string): void {
+    this.rejectedByCode[code] = (this.rejectedByCode[code] ?? 0) + 1;
+    this.rejectedByPeer.set(from, (this.rejectedByPeer.get(from) ?? 0) + 1);
+    this.scheduleStatus();
+  }
+
+  private onAggregate(result: AggregateResult): void {
+    this.lastAggregate = {
+      iteration: result.iteration,
+      mode: result.mode,
+      contributors: result.contributors,
+      rejected: result.rejected,
+      approximate: result.approximate,
+      timedOut: result.timedOut,
+      waitedFor: result.waitedFor,
+      live: result.live,
+      elapsedMs: result.elapsedMs,
+    };
+    this.emit('aggregate', this.lastAggregate);
+    this.scheduleStatus();
+  }
+
+  private onPropose(proposal: ClusterProposal): void {
+    const runtime = this.runtime;
+    const client = this.client;
+    if (!runtime || !client || this.left) return;
+    if (proposal.iteration !== client.iteration) return;
+    let frame: Uint8Array;
+    try {
+      frame = encodeToFrame(runtime.proposalEncoder, proposal.update, {
+        jobId: runtime.jobId,
+        iteration: proposal.iteration,
+        round: 0,
+        senderSlot: PROPOSAL_SLOT,
+      });
+    } catch (error) {
+      this.logger.error({ error: String(error) }, 'could not code the cluster update');
+      return;
+    }
+    this.pendingProposal = {
+      iteration: proposal.iteration,
+      meta: {
+        clusterId: proposal.clusterId,
+        contributors: proposal.contributors.slice(0, 64),
+        rejected: proposal.rejected
+          .slice(0, 64)
+          .map((r) => ({ slot: r.slot, reason: r.reason.slice(0, 64) })),
+      },
+      frame,
+    };
+    void this.sendProposal();
+  }
+
+  private async sendProposal(): Promise<void> {
+    const pending = this.pendingProposal;
+    const client = this.client;
+    if (!pending || !client || this.sendingProposal || this.left) return;
+    this.sendingProposal = true;
+    const answer = await client.propose(pending.meta, pending.frame);
+    this.sendingProposal = false;
+    if (this.left) return;
+    if (answer.ok) {
+      this.proposals.sent++;
+      if (answer.counted) this.proposals.counted++;
+      this.proposalBytes += pending.frame.byteLength;
+      if (this.pendingProposal === pending) this.pendingProposal = undefined;
+      this.emit('proposal', { iteration: pending.iteration, ok: true, counted: answer.counted });
+    } else if (answer.error.code === 'internal') {
+      // not connected or no answer: kept, sent again after the reconnection's welcome
+      this.logger.warn({ iteration: pending.iteration }, 'proposal not delivered; will retry');
+    } else {
+      this.proposals.refused++;
+      this.proposals.lastError = `${answer.error.code}: ${answer.error.message}`;
+      if (this.pendingProposal === pending) this.pendingProposal = undefined;
+      this.logger.warn({ ...answer.error, iteration: pending.iteration }, 'proposal refused');
+      this.emit('proposal', {
+        iteration: pending.iteration,
+        ok: false,
+        counted: false,
+        code: answer.error.code,
+      });
+    }
+    this.scheduleStatus();
+    if (this.pendingProposal && this.pendingProposal !== pending) void this.sendProposal();
+  }
+
+  // ------------------------------------------------------------------ reporting
+
+  private state(): WorkerState {
+    if (this.left) return 'left';
+    if (this.errorMessage !== undefined && !this.client?.connected) return 'error';
+    if (this.selecting) return 'selecting-backend';
+    if (!this.started) return 'idle';
+    if (!this.client?.connected) return 'connecting';
+    if (this.paused || this.throttle <= 0) return 'paused';
+    if (this.computing) return 'computing';
+    if (this.loadingKey !== undefined || (this.placement && this.data?.key !== this.placementKey)) {
+      return 'loading';
+    }
+    if (this.placement && this.computedIteration === this.client.iteration) return 'waiting';
+    return 'idle';
+  }
+
+  private sendReport(): void {
+    const client = this.client;
+    if (!client?.connected || this.left) return;
+    const state = this.state();
+    const report: TabReport = {
+      state: state === 'computing' || state === 'waiting' || state === 'paused' ? state : 'idle',
+      steps: this.steps,
+      examplesPerSecond: this.examplesPerSecond(),
+      computeMs: this.computeMs,
+      wallMs: Math.max(0, this.clock.now() - this.startedAt),
+      peerBytesSent: this.wireCarry.bytesSent + (this.runtime?.mesh.bytesSent ?? 0),
+      peerFp32Bytes: this.wireCarry.fp32Bytes + (this.runtime?.mesh.fp32Bytes ?? 0),
+      trainingLoss:
+        this.trainingLoss !== null && Number.isFinite(this.trainingLoss) && this.trainingLoss >= 0
+          ? this.trainingLoss
+          : null,
+      throttle: this.throttle,
+    };
+    client.report(report);
+  }
+
+  private async pollStatus(): Promise<void> {
+    const client = this.client;
+    if (!client || this.left) return;
+    try {
+      const response = await client.get('/api/status');
+      const body = (await response.json()) as {
+        accuracy?: number | null;
+        loss?: number | null;
+        evaluatedAt?: number | null;
+      };
+      this.evaluation = {
+        accuracy: typeof body.accuracy === 'number' ? body.accuracy : null,
+        loss: typeof body.loss === 'number' ? body.loss : null,
+        at: typeof body.evaluatedAt === 'number' ? body.evaluatedAt : null,
+      };
+      this.scheduleStatus();
+    } catch {
+      // the next poll will tell
+    }
+  }
+
+  private every(ms: number, action: () => void): void {
+    const timer = setInterval(action, ms);
+    (timer as { unref?: () => void }).unref?.();
+    this.timers.push(timer);
+  }
+
+  private scheduleStatus(): void {
+    if (this.statusScheduled !== undefined || this.left) return;
+    this.statusScheduled = this.clock.setTimeout(() => {
+      this.statusScheduled = undefined;
+      if (!this.left) this.emit('status', this.status());
+    }, 200);
+  }
+}
+
+function clampShare(share: number): number {
+  if (!Number.isFinite(share)) return 1;
+  return Math.min(1, Math.max(0, share));
+}
+
+function hashString(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** simple-peer's Node build, loaded only when no constructor was passed (never in the web build). */
+async function loadSimplePeer(): Promise<PeerConstructor> {
+  const name = 'simple-peer';
+  const module = (await import(/* @vite-ignore */ name)) as { default?: unknown };
+  return (module.default ?? module) as PeerConstructor;
+}

@@ -1,0 +1,467 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createGradientCode,
+  createRng,
+  encodeToFrame,
+  gaussian,
+  getCodec,
+  type AggregatorName,
+} from '@swarmgrad/core';
+import type { QuarantineConfig } from '@swarmgrad/core';
+import {
+  ClusterRound,
+  decodeRegister,
+  type AggregateResult,
+  type ClusterMembership,
+  type ClusterProposal,
+} from '../src/cluster-round.ts';
+import { FaultInjector } from '../src/faults.ts';
+import { silentLogger } from '../src/runtime.ts';
+import { FakeClock } from './support/fake-clock.ts';
+
+const D = 24;
+
+function subsets(m: number, k: number): number[][] {
+  const out: number[][] = [];
+  const pick = (start: number, chosen: number[]): void => {
+    if (chosen.length === k) {
+      out.push(chosen);
+      return;
+    }
+    for (let i = start; i < m; i++) pick(i + 1, [...chosen, i]);
+  };
+  pick(0, []);
+  return out;
+}
+
+function randomVectors(n: number, seed: number, scale = 1): Float32Array[] {
+  const rng = createRng(seed);
+  return Array.from({ length: n }, () =>
+    Float32Array.from({ length: D }, () => scale * gaussian(rng)),
+  );
+}
+
+function mean(vectors: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(D);
+  for (const v of vectors) for (let i = 0; i < D; i++) out[i]! += v[i]! / vectors.length;
+  return out;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
+interface Harness {
+  round: ClusterRound;
+  clock: FakeClock;
+  proposals: ClusterProposal[];
+  aggregates: AggregateResult[];
+}
+
+function harness(
+  options: {
+    aggregator?: AggregatorName;
+    f?: number;
+    minPatienceMs?: number;
+    quarantine?: QuarantineConfig | false;
+    backupWarmup?: number;
+  } = {},
+): Harness {
+  const clock = new FakeClock();
+  const proposals: ClusterProposal[] = [];
+  const aggregates: AggregateResult[] = [];
+  const round = new ClusterRound({
+    dimension: D,
+    aggregator: { name: options.aggregator ?? 'mean', f: options.f ?? 0 },
+    clock,
+    logger: silentLogger,
+    onPropose: (p) => proposals.push(p),
+    onAggregate: (r) => aggregates.push(r),
+    minPatienceMs: options.minPatienceMs ?? 2000,
+    ...(options.quarantine === undefined ? {} : { quarantine: options.quarantine }),
+    ...(options.backupWarmup === undefined ? {} : { backupWarmup: options.backupWarmup }),
+  });
+  return { round, clock, proposals, aggregates };
+}
+
+function membership(
+  slot: number,
+  liveSlots: readonly number[],
+  extra: Partial<ClusterMembership> = {},
+): ClusterMembership {
+  return {
+    clusterId: 7,
+    slot,
+    clusterSize: 4,
+    redundancy: 1,
+    scheme: 'cyclic',
+    codeSeed: 8,
+    proposer: slot === Math.min(...liveSlots, slot),
+    peers: liveSlots.filter((s) => s !== slot).map((s) => ({ slot: s, tabId: `tab-${s}` })),
+    ...extra,
+  };
+}
+
+/** Every slot's coded register for partition updates u (the code the cluster agrees on). */
+function codedRegisters(m: ClusterMembership, u: readonly Float32Array[]): Float32Array[] {
+  const code = createGradientCode({
+    slots: m.clusterSize,
+    redundancy: m.redundancy,
+    scheme: m.scheme,
+    seed: m.codeSeed,
+  });
+  return Array.from({ length: m.clusterSize }, (_, slot) => {
+    const b = code.coefficients(slot);
+    const out = new Float32Array(D);
+    for (let i = 0; i < D; i++) {
+      let s = 0;
+      for (const j of code.partitionsOf(slot)) s += b[j]! * u[j]![i]!;
+      out[i] = s;
+    }
+    return out;
+  });
+}
+
+describe('coded mode (gradient code, aggregator mean)', () => {
+  for (const scheme of ['cyclic', 'fractional-repetition'] as const) {
+    it(`${scheme}: decodes the mean partition update exactly from any m − s registers`, () => {
+      const u = randomVectors(4, 11);
+      const expected = mean(u);
+      for (const subset of subsets(4, 3)) {
+        // the tab sits at slot 0; the slots outside the subset closed (or this tab is paused)
+        const { round, proposals } = harness();
+        const m = membership(0, subset, { scheme, proposer: true });
+        const registers = codedRegisters(m, u);
+        round.setMembership(m);
+        round.setSelfActive(subset.includes(0));
+        round.startIteration(5);
+        for (const slot of subset) expect(round.receive(slot, 5, registers[slot]!)).toBe('held');
+        const result = round.aggregated!;
+        expect(result, `subset ${subset}`).toBeDefined();
+        expect(result.approximate).toBe(false);
+        expect(result.timedOut).toBe(false);
+        expect(maxAbsDiff(result.update, expected)).toBeLessThan(1e-4);
+        expect(result.contributors.every((s) => subset.includes(s))).toBe(true);
+        expect(proposals).toHaveLength(1);
+        expect(proposals[0]!.clusterId).toBe(7);
+        expect(proposals[0]!.iteration).toBe(5);
+      }
+    });
+  }
+
+  it('waits while an exact decode is still possible, then flags an approximate one', () => {
+    const u = randomVectors(4, 12);
+    const { round, clock, aggregates } = harness({ minPatienceMs: 1000 });
+    const m = membership(0, [0, 1, 2, 3]);
+    const registers = codedRegisters(m, u);
+    round.setMembership(m);
+    round.startIteration(1);
+    round.writeOwn(1, registers[0]!);
+    clock.advance(10);
+    round.receive(1, 1, registers[1]!); // slots 0 and 1 alone cannot decode exactly
+    expect(round.aggregated).toBeUndefined();
+    clock.advance(989); // the deadline is first arrival (t = 0) + 1000 ms
+    expect(round.aggregated).toBeUndefined();
+    clock.advance(2);
+    expect(aggregates).toHaveLength(1);
+    expect(aggregates[0]!.timedOut).toBe(true);
+    expect(aggregates[0]!.approximate).toBe(true);
+    expect(aggregates[0]!.contributors).toEqual([0, 1]);
+  });
+
+  it('rejects non-finite registers and decodes from the rest', () => {
+    const u = randomVectors(4, 13);
+    const { round } = harness();
+    const m = membership(0, [0, 1, 2, 3]);
+    const registers = codedRegisters(m, u);
+    round.setMembership(m);
+    round.startIteration(3);
+    const poisoned = Float32Array.from(registers[1]!);
+    poisoned[4] = Number.NaN;
+    round.receive(1, 3, poisoned);
+    for (const slot of [0, 2, 3]) round.receive(slot, 3, registers[slot]!);
+    const result = round.aggregated!;
+    expect(result.rejected).toEqual([{ slot: 1, reason: 'non-finite' }]);
+    expect(result.approximate).toBe(false);
+    expect(maxAbsDiff(result.update, mean(u))).toBeLessThan(1e-4);
+    expect(round.stats.rejected['non-finite']).toBe(1);
+  });
+});
+
+describe('robust mode (any other aggregator)', () => {
+  it('median filters a sign-flipped peer and a NaN peer', () => {
+    const honest = randomVectors(1, 21)[0]!;
+    const noisy = randomVectors(4, 22, 0.01).map((n) => honest.map((h, i) => h + n[i]!));
+    const { round, proposals } = harness({ aggregator: 'median', f: 1 });
+    round.setMembership(membership(0, [0, 1, 2, 3, 4], { clusterSize: 5, redundancy: 0 }));
+    round.startIteration(9);
+    round.writeOwn(9, noisy[0]!);
+    round.receive(1, 9, noisy[1]!);
+    round.receive(
+      2,
+      9,
+      noisy[2]!.map((v) => -10 * v),
+    ); // sign flip, scaled
+    round.receive(3, 9, noisy[3]!);
+    const nan = Float32Array.from(noisy[3]!);
+    nan[0] = Number.NaN;
+    round.receive(4, 9, nan);
+    const result = round.aggregated!;
+    expect(result.mode).toBe('robust');
+    expect(result.rejected).toContainEqual({ slot: 4, reason: 'non-finite' });
+    expect(result.contributors).not.toContain(4);
+    // the honest direction survives: within the honest noise, far from the poisoned mean
+    expect(maxAbsDiff(result.update, honest)).toBeLessThan(0.05);
+    const naive = mean([noisy[0]!, noisy[1]!, noisy[2]!.map((v) => -10 * v), noisy[3]!]);
+    expect(maxAbsDiff(naive, honest)).toBeGreaterThan(1);
+    expect(proposals[0]!.rejected).toContainEqual({ slot: 4, reason: 'non-finite' });
+  });
+
+  it('CGE drops a scaled peer and reports it as filtered', () => {
+    const base = randomVectors(4, 31);
+    const { round } = harness({ aggregator: 'cge', f: 1 });
+    round.setMembership(membership(0, [0, 1, 2, 3]));
+    round.startIteration(2);
+    round.writeOwn(2, base[0]!);
+    round.receive(1, 2, base[1]!);
+    round.receive(
+      2,
+      2,
+      base[2]!.map((v) => 100 * v),
+    );
+    round.receive(3, 2, base[3]!);
+    const result = round.aggregated!;
+    expect(result.contributors).toEqual([0, 1, 3]);
+    expect(result.rejected).toEqual([{ slot: 2, reason: 'filtered' }]);
+    expect(maxAbsDiff(result.update, mean([base[0]!, base[1]!, base[3]!]))).toBeLessThan(1e-5);
+  });
+
+  it('a write refused at the door counts as written: nobody waits for it', () => {
+    const v = randomVectors(3, 81);
+    const { round, proposals } = harness({ aggregator: 'cge', f: 1 });
+    round.setMembership(membership(0, [0, 1, 2, 3]));
+    round.startIteration(2);
+    round.writeOwn(2, v[0]!);
+    round.receive(1, 2, v[1]!);
+    round.receive(2, 2, v[2]!);
+    expect(proposals).toHaveLength(0);
+    round.rejectAtDoor(3, 1, 'stale'); // another iteration: not a write of this one
+    expect(proposals).toHaveLength(0);
+    round.rejectAtDoor(3, 2, 'non-finite');
+    expect(proposals).toHaveLength(1);
+    expect(proposals[0]!.rejected).toContainEqual({ slot: 3, reason: 'non-finite' });
+    expect(proposals[0]!.contributors).not.toContain(3);
+    expect(round.stats.rejected['non-finite']).toBe(1);
+  });
+
+  it('quarantines a tab that keeps sending a biased update and then leaves it out', () => {
+    const { round } = harness({
+      aggregator: 'cge',
+      f: 1,
+      quarantine: { window: 2, threshold: 3, strikes: 2 },
+    });
+    const m = membership(0, [0, 1, 2, 3]);
+    round.setMembership(m);
+    const attacker = 'tab-3';
+    let quarantinedAt: number | undefined;
+    for (let it = 0; it < 12; it++) {
+      round.startIteration(it);
+      const honest = randomVectors(3, 100 + it, 0.1);
+      round.writeOwn(it, honest[0]!);
+      round.receive(1, it, honest[1]!);
+      round.receive(2, it, honest[2]!);
+      round.receive(3, it, new Float32Array(D).fill(0.5)); // a biased direction, every time
+      if (quarantinedAt !== undefined) {
+        expect(round.aggregated!.rejected).toContainEqual({ slot: 3, reason: 'quarantined' });
+        expect(round.aggregated!.contributors).not.toContain(3);
+        expect(round.aggregated!.contributors).toHaveLength(2); // CGE still drops f = 1
+        return;
+      }
+      if (round.isQuarantined(attacker)) quarantinedAt = it;
+    }
+    throw new Error('the biased tab was never quarantined');
+  });
+});
+
+describe('backup workers (waiting for the fastest m − b)', () => {
+  it('waits for all during warm-up, then stops waiting for a consistently slow peer', () => {
+    const { round, clock, aggregates } = harness({ minPatienceMs: 5000 });
+    const m = membership(0, [0, 1, 2, 3]);
+    round.setMembership(m);
+    const u = randomVectors(4, 41);
+    const registers = codedRegisters(m, u);
+    const outcomes: string[] = [];
+    for (let it = 0; it < 12; it++) {
+      round.startIteration(it);
+      clock.advance(10);
+      round.writeOwn(it, registers[0]!);
+      round.receive(1, it, registers[1]!);
+      round.receive(2, it, registers[2]!);
+      clock.advance(990); // slot 3 is 100× slower
+      outcomes.push(round.receive(3, it, registers[3]!));
+      clock.advance(10);
+    }
+    // warm-up (5 recorded iterations, recorded one iteration late): all four awaited
+    expect(aggregates.slice(0, 5).every((a) => a.waitedFor === 4 && a.elapsedMs >= 1000)).toBe(
+      true,
+    );
+    expect(outcomes.slice(0, 5).every((o) => o === 'held')).toBe(true);
+    // then the rule waits for the fastest three (= m − s, still an exact decode)
+    const last = aggregates.at(-1)!;
+    expect(last.waitedFor).toBe(3);
+    expect(last.elapsedMs).toBeLessThan(20);
+    expect(last.approximate).toBe(false);
+    expect(maxAbsDiff(last.update, mean(u))).toBeLessThan(1e-4);
+    // the slow register, arriving after aggregation, is recorded for the policy only
+    expect(outcomes.at(-1)).toBe('late');
+    expect(round.stats.late).toBeGreaterThan(0);
+  });
+
+  it('never waits for a live peer forever: aggregates at the deadline', () => {
+    const { round, clock, proposals } = harness({ minPatienceMs: 300 });
+    const m = membership(0, [0, 1]);
+    round.setMembership({ ...m, clusterSize: 2, redundancy: 0 });
+    round.startIteration(4);
+    clock.advance(50);
+    round.writeOwn(4, new Float32Array(D).fill(1));
+    clock.advance(299);
+    expect(proposals).toHaveLength(0);
+    clock.advance(1);
+    expect(proposals).toHaveLength(1);
+    expect(proposals[0]!.timedOut).toBe(true);
+    expect(proposals[0]!.contributors).toEqual([0]);
+  });
+});
+
+describe('registers', () => {
+  it('late, duplicate, buffered and stale writes', () => {
+    const { round, aggregates } = harness();
+    const m = membership(0, [0, 1], { clusterSize: 2, redundancy: 0 });
+    round.setMembership(m);
+    round.startIteration(10);
+    const a = new Float32Array(D).fill(1);
+    const b = new Float32Array(D).fill(3);
+    expect(round.receive(1, 11, b)).toBe('buffered'); // a fast peer already at 11
+    expect(round.writeOwn(10, a)).toBe('held');
+    expect(round.receive(1, 10, b)).toBe('held');
+    expect(aggregates).toHaveLength(1);
+    expect(aggregates[0]!.update[0]).toBeCloseTo(2, 6); // (a + b) / 2
+    expect(round.receive(1, 10, a)).toBe('duplicate');
+    round.startIteration(11);
+    expect(round.heldSlots()).toEqual([1]); // the buffered write counts for 11
+    expect(round.receive(0, 10, a)).toBe('late');
+    expect(round.receive(0, 9, a)).toBe('stale');
+    expect(round.receive(5, 11, a)).toBe('ignored'); // no such slot
+    // a late write after aggregation does not change the result
+    round.writeOwn(11, a);
+    const before = Float32Array.from(round.aggregated!.update);
+    expect(round.receive(1, 11, new Float32Array(D).fill(100))).toBe('duplicate');
+    expect(Array.from(round.aggregated!.update)).toEqual(Array.from(before));
+  });
+
+  it('a peer that wrote and then left still counts', () => {
+    const { round, aggregates } = harness();
+    const m = membership(0, [0, 1, 2, 3]);
+    round.setMembership(m);
+    const registers = codedRegisters(m, randomVectors(4, 51));
+    round.startIteration(1);
+    round.receive(3, 1, registers[3]!);
+    round.receive(2, 1, registers[2]!);
+    round.setMembership(membership(0, [0, 1, 2])); // slot 3 closed after writing
+    expect(aggregates).toHaveLength(0);
+    round.writeOwn(1, registers[0]!);
+    expect(aggregates).toHaveLength(1);
+    expect(aggregates[0]!.contributors).toContain(3);
+    expect(aggregates[0]!.approximate).toBe(false);
+  });
+
+  it('a new cluster or slot drops the registers of the old one', () => {
+    const { round } = harness();
+    round.setMembership(membership(1, [0, 1, 2, 3]));
+    round.startIteration(1);
+    round.receive(2, 1, new Float32Array(D));
+    round.setMembership(membership(0, [0, 1], { clusterId: 8 }));
+    expect(round.heldSlots()).toEqual([]);
+  });
+});
+
+describe('proposer handover', () => {
+  it('a non-proposer aggregates, and proposes at once when it becomes proposer', () => {
+    const { round, proposals, aggregates } = harness();
+    const live = [0, 1, 2, 3];
+    round.setMembership(membership(1, live, { proposer: false }));
+    const registers = codedRegisters(membership(1, live), randomVectors(4, 61));
+    round.startIteration(6);
+    for (const slot of live) round.receive(slot, 6, registers[slot]!);
+    expect(aggregates).toHaveLength(1);
+    expect(proposals).toHaveLength(0);
+    // slot 0 (the proposer) closes: the coordinator makes slot 1 the proposer
+    round.setMembership(membership(1, [1, 2, 3], { proposer: true }));
+    expect(proposals).toHaveLength(1);
+    expect(proposals[0]!.iteration).toBe(6);
+    expect(Array.from(proposals[0]!.update)).toEqual(Array.from(aggregates[0]!.update));
+    // another placement for the same iteration does not propose twice
+    round.setMembership(membership(1, [1, 2, 3], { proposer: true }));
+    expect(proposals).toHaveLength(1);
+    // the next iteration proposes on aggregation
+    round.startIteration(7);
+    for (const slot of [1, 2, 3]) round.receive(slot, 7, registers[slot]!);
+    expect(proposals.map((p) => p.iteration)).toEqual([6, 7]);
+  });
+
+  it('a proposer that has not aggregated yet proposes when it does', () => {
+    const { round, proposals } = harness();
+    round.setMembership(membership(2, [0, 1, 2, 3], { proposer: false }));
+    round.startIteration(3);
+    round.setMembership(membership(2, [2, 3], { proposer: true }));
+    expect(proposals).toHaveLength(0);
+    round.writeOwn(3, new Float32Array(D).fill(1));
+    round.receive(3, 3, new Float32Array(D).fill(2));
+    expect(proposals).toHaveLength(1);
+  });
+});
+
+describe('decodeRegister (the door for peers’ frames)', () => {
+  const jobId = 0xabc;
+  const codec = getCodec('one-bit');
+  const update = randomVectors(1, 71)[0]!;
+  const frameOf = (iteration: number, slot: number, job = jobId) =>
+    encodeToFrame(codec.createEncoder(D, { blockSize: 32 }), update, {
+      jobId: job,
+      iteration,
+      round: 0,
+      senderSlot: slot,
+    });
+  const expectations = { jobId, dimension: D, minIteration: 4, maxIteration: 6, senderSlot: 2 };
+
+  it('accepts a good frame and decodes what the codec sent', () => {
+    const decoded = decodeRegister(frameOf(5, 2), expectations);
+    expect(decoded.ok).toBe(true);
+    if (!decoded.ok) return;
+    expect(decoded.value.iteration).toBe(5);
+    // one-bit: the sign of every coordinate survives, scale = mean |v|
+    for (let i = 0; i < D; i++) {
+      expect(Math.sign(decoded.value.vector[i]!)).toBe(Math.sign(update[i]!) || 1);
+    }
+  });
+
+  it('refuses another job, iteration, slot, a corrupted or NaN-poisoned frame', () => {
+    const code = (frame: Uint8Array, over: Partial<typeof expectations> = {}) => {
+      const r = decodeRegister(frame, { ...expectations, ...over });
+      return r.ok ? 'ok' : r.error.code;
+    };
+    expect(code(frameOf(5, 2, 0xdef))).toBe('wrong-job');
+    expect(code(frameOf(3, 2))).toBe('stale');
+    expect(code(frameOf(7, 2))).toBe('wrong-iteration');
+    expect(code(frameOf(5, 1))).toBe('bad-header');
+    expect(code(frameOf(5, 2), { dimension: D + 1 })).toBe('dimension-mismatch');
+    const corrupted = frameOf(5, 2);
+    corrupted[corrupted.length - 1]! ^= 0xff;
+    expect(code(corrupted)).toBe('checksum-mismatch');
+    const nan = new FaultInjector('nan').corruptFrame(frameOf(5, 2));
+    expect(code(nan)).toBe('non-finite');
+    expect(code(nan.subarray(0, 20))).toBe('truncated');
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * End to end in Node: a real coordinator in-process, real workers (createWorker via the Node
+ * entry: TF.js WASM, simple-peer over @roamhq/wrtc — real WebRTC data channels), one cluster
+ * of 3 with redundancy 1 (cyclic gradient code, any 2 of 3 decode exactly), 1-bit codec.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCodec } from '@swarmgrad/core';
+import { FRAME_HEADER_BYTES, CHUNK_HEADER_BYTES } from '@swarmgrad/protocol';
+import type { Coordinator } from '../../../apps/coordinator/src/index.ts';
+import { startCoordinator, waitFor } from '../../../apps/coordinator/test/support/harness.ts';
+import { createNodeWorker } from '../src/node.ts';
+import { silentLogger } from '../src/runtime.ts';
+import type { SwarmWorker } from '../src/worker.ts';
+
+let coordinator: Coordinator;
+const workers: SwarmWorker[] = [];
+
+function spawnWorker(): SwarmWorker {
+  const worker = createNodeWorker({
+    url: coordinator.url,
+    backend: 'wasm',
+    logger: silentLogger,
+    statusPollMs: 0,
+    cluster: { minPatienceMs: 600 },
+  });
+  workers.push(worker);
+  return worker;
+}
+
+function connectedLinks(worker: SwarmWorker): number {
+  return worker.status().cluster?.peers.filter((p) => p.link === 'connected').length ?? 0;
+}
+
+beforeAll(async () => {
+  coordinator = await startCoordinator(
+    {
+      cluster: { size: 3, redundancy: 1 },
+      codec: { name: 'one-bit', blockSize: 1024 },
+      optimizer: { learningRate: 0.5 },
+    },
+    { evaluate: true },
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.leave()));
+  await coordinator?.close({ checkpoint: false });
+}, 30_000);
+
+describe('workers in Node over real WebRTC', () => {
+  it('form a mesh, trade 1-bit frames and train the model past 0.7 held-out accuracy', async () => {
+    const started = [spawnWorker(), spawnWorker(), spawnWorker()];
+    await Promise.all(started.map((w) => w.start()));
+    for (const w of started) {
+      expect(w.status().backend?.backend).toBe('wasm');
+      // the choice reached the coordinator in the hello
+      expect(coordinator.registry.tabs.get(w.status().tabId!)?.backend).toBe('wasm');
+    }
+
+    // one cluster of three, every tab linked to both peers
+    await waitFor(
+      () => started.every((w) => w.status().cluster?.peers.length === 2 && connectedLinks(w) === 2),
+      'a full mesh',
+      20_000,
+    );
+    const clusters = new Set(started.map((w) => w.status().cluster!.id));
+    expect(clusters.size).toBe(1);
+    expect(started.filter((w) => w.status().cluster!.proposer)).toHaveLength(1);
+
+    let accuracy = 0;
+    await waitFor(
+      async () => {
+        if (coordinator.iteration < 20) return false;
+        accuracy = (await coordinator.evaluateNow())?.accuracy ?? 0;
+        return accuracy > 0.7;
+      },
+      'held-out accuracy above 0.7',
+      40_000,
+    );
+    expect(accuracy).toBeGreaterThan(0.7);
+
+    // every tab sent and received register frames; the link bytes are the 1-bit frames
+    const d = coordinator.dimension;
+    const payload = getCodec('one-bit').payloadBytes(d, 1024);
+    const perFrame = payload + FRAME_HEADER_BYTES + CHUNK_HEADER_BYTES; // one chunk per frame
+    const expectedBits = (8 * perFrame) / d;
+    for (const w of started) {
+      const wire = w.status().wire;
+      expect(wire.framesSent).toBeGreaterThan(10);
+      expect(wire.framesReceived).toBeGreaterThan(10);
+      expect(wire.bitsPerParameter!).toBeCloseTo(expectedBits, 6);
+      expect(wire.bitsPerParameter!).toBeLessThan(1.1);
+      expect(wire.compression!).toBeGreaterThan(29);
+      expect(w.status().rejected.total).toBe(0);
+    }
+    const proposals = started.reduce((n, w) => n + w.status().proposals.counted, 0);
+    expect(proposals).toBeGreaterThan(10);
+  }, 60_000);
+
+  it('keeps the rounds going when the proposer is closed mid-round', async () => {
+    // the hardest tab to lose: the one that sends the cluster's proposal
+    const proposer = workers.find((w) => w.status().cluster?.proposer)!;
+    await waitFor(
+      () => proposer.status().state === 'computing',
+      'proposer computing',
+      10_000,
+    ).catch(() => undefined);
+    const before = coordinator.iteration;
+    await proposer.leave();
+    await waitFor(() => coordinator.iteration >= before + 15, '15 more iterations', 20_000);
+    const survivors = workers.filter((w) => w !== proposer);
+    expect(survivors.filter((w) => w.status().cluster?.proposer)).toHaveLength(1);
+    for (const w of survivors) {
+      const status = w.status();
+      expect(status.cluster?.peers).toHaveLength(1);
+      // two of three slots still decode exactly (cyclic code, redundancy 1)
+      expect(status.cluster?.lastAggregate?.approximate).toBe(false);
+    }
+    const newProposer = survivors.find((w) => w.status().cluster?.proposer)!;
+    expect(newProposer.status().proposals.counted).toBeGreaterThan(10);
+  }, 40_000);
+
+  it('lets a worker join mid-training at the current iteration with the agreed base', async () => {
+    const late = spawnWorker();
+    await late.start();
+    await waitFor(
+      () => late.status().cluster !== undefined && late.status().steps > 0,
+      'the late worker training',
+      20_000,
+    );
+    await waitFor(() => connectedLinks(late) === 2, 'the late worker linked', 20_000);
+    const joinedAt = late.base()!.iteration;
+    expect(joinedAt).toBeGreaterThan(15);
+
+    // hold the iteration still, then compare every live base with the coordinator's
+    coordinator.control({ action: 'pause' });
+    const live = workers.filter((w) => w.status().state !== 'left');
+    await waitFor(
+      () => live.every((w) => w.base()?.iteration === coordinator.iteration),
+      'every worker at the coordinator iteration',
+      10_000,
+    );
+    for (const w of live) {
+      const base = w.base()!;
+      expect(base.iteration).toBe(coordinator.iteration);
+      expect(Buffer.from(base.params.buffer).equals(Buffer.from(coordinator.base.buffer))).toBe(
+        true,
+      );
+    }
+    coordinator.control({ action: 'resume' });
+    const before = coordinator.iteration;
+    await waitFor(() => coordinator.iteration >= before + 5, 'training resumed', 15_000);
+    expect(late.status().wire.framesSent).toBeGreaterThan(0);
+  }, 60_000);
+});
