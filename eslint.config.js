@@ -4,7 +4,15 @@ import globals from 'globals';
 import reactHooks from 'eslint-plugin-react-hooks';
 
 export default tseslint.config(
-  { ignores: ['.scratch-sg/**', '**/node_modules/**', '**/dist/**', '.swarmgrad/**', 'test-results/**'] },
+  {
+    ignores: [
+      '.scratch-sg/**',
+      '**/node_modules/**',
+      '**/dist/**',
+      '.swarmgrad/**',
+      'test-results/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
