@@ -138,8 +138,21 @@ function metricValue(text: string, name: string, labels = ''): number {
   return match ? Number(match[1]) : 0;
 }
 
+/** Fetches `path`, retrying: a busy coordinator may reset a reused keep-alive connection. */
+async function fetchText(url: string, attempts = 5): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+      return await response.text();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 async function scrape(base: string): Promise<Scrape> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+  const text = await fetchText(`${base}/metrics`);
   const buckets: [number, number][] = [];
   for (const match of text.matchAll(
     /^swarmgrad_round_close_seconds_bucket\{le="([^"]+)"\} ([0-9.eE+-]+)$/gm,
@@ -325,12 +338,18 @@ async function startCoordinator(options: Options): Promise<CoordinatorChild> {
   child.stderr!.on('data', (chunk: Buffer) => (out = (out + chunk.toString()).slice(-20_000)));
   let exited = false;
   child.on('exit', () => (exited = true));
-  const port = await until(() => {
-    if (exited) throw new Error(`coordinator exited: ${out}`);
-    return /status:\s+http:\/\/[^/\s]+:(\d+)\/api\/status/.exec(out)?.[1];
-  }, 120_000);
-  if (port === undefined) throw new Error(`coordinator did not start: ${out}`);
-  return { child, url: `http://127.0.0.1:${port}`, dataDir, output: () => out };
+  try {
+    const port = await until(() => {
+      if (exited) throw new Error(`coordinator exited: ${out}`);
+      return /status:\s+http:\/\/[^/\s]+:(\d+)\/api\/status/.exec(out)?.[1];
+    }, 120_000);
+    if (port === undefined) throw new Error(`coordinator did not start: ${out}`);
+    return { child, url: `http://127.0.0.1:${port}`, dataDir, output: () => out };
+  } catch (error) {
+    if (!exited) child.kill('SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 async function stopAll(coordinator: CoordinatorChild | undefined, loaders: Loader[]) {
@@ -494,7 +513,7 @@ async function runOne(n: number, options: Options): Promise<Row> {
       return s.iteration >= settled.iteration + 3 ? s : undefined;
     }, options.timeoutS * 1000);
     if (!ready) notes.push(`iterations did not advance after the tabs connected (timeout)`);
-    const statusAfter = (await (await fetch(`${url}/api/status`)).json()) as {
+    const statusAfter = JSON.parse(await fetchText(`${url}/api/status`)) as {
       tabs: number;
       clusters: unknown[];
     };
@@ -623,6 +642,42 @@ async function runOne(n: number, options: Options): Promise<Row> {
   }
 }
 
+function failedRow(tabs: number, note: string): Row {
+  return {
+    tabs,
+    connected: 0,
+    clusters: 0,
+    procs: 0,
+    rssIdleMB: NaN,
+    rssLoadedMB: NaN,
+    kbPerTab: NaN,
+    iterations: 0,
+    iterationsPerSecond: NaN,
+    closeP50Ms: NaN,
+    closeP99Ms: NaN,
+    closeMaxBucketMs: NaN,
+    e2eFirstP50Ms: NaN,
+    e2eFirstP99Ms: NaN,
+    e2eAllP50Ms: NaN,
+    e2eAllP99Ms: NaN,
+    proposalsPerIteration: NaN,
+    proposingP50Ms: NaN,
+    broadcastBytesPerIterationPerTab: NaN,
+    coordinatorCpuPercent: NaN,
+    coordinatorCpuMsPerIteration: NaN,
+    loadCpuPercent: NaN,
+    connectSeconds: NaN,
+    retried: 0,
+    loadAverage: [NaN, NaN],
+    coordinatorLagMaxMs: NaN,
+    loadLagMaxMs: NaN,
+    acks: {},
+    rejected: 0,
+    stale: 0,
+    notes: [note],
+  };
+}
+
 // ------------------------------------------------------------------ output
 
 const fmt = (x: number, digits = 1) =>
@@ -691,7 +746,7 @@ function printTable(rows: Row[], options: Options): void {
         `load average ${fmt(r.loadAverage[0], 1)}→${fmt(r.loadAverage[1], 1)}, ` +
         `event-loop lag max ${fmt(r.coordinatorLagMaxMs, 0)} ms (coordinator) / ${fmt(r.loadLagMaxMs, 0)} ms (load), ` +
         `proposal acks: ${acks || 'none'}, ` +
-        `rejected ${r.rejected}, stale ${r.stale}, slowest close ≤ ${fmt(r.closeMaxBucketMs, 0)} ms bucket` +
+        `coordinator refused ${r.rejected} messages and dropped ${r.stale} stale proposals, slowest close ≤ ${fmt(r.closeMaxBucketMs, 0)} ms bucket` +
         (r.notes.length > 0 ? `; ${r.notes.join('; ')}` : ''),
     );
   }
@@ -709,7 +764,14 @@ export async function run(args: string[]): Promise<void> {
   const options = parseOptions(args);
   const rows: Row[] = [];
   for (const n of options.tabs) {
-    const row = await runOne(n, options);
+    let row: Row;
+    try {
+      row = await runOne(n, options);
+    } catch (error) {
+      // children are already stopped; report the failure and go on with the next N
+      log(`N=${n}: run failed: ${String(error)}`);
+      row = failedRow(n, `run failed: ${String(error)}`);
+    }
     rows.push(row);
     if (options.json) {
       console.log(
