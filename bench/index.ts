@@ -11,6 +11,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   codec: () => import('./codec.ts'),
   sim: () => import('./sim.ts'),
   coordinator: () => import('./coordinator.ts'),
+  swarm: () => import('./swarm.ts'),
 };
 
 export async function main(argv: string[]): Promise<void> {

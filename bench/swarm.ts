@@ -1,0 +1,370 @@
+/**
+ * Swarm benchmark (issue 4): N real Chromium tabs train the default job, and each tab's compute
+ * utilisation is measured for L = 1 and L = 10 local steps.
+ *
+ *   npm run bench -- swarm [--tabs 8] [--local-steps 1,10] [--warmup 30] [--measure 60] [--json]
+ *
+ * For each L: starts `swarmgrad serve` with the default job (MLP 784-128-10, cluster size 4,
+ * redundancy 1, 1-bit codec) but `localSteps: L`, then one headless Chromium (Debian's) with
+ * one browser context per tab, each opening the volunteer page on the coordinator's LAN address
+ * with `?debug` and pressing Donate (e2e/support/browser-swarm.ts). Once every tab trains with
+ * its cluster's links connected, it waits `--warmup` seconds, then reads every tab's worker
+ * status (window.__swarmgrad.status()) twice, `--measure` seconds apart.
+ *
+ * Utilisation of a tab = Δ computeMs / Δ wall time over that window, where computeMs is the
+ * worker's time inside its local training steps (trainer.ts: batch assembly, setting the
+ * parameters, forward + backward pass with the read-back of the gradient, the SGD update) and
+ * the wall time is the bench's clock between the two reads. Also printed: the sum over tabs
+ * divided by the machine's cores. computeMs is wall-clock time, so a step that waits for a core
+ * counts in full: with N tabs on fewer cores the sum can exceed the core count. For that reason
+ * the bench also reads CPU time from /proc over the same window (Linux): the tabs' renderer
+ * processes (found by the per-run origin flag on their command line), the rest of Chromium
+ * (GPU, network and utility processes), the coordinator, and the whole machine (/proc/stat,
+ * other sessions included) — N tabs on C cores can burn at most C/N of a core each.
+ * Goals (issue 4): ≥ 70 % at L = 1, ≥ 90 % at L = 10 per tab.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import type { Browser } from '@playwright/test';
+import type { WorkerStatus } from '@swarmgrad/worker';
+import {
+  launchBrowser,
+  openTab,
+  untilTraining,
+  type BrowserTab,
+} from '../e2e/support/browser-swarm.ts';
+import { startCoordinator, until } from '../e2e/support/coordinator.ts';
+
+const GOALS: Record<number, number> = { 1: 0.7, 10: 0.9 };
+
+interface Options {
+  tabs: number;
+  localSteps: number[];
+  warmupS: number;
+  measureS: number;
+  json: boolean;
+}
+
+function option(args: string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  return at < 0 ? undefined : args[at + 1];
+}
+
+function positive(args: string[], name: string, fallback: number): number {
+  const raw = option(args, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} needs a number > 0`);
+  return value;
+}
+
+function parseOptions(args: string[]): Options {
+  const steps = (option(args, '--local-steps') ?? '1,10').split(',').map((s) => Number(s.trim()));
+  if (steps.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new RangeError('--local-steps needs positive integers, e.g. --local-steps 1,10');
+  }
+  return {
+    tabs: Math.round(positive(args, '--tabs', 8)),
+    localSteps: steps,
+    warmupS: positive(args, '--warmup', 30),
+    measureS: positive(args, '--measure', 60),
+    json: args.includes('--json'),
+  };
+}
+
+interface Snapshot {
+  at: number;
+  status: WorkerStatus;
+}
+
+interface TabRow {
+  tab: string;
+  tabId: string;
+  backend: string;
+  cluster: string;
+  steps: number;
+  computeMs: number;
+  wallMs: number;
+  utilisation: number;
+}
+
+interface Result {
+  localSteps: number;
+  tabs: number;
+  cores: number;
+  clusters: number;
+  iterationsPerSecond: number;
+  accuracy: number | null;
+  loadAverage: number[];
+  rows: TabRow[];
+  meanUtilisation: number;
+  minUtilisation: number;
+  /** Σ utilisation / cores (wall-clock compute time, see the file comment). */
+  coreUtilisation: number;
+  /** CPU time over the window, in cores (CPU seconds per second). */
+  cpu: {
+    renderers: number;
+    rendererProcesses: number;
+    perTab: number;
+    chromiumOther: number;
+    coordinator: number;
+    /** The whole machine's busy share, other sessions included (0..1). */
+    machineBusy: number;
+  };
+  goal: number | undefined;
+}
+
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+interface ProcInfo {
+  pid: number;
+  ppid: number;
+  cpuSeconds: number;
+  cmdline: string;
+}
+
+function processes(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return out;
+  }
+  for (const entry of entries) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      out.push({
+        pid: Number(entry),
+        ppid: Number(fields[1]),
+        cpuSeconds: (Number(fields[11]) + Number(fields[12])) / clockTicks,
+        cmdline,
+      });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Busy and total jiffies of the whole machine (/proc/stat 'cpu' line). */
+function machineJiffies(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+interface CpuSample {
+  at: number;
+  renderers: number;
+  rendererCount: number;
+  chromiumOther: number;
+  coordinator: number;
+  machine: { busy: number; total: number };
+}
+
+/** CPU seconds of the tabs' renderers, the rest of that Chromium, and the coordinator. */
+function cpuSample(origin: string, coordinatorPid: number): CpuSample {
+  const all = processes();
+  const flag = `--unsafely-treat-insecure-origin-as-secure=${origin}`;
+  const roots = all.filter((p) => p.cmdline.includes(flag) && !p.cmdline.includes('--type='));
+  const inTree = new Set(roots.map((p) => p.pid));
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of all) {
+      if (!inTree.has(p.pid) && inTree.has(p.ppid)) {
+        inTree.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  let renderers = 0;
+  let rendererCount = 0;
+  let chromiumOther = 0;
+  for (const p of all) {
+    if (!inTree.has(p.pid)) continue;
+    if (p.cmdline.includes('--type=renderer')) {
+      renderers += p.cpuSeconds;
+      rendererCount++;
+    } else chromiumOther += p.cpuSeconds;
+  }
+  const coordinator = all.find((p) => p.pid === coordinatorPid)?.cpuSeconds ?? NaN;
+  return {
+    at: Date.now(),
+    renderers,
+    rendererCount,
+    chromiumOther,
+    coordinator,
+    machine: machineJiffies(),
+  };
+}
+
+async function snapshot(tab: BrowserTab): Promise<Snapshot> {
+  const status = await tab.status();
+  if (!status) throw new Error(`${tab.name} has no worker`);
+  return { at: Date.now(), status };
+}
+
+async function runOne(localSteps: number, options: Options): Promise<Result> {
+  const cores = cpus().length;
+  const log = (line: string) => {
+    if (!options.json) console.error(line);
+  };
+  const coordinator = await startCoordinator({
+    job: { name: `bench-swarm-l${localSteps}`, localSteps },
+  });
+  let browser: Browser | undefined;
+  try {
+    browser = await launchBrowser(coordinator.url);
+    log(`L = ${localSteps}: coordinator ${coordinator.url}, opening ${options.tabs} tabs`);
+    const tabs: BrowserTab[] = [];
+    for (let i = 0; i < options.tabs; i++) {
+      tabs.push(await openTab(browser, coordinator.url, { name: `tab ${i + 1}` }));
+    }
+    await Promise.all(tabs.map((tab) => untilTraining(tab, 300_000)));
+    await until(
+      async () => {
+        const s = await coordinator.status();
+        const live = s.clusters.reduce((n, c) => n + c.members.filter((m) => m.live).length, 0);
+        return live === options.tabs;
+      },
+      'every tab seated',
+      60_000,
+    );
+    log(`all ${options.tabs} tabs train; warming up ${options.warmupS} s`);
+    await new Promise((r) => setTimeout(r, options.warmupS * 1000));
+
+    const startStatus = await coordinator.status();
+    const startAt = Date.now();
+    const cpuFirst = cpuSample(coordinator.url, coordinator.pid);
+    const first = await Promise.all(tabs.map(snapshot));
+    log(`measuring ${options.measureS} s`);
+    await new Promise((r) => setTimeout(r, options.measureS * 1000));
+    const last = await Promise.all(tabs.map(snapshot));
+    const cpuLast = cpuSample(coordinator.url, coordinator.pid);
+    const endStatus = await coordinator.status();
+    const seconds = (Date.now() - startAt) / 1000;
+    const cpuSeconds = (cpuLast.at - cpuFirst.at) / 1000;
+    const coresOf = (a: number, b: number) => (b - a) / cpuSeconds;
+
+    const rows: TabRow[] = tabs.map((tab, i) => {
+      const a = first[i]!;
+      const b = last[i]!;
+      const computeMs = b.status.computeMs - a.status.computeMs;
+      const wallMs = b.at - a.at;
+      return {
+        tab: tab.name,
+        tabId: b.status.tabId ?? '?',
+        backend: b.status.backend?.backend ?? 'none',
+        cluster: b.status.cluster ? `${b.status.cluster.id}/${b.status.cluster.slot}` : '-',
+        steps: b.status.steps - a.status.steps,
+        computeMs,
+        wallMs,
+        utilisation: computeMs / wallMs,
+      };
+    });
+    const sum = rows.reduce((n, r) => n + r.utilisation, 0);
+    for (const tab of tabs) {
+      if (tab.problems.length > 0) log(`${tab.name}: ${tab.problems.join(' | ')}`);
+    }
+    return {
+      localSteps,
+      tabs: options.tabs,
+      cores,
+      clusters: endStatus.clusters.length,
+      iterationsPerSecond: (endStatus.iteration - startStatus.iteration) / seconds,
+      accuracy: endStatus.accuracy,
+      loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+      rows,
+      meanUtilisation: sum / rows.length,
+      minUtilisation: Math.min(...rows.map((r) => r.utilisation)),
+      coreUtilisation: sum / cores,
+      cpu: {
+        renderers: coresOf(cpuFirst.renderers, cpuLast.renderers),
+        rendererProcesses: cpuLast.rendererCount,
+        perTab: coresOf(cpuFirst.renderers, cpuLast.renderers) / options.tabs,
+        chromiumOther: coresOf(cpuFirst.chromiumOther, cpuLast.chromiumOther),
+        coordinator: coresOf(cpuFirst.coordinator, cpuLast.coordinator),
+        machineBusy:
+          (cpuLast.machine.busy - cpuFirst.machine.busy) /
+          (cpuLast.machine.total - cpuFirst.machine.total),
+      },
+      goal: GOALS[localSteps],
+    };
+  } finally {
+    await browser?.close();
+    await coordinator.stop();
+  }
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+
+function printResult(r: Result): void {
+  console.log(
+    `L = ${r.localSteps}: ${r.tabs} tabs in ${r.clusters} cluster${r.clusters === 1 ? '' : 's'} on ${r.cores} cores, ` +
+      `${r.iterationsPerSecond.toFixed(2)} iterations/s, held-out accuracy ${r.accuracy ?? '-'}, ` +
+      `load average ${r.loadAverage.join(' ')}`,
+  );
+  console.log(
+    '| tab    | tab id       | backend | cluster/slot | steps | compute ms | wall ms | utilisation |',
+  );
+  console.log(
+    '|--------|--------------|---------|--------------|------:|-----------:|--------:|------------:|',
+  );
+  for (const row of r.rows) {
+    console.log(
+      `| ${row.tab.padEnd(6)} | ${row.tabId.padEnd(12)} | ${row.backend.padEnd(7)} | ` +
+        `${row.cluster.padEnd(12)} | ${String(row.steps).padStart(5)} | ` +
+        `${row.computeMs.toFixed(0).padStart(10)} | ${row.wallMs.toFixed(0).padStart(7)} | ` +
+        `${pct(row.utilisation).padStart(11)} |`,
+    );
+  }
+  const goal =
+    r.goal === undefined
+      ? ''
+      : ` — goal ≥ ${pct(r.goal)} per tab: ${r.minUtilisation >= r.goal ? 'met' : 'not met'}`;
+  console.log(
+    `utilisation per tab (wall-clock time in training steps / wall time): mean ` +
+      `${pct(r.meanUtilisation)}, min ${pct(r.minUtilisation)}${goal}`,
+  );
+  console.log(`sum over tabs / cores: ${pct(r.coreUtilisation)} (wall-clock, can exceed 100 %)`);
+  const c = r.cpu;
+  console.log(
+    `CPU time over the window: tab renderers ${c.renderers.toFixed(2)} cores ` +
+      `(${c.rendererProcesses} processes), i.e. ${pct(c.perTab)} of a core per tab of at most ` +
+      `${pct(Math.min(1, r.cores / r.tabs))} with ${r.tabs} tabs on ${r.cores} cores; rest of ` +
+      `Chromium ${c.chromiumOther.toFixed(2)}, coordinator ${c.coordinator.toFixed(2)}; whole ` +
+      `machine ${pct(c.machineBusy)} busy (other sessions included)`,
+  );
+  console.log('');
+}
+
+export async function run(args: string[]): Promise<void> {
+  const options = parseOptions(args);
+  if (!options.json) {
+    console.log(
+      `swarm bench: ${options.tabs} Chromium tabs, default job, warm-up ${options.warmupS} s, ` +
+        `window ${options.measureS} s, Node ${process.version}`,
+    );
+  }
+  for (const localSteps of options.localSteps) {
+    const result = await runOne(localSteps, options);
+    if (options.json) console.log(JSON.stringify({ bench: 'swarm', ...result }));
+    else printResult(result);
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * Issue 4, tests 2–4: four real Chromium tabs (one browser context each, the volunteer page on
+ * the coordinator's LAN address, Donate pressed) train over real WebRTC data channels.
+ *
+ * The job is the default one (MLP 784-128-10 on MNIST, d = 101,770, 1-bit codec, B = 1024,
+ * learning rate 0.1, L = 1, redundancy s = 1, evaluateEvery 5) except `cluster.size: 2`: the
+ * default size 4 would put four tabs into ONE cluster, and the issue asks for two. Nothing was
+ * tuned for speed.
+ *
+ * The tests run in order on one swarm:
+ * 2. the four tabs sit in two clusters of two, every link connected, and the coordinator's
+ *    held-out accuracy (/api/status `accuracy`) reaches 0.90 within 6 minutes of the first
+ *    Donate;
+ * 4. the update traffic each tab's RTCPeerConnection.getStats() counts on its data channels
+ *    ('data-channel' reports, payload bytes) is ≤ 1.1 bits per parameter per update per link;
+ * 3. one tab is closed mid-round — right after it published its register for the current
+ *    iteration, before its cluster proposed — and iterations go on with no gap over 20 s; a new
+ *    tab then joins, takes the vacant seat, and its base follows the coordinator's iteration.
+ */
+import { expect, test, type Browser } from '@playwright/test';
+import type { WorkerStatus } from '@swarmgrad/worker';
+import { launchBrowser, openTab, untilTraining, type BrowserTab } from './support/browser-swarm.ts';
+import { startCoordinator, until, type CoordinatorProcess } from './support/coordinator.ts';
+import { saveScreenshot } from './support/screenshots.ts';
+
+test.describe.configure({ mode: 'serial' });
+
+const job = { name: 'e2e-two-clusters', cluster: { size: 2 } };
+const DIMENSION = 101_770;
+const ACCURACY_DEADLINE_MS = 6 * 60_000;
+const MAX_ITERATION_GAP_MS = 20_000;
+
+let coordinator: CoordinatorProcess;
+let browser: Browser;
+const tabs: BrowserTab[] = [];
+let firstDonateAt = 0;
+
+function note(type: string, value: unknown): void {
+  const description = typeof value === 'string' ? value : JSON.stringify(value);
+  console.log(`${type}: ${description}`);
+  test.info().annotations.push({ type, description });
+}
+
+test.beforeAll(async () => {
+  test.setTimeout(180_000);
+  coordinator = await startCoordinator({ job });
+  browser = await launchBrowser(coordinator.url);
+  firstDonateAt = Date.now();
+  for (let i = 0; i < 4; i++) {
+    tabs.push(await openTab(browser, coordinator.url, { name: `tab ${i + 1}` }));
+  }
+});
+
+test.afterAll(async () => {
+  await browser?.close();
+  await coordinator?.stop();
+});
+
+test('four tabs in two clusters train the default MNIST job to 90% held-out accuracy', async () => {
+  test.setTimeout(ACCURACY_DEADLINE_MS + 60_000);
+  const statuses = await Promise.all(tabs.map((tab) => untilTraining(tab, 120_000)));
+  const ids = statuses.map((s) => s.tabId!);
+  // two clusters of two, made of exactly our four tabs, each tab linked to its peer
+  const placed = await until(async () => {
+    const s = await coordinator.status();
+    const live = s.clusters.map((c) => c.members.filter((m) => m.live).map((m) => m.tabId));
+    return s.clusters.length === 2 && live.every((m) => m.length === 2) ? live : undefined;
+  }, 'two clusters of two');
+  expect(placed.flat().sort()).toEqual([...ids].sort());
+  for (const s of await Promise.all(tabs.map((t) => t.status()))) {
+    expect(s!.kind).toBe('browser');
+    expect(s!.cluster!.size).toBe(2);
+    expect(s!.cluster!.peers).toHaveLength(1);
+    expect(s!.cluster!.peers[0]!.link).toBe('connected');
+    expect(s!.job!.dimension).toBe(DIMENSION);
+  }
+  note(
+    'backends',
+    statuses.map((s) => s.backend?.reason),
+  );
+
+  const reached = await until(
+    async () => {
+      const s = await coordinator.status();
+      return s.accuracy !== null && s.accuracy >= 0.9 ? s : undefined;
+    },
+    'held-out accuracy ≥ 0.90',
+    ACCURACY_DEADLINE_MS - (Date.now() - firstDonateAt),
+    1000,
+  );
+  const seconds = (Date.now() - firstDonateAt) / 1000;
+  note('accuracy', {
+    accuracy: reached.accuracy,
+    evaluatedAt: reached.evaluatedAt,
+    iteration: reached.iteration,
+    secondsSinceFirstDonate: Math.round(seconds),
+  });
+  expect(reached.accuracy).toBeGreaterThanOrEqual(0.9);
+  expect(reached.phase).toBe('training');
+  await saveScreenshot(tabs[0]!.page, 'swarm-volunteer-tab');
+  for (const tab of tabs) expect(tab.problems).toEqual([]);
+});
+
+test('update traffic on the data channels is at most 1.1 bits per parameter per update', async () => {
+  const perTab: { tab: string; links: number; updates: number; bytes: number; bits: number }[] = [];
+  let bytes = 0;
+  let updates = 0;
+  for (const tab of tabs) {
+    const status = (await tab.status())!;
+    const channels = await tab.dataChannels();
+    expect(channels).toHaveLength(status.cluster!.peers.length);
+    let tabBytes = 0;
+    let tabUpdates = 0;
+    for (const link of channels) {
+      expect(link.state).toBe('connected');
+      expect(link.stats).not.toBeNull();
+      const stats = link.stats!;
+      // one data channel per link, one message per update frame (a 1-bit frame of d = 101,770
+      // is ~13 KB, under the 64 KiB chunk size), and the link never reconnected: the browser's
+      // message count equals the frames the worker sent on this link
+      expect(stats.channels).toBe(1);
+      expect(stats.messagesSent).toBe(link.framesSent);
+      expect(link.framesSent).toBeGreaterThan(50);
+      tabBytes += stats.bytesSent;
+      tabUpdates += link.framesSent;
+    }
+    bytes += tabBytes;
+    updates += tabUpdates;
+    perTab.push({
+      tab: tab.name,
+      links: channels.length,
+      updates: tabUpdates,
+      bytes: tabBytes,
+      bits: (8 * tabBytes) / (tabUpdates * DIMENSION),
+    });
+  }
+  const bits = (8 * bytes) / (updates * DIMENSION);
+  note('bits per parameter per update per link', { overall: bits, perTab });
+  // header + chunk header + 1 bit per parameter + one fp32 scale per 1024: ≈ 1.036
+  expect(bits).toBeGreaterThan(1);
+  expect(bits).toBeLessThanOrEqual(1.1);
+  for (const t of perTab) expect(t.bits).toBeLessThanOrEqual(1.1);
+});
+
+test('a tab closed mid-round does not stall the rounds, and a new tab joins and catches up', async () => {
+  test.setTimeout(240_000);
+  const dashboard = await browser.newPage();
+  await dashboard.goto(`${coordinator.loopbackUrl}/dashboard`);
+
+  // iterations as /api/status shows them, polled every 100 ms from here on
+  const seen: { at: number; iteration: number }[] = [];
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      try {
+        const s = await coordinator.status();
+        if (seen.length === 0 || seen.at(-1)!.iteration !== s.iteration) {
+          seen.push({ at: Date.now(), iteration: s.iteration });
+        }
+      } catch {
+        // the next poll
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+
+  // the victim: a cluster's proposer, caught after it published its register for the current
+  // iteration (state 'waiting', its own slot held) and before it aggregated, so before its
+  // cluster proposed
+  const proposers = await Promise.all(tabs.map(async (t) => (await t.status())!.cluster?.proposer));
+  const victim = tabs[proposers.indexOf(true)]!;
+  expect(victim).toBeDefined();
+  const before = (await victim.status())!;
+  const victimId = before.tabId!;
+  const clusterId = before.cluster!.id;
+  const survivorId = before.cluster!.peers[0]!.tabId;
+  let closedAt = 0;
+  let closedIteration = 0;
+  await until(
+    async () => {
+      const s = (await victim.status())!;
+      if (s.state !== 'waiting' || !s.cluster || !s.cluster.held.includes(s.cluster.slot)) {
+        return false;
+      }
+      if (!s.cluster.proposer || s.cluster.lastAggregate?.iteration === s.iteration) return false;
+      const c = await coordinator.status();
+      if (c.iteration !== s.iteration || c.quorum.proposed.includes(s.cluster.id)) return false;
+      closedIteration = s.iteration!;
+      closedAt = Date.now();
+      await victim.close();
+      return true;
+    },
+    'the victim to be mid-round',
+    30_000,
+    0,
+  );
+  note('closed mid-round', {
+    victim: victim.name,
+    victimId,
+    clusterId,
+    iteration: closedIteration,
+  });
+
+  // the coordinator saw it leave before its cluster proposed
+  await expect(
+    dashboard.locator('[data-testid="event"][data-kind="tab-left-mid-round"]').first(),
+  ).toContainText(victimId, { timeout: 20_000 });
+
+  // training goes on: 30 s of iterations after the close, with no gap over the bound
+  await until(async () => Date.now() - closedAt > 30_000, '30 s after the close', 40_000, 500);
+  const afterClose = seen.filter((e) => e.at >= closedAt);
+  expect(afterClose.length).toBeGreaterThan(20);
+  const remaining = (await coordinator.status()).clusters.find((c) => c.id === clusterId);
+  expect(remaining?.members.filter((m) => m.live).map((m) => m.tabId)).toEqual([survivorId]);
+
+  // a new tab joins later and takes the vacant seat
+  const newcomer = await openTab(browser, coordinator.url, { name: 'newcomer' });
+  tabs.push(newcomer);
+  const joined: WorkerStatus = await untilTraining(newcomer, 120_000);
+  const newId = joined.tabId!;
+  const seated = await until(async () => {
+    const s = await coordinator.status();
+    const home = s.clusters.find((c) => c.members.some((m) => m.tabId === newId && m.live));
+    return home ? { clusters: s.clusters.length, home } : undefined;
+  }, 'the newcomer to be seated');
+  expect(seated.clusters).toBe(2);
+  expect(seated.home.id).toBe(clusterId);
+  expect(joined.cluster!.peers.map((p) => p.tabId)).toEqual([survivorId]);
+
+  // its base follows the coordinator's on 5 samples 2 s apart: the tab's iteration lies between
+  // the coordinator's just before its status was read (less 2) and just after; and it computes
+  const samples: { before: number; tab: number | undefined; after: number }[] = [];
+  let steps = joined.steps;
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const beforeRead = (await coordinator.status()).iteration;
+    const mine = (await newcomer.status())!;
+    const afterRead = (await coordinator.status()).iteration;
+    samples.push({ before: beforeRead, tab: mine.iteration, after: afterRead });
+    expect(mine.steps).toBeGreaterThan(steps);
+    steps = mine.steps;
+  }
+  note('newcomer iterations', samples);
+  for (const { before: b, tab: t, after: a } of samples) {
+    expect(t).toBeDefined();
+    expect(t!).toBeGreaterThanOrEqual(b - 2);
+    expect(t!).toBeLessThanOrEqual(a);
+  }
+
+  polling = false;
+  await poller;
+  const windowed = seen.filter((e) => e.at >= closedAt);
+  let maxGap = 0;
+  for (let i = 1; i < windowed.length; i++) {
+    maxGap = Math.max(maxGap, windowed[i]!.at - windowed[i - 1]!.at);
+  }
+  maxGap = Math.max(maxGap, windowed[0]!.at - closedAt);
+  note('after the close', {
+    iterations: windowed.at(-1)!.iteration - closedIteration,
+    seconds: Math.round((windowed.at(-1)!.at - closedAt) / 1000),
+    maxGapMs: maxGap,
+  });
+  expect(maxGap).toBeLessThanOrEqual(MAX_ITERATION_GAP_MS);
+  for (const tab of tabs) expect(tab.problems).toEqual([]);
+  await dashboard.close();
+});
