@@ -54,6 +54,10 @@ import { buildDataset, type Dataset } from './dataset.ts';
 import { Evaluator } from './evaluator.ts';
 import { createHttpApp } from './http.ts';
 import { DashboardMetrics, estimateCurvature } from './dashboard.ts';
+import { MemoryState, type Command, type NodeStatus, type SharedState } from './shared-state.ts';
+import type { RedisState } from './redis-state.ts';
+import type { RoundEngineState } from '@swarmgrad/core';
+import type { RegistryState } from './tabs.ts';
 
 export interface CoordinatorOptions {
   job: JobSpec;
@@ -71,6 +75,13 @@ export interface CoordinatorOptions {
   minTabs?: number;
   /** How long a disconnected tab keeps its seat for a reconnect with its resume token. */
   resumeGraceMs?: number;
+  /**
+   * Redis URL: this process is one node of a multi-node coordinator sharing its round,
+   * cluster and placement state through Redis (redis-state.ts). Absent: one process, no Redis.
+   */
+  redis?: string;
+  /** Multi-node: lease and heartbeat expiry in ms (default 3000). */
+  leaseMs?: number;
 }
 
 export interface EvaluationPoint {
@@ -93,7 +104,8 @@ export interface LogEvent {
     | 'tab-quarantined'
     | 'checkpoint'
     | 'control'
-    | 'iteration';
+    | 'iteration'
+    | 'node';
   message: string;
 }
 
@@ -144,6 +156,15 @@ export class Coordinator {
   /** The operator changed what placements carry: resend them all at the next iteration. */
   private placementsDirty = false;
   private started = false;
+  /** Where the shared state lives: this process (default) or Redis (several nodes). */
+  private shared: SharedState;
+  /** Local continuations of this node's commands, by command id (see submit). */
+  private readonly pending = new Map<string, (result: unknown) => void>();
+  private commandSeq = 0;
+  private checkpointsWritten = 0;
+  /** Multi-node: the iteration this node already asked to close. */
+  private closeRequestedFor = -1;
+  private closeDecidedAt: number | undefined;
   /** Per-iteration series and the staleness analysis for the dashboard (dashboard.ts). */
   readonly dashboardMetrics: DashboardMetrics;
 
@@ -196,6 +217,7 @@ export class Coordinator {
       initial: init.initial,
       iteration: init.iteration,
     });
+    this.shared = new MemoryState((command) => this.apply(command));
     this.limiter = new RateLimiterMemory({
       points: limits.eventBurst,
       duration: limits.eventBurst / limits.eventsPerSecond,
@@ -265,11 +287,53 @@ export class Coordinator {
     if (job.maxIterations !== undefined && coordinator.engine.iteration >= job.maxIterations) {
       coordinator.phaseValue = 'done';
     }
+    let adapter: ReturnType<RedisState['adapter']> | undefined;
+    if (options.redis !== undefined) {
+      // one node of several: the shared state in Redis replaces this process's own from here on
+      const { RedisState } = await import('./redis-state.ts');
+      const shared = await RedisState.connect({
+        url: options.redis,
+        job: job.name,
+        logger: coordinator.logger,
+        ...(options.leaseMs === undefined
+          ? {}
+          : { leaseMs: options.leaseMs, heartbeatMs: options.leaseMs }),
+      });
+      coordinator.shared = shared;
+      adapter = shared.adapter();
+      await shared.start({
+        apply: (command) => coordinator.apply(command),
+        exportReplica: () => coordinator.exportReplica(),
+        importReplica: (state) => coordinator.importReplica(state as ReplicaState),
+        availability: (up) => coordinator.onAvailability(up),
+        lease: (held) =>
+          coordinator.logEvent(
+            'node',
+            held
+              ? `${shared.nodeId} holds the evaluation/checkpoint lease`
+              : `${shared.nodeId} lost the evaluation/checkpoint lease`,
+          ),
+      });
+      coordinator.logger.info(
+        { node: shared.nodeId, iteration: coordinator.engine.iteration },
+        'joined the multi-node coordinator',
+      );
+    }
     if (options.evaluate !== false) {
       coordinator.evaluator = await Evaluator.start(job, dataset.heldOut);
     }
-    await coordinator.listen(options.port ?? 8080, options.host ?? '0.0.0.0');
+    await coordinator.listen(options.port ?? 8080, options.host ?? '0.0.0.0', adapter);
     return coordinator;
+  }
+
+  /** This node's id (`local` with one process). */
+  get nodeId(): string {
+    return this.shared.nodeId;
+  }
+
+  /** Multi-node state of this node; undefined with one process. */
+  nodeStatus(): NodeStatus | undefined {
+    return this.shared.status();
   }
 
   get url(): string {
@@ -284,7 +348,12 @@ export class Coordinator {
   }
 
   get phase(): Phase {
-    return this.phaseValue;
+    return this.effectivePhase();
+  }
+
+  /** The phase tabs are told: `paused` while this node cannot reach the shared state. */
+  private effectivePhase(): Phase {
+    return this.shared.available() ? this.phaseValue : 'paused';
   }
 
   get iteration(): number {
@@ -307,7 +376,11 @@ export class Coordinator {
     return this.specs;
   }
 
-  private async listen(port: number, host: string): Promise<void> {
+  private async listen(
+    port: number,
+    host: string,
+    adapter?: ReturnType<RedisState['adapter']>,
+  ): Promise<void> {
     const app = createHttpApp(this, this.options.webRoot);
     this.http = createServer(app);
     const fp32FrameBytes = FRAME_HEADER_BYTES + this.dimension * 4;
@@ -318,6 +391,7 @@ export class Coordinator {
       pingInterval: 10_000,
       pingTimeout: 8_000,
       serveClient: false,
+      ...(adapter === undefined ? {} : { adapter }),
     });
     this.workers = this.io.of('/worker') as Namespace<WorkerClientToServer, WorkerServerToClient>;
     this.workers.on('connection', (socket) => this.onWorker(socket));
@@ -344,6 +418,8 @@ export class Coordinator {
 
   private onWorker(socket: WorkerSocket): void {
     let tab: TabRecord | undefined;
+    /** A hello whose join command is on its way through the shared log (multi-node). */
+    let joining = false;
     const helloTimer = setTimeout(() => {
       if (!tab) socket.disconnect(true);
     }, HELLO_TIMEOUT_MS);
@@ -367,7 +443,7 @@ export class Coordinator {
     socket.on('hello', async (raw, ack) => {
       if (typeof ack !== 'function') return;
       if (!(await allowed('hello'))) return;
-      if (tab)
+      if (tab || joining)
         return ack({ ok: false, error: refuse('hello', 'invalid-message', 'already said hello') });
       const parsed = helloSchema.safeParse(raw);
       if (!parsed.success) {
@@ -388,23 +464,42 @@ export class Coordinator {
         });
       }
       clearTimeout(helloTimer);
-      tab = this.admit(socket, hello);
-      ack({
-        ok: true,
-        value: {
-          tabId: tab.id,
-          resumeToken: tab.resumeToken,
-          job: this.job,
-          jobId: this.jobId,
-          dimension: this.dimension,
-          iteration: this.engine.iteration,
-          phase: this.phaseValue,
-          learningRate: this.learningRateValue,
-          paramsUrl: '/api/params',
-          manifestUrl: '/data/manifest.json',
-        },
+      joining = true;
+      // the join is applied by every node; here, at the point of applying it, the tab gets its
+      // welcome (before any placement, which afterAdmit sends)
+      this.submit(this.joinCommand(socket, hello), (result) => {
+        joining = false;
+        if (result instanceof Error) {
+          // the shared state is out of reach: the tab retries (socket.io reconnects)
+          socket.disconnect(true);
+          return;
+        }
+        const admitted = result as TabRecord;
+        if (!socket.connected) {
+          // gone while its join travelled: it leaves again
+          this.submit(this.command({ kind: 'leave', tabId: admitted.id, socketId: socket.id }));
+          return;
+        }
+        tab = admitted;
+        this.sockets.set(admitted.id, socket);
+        if (this.shared.distributed) void socket.join(tabRoom(admitted.id));
+        ack({
+          ok: true,
+          value: {
+            tabId: admitted.id,
+            resumeToken: admitted.resumeToken,
+            job: this.job,
+            jobId: this.jobId,
+            dimension: this.dimension,
+            iteration: this.engine.iteration,
+            phase: this.effectivePhase(),
+            learningRate: this.learningRateValue,
+            paramsUrl: '/api/params',
+            manifestUrl: '/data/manifest.json',
+          },
+        });
+        void this.measureRtt(admitted, socket);
       });
-      this.afterAdmit(tab);
     });
 
     socket.on('signal', async (raw) => {
@@ -420,14 +515,29 @@ export class Coordinator {
       const from = this.registry.seatOf(tab.id);
       const to = this.registry.seatOf(parsed.data.to);
       const target = this.sockets.get(parsed.data.to);
-      if (!from || !to || from.clusterId !== to.clusterId || !target || parsed.data.to === tab.id) {
+      // multi-node: a peer held by another node is reached through socket.io's Redis adapter
+      const remote =
+        target === undefined &&
+        this.shared.distributed &&
+        this.registry.tabs.get(parsed.data.to)?.connected === true;
+      if (
+        !from ||
+        !to ||
+        from.clusterId !== to.clusterId ||
+        (!target && !remote) ||
+        parsed.data.to === tab.id
+      ) {
         socket.emit(
           'rejected',
           refuse('signal', 'not-in-cluster', `${parsed.data.to} is not a peer in your cluster`),
         );
         return;
       }
-      target.emit('signal', { from: tab.id, data: parsed.data.data });
+      if (target) target.emit('signal', { from: tab.id, data: parsed.data.data });
+      else
+        this.workers
+          ?.to(tabRoom(parsed.data.to))
+          .emit('signal', { from: tab.id, data: parsed.data.data });
     });
 
     socket.on('report', async (raw) => {
@@ -460,16 +570,30 @@ export class Coordinator {
       }
       if (!tab)
         return ack({ ok: false, error: refuse('proposal', 'unknown-tab', 'say hello first') });
-      const result = this.onProposal(tab, rawMeta, rawFrame);
-      if (!result.ok) {
-        this.logEvent(
-          'update-rejected',
-          `proposal from ${tab.id} refused: ${result.code} (${result.message})`,
-        );
-        return ack({ ok: false, error: refuse('proposal', result.code, result.message) });
-      }
-      ack({ ok: true, value: { counted: result.counted } });
-      this.maybeClose();
+      const from = tab;
+      const checked = this.checkProposal(from, rawMeta, rawFrame);
+      const answer = (
+        result: { ok: true; counted: boolean } | { ok: false; code: ErrorCode; message: string },
+      ): void => {
+        if (!result.ok) {
+          this.logEvent(
+            'update-rejected',
+            `proposal from ${from.id} refused: ${result.code} (${result.message})`,
+          );
+          ack({ ok: false, error: refuse('proposal', result.code, result.message) });
+          return;
+        }
+        ack({ ok: true, value: { counted: result.counted } });
+        this.maybeClose();
+      };
+      if (!checked.ok) return answer(checked);
+      this.submit(checked.command, (result) =>
+        answer(
+          result instanceof Error
+            ? { ok: false, code: 'paused', message: 'the shared state is out of reach' }
+            : (result as Parameters<typeof answer>[0]),
+        ),
+      );
     });
 
     socket.on('disconnect', () => {
@@ -478,52 +602,69 @@ export class Coordinator {
     });
   }
 
-  private admit(socket: WorkerSocket, hello: ReturnType<typeof helloSchema.parse>): TabRecord {
-    const now = Date.now();
-    let tab = hello.resumeToken
+  /** A join for this hello: a new identity, or the one its resume token names. */
+  private joinCommand(socket: WorkerSocket, hello: ReturnType<typeof helloSchema.parse>): Command {
+    const known = hello.resumeToken
       ? [...this.registry.tabs.values()].find((t) => safeEqual(t.resumeToken, hello.resumeToken!))
       : undefined;
+    return this.command({
+      kind: 'join',
+      tabId: known?.id ?? `tab-${randomUUID().slice(0, 8)}`,
+      resumeToken: known?.resumeToken ?? randomBytes(18).toString('base64url'),
+      helloKind: hello.kind,
+      backend: hello.backend,
+      fallbackAdapter: hello.fallbackAdapter,
+      fault: hello.fault,
+      socketId: socket.id,
+    });
+  }
+
+  private applyJoin(command: Extract<Command, { kind: 'join' }>): void {
+    const now = command.at;
+    let tab = this.registry.tabs.get(command.tabId);
     if (tab && tab.connected) {
-      // the old connection is a ghost (the tab reconnected before the server noticed)
-      this.sockets.get(tab.id)?.disconnect(true);
+      // the old connection is a ghost (the tab reconnected before the server noticed); the
+      // node holding it drops it
+      const ghost = this.sockets.get(tab.id);
+      if (ghost !== undefined && ghost.id === tab.socketId) ghost.disconnect(true);
     }
     if (!tab) {
       tab = {
-        id: `tab-${randomUUID().slice(0, 8)}`,
-        resumeToken: randomBytes(18).toString('base64url'),
+        id: command.tabId,
+        resumeToken: command.resumeToken,
         joinSeq: this.registry.nextJoinSeq(),
-        kind: hello.kind,
-        backend: hello.backend,
-        fallbackAdapter: hello.fallbackAdapter,
-        fault: hello.fault,
+        kind: command.helloKind,
+        backend: command.backend,
+        fallbackAdapter: command.fallbackAdapter,
+        fault: command.fault,
         connected: true,
         rttMs: undefined,
         report: undefined,
         joinedAt: now,
         lastSeenAt: now,
         quarantined: false,
-        socketId: socket.id,
+        socketId: command.socketId,
       };
       this.registry.tabs.set(tab.id, tab);
     }
     this.registry.setConnected(tab, true);
-    tab.socketId = socket.id;
-    tab.backend = hello.backend;
-    tab.fallbackAdapter = hello.fallbackAdapter;
+    tab.socketId = command.socketId;
+    if (this.shared.distributed) tab.node = command.node;
+    tab.backend = command.backend;
+    tab.fallbackAdapter = command.fallbackAdapter;
     tab.lastSeenAt = now;
-    this.sockets.set(tab.id, socket);
     this.metrics.tabs.set(this.registry.connected().length);
-    this.logEvent('tab-joined', `${tab.id} joined (${hello.kind}, ${hello.backend})`);
-    void this.measureRtt(tab, socket);
-    return tab;
+    this.logEvent('tab-joined', `${tab.id} joined (${command.helloKind}, ${command.backend})`);
+    this.settle(command.id, tab);
+    this.afterAdmit(tab, now);
   }
 
-  private afterAdmit(tab: TabRecord): void {
+  private afterAdmit(tab: TabRecord, now: number): void {
     if (this.registry.seatOf(tab.id)) {
       // resumed into its old seat
       this.sendPlacements(this.clusterMembersOf(tab.id));
     } else if (this.registry.clusters.length === 0 || this.phaseValue === 'waiting') {
-      this.startIterationIfReady();
+      this.startIterationIfReady(now);
     } else {
       const seat = this.registry.seatInVacancy(tab.id);
       if (seat) this.sendPlacements(this.clusterMembersOf(tab.id));
@@ -536,7 +677,8 @@ export class Coordinator {
     const started = performance.now();
     try {
       await socket.timeout(5000).emitWithAck('ping');
-      tab.rttMs = performance.now() - started;
+      // the rtt placement strategy reads it: shared like every other placement input
+      this.submit(this.command({ kind: 'rtt', tabId: tab.id, rttMs: performance.now() - started }));
     } catch {
       // no answer: leave unmeasured; rtt placement seats it last
     }
@@ -544,10 +686,14 @@ export class Coordinator {
 
   private onLeave(tab: TabRecord, socket: WorkerSocket): void {
     if (tab.socketId !== socket.id) return; // an older connection of a resumed tab
+    this.submit(this.command({ kind: 'leave', tabId: tab.id, socketId: socket.id }));
+  }
+
+  private applyLeave(tab: TabRecord, now: number): void {
     this.registry.setConnected(tab, false);
+    if (this.sockets.get(tab.id)?.id === tab.socketId) this.sockets.delete(tab.id);
     tab.socketId = undefined;
-    tab.lastSeenAt = Date.now();
-    this.sockets.delete(tab.id);
+    tab.lastSeenAt = now;
     this.metrics.tabs.set(this.registry.connected().length);
     const seat = this.registry.seatOf(tab.id);
     const midRound =
@@ -586,11 +732,14 @@ export class Coordinator {
 
   // ------------------------------------------------------------------ proposals
 
-  private onProposal(
+  /** Everything about a proposal this node can check alone; the offer is a shared command. */
+  private checkProposal(
     tab: TabRecord,
     rawMeta: unknown,
     rawFrame: unknown,
-  ): { ok: true; counted: boolean } | { ok: false; code: ErrorCode; message: string } {
+  ):
+    | { ok: true; command: Extract<Command, { kind: 'proposal' }> }
+    | { ok: false; code: ErrorCode; message: string } {
     const meta = proposalMetaSchema.safeParse(rawMeta);
     if (!meta.success) {
       return {
@@ -615,6 +764,9 @@ export class Coordinator {
     if (this.phaseValue === 'done') {
       return { ok: false, code: 'paused', message: 'training is done' };
     }
+    if (!this.shared.available()) {
+      return { ok: false, code: 'paused', message: 'the shared state is out of reach' };
+    }
     const seat = this.registry.seatOf(tab.id);
     if (!seat || seat.clusterId !== meta.data.clusterId) {
       return {
@@ -635,9 +787,47 @@ export class Coordinator {
     if (!decoded.ok) return { ok: false, code: decoded.error.code, message: decoded.error.message };
     if (!allFinite(update))
       return { ok: false, code: 'non-finite', message: 'update is not finite' };
+    return {
+      ok: true,
+      command: this.command({
+        kind: 'proposal',
+        tabId: tab.id,
+        clusterId: seat.clusterId,
+        baseIteration: decoded.value.iteration,
+        // other nodes decode the frame themselves; one process hands the decoded update on
+        frame: this.shared.distributed ? Uint8Array.from(frame) : frame,
+        ...(this.shared.distributed ? {} : { update }),
+        rejected: meta.data.rejected,
+      }),
+    };
+  }
+
+  private applyProposal(
+    command: Extract<Command, { kind: 'proposal' }>,
+  ): { ok: true; counted: boolean } | { ok: false; code: ErrorCode; message: string } {
+    // the tab may have moved while its proposal travelled
+    const seat = this.registry.seatOf(command.tabId);
+    if (!seat || seat.clusterId !== command.clusterId) {
+      return {
+        ok: false,
+        code: 'not-in-cluster',
+        message: `you are not in cluster ${command.clusterId}`,
+      };
+    }
+    let update = command.update;
+    if (update === undefined) {
+      update = new Float32Array(this.dimension);
+      const decoded = decodeFrameInto(command.frame, update, {
+        dimension: this.dimension,
+        jobId: this.jobId,
+        maxFrameBytes: FRAME_HEADER_BYTES + this.dimension * 4,
+      });
+      if (!decoded.ok || !allFinite(update))
+        return { ok: false, code: 'invalid-message', message: 'undecodable proposal' };
+    }
     const offered = this.engine.offer(
       seat.clusterId,
-      decoded.value.iteration,
+      command.baseIteration,
       update,
       performance.now(),
     );
@@ -646,23 +836,25 @@ export class Coordinator {
       return offered;
     }
     if (offered.counted) {
-      this.dashboardMetrics.recordAge(this.engine.iteration - decoded.value.iteration);
-      for (const r of meta.data.rejected) {
+      this.dashboardMetrics.recordAge(this.engine.iteration - command.baseIteration);
+      for (const r of command.rejected) {
         this.logEvent(
           'update-rejected',
           `cluster ${seat.clusterId}'s ${this.job.aggregator.name} filter rejected slot ${r.slot}: ${r.reason}`,
         );
       }
     }
-    this.countWire('proposal', frame.byteLength, this.dimension * 4);
+    if (command.node === this.nodeId)
+      this.countWire('proposal', command.frame.byteLength, this.dimension * 4);
     return { ok: true, counted: offered.counted };
   }
 
   // ------------------------------------------------------------------ iterations
 
-  private startIterationIfReady(): void {
+  /** `now`: the clock of the command that led here (placement keeps seats by time). */
+  private startIterationIfReady(now = Date.now()): void {
     if (this.closing || this.paused || this.phaseValue === 'done') return;
-    const changed = this.registry.rebalance(Date.now(), this.options.resumeGraceMs ?? 10_000);
+    const changed = this.registry.rebalance(now, this.options.resumeGraceMs ?? 10_000);
     if (this.placementsDirty) {
       for (const tab of this.registry.connected()) changed.add(tab.id);
       this.placementsDirty = false;
@@ -695,7 +887,7 @@ export class Coordinator {
       this.logEvent('quorum-lost', 'fewer than a majority of clusters have a live tab');
     if (previous === 'quorum-lost' && phase === 'training')
       this.logEvent('quorum-restored', 'a majority of clusters is live again');
-    this.workers?.emit('phase', phase);
+    this.workers?.local.emit('phase', phase);
     this.publishStatus();
   }
 
@@ -710,6 +902,7 @@ export class Coordinator {
   private maybeClose(): void {
     if (this.closing || (this.phaseValue !== 'training' && this.phaseValue !== 'quorum-lost'))
       return;
+    if (!this.shared.available()) return; // resumes when the shared state is back
     const now = performance.now();
     const decision = this.engine.decide(this.registry.liveClusters(), now);
     if (decision.action === 'close') {
@@ -723,7 +916,7 @@ export class Coordinator {
           if (this.closing || (this.phaseValue !== 'training' && this.phaseValue !== 'quorum-lost'))
             return;
           const still = this.engine.decide(this.registry.liveClusters(), performance.now());
-          if (still.action === 'close') this.closeIteration(now);
+          if (still.action === 'close') this.requestClose(now);
           else this.maybeClose();
         });
       }
@@ -736,7 +929,32 @@ export class Coordinator {
     }
   }
 
-  private closeIteration(decidedAt: number): void {
+  /**
+   * Asks every node to close the current iteration. Several nodes may ask; the first `close`
+   * in the log closes it and the others find the iteration moved on and change nothing.
+   */
+  private requestClose(decidedAt: number): void {
+    const iteration = this.engine.iteration;
+    if (this.shared.distributed) {
+      if (this.closeRequestedFor === iteration) return;
+      this.closeRequestedFor = iteration;
+    }
+    this.closeDecidedAt = decidedAt;
+    this.submit(this.command({ kind: 'close', iteration }), (result) => {
+      if (result instanceof Error && this.closeRequestedFor === iteration)
+        this.closeRequestedFor = -1; // not appended: ask again when the shared state is back
+    });
+  }
+
+  private applyClose(command: Extract<Command, { kind: 'close' }>): void {
+    if (command.iteration !== this.engine.iteration || this.engine.proposers().length === 0) return;
+    // the close latency counts from this node's own decision, else from the command's arrival
+    const decidedAt =
+      command.node === this.nodeId ? (this.closeDecidedAt ?? performance.now()) : performance.now();
+    this.closeIteration(decidedAt, command.at);
+  }
+
+  private closeIteration(decidedAt: number, at = Date.now()): void {
     clearTimeout(this.closeTimer);
     let closed: ClosedIteration;
     try {
@@ -747,23 +965,26 @@ export class Coordinator {
       return;
     }
     this.lastRounds = closed.rounds;
-    try {
-      this.journal.append({ iteration: closed.iteration, frame: closed.frame });
-    } catch (error) {
-      // the iteration still goes on; a restart would resume from the iteration before
-      this.logger.error({ err: error }, 'journal append failed');
+    // with several nodes the log in Redis is the journal (redis-state.ts)
+    if (!this.shared.distributed) {
+      try {
+        this.journal.append({ iteration: closed.iteration, frame: closed.frame });
+      } catch (error) {
+        // the iteration still goes on; a restart would resume from the iteration before
+        this.logger.error({ err: error }, 'journal append failed');
+      }
     }
     const done = this.job.maxIterations !== undefined && closed.iteration >= this.job.maxIterations;
     // seats and placements for the new iteration go out before the iteration itself, so a
     // tab whose place changed never starts computing on its old partitions
-    if (!done) this.startIterationIfReady();
+    if (!done) this.startIterationIfReady(at);
     const start = {
       iteration: closed.iteration,
       delta: closed.frame,
       learningRate: this.learningRateValue,
       phase: this.phaseValue,
     };
-    this.workers?.emit('iteration', start);
+    this.workers?.local.emit('iteration', start);
     const recipients = this.sockets.size;
     this.countWire(
       'broadcast',
@@ -796,17 +1017,23 @@ export class Coordinator {
     this.afterClose(closed.iteration);
     if (done) {
       this.setPhase('done');
-      void this.writeCheckpoint();
+      if (this.shared.holdsLease()) void this.writeCheckpoint();
     }
   }
 
   private afterClose(iteration: number): void {
+    // with several nodes, the holder of the lease in Redis evaluates and checkpoints
+    if (!this.shared.holdsLease()) return;
     if (this.evaluator && iteration % this.job.evaluateEvery === 0 && !this.evaluationInFlight) {
       this.evaluationInFlight = true;
       const params = Float32Array.from(this.engine.base);
       this.evaluator
         .evaluate(params, iteration)
-        .then((result) => this.recordEvaluation(result))
+        .then((result) => {
+          if (!this.shared.distributed) return this.recordEvaluation(result);
+          // every node records it (its dashboard and status show it)
+          this.submit(this.command({ kind: 'evaluated', point: { ...result, at: Date.now() } }));
+        })
         .catch((error: unknown) => this.logger.error({ err: error }, 'evaluation failed'))
         .finally(() => {
           this.evaluationInFlight = false;
@@ -820,19 +1047,22 @@ export class Coordinator {
     }
   }
 
-  private recordEvaluation(result: { iteration: number; loss: number; accuracy: number }): void {
+  private recordEvaluation(
+    result: { iteration: number; loss: number; accuracy: number },
+    at = Date.now(),
+  ): void {
     const point = {
       iteration: result.iteration,
       loss: result.loss,
       accuracy: result.accuracy,
-      at: Date.now(),
+      at,
     };
     this.lastEvaluation = point;
     this.history.push(point);
     if (this.history.length > 10_000) this.history.splice(0, this.history.length - 10_000);
     this.metrics.accuracy.set(result.accuracy);
     this.metrics.loss.set(result.loss);
-    this.dashboard?.emit('evaluation', point);
+    this.dashboard?.local.emit('evaluation', point);
     this.logger.info(point, 'evaluated');
   }
 
@@ -848,6 +1078,8 @@ export class Coordinator {
   /** Writes a full checkpoint of the current base and state; one at a time. */
   async writeCheckpoint(): Promise<void> {
     if (this.checkpointInFlight) await this.checkpointInFlight;
+    // several nodes: the replica at this point of the log also goes to Redis (lease holder)
+    if (this.shared.distributed) this.shared.saveSnapshot();
     const iteration = this.engine.iteration;
     const params = Float32Array.from(this.engine.base);
     const state: PersistedState = {
@@ -866,7 +1098,8 @@ export class Coordinator {
         weightSpecs: this.specs,
       });
       this.lastCheckpointIteration = iteration;
-      this.journal.rotate(iteration);
+      if (!this.shared.distributed) this.journal.rotate(iteration);
+      this.checkpointsWritten++;
       this.metrics.checkpoints.inc();
       this.logEvent('checkpoint', `checkpoint at iteration ${iteration}`);
     })();
@@ -902,7 +1135,15 @@ export class Coordinator {
         message: parsed.error.issues[0]?.message ?? 'bad command',
       };
     }
-    const command: ControlCommand = parsed.data;
+    if (!this.shared.available()) {
+      return { ok: false, code: 'paused', message: 'the shared state is out of reach' };
+    }
+    // every node applies it (several nodes: through the log in Redis)
+    this.submit(this.command({ kind: 'control', command: parsed.data }));
+    return { ok: true, phase: this.effectivePhase() };
+  }
+
+  private applyControl(command: ControlCommand, at: number): void {
     switch (command.action) {
       case 'pause':
         this.paused = true;
@@ -914,7 +1155,7 @@ export class Coordinator {
         if (this.phaseValue === 'paused') {
           if (this.engine.clusters.length === 0) {
             this.phaseValue = 'waiting';
-            this.startIterationIfReady();
+            this.startIterationIfReady(at);
           } else {
             this.setPhase('training');
             this.updateQuorum();
@@ -939,8 +1180,151 @@ export class Coordinator {
         break;
     }
     this.logEvent('control', `operator: ${JSON.stringify(command)}`);
-    this.workers?.emit('phase', this.phaseValue);
-    return { ok: true, phase: this.phaseValue };
+    this.workers?.local.emit('phase', this.effectivePhase());
+  }
+
+  // ------------------------------------------------------------------ shared state
+
+  /** A command of this node, stamped with a fresh id and this node's clock. */
+  private command<C extends DistributiveOmit<Command, 'id' | 'node' | 'at'>>(
+    body: C,
+  ): C & { id: string; node: string; at: number } {
+    return {
+      ...body,
+      id: `${this.nodeId}:${++this.commandSeq}`,
+      node: this.nodeId,
+      at: Date.now(),
+    };
+  }
+
+  /**
+   * Appends a command to the shared state; every node applies it (apply). `done` runs on this
+   * node when the command is applied here, with what applying it gave, or with an Error when it
+   * could not be appended. One process: both happen at once, in this call.
+   */
+  private submit(command: Command, done?: (result: unknown) => void): void {
+    if (done) this.pending.set(command.id, done);
+    this.shared.append(command, (error) => this.settle(command.id, error));
+  }
+
+  private settle(id: string, result: unknown): void {
+    const done = this.pending.get(id);
+    if (done === undefined) return;
+    this.pending.delete(id);
+    done(result);
+  }
+
+  /** Applies one command of the shared log: the same on every node, in the same order. */
+  private apply(command: Command): void {
+    switch (command.kind) {
+      case 'join':
+        this.applyJoin(command);
+        break;
+      case 'leave': {
+        const tab = this.registry.tabs.get(command.tabId);
+        // a leave of a replaced connection (the tab resumed meanwhile) changes nothing
+        if (tab && tab.connected && tab.socketId === command.socketId)
+          this.applyLeave(tab, command.at);
+        break;
+      }
+      case 'rtt': {
+        const tab = this.registry.tabs.get(command.tabId);
+        if (tab) tab.rttMs = command.rttMs;
+        break;
+      }
+      case 'proposal': {
+        const result = this.applyProposal(command);
+        this.settle(command.id, result);
+        // any node may close: the one that received the proposal, or another (grace timers)
+        if (command.node !== this.nodeId) this.maybeClose();
+        break;
+      }
+      case 'close':
+        this.applyClose(command);
+        break;
+      case 'control':
+        this.applyControl(command.command, command.at);
+        break;
+      case 'evaluated':
+        this.recordEvaluation(command.point, command.point.at);
+        break;
+      case 'node-down':
+        this.applyNodeDown(command.down, command.at);
+        break;
+    }
+    this.settle(command.id, true);
+  }
+
+  /** A node stopped heartbeating: the tabs it held left (they may resume on another node). */
+  private applyNodeDown(node: string, at: number): void {
+    if (node === this.nodeId) {
+      // declared dead while alive (a long pause): its tabs reconnect and resume by token
+      this.logEvent('node', `${node} (this node) was declared down: reconnecting its tabs`);
+      for (const socket of [...this.sockets.values()]) socket.disconnect(true);
+    } else {
+      this.logEvent('node', `node ${node} is down: its tabs left`);
+    }
+    for (const tab of [...this.registry.tabs.values()]) {
+      if (tab.node === node && tab.connected) this.applyLeave(tab, at);
+    }
+  }
+
+  /** Redis went away or came back (multi-node). */
+  private onAvailability(up: boolean): void {
+    if (!up) {
+      this.logEvent('node', `${this.nodeId} lost Redis: paused until it is back`);
+      clearTimeout(this.closeTimer);
+      this.workers?.local.emit('phase', 'paused');
+      this.publishStatus();
+      return;
+    }
+    this.logEvent('node', `${this.nodeId} reached Redis again: resuming`);
+    // connections that ended while Redis was away: their leave could not be appended
+    for (const tab of this.registry.tabs.values()) {
+      if (tab.node === this.nodeId && tab.connected && tab.socketId !== undefined) {
+        const socket = this.sockets.get(tab.id);
+        if (socket?.id !== tab.socketId || !socket.connected)
+          this.submit(this.command({ kind: 'leave', tabId: tab.id, socketId: tab.socketId }));
+      }
+    }
+    this.closeRequestedFor = -1;
+    this.workers?.local.emit('phase', this.phaseValue);
+    this.publishStatus();
+    this.maybeClose();
+  }
+
+  /** The replicated state as plain data (a snapshot in Redis; redis-state.ts). */
+  exportReplica(): ReplicaState {
+    return {
+      iteration: this.engine.iteration,
+      engine: this.engine.exportState(),
+      registry: this.registry.exportState(),
+      phase: this.phaseValue,
+      paused: this.paused,
+      started: this.started,
+      placementsDirty: this.placementsDirty,
+      learningRate: this.learningRateValue,
+      cluster: { ...this.job.cluster },
+      aggregator: { ...this.job.aggregator },
+      history: this.history.slice(-200),
+    };
+  }
+
+  importReplica(state: ReplicaState): void {
+    this.engine.importState(state.engine);
+    this.registry.importState(state.registry);
+    this.phaseValue = state.phase;
+    this.paused = state.paused;
+    this.started = state.started;
+    this.placementsDirty = state.placementsDirty;
+    this.learningRateValue = state.learningRate;
+    Object.assign(this.job.cluster, state.cluster);
+    Object.assign(this.job.aggregator, state.aggregator);
+    this.registry.setJob(this.job);
+    this.history.splice(0, this.history.length, ...state.history);
+    this.lastEvaluation = this.history.at(-1);
+    this.metrics.iteration.set(this.engine.iteration);
+    this.metrics.tabs.set(this.registry.connected().length);
   }
 
   checkToken(header: string | undefined): boolean {
@@ -984,7 +1368,9 @@ export class Coordinator {
     return n > 0 ? sum / n : null;
   }
 
-  status(): DashboardStatus {
+  status(): DashboardStatus & {
+    node?: NodeStatus & { checkpoints: number; lastCheckpoint: number };
+  } {
     const live = this.registry.liveClusters();
     const proposers = new Set(this.engine.proposers());
     const clusters = this.registry.clusters.map((cluster) => ({
@@ -1030,7 +1416,7 @@ export class Coordinator {
       },
       dimension: this.dimension,
       iteration: this.engine.iteration,
-      phase: this.phaseValue,
+      phase: this.effectivePhase(),
       learningRate: this.learningRateValue,
       agreementRounds: this.lastRounds,
       tabs: this.registry.connected().length,
@@ -1061,6 +1447,16 @@ export class Coordinator {
         threshold: this.job.staleness,
         dropped: this.engine.staleDropped,
       }),
+      // several nodes: which node answered, Redis reachable, lease, live nodes
+      ...(this.shared.distributed
+        ? {
+            node: {
+              ...this.shared.status()!,
+              checkpoints: this.checkpointsWritten,
+              lastCheckpoint: this.lastCheckpointIteration,
+            },
+          }
+        : {}),
     };
   }
 
@@ -1090,7 +1486,7 @@ export class Coordinator {
     const event = { at: Date.now(), kind, message };
     this.events.push(event);
     if (this.events.length > 5000) this.events.splice(0, this.events.length - 5000);
-    this.dashboard?.emit('event', event);
+    this.dashboard?.local.emit('event', event);
     this.logger.info({ event: kind }, message);
   }
 
@@ -1103,11 +1499,34 @@ export class Coordinator {
     clearTimeout(this.closeTimer);
     clearImmediate(this.closeImmediate);
     clearInterval(this.statusTimer);
-    if (options.checkpoint !== false) await this.writeCheckpoint();
-    this.io?.disconnectSockets(true);
+    if (options.checkpoint !== false && this.shared.holdsLease()) await this.writeCheckpoint();
+    this.io?.local.disconnectSockets(true);
     await new Promise<void>((resolve) => (this.io ? this.io.close(() => resolve()) : resolve()));
+    await this.shared.close();
     await this.evaluator?.close();
   }
+}
+
+/** What every node of a multi-node coordinator holds alike (Coordinator.exportReplica). */
+export interface ReplicaState {
+  iteration: number;
+  engine: RoundEngineState;
+  registry: RegistryState;
+  phase: Phase;
+  paused: boolean;
+  started: boolean;
+  placementsDirty: boolean;
+  learningRate: number;
+  cluster: JobSpec['cluster'];
+  aggregator: JobSpec['aggregator'];
+  history: EvaluationPoint[];
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** socket.io room of one tab, so a node can reach a tab another node holds. */
+function tabRoom(tabId: string): string {
+  return `tab:${tabId}`;
 }
 
 interface PersistedState {

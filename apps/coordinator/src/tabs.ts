@@ -29,6 +29,16 @@ export interface TabRecord {
   quarantined: boolean;
   /** Socket id while connected. */
   socketId: string | undefined;
+  /** The coordinator node holding its connection (multi-node mode; absent with one process). */
+  node?: string | undefined;
+}
+
+/** What a node replicates of the registry (reports stay with the node that received them). */
+export interface RegistryState {
+  tabs: Omit<TabRecord, 'report'>[];
+  clusters: { id: number; seats: (string | null)[] }[];
+  nextClusterId: number;
+  joinSeq: number;
 }
 
 export interface Seat {
@@ -58,6 +68,32 @@ export class TabRegistry {
 
   setJob(job: JobSpec): void {
     this.job = job;
+  }
+
+  /** The registry as plain data (multi-node snapshots, apps/coordinator/src/redis-state.ts). */
+  exportState(): RegistryState {
+    return {
+      tabs: [...this.tabs.values()].map(({ report: _report, ...rest }) => ({ ...rest })),
+      clusters: this.clusterSeats.map((c) => ({
+        id: c.id,
+        seats: c.seats.map((id) => id ?? null),
+      })),
+      nextClusterId: this.nextClusterId,
+      joinSeq: this.joinSeq,
+    };
+  }
+
+  /** Replaces the registry with an exported one. */
+  importState(state: RegistryState): void {
+    this.tabs.clear();
+    for (const tab of state.tabs) this.tabs.set(tab.id, { ...tab, report: undefined });
+    this.clusterSeats = state.clusters.map((c) => ({
+      id: c.id,
+      seats: c.seats.map((id) => id ?? undefined),
+    }));
+    this.nextClusterId = state.nextClusterId;
+    this.joinSeq = state.joinSeq;
+    this.reindex();
   }
 
   nextJoinSeq(): number {

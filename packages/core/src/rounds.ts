@@ -54,6 +54,16 @@ export interface ClosedIteration {
   deltaNorm: number;
 }
 
+/** RoundEngine.exportState(): everything a replica needs to continue identically. */
+export interface RoundEngineState {
+  iteration: number;
+  base: Float32Array;
+  clusterIds: number[];
+  held: { clusterId: number; baseIteration: number; update: Float32Array }[];
+  staleDropped: number;
+  residual: Float32Array | null;
+}
+
 interface HeldProposal {
   update: Float32Array;
   baseIteration: number;
@@ -234,6 +244,47 @@ export class RoundEngine {
     this.applyDelta(frame);
     this.currentIteration = iteration;
     this.held = new Map();
+  }
+
+  /**
+   * The engine's state as plain data, for a replica of it in another process (multi-node
+   * coordinator snapshots): base, iteration, voting clusters, held proposals, the stale count
+   * and the encoder's error-feedback residual, so a replica closes bit-identical iterations.
+   * (A stochastic codec's generator state is not included.)
+   */
+  exportState(): RoundEngineState {
+    const residual = this.encoder.residual();
+    return {
+      iteration: this.currentIteration,
+      base: Float32Array.from(this.baseParams),
+      clusterIds: [...this.clusterIds],
+      held: [...this.held.entries()].map(([clusterId, h]) => ({
+        clusterId,
+        baseIteration: h.baseIteration,
+        update: Float32Array.from(h.update),
+      })),
+      staleDropped: this.staleDropped,
+      residual: residual === undefined ? null : Float32Array.from(residual),
+    };
+  }
+
+  /** Replaces the state with an exported one (same dimension and codec). */
+  importState(state: RoundEngineState): void {
+    if (state.base.length !== this.dimension) throw new RangeError('state of another dimension');
+    this.baseParams = Float32Array.from(state.base);
+    this.currentIteration = state.iteration;
+    this.clusterIds = [...state.clusterIds].sort((a, b) => a - b);
+    this.held = new Map(
+      state.held.map((h) => [h.clusterId, { update: h.update, baseIteration: h.baseIteration }]),
+    );
+    this.quorumSince = undefined;
+    this.staleDropped = state.staleDropped;
+    const residual = this.encoder.residual();
+    if (residual !== undefined) {
+      if (state.residual !== null && state.residual.length === residual.length)
+        residual.set(state.residual);
+      else residual.fill(0);
+    }
   }
 
   private applyDelta(frame: Uint8Array): number {

@@ -144,7 +144,9 @@ export type DashboardEventKind =
   | 'tab-quarantined'
   | 'checkpoint'
   | 'control'
-  | 'iteration';
+  | 'iteration'
+  /** Multi-node coordinator: Redis lost or back, the lease moved, a node down. */
+  | 'node';
 
 export interface DashboardEvent {
   at: number;

@@ -21,6 +21,7 @@ const GROUP: Record<DashboardEventKind, Exclude<Filter, 'all'>> = {
   checkpoint: 'checkpoints',
   control: 'operator',
   iteration: 'operator',
+  node: 'faults',
 };
 
 const LABEL: Record<DashboardEventKind, string> = {
@@ -35,6 +36,7 @@ const LABEL: Record<DashboardEventKind, string> = {
   checkpoint: 'checkpoint',
   control: 'operator',
   iteration: 'iteration',
+  node: 'node',
 };
 
 const TONE: Record<DashboardEventKind, string> = {
@@ -49,6 +51,7 @@ const TONE: Record<DashboardEventKind, string> = {
   checkpoint: 'info',
   control: 'violet',
   iteration: 'muted',
+  node: 'warn',
 };
 
 const FILTERS: { id: Filter; label: string }[] = [

@@ -1,0 +1,456 @@
+/**
+ * The coordinator's shared state in Redis: several `swarmgrad serve --redis <url>` processes
+ * are nodes of one coordinator (issue 8). See shared-state.ts for the command log.
+ *
+ * Keys, under `swarmgrad:<job>:`
+ * - `log`       a stream: the commands, in the order every node applies them (XADD is atomic).
+ * - `snapshot`  a node's replica at a log entry (genesis at first start, then at every
+ *               checkpoint, lease holder only); a node that starts later loads it and reads the
+ *               log from that entry. The log is trimmed up to the snapshot (XTRIM MINID).
+ * - `lease`     the evaluation/checkpoint lease: SET NX PX, renewed by its holder through a
+ *               compare-and-PEXPIRE script; after its holder dies another node takes it within
+ *               lease time + one renewal period (3 s + 1 s by default).
+ * - `nodes`     a sorted set: node id → heartbeat expiry (Redis server time). The lease holder
+ *               appends `node-down` for nodes whose heartbeat expired, so the tabs they held
+ *               stop counting as live.
+ * - `io*`       socket.io's Redis adapter (@socket.io/redis-adapter): signals between tabs held
+ *               by different nodes.
+ *
+ * Redis unreachable: the node reports it (status `node.redis`, an event in the log), tells its
+ * tabs the phase is `paused`, refuses proposals with `paused` and hellos by disconnecting
+ * (tabs retry), and resumes when Redis is back; it reads the log from where it stopped, so
+ * nothing is applied twice or skipped. Redis must keep its data over a restart (AOF or RDB
+ * persistence) for the log to survive one; the tests run it with `appendonly yes`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Logger } from 'pino';
+import type { Command, NodeStatus, SharedState, SharedStateHooks } from './shared-state.ts';
+
+export interface RedisStateOptions {
+  url: string;
+  job: string;
+  logger: Logger;
+  /** Lease time (default 3000 ms); renewed every third of it. */
+  leaseMs?: number;
+  /** Heartbeat expiry (default 3000 ms); beats every third of it. */
+  heartbeatMs?: number;
+  /** How long to wait for Redis at start (default 15 s). */
+  connectTimeoutMs?: number;
+}
+
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/** Heartbeat: the node's expiry in Redis server time. Returns the live nodes. */
+const BEAT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')`;
+
+/** Nodes whose heartbeat expired (not removed: the caller removes them once announced). */
+const EXPIRED = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)`;
+
+/** Snapshot by the lease holder only, never older than the stored one; trims the log. */
+const SNAPSHOT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local stored = tonumber(redis.call('GET', KEYS[4]) or '-1')
+if tonumber(ARGV[4]) < stored then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[4], ARGV[4])
+if ARGV[3] ~= '0-0' then redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3]) end
+return 1`;
+
+interface StoredSnapshot {
+  /** Log entry the replica includes (read from the entry after it). */
+  logId: string;
+  replica: unknown;
+}
+
+export class RedisState implements SharedState {
+  readonly distributed = true;
+  readonly nodeId = `node-${randomUUID().slice(0, 8)}`;
+  private readonly options: Required<Omit<RedisStateOptions, 'logger'>> & { logger: Logger };
+  private readonly cmd: Redis;
+  private readonly reader: Redis;
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly keys: {
+    log: string;
+    snapshot: string;
+    snapshotIteration: string;
+    lease: string;
+    nodes: string;
+    io: string;
+  };
+  private hooks: SharedStateHooks | undefined;
+  private lastId = '0-0';
+  private up = false;
+  private upSince = 0;
+  private leaseUntil = 0;
+  private leaseHeld = false;
+  private liveNodes: string[] = [];
+  private closed = false;
+  private timers: NodeJS.Timeout[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private reading: Promise<void> | undefined;
+  private readonly announcedDown = new Set<string>();
+
+  private constructor(options: RedisStateOptions) {
+    this.options = {
+      leaseMs: 3000,
+      heartbeatMs: 3000,
+      connectTimeoutMs: 15_000,
+      ...options,
+    };
+    const prefix = `swarmgrad:${options.job}:`;
+    this.keys = {
+      log: `${prefix}log`,
+      snapshot: `${prefix}snapshot`,
+      snapshotIteration: `${prefix}snapshot-iteration`,
+      lease: `${prefix}lease`,
+      nodes: `${prefix}nodes`,
+      io: `${prefix}io`,
+    };
+    const client = (name: string, offlineQueue: boolean): Redis => {
+      const redis = new Redis(options.url, {
+        lazyConnect: true,
+        enableOfflineQueue: offlineQueue,
+        maxRetriesPerRequest: offlineQueue ? null : 1,
+        retryStrategy: (times) => Math.min(100 * times, 1000),
+        connectionName: `swarmgrad-${this.nodeId}-${name}`,
+      });
+      redis.on('error', (error: Error) =>
+        this.options.logger.debug({ err: error.message, client: name }, 'redis client error'),
+      );
+      return redis;
+    };
+    // commands fail at once while Redis is away (the node pauses instead of queueing)
+    this.cmd = client('cmd', false);
+    this.reader = client('reader', false);
+    // socket.io's adapter re-subscribes by itself after a reconnection
+    this.pub = client('pub', true);
+    this.sub = client('sub', true);
+    this.cmd.on('ready', () => this.setUp(true));
+    this.cmd.on('close', () => this.setUp(false));
+  }
+
+  /** Connects to Redis (waiting up to connectTimeoutMs for it). */
+  static async connect(options: RedisStateOptions): Promise<RedisState> {
+    const state = new RedisState(options);
+    const deadline = Date.now() + state.options.connectTimeoutMs;
+    for (const redis of [state.cmd, state.reader, state.pub, state.sub]) {
+      for (;;) {
+        try {
+          await redis.connect();
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) {
+            await state.close();
+            throw new Error(
+              `cannot reach Redis at ${options.url}: ${error instanceof Error ? error.message : String(error)}`,
+              { cause: error },
+            );
+          }
+          redis.disconnect();
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    }
+    state.up = true;
+    state.upSince = Date.now();
+    return state;
+  }
+
+  /** socket.io's Redis adapter over this node's pub/sub connections. */
+  adapter(): ReturnType<typeof createAdapter> {
+    return createAdapter(this.pub, this.sub, { key: this.keys.io });
+  }
+
+  /**
+   * Loads the shared snapshot into the replica (seeding it from this node's replica when the
+   * swarm is new), then follows the log, beats and competes for the lease.
+   */
+  async start(hooks: SharedStateHooks): Promise<void> {
+    this.hooks = hooks;
+    const genesis: StoredSnapshot = { logId: '0-0', replica: hooks.exportReplica() };
+    const seeded = await this.cmd.set(this.keys.snapshot, encode(genesis), 'NX');
+    if (seeded === 'OK') {
+      this.options.logger.info({ node: this.nodeId }, 'seeded the shared state in Redis');
+    }
+    const stored = await this.cmd.get(this.keys.snapshot);
+    if (stored === null) throw new Error('the shared snapshot vanished from Redis');
+    const snapshot = decode(stored) as StoredSnapshot;
+    hooks.importReplica(snapshot.replica);
+    this.lastId = snapshot.logId;
+    // catch up before serving: the replica is current when the first tab says hello
+    await this.readOnce(0);
+    await this.beat();
+    await this.leaseTick();
+    const period = Math.max(
+      100,
+      Math.floor(Math.min(this.options.leaseMs, this.options.heartbeatMs) / 3),
+    );
+    this.timers.push(setInterval(() => void this.beat(), period));
+    this.timers.push(setInterval(() => void this.leaseTick(), period));
+    for (const t of this.timers) t.unref();
+    this.reading = this.follow();
+  }
+
+  append(command: Command, failed: (error: Error) => void): void {
+    if (!this.up) {
+      failed(new Error('redis unavailable'));
+      return;
+    }
+    const task = this.cmd
+      .xadd(this.keys.log, '*', 'c', encode(command))
+      .then(() => undefined)
+      .catch((error: unknown) => failed(error instanceof Error ? error : new Error(String(error))));
+    this.track(task);
+  }
+
+  holdsLease(): boolean {
+    return this.leaseHeld && Date.now() < this.leaseUntil;
+  }
+
+  available(): boolean {
+    return this.up;
+  }
+
+  saveSnapshot(): void {
+    if (!this.hooks || !this.holdsLease()) return;
+    const replica = this.hooks.exportReplica() as { iteration?: number };
+    const snapshot: StoredSnapshot = { logId: this.lastId, replica };
+    const task = this.cmd
+      .eval(
+        SNAPSHOT,
+        4,
+        this.keys.lease,
+        this.keys.snapshot,
+        this.keys.log,
+        this.keys.snapshotIteration,
+        this.nodeId,
+        encode(snapshot),
+        this.lastId,
+        String(replica.iteration ?? 0),
+      )
+      .catch((error: unknown) =>
+        this.options.logger.warn({ err: String(error) }, 'snapshot to redis failed'),
+      );
+    this.track(task);
+  }
+
+  status(): NodeStatus {
+    return {
+      id: this.nodeId,
+      redis: this.up ? 'up' : 'down',
+      leaseHolder: this.holdsLease(),
+      nodes: [...this.liveNodes],
+      applied: this.lastId,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.allSettled([...this.inFlight]);
+    if (this.up) {
+      await Promise.allSettled([
+        this.cmd.eval(RELEASE, 1, this.keys.lease, this.nodeId),
+        this.cmd.zrem(this.keys.nodes, this.nodeId),
+      ]);
+    }
+    for (const redis of [this.reader, this.sub, this.pub, this.cmd]) redis.disconnect();
+    await this.reading?.catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private track(task: Promise<unknown>): void {
+    this.inFlight.add(task);
+    void task.finally(() => this.inFlight.delete(task));
+  }
+
+  private setUp(up: boolean): void {
+    if (this.closed || this.up === up) return;
+    this.up = up;
+    if (up) this.upSince = Date.now();
+    else this.leaseHeld = false;
+    this.options.logger.warn({ node: this.nodeId }, up ? 'redis is back' : 'redis unreachable');
+    if (up) void this.beat();
+    this.hooks?.availability(up);
+  }
+
+  /** Reads and applies the log entries after lastId; blocks up to blockMs for new ones. */
+  private async readOnce(blockMs: number): Promise<number> {
+    const args: (string | number)[] = ['COUNT', 500];
+    if (blockMs > 0) args.push('BLOCK', blockMs);
+    const result = (await this.reader.xread(
+      ...(args as ['COUNT', number]),
+      'STREAMS',
+      this.keys.log,
+      this.lastId,
+    )) as [string, [string, string[]][]][] | null;
+    let applied = 0;
+    for (const [, entries] of result ?? []) {
+      for (const [id, fields] of entries) {
+        this.lastId = id;
+        const raw = fields[1];
+        if (raw === undefined) continue;
+        let command: Command;
+        try {
+          command = decode(raw) as Command;
+        } catch (error) {
+          this.options.logger.error({ id, err: String(error) }, 'unreadable log entry skipped');
+          continue;
+        }
+        try {
+          this.hooks?.apply(command);
+        } catch (error) {
+          this.options.logger.error({ id, kind: command.kind, err: error }, 'applying failed');
+        }
+        applied++;
+      }
+    }
+    return applied;
+  }
+
+  private async follow(): Promise<void> {
+    while (!this.closed) {
+      try {
+        await this.readOnce(1000);
+      } catch {
+        if (this.closed) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  private async beat(): Promise<void> {
+    if (this.closed || !this.up) return;
+    try {
+      const live = (await this.cmd.eval(
+        BEAT,
+        1,
+        this.keys.nodes,
+        this.nodeId,
+        String(this.options.heartbeatMs),
+      )) as string[];
+      this.liveNodes = live.sort();
+    } catch {
+      // Redis away: setUp(false) reports it
+    }
+  }
+
+  private async leaseTick(): Promise<void> {
+    if (this.closed || !this.up) return;
+    const asked = Date.now();
+    try {
+      if (this.leaseHeld) {
+        const renewed = await this.cmd.eval(
+          RENEW,
+          1,
+          this.keys.lease,
+          this.nodeId,
+          String(this.options.leaseMs),
+        );
+        if (renewed === 1) {
+          this.leaseUntil = asked + this.options.leaseMs;
+        } else {
+          this.leaseHeld = false;
+          this.hooks?.lease(false);
+        }
+      } else {
+        const taken = await this.cmd.set(
+          this.keys.lease,
+          this.nodeId,
+          'PX',
+          this.options.leaseMs,
+          'NX',
+        );
+        if (taken === 'OK') {
+          this.leaseHeld = true;
+          this.leaseUntil = asked + this.options.leaseMs;
+          this.hooks?.lease(true);
+        }
+      }
+      if (this.holdsLease()) await this.reapNodes();
+    } catch {
+      // Redis away: retried at the next tick
+    }
+  }
+
+  /** Lease holder: announces nodes whose heartbeat expired (after its own beat is fresh). */
+  private async reapNodes(): Promise<void> {
+    // just after a Redis outage every heartbeat looks expired: give the nodes a beat first
+    if (Date.now() - this.upSince < this.options.heartbeatMs) return;
+    const expired = (await this.cmd.eval(EXPIRED, 1, this.keys.nodes)) as string[];
+    for (const node of expired) {
+      if (node === this.nodeId) continue;
+      if (!this.announcedDown.has(node)) {
+        this.announcedDown.add(node);
+        this.options.logger.warn({ node }, 'node stopped heartbeating');
+        this.append(
+          {
+            kind: 'node-down',
+            id: `${this.nodeId}:down:${node}`,
+            node: this.nodeId,
+            at: Date.now(),
+            down: node,
+          },
+          () => this.announcedDown.delete(node),
+        );
+      }
+      await this.cmd.zrem(this.keys.nodes, node);
+    }
+  }
+}
+
+/** JSON with typed arrays as tagged base64 (frames, parameters, residuals). */
+export function encode(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+    const original = key === '' ? v : this[key];
+    if (original instanceof Float32Array)
+      return {
+        $f32: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString(
+          'base64',
+        ),
+      };
+    if (original instanceof Uint8Array)
+      return {
+        $u8: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString(
+          'base64',
+        ),
+      };
+    return v;
+  });
+}
+
+export function decode(text: string): unknown {
+  return JSON.parse(text, (_key, v: unknown) => {
+    if (typeof v === 'object' && v !== null) {
+      const tagged = v as { $f32?: unknown; $u8?: unknown };
+      if (typeof tagged.$f32 === 'string') {
+        const bytes = Buffer.from(tagged.$f32, 'base64');
+        const out = new Float32Array(bytes.byteLength / 4);
+        new Uint8Array(out.buffer).set(bytes);
+        return out;
+      }
+      if (typeof tagged.$u8 === 'string') return new Uint8Array(Buffer.from(tagged.$u8, 'base64'));
+    }
+    return v;
+  });
+}

@@ -1,0 +1,133 @@
+/**
+ * Where the coordinator's shared state lives: the round engine (base, iteration, held
+ * proposals), the tab registry (tabs, clusters, seats) and the operator's settings.
+ *
+ * The coordinator changes that state only through commands (`Command`): a node turns what its
+ * tabs and timers ask for into a command and appends it; every node applies every command, in
+ * one order, with the same deterministic code (Coordinator.apply). Where the log lives is the
+ * adapter:
+ *
+ * - `MemoryState` (the default, one process): append applies the command at once, in the
+ *   caller's stack. Nothing is stored elsewhere and no Redis is needed; the coordinator behaves
+ *   exactly as a single process always did.
+ * - `RedisState` (redis-state.ts, `swarmgrad serve --redis <url>`): the log is a Redis stream.
+ *   XADD orders commands atomically; each node reads the stream and applies the commands to its
+ *   replica. A command whose precondition no longer holds where it lands in the log (a second
+ *   `close` of an iteration, a `leave` of a socket that was replaced, a proposal from a tab that
+ *   moved) changes nothing on every node alike, so two nodes never close one iteration with
+ *   contradictory results.
+ *
+ * Commands carry everything that is not a pure function of the log: ids and tokens drawn by the
+ * submitting node, and its clock (`at`) wherever placement reads the time.
+ */
+import type { Backend, ControlCommand, FaultMode } from '@swarmgrad/protocol';
+
+export interface CommandHeader {
+  /** Unique per command: `<node>:<sequence>`. */
+  id: string;
+  /** The node that appended it. */
+  node: string;
+  /** The appending node's clock (ms since the epoch). */
+  at: number;
+}
+
+export interface EvaluationRecord {
+  iteration: number;
+  loss: number;
+  accuracy: number;
+  at: number;
+}
+
+export type Command = CommandHeader &
+  (
+    | {
+        kind: 'join';
+        tabId: string;
+        resumeToken: string;
+        helloKind: 'browser' | 'node';
+        backend: Backend;
+        fallbackAdapter: boolean | undefined;
+        fault: FaultMode | undefined;
+        socketId: string;
+      }
+    | { kind: 'leave'; tabId: string; socketId: string }
+    | { kind: 'rtt'; tabId: string; rttMs: number }
+    | {
+        kind: 'proposal';
+        tabId: string;
+        clusterId: number;
+        baseIteration: number;
+        /** The validated update frame as the tab sent it. */
+        frame: Uint8Array;
+        /** Decoded by the submitting node (MemoryState only: never serialised). */
+        update?: Float32Array;
+        rejected: { slot: number; reason: string }[];
+      }
+    | { kind: 'close'; iteration: number }
+    | { kind: 'control'; command: ControlCommand }
+    | { kind: 'evaluated'; point: EvaluationRecord }
+    /** A node stopped heartbeating: the tabs it held are gone. */
+    | { kind: 'node-down'; down: string }
+  );
+
+/** What a node reports about the shared state (multi-node mode only). */
+export interface NodeStatus {
+  id: string;
+  /** Redis reachable. */
+  redis: 'up' | 'down';
+  /** This node holds the evaluation/checkpoint lease. */
+  leaseHolder: boolean;
+  /** Live nodes (by heartbeat) as last seen. */
+  nodes: string[];
+  /** Id of the last log entry applied here. */
+  applied: string;
+}
+
+export interface SharedStateHooks {
+  /** Applies one command to this node's replica (synchronous, deterministic). */
+  apply(command: Command): void;
+  /** The replica as plain data, taken between two commands. */
+  exportReplica(): unknown;
+  importReplica(state: unknown): void;
+  /** Shared storage became unreachable or reachable again. */
+  availability(up: boolean): void;
+  /** This node gained or lost the evaluation/checkpoint lease. */
+  lease(held: boolean): void;
+}
+
+export interface SharedState {
+  readonly nodeId: string;
+  /** True when several processes share the state (Redis). */
+  readonly distributed: boolean;
+  /** Appends a command; `failed` runs when it cannot be appended (it then changes nothing). */
+  append(command: Command, failed: (error: Error) => void): void;
+  /** Whether this node evaluates and checkpoints now (always, in memory). */
+  holdsLease(): boolean;
+  /** Whether commands can be appended now. */
+  available(): boolean;
+  /** Stores the replica (taken now) for nodes that join later; lease holder only. */
+  saveSnapshot(): void;
+  status(): NodeStatus | undefined;
+  close(): Promise<void>;
+}
+
+/** One process: commands apply at once. */
+export class MemoryState implements SharedState {
+  readonly nodeId = 'local';
+  readonly distributed = false;
+  constructor(private readonly apply: (command: Command) => void) {}
+  append(command: Command): void {
+    this.apply(command);
+  }
+  holdsLease(): boolean {
+    return true;
+  }
+  available(): boolean {
+    return true;
+  }
+  saveSnapshot(): void {}
+  status(): undefined {
+    return undefined;
+  }
+  async close(): Promise<void> {}
+}
