@@ -268,6 +268,25 @@ export function checkDecodeArgs(
   return undefined;
 }
 
+/** The error an encoder throws for a non-finite update (its residual is then zeroed). */
+export function nonFiniteUpdate(where: string, withResidual: boolean): RangeError {
+  return new RangeError(
+    `non-finite value ${where} of the update${withResidual ? ' (or of update + residual)' : ''}`,
+  );
+}
+
+/** payloadBytes of a codec without blocks: `bytesPerValue` per coordinate, block size 0. */
+export function unblockedPayloadBytes(
+  name: string,
+  bytesPerValue: number,
+): (dimension: number, blockSize: number) => number {
+  return (dimension, blockSize) => {
+    assertDimension(dimension);
+    if (blockSize !== 0) throw new RangeError(`${name} has no blocks: block size must be 0`);
+    return bytesPerValue * dimension;
+  };
+}
+
 /**
  * The payload itself when typed views of `alignment`-byte elements can sit on it (the frame keeps
  * payloads 8-byte aligned), else an aligned copy (rare: a payload sliced at an odd offset; an

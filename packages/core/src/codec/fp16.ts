@@ -18,6 +18,8 @@ import {
   assertDimension,
   assertEncodeArgs,
   checkDecodeArgs,
+  nonFiniteUpdate,
+  unblockedPayloadBytes,
   type Codec,
   type CodecEncoder,
   type CodecEncoderOptions,
@@ -150,11 +152,7 @@ class Fp16Encoder implements CodecEncoder {
       const ub = new Uint32Array(update.buffer, update.byteOffset, update.length);
       bad = encodePlain(update, ub, halves);
     }
-    if (bad >= 0) {
-      throw new RangeError(
-        `non-finite value at coordinate ${bad} of the update${r ? ' (or of update + residual)' : ''}`,
-      );
-    }
+    if (bad >= 0) throw nonFiniteUpdate(`at coordinate ${bad}`, r !== undefined);
     if (target !== payload) payload.set(target);
   }
 
@@ -198,11 +196,7 @@ export const fp16Codec: Codec = {
   unbiased: false,
   defaultBlockSize: 0,
   isValidBlockSize: (blockSize) => blockSize === 0,
-  payloadBytes(dimension: number, blockSize: number): number {
-    assertDimension(dimension);
-    if (blockSize !== 0) throw new RangeError(`fp16 has no blocks: block size must be 0`);
-    return 2 * dimension;
-  },
+  payloadBytes: unblockedPayloadBytes('fp16', 2),
   createEncoder(dimension: number, options: CodecEncoderOptions = {}): CodecEncoder {
     return new Fp16Encoder(fp16Codec, dimension, options);
   },

@@ -14,6 +14,7 @@ import {
   assertDimension,
   assertEncodeArgs,
   checkDecodeArgs,
+  unblockedPayloadBytes,
   type Codec,
   type CodecEncoder,
 } from './codec.ts';
@@ -83,11 +84,7 @@ export const fp32Codec: Codec = {
   unbiased: true,
   defaultBlockSize: 0,
   isValidBlockSize: (blockSize) => blockSize === 0,
-  payloadBytes(dimension: number, blockSize: number): number {
-    assertDimension(dimension);
-    if (blockSize !== 0) throw new RangeError(`fp32 has no blocks: block size must be 0`);
-    return 4 * dimension;
-  },
+  payloadBytes: unblockedPayloadBytes('fp32', 4),
   createEncoder(dimension: number): CodecEncoder {
     return new Fp32Encoder(fp32Codec, dimension);
   },

@@ -34,6 +34,7 @@ import {
   assertDimension,
   assertEncodeArgs,
   checkDecodeArgs,
+  nonFiniteUpdate,
   type Codec,
   type CodecEncoder,
   type CodecEncoderOptions,
@@ -383,11 +384,7 @@ class OneBitEncoder implements CodecEncoder {
       const ub = new Uint32Array(update.buffer, update.byteOffset, update.length);
       bad = encodePlain(update, ub, scales, words, this.dimension, this.blockSize);
     }
-    if (bad >= 0) {
-      throw new RangeError(
-        `non-finite value in block ${bad} of the update${r ? ' (or of update + residual)' : ''}`,
-      );
-    }
+    if (bad >= 0) throw nonFiniteUpdate(`in block ${bad}`, r !== undefined);
     if (target !== payload) payload.set(target);
   }
 
@@ -400,18 +397,27 @@ class OneBitEncoder implements CodecEncoder {
   }
 }
 
-export const oneBitCodec: Codec = {
-  name: 'one-bit',
-  id: codecIds['one-bit'],
-  errorFeedback: true,
-  unbiased: false,
-  defaultBlockSize: ONE_BIT_DEFAULT_BLOCK_SIZE,
-  isValidBlockSize: isValidSignBlockSize,
-  payloadBytes: signPayloadBytes,
-  createEncoder(dimension: number, options: CodecEncoderOptions = {}): CodecEncoder {
-    return new OneBitEncoder(oneBitCodec, dimension, options);
-  },
-  decodeAccumulate(payload, dimension, blockSize, out, weight = 1) {
-    return decodeSignsAccumulate(oneBitCodec, payload, dimension, blockSize, out, weight);
-  },
-};
+/**
+ * A codec on the sign payload (scales per block, then sign bits): one-bit and stochastic
+ * one-bit differ only in their encoder and in what their decoded value estimates.
+ */
+export function signCodec(
+  spec: Pick<Codec, 'name' | 'id' | 'errorFeedback' | 'unbiased'>,
+  createEncoder: (codec: Codec, dimension: number, options: CodecEncoderOptions) => CodecEncoder,
+): Codec {
+  const codec: Codec = {
+    ...spec,
+    defaultBlockSize: ONE_BIT_DEFAULT_BLOCK_SIZE,
+    isValidBlockSize: isValidSignBlockSize,
+    payloadBytes: signPayloadBytes,
+    createEncoder: (dimension, options = {}) => createEncoder(codec, dimension, options),
+    decodeAccumulate: (payload, dimension, blockSize, out, weight = 1) =>
+      decodeSignsAccumulate(codec, payload, dimension, blockSize, out, weight),
+  };
+  return codec;
+}
+
+export const oneBitCodec: Codec = signCodec(
+  { name: 'one-bit', id: codecIds['one-bit'], errorFeedback: true, unbiased: false },
+  (codec, dimension, options) => new OneBitEncoder(codec, dimension, options),
+);

@@ -21,15 +21,15 @@ import {
   alignedBytes,
   assertDimension,
   assertEncodeArgs,
+  nonFiniteUpdate,
   type Codec,
   type CodecEncoder,
   type CodecEncoderOptions,
 } from './codec.ts';
 import {
   checkedBlockSize,
-  decodeSignsAccumulate,
-  isValidSignBlockSize,
   ONE_BIT_DEFAULT_BLOCK_SIZE,
+  signCodec,
   signPayloadBytes,
   signViews,
 } from './one-bit.ts';
@@ -123,9 +123,7 @@ class StochasticOneBitEncoder implements CodecEncoder {
     );
     if (bad >= 0) {
       r?.fill(0);
-      throw new RangeError(
-        `non-finite value in block ${bad} of the update${r ? ' (or of update + residual)' : ''}`,
-      );
+      throw nonFiniteUpdate(`in block ${bad}`, r !== undefined);
     }
     if (target !== payload) payload.set(target);
   }
@@ -140,18 +138,12 @@ class StochasticOneBitEncoder implements CodecEncoder {
   }
 }
 
-export const stochasticOneBitCodec: Codec = {
-  name: 'stochastic-one-bit',
-  id: codecIds['stochastic-one-bit'],
-  errorFeedback: false,
-  unbiased: true,
-  defaultBlockSize: ONE_BIT_DEFAULT_BLOCK_SIZE,
-  isValidBlockSize: isValidSignBlockSize,
-  payloadBytes: signPayloadBytes,
-  createEncoder(dimension: number, options: CodecEncoderOptions = {}): CodecEncoder {
-    return new StochasticOneBitEncoder(stochasticOneBitCodec, dimension, options);
+export const stochasticOneBitCodec: Codec = signCodec(
+  {
+    name: 'stochastic-one-bit',
+    id: codecIds['stochastic-one-bit'],
+    errorFeedback: false,
+    unbiased: true,
   },
-  decodeAccumulate(payload, dimension, blockSize, out, weight = 1) {
-    return decodeSignsAccumulate(stochasticOneBitCodec, payload, dimension, blockSize, out, weight);
-  },
-};
+  (codec, dimension, options) => new StochasticOneBitEncoder(codec, dimension, options),
+);
