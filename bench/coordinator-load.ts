@@ -25,7 +25,8 @@ import {
 type ClientSocket = Socket<WorkerServerToClient, WorkerClientToServer>;
 
 export interface LoadConfig {
-  url: string;
+  /** Coordinator URL; with several (nodes of one multi-node coordinator), tab i uses url i mod K. */
+  url: string | string[];
   /** Tabs this process opens. */
   count: number;
   /** New connections per second, and handshakes (connect + hello) in flight at most. */
@@ -129,9 +130,12 @@ function main(config: LoadConfig): void {
     } else failed++;
   };
 
+  const urls = Array.isArray(config.url) ? config.url : [config.url];
+  let dealt = 0;
   const open = (attempt: number) => {
     pending++;
-    const socket: ClientSocket = io(`${config.url}/worker`, {
+    const url = urls[dealt++ % urls.length]!;
+    const socket: ClientSocket = io(`${url}/worker`, {
       transports: ['websocket'],
       reconnection: false,
       forceNew: true,

@@ -1,9 +1,17 @@
 /**
- * Coordinator benchmark (issue 3): N simulated tabs against one coordinator process.
+ * Coordinator benchmark (issue 3): N simulated tabs against one coordinator process; with
+ * `--nodes K` (issue 8), against K coordinator processes sharing one swarm through Redis.
  *
  *   npm run bench -- coordinator --tabs 1000,5000,10000 [--json] [--iterations M]
  *     [--procs P] [--rate R] [--max-pending H] [--think-ms T] [--ramp-proposals]
- *     [--grace-ms G] [--cluster-size m] [--timeout S]
+ *     [--grace-ms G] [--cluster-size m] [--timeout S] [--nodes K]
+ *
+ * --nodes K > 1: a redis-server on a free port (Debian's, installed by scripts/ensure-redis.mjs
+ * when missing; AOF on with fsync every second) and K `swarmgrad serve --redis` nodes; the load
+ * processes deal their tabs round robin over the nodes. Tabs held: per node (status
+ * `node.sockets`). Round close: the nodes' histograms summed; a node times the closes it
+ * decided, from its decision through the Redis log (XADD, XREAD, apply) to its broadcast done.
+ * RSS and CPU: summed over the nodes (Redis not included; its CPU is printed apart).
  *
  * For each N: starts `swarmgrad serve` as a child process (job: softmax-784-10, d = 7850,
  * clusters of m = 8, redundancy 0, one-bit codec, graceMs G = 50, no evaluation and no periodic
@@ -34,6 +42,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
+import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IterationTimes, LoadConfig, LoadMessage } from './coordinator-load.ts';
@@ -41,6 +50,7 @@ import type { IterationTimes, LoadConfig, LoadMessage } from './coordinator-load
 const GOAL = { tabs: 10_000, closeP99Ms: 200 };
 const cli = fileURLToPath(new URL('../apps/coordinator/bin/swarmgrad.js', import.meta.url));
 const loadScript = fileURLToPath(new URL('./coordinator-load.ts', import.meta.url));
+const ensureRedisScript = fileURLToPath(new URL('../scripts/ensure-redis.mjs', import.meta.url));
 
 interface Options {
   tabs: number[];
@@ -54,6 +64,7 @@ interface Options {
   graceMs: number;
   clusterSize: number;
   timeoutS: number;
+  nodes: number;
 }
 
 function option(args: string[], name: string): string | undefined {
@@ -87,6 +98,7 @@ function parseOptions(args: string[]): Options {
     graceMs: numberOption(args, '--grace-ms', 50, 0),
     clusterSize: numberOption(args, '--cluster-size', 8),
     timeoutS: numberOption(args, '--timeout', 120),
+    nodes: numberOption(args, '--nodes', 1),
   };
 }
 
@@ -173,6 +185,27 @@ async function scrape(base: string): Promise<Scrape> {
     buckets,
     closeCount: metricValue(text, 'swarmgrad_round_close_seconds_count'),
     loopLagMax: metricValue(text, 'swarmgrad_process_nodejs_eventloop_lag_max_seconds'),
+  };
+}
+
+/**
+ * Several nodes of one coordinator: iteration, tabs and stale proposals are the shared state's
+ * (node 0's); round-close histograms, broadcast bytes and refusals are each node's own (summed).
+ */
+async function scrapeAll(urls: string[]): Promise<Scrape> {
+  const all = await Promise.all(urls.map((u) => scrape(u)));
+  const first = all[0]!;
+  if (all.length === 1) return first;
+  return {
+    ...first,
+    broadcastBytes: all.reduce((s, x) => s + x.broadcastBytes, 0),
+    rejected: all.reduce((s, x) => s + x.rejected, 0),
+    buckets: first.buckets.map(([le], i) => [
+      le,
+      all.reduce((s, x) => s + (x.buckets[i]?.[1] ?? 0), 0),
+    ]),
+    closeCount: all.reduce((s, x) => s + x.closeCount, 0),
+    loopLagMax: Math.max(...all.map((x) => x.loopLagMax)),
   };
 }
 
@@ -299,7 +332,55 @@ interface CoordinatorChild {
   output: () => string;
 }
 
-async function startCoordinator(options: Options): Promise<CoordinatorChild> {
+interface RedisChild {
+  child: ChildProcess;
+  url: string;
+  dir: string;
+}
+
+/** A redis-server for --nodes K > 1 (Debian's; installed when missing, as root). */
+async function startRedis(): Promise<RedisChild> {
+  execFileSync(process.execPath, [ensureRedisScript], { stdio: 'inherit' });
+  const port = await new Promise<number>((resolve, reject) => {
+    const server = createNetServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const p = (server.address() as { port: number }).port;
+      server.close(() => resolve(p));
+    });
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'swarmgrad-bench-redis-'));
+  const child = spawn(
+    process.env.REDIS_SERVER ?? '/usr/bin/redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out = (out + chunk.toString()).slice(-5000)));
+  const ready = await until(
+    () => (/Ready to accept connections/.test(out) ? true : undefined),
+    20_000,
+    100,
+  );
+  if (!ready) {
+    child.kill('SIGKILL');
+    throw new Error(`redis-server did not start: ${out}`);
+  }
+  return { child, url: `redis://127.0.0.1:${port}`, dir };
+}
+
+async function startCoordinator(options: Options, redisUrl?: string): Promise<CoordinatorChild> {
   const dataDir = await mkdtemp(join(tmpdir(), 'swarmgrad-bench-'));
   const config = join(dataDir, 'job.json');
   await writeFile(
@@ -327,7 +408,9 @@ async function startCoordinator(options: Options): Promise<CoordinatorChild> {
       '0',
       '--host',
       '127.0.0.1',
-    ].concat(['--data-dir', join(dataDir, 'data')]),
+    ]
+      .concat(['--data-dir', join(dataDir, 'data')])
+      .concat(redisUrl === undefined ? [] : ['--redis', redisUrl]),
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LOG_LEVEL: 'warn' },
@@ -352,10 +435,31 @@ async function startCoordinator(options: Options): Promise<CoordinatorChild> {
   }
 }
 
-async function stopAll(coordinator: CoordinatorChild | undefined, loaders: Loader[]) {
+async function stopAll(
+  coordinators: CoordinatorChild[],
+  loaders: Loader[],
+  redis?: RedisChild,
+): Promise<void> {
   for (const loader of loaders) if (!loader.exited) loader.child.send({ type: 'stop' });
   await until(() => (loaders.every((l) => l.exited) ? true : undefined), 3000, 100);
   for (const loader of loaders) if (!loader.exited) loader.child.kill('SIGKILL');
+  await Promise.all(coordinators.map((c) => stopCoordinator(c)));
+  if (redis) {
+    const child = redis.child;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const exited = await until(
+        () => (child.exitCode !== null || child.signalCode !== null ? true : undefined),
+        10_000,
+        100,
+      );
+      if (!exited) child.kill('SIGKILL');
+    }
+    await rm(redis.dir, { recursive: true, force: true });
+  }
+}
+
+async function stopCoordinator(coordinator: CoordinatorChild | undefined): Promise<void> {
   if (coordinator) {
     const child = coordinator.child;
     if (child.exitCode === null && child.signalCode === null) {
@@ -376,6 +480,9 @@ async function stopAll(coordinator: CoordinatorChild | undefined, loaders: Loade
 
 interface Row {
   tabs: number;
+  /** Coordinator processes (nodes sharing Redis when > 1), and the tabs each one held. */
+  nodes: number;
+  held: number[];
   connected: number;
   clusters: number;
   procs: number;
@@ -419,22 +526,30 @@ const log = (message: string) => process.stderr.write(`[coordinator bench] ${mes
 async function runOne(n: number, options: Options): Promise<Row> {
   const procs = options.procs ?? Math.max(2, Math.ceil(n / 2500));
   const notes: string[] = [];
-  let coordinator: CoordinatorChild | undefined;
+  const coordinators: CoordinatorChild[] = [];
+  let redis: RedisChild | undefined;
   const loaders: Loader[] = [];
   let monitor: NodeJS.Timeout | undefined;
   const interrupt = () => {
-    void stopAll(coordinator, loaders).then(() => process.exit(130));
+    void stopAll(coordinators, loaders, redis).then(() => process.exit(130));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {
-    coordinator = await startCoordinator(options);
-    const pid = coordinator.child.pid!;
-    const url = coordinator.url;
+    if (options.nodes > 1) redis = await startRedis();
+    // one after the other: each node's start (tsx, dataset) takes the machine's cores
+    for (let k = 0; k < options.nodes; k++)
+      coordinators.push(await startCoordinator(options, redis?.url));
+    const pids = coordinators.map((c) => c.child.pid!);
+    const urls = coordinators.map((c) => c.url);
+    const url = urls[0]!;
+    const coordinator = coordinators[0]!;
+    const sum = (f: (pid: number) => number) => pids.reduce((total, pid) => total + f(pid), 0);
     await new Promise((r) => setTimeout(r, 5000)); // startup garbage settles
-    const rssIdle = rssOf(pid);
+    const rssIdle = sum(rssOf);
     log(
-      `N=${n}: coordinator at ${url}, RSS ${(rssIdle / 2 ** 20).toFixed(1)} MB; ${procs} load processes`,
+      `N=${n}: ${urls.length} coordinator node(s) at ${urls.join(', ')}${redis ? ` sharing ${redis.url}` : ''}, ` +
+        `RSS ${(rssIdle / 2 ** 20).toFixed(1)} MB; ${procs} load processes`,
     );
 
     // progress every 5 s (a scrape also resets the coordinator's lag maximum)
@@ -447,7 +562,7 @@ async function runOne(n: number, options: Options): Promise<Row> {
         .then((s) => {
           coordinatorLagMs = Math.max(coordinatorLagMs, s.loopLagMax * 1000);
           log(
-            `N=${n}: iteration ${s.iteration}, ${s.tabs} tabs, RSS ${(rssOf(pid) / 2 ** 20).toFixed(0)} MB, ` +
+            `N=${n}: iteration ${s.iteration}, ${s.tabs} tabs, RSS ${(sum(rssOf) / 2 ** 20).toFixed(0)} MB, ` +
               `event-loop lag max: coordinator ${(s.loopLagMax * 1000).toFixed(0)} ms, ` +
               `load generators ${Math.max(...loaders.map((l) => l.progress?.lagMs ?? 0)).toFixed(0)} ms`,
           );
@@ -462,7 +577,7 @@ async function runOne(n: number, options: Options): Promise<Row> {
       const count = Math.floor(n / procs) + (p < n % procs ? 1 : 0);
       loaders.push(
         startLoader({
-          url,
+          url: urls.length === 1 ? url : urls,
           count,
           rate: options.rate,
           maxPending: options.maxPending,
@@ -513,30 +628,44 @@ async function runOne(n: number, options: Options): Promise<Row> {
       return s.iteration >= settled.iteration + 3 ? s : undefined;
     }, options.timeoutS * 1000);
     if (!ready) notes.push(`iterations did not advance after the tabs connected (timeout)`);
-    const statusAfter = JSON.parse(await fetchText(`${url}/api/status`)) as {
-      tabs: number;
-      clusters: unknown[];
-    };
-    const rssLoaded = rssOf(pid);
+    const statuses = await Promise.all(
+      urls.map(
+        async (u) =>
+          JSON.parse(await fetchText(`${u}/api/status`)) as {
+            tabs: number;
+            clusters: unknown[];
+            node?: { sockets: number };
+          },
+      ),
+    );
+    const statusAfter = statuses[0]!;
+    const held = statuses.map((s) => s.node?.sockets ?? s.tabs);
+    const rssLoaded = sum(rssOf);
+    const redisCpuA = redis ? cpuSecondsOf(redis.child.pid!) : NaN;
 
     // ---- measure
     const loadBefore = loadavg()[0]!;
-    const a = await scrape(url);
+    const a = await scrapeAll(urls);
     for (const loader of loaders) loader.maxLagMs = 0;
     coordinatorLagMs = 0;
-    const cpuA = cpuSecondsOf(pid);
+    const cpuA = sum(cpuSecondsOf);
     const loadCpuA = loaders.reduce((s, l) => s + cpuSecondsOf(l.child.pid!), 0);
     const b =
       (await until(
         async () => {
-          const s = await scrape(url);
+          const s = await scrapeAll(urls);
           coordinatorLagMs = Math.max(coordinatorLagMs, s.loopLagMax * 1000);
           return s.iteration >= a.iteration + options.iterations ? s : undefined;
         },
         options.timeoutS * 1000,
         1000,
-      )) ?? (await scrape(url));
-    const cpuB = cpuSecondsOf(pid);
+      )) ?? (await scrapeAll(urls));
+    const cpuB = sum(cpuSecondsOf);
+    if (redis) {
+      const redisCpu =
+        ((cpuSecondsOf(redis.child.pid!) - redisCpuA) / ((b.at - a.at) / 1000)) * 100;
+      notes.push(`redis-server CPU ${redisCpu.toFixed(0)} % of one core`);
+    }
     const loadAfter = loadavg()[0]!;
     const loadCpuB = loaders.reduce((s, l) => s + cpuSecondsOf(l.child.pid!), 0);
     const seconds = (b.at - a.at) / 1000;
@@ -600,6 +729,8 @@ async function runOne(n: number, options: Options): Promise<Row> {
     );
     return {
       tabs: n,
+      nodes: urls.length,
+      held,
       connected,
       clusters: statusAfter.clusters.length,
       procs,
@@ -638,13 +769,15 @@ async function runOne(n: number, options: Options): Promise<Row> {
     clearInterval(monitor);
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
-    await stopAll(coordinator, loaders);
+    await stopAll(coordinators, loaders, redis);
   }
 }
 
 function failedRow(tabs: number, note: string): Row {
   return {
     tabs,
+    nodes: 0,
+    held: [],
     connected: 0,
     clusters: 0,
     procs: 0,
@@ -690,11 +823,14 @@ function printTable(rows: Row[], options: Options): void {
       `${cpus().length} cores, ${process.version}`,
   );
   console.log(
-    'close = coordinator histogram (last needed proposal → broadcast done); e2e = tabs clock ' +
+    'close = coordinator histogram (last needed proposal → broadcast done; several nodes: the ' +
+      'deciding node, through the Redis log); e2e = tabs clock ' +
       '(last proposal sent → first / every tab got the iteration)',
   );
   const header = [
     'tabs',
+    'nodes',
+    'held per node',
     'connected',
     'clusters',
     'procs',
@@ -712,6 +848,8 @@ function printTable(rows: Row[], options: Options): void {
   ];
   const lines = rows.map((r) => [
     String(r.tabs),
+    String(r.nodes),
+    r.held.join('/'),
     String(r.connected),
     String(r.clusters),
     String(r.procs),
@@ -782,6 +920,7 @@ export async function run(args: string[]): Promise<void> {
           clusterSize: options.clusterSize,
           graceMs: options.graceMs,
           thinkMs: options.thinkMs,
+          nodesOption: options.nodes,
           dimension: 7850,
           goal: GOAL,
           ...row,

@@ -36,6 +36,10 @@ export function buildProgram(): Command {
     .option('--host <host>', 'interface to listen on', '0.0.0.0')
     .option('-d, --data-dir <dir>', 'checkpoints and journal', '.swarmgrad')
     .option('--allow-fault-injection', 'accept tabs that inject faults (tests only)', false)
+    .option(
+      '--redis <url>',
+      'one node of a multi-node coordinator sharing its state in Redis, e.g. redis://127.0.0.1:6379',
+    )
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .action(
       async (opts: {
@@ -44,6 +48,7 @@ export function buildProgram(): Command {
         host: string;
         dataDir: string;
         allowFaultInjection: boolean;
+        redis?: string;
         logLevel: string;
       }) => {
         const logger = pino({ name: 'swarmgrad', level: opts.logLevel });
@@ -65,6 +70,10 @@ export function buildProgram(): Command {
           dataDir: resolve(opts.dataDir),
           adminToken: process.env.SWARMGRAD_ADMIN_TOKEN,
           allowFaultInjection: opts.allowFaultInjection,
+          ...(opts.redis === undefined ? {} : { redis: opts.redis }),
+          ...(process.env.SWARMGRAD_LEASE_MS
+            ? { leaseMs: Number(process.env.SWARMGRAD_LEASE_MS) }
+            : {}),
           webRoot,
           logger,
         });
@@ -77,6 +86,11 @@ export function buildProgram(): Command {
             `  dashboard:      ${base}/dashboard`,
             `  status:         ${base}/api/status`,
             `  admin token:    ${coordinator.adminToken}`,
+            ...(opts.redis === undefined
+              ? []
+              : [
+                  `  node:           ${coordinator.nodeId} of the coordinator sharing ${opts.redis}`,
+                ]),
             '',
           ].join('\n'),
         );

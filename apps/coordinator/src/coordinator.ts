@@ -951,10 +951,11 @@ export class Coordinator {
     // the close latency counts from this node's own decision, else from the command's arrival
     const decidedAt =
       command.node === this.nodeId ? (this.closeDecidedAt ?? performance.now()) : performance.now();
-    this.closeIteration(decidedAt, command.at);
+    this.closeIteration(decidedAt, command.at, command.node === this.nodeId);
   }
 
-  private closeIteration(decidedAt: number, at = Date.now()): void {
+  /** `own`: this node decided the close (several nodes: only the decider times the close). */
+  private closeIteration(decidedAt: number, at = Date.now(), own = true): void {
     clearTimeout(this.closeTimer);
     let closed: ClosedIteration;
     try {
@@ -991,7 +992,7 @@ export class Coordinator {
       closed.frame.byteLength * recipients,
       this.dimension * 4 * recipients,
     );
-    this.metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
+    if (own) this.metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
     this.metrics.iterationSeconds.observe((performance.now() - this.iterationStartedAt) / 1000);
     this.dashboardMetrics.recordIteration(
       {
@@ -1079,7 +1080,8 @@ export class Coordinator {
   async writeCheckpoint(): Promise<void> {
     if (this.checkpointInFlight) await this.checkpointInFlight;
     // several nodes: the replica at this point of the log also goes to Redis (lease holder)
-    if (this.shared.distributed) this.shared.saveSnapshot();
+    // (after the command being applied, so the snapshot sits between two log entries)
+    if (this.shared.distributed) queueMicrotask(() => this.shared.saveSnapshot());
     const iteration = this.engine.iteration;
     const params = Float32Array.from(this.engine.base);
     const state: PersistedState = {
@@ -1369,7 +1371,7 @@ export class Coordinator {
   }
 
   status(): DashboardStatus & {
-    node?: NodeStatus & { checkpoints: number; lastCheckpoint: number };
+    node?: NodeStatus & { checkpoints: number; lastCheckpoint: number; sockets: number };
   } {
     const live = this.registry.liveClusters();
     const proposers = new Set(this.engine.proposers());
@@ -1454,6 +1456,7 @@ export class Coordinator {
               ...this.shared.status()!,
               checkpoints: this.checkpointsWritten,
               lastCheckpoint: this.lastCheckpointIteration,
+              sockets: this.sockets.size,
             },
           }
         : {}),

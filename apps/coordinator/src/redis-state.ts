@@ -50,11 +50,15 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-/** Heartbeat: the node's expiry in Redis server time. Returns the live nodes. */
+/**
+ * Heartbeat: the node's expiry in Redis server time, and the last log entry it applied (the
+ * log is never trimmed past a live node's). Returns the live nodes.
+ */
 const BEAT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')`;
 
 /** Nodes whose heartbeat expired (not removed: the caller removes them once announced). */
@@ -63,14 +67,31 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)`;
 
-/** Snapshot by the lease holder only, never older than the stored one; trims the log. */
+/**
+ * Snapshot by the lease holder only, never older than the stored one. Trims the log up to the
+ * snapshot's entry, but never past an entry a live node has not applied yet (a node behind it
+ * would miss commands).
+ */
 const SNAPSHOT = `
+local function before(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local stored = tonumber(redis.call('GET', KEYS[4]) or '-1')
 if tonumber(ARGV[4]) < stored then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[4], ARGV[4])
-if ARGV[3] ~= '0-0' then redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3]) end
+local minid = ARGV[3]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], now, '+inf')) do
+  local applied = redis.call('HGET', KEYS[6], node)
+  if not applied then minid = '0-0' elseif minid ~= '0-0' and before(applied, minid) then minid = applied end
+end
+if minid ~= '0-0' then redis.call('XTRIM', KEYS[3], 'MINID', minid) end
 return 1`;
 
 interface StoredSnapshot {
@@ -93,6 +114,7 @@ export class RedisState implements SharedState {
     snapshotIteration: string;
     lease: string;
     nodes: string;
+    applied: string;
     io: string;
   };
   private hooks: SharedStateHooks | undefined;
@@ -122,6 +144,7 @@ export class RedisState implements SharedState {
       snapshotIteration: `${prefix}snapshot-iteration`,
       lease: `${prefix}lease`,
       nodes: `${prefix}nodes`,
+      applied: `${prefix}applied`,
       io: `${prefix}io`,
     };
     const client = (name: string, offlineQueue: boolean): Redis => {
@@ -236,11 +259,13 @@ export class RedisState implements SharedState {
     const task = this.cmd
       .eval(
         SNAPSHOT,
-        4,
+        6,
         this.keys.lease,
         this.keys.snapshot,
         this.keys.log,
         this.keys.snapshotIteration,
+        this.keys.nodes,
+        this.keys.applied,
         this.nodeId,
         encode(snapshot),
         this.lastId,
@@ -271,6 +296,7 @@ export class RedisState implements SharedState {
       await Promise.allSettled([
         this.cmd.eval(RELEASE, 1, this.keys.lease, this.nodeId),
         this.cmd.zrem(this.keys.nodes, this.nodeId),
+        this.cmd.hdel(this.keys.applied, this.nodeId),
       ]);
     }
     for (const redis of [this.reader, this.sub, this.pub, this.cmd]) redis.disconnect();
@@ -285,7 +311,7 @@ export class RedisState implements SharedState {
   }
 
   private setUp(up: boolean): void {
-    if (this.closed || this.up === up) return;
+    if (this.closed || this.up === up || this.hooks === undefined) return;
     this.up = up;
     if (up) this.upSince = Date.now();
     else this.leaseHeld = false;
@@ -344,10 +370,12 @@ export class RedisState implements SharedState {
     try {
       const live = (await this.cmd.eval(
         BEAT,
-        1,
+        2,
         this.keys.nodes,
+        this.keys.applied,
         this.nodeId,
         String(this.options.heartbeatMs),
+        this.lastId,
       )) as string[];
       this.liveNodes = live.sort();
     } catch {
@@ -415,6 +443,7 @@ export class RedisState implements SharedState {
         );
       }
       await this.cmd.zrem(this.keys.nodes, node);
+      await this.cmd.hdel(this.keys.applied, node);
     }
   }
 }

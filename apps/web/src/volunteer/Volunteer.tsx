@@ -19,6 +19,7 @@ import {
 import type { VolunteerStatus, VolunteerWorker } from './adapter.ts';
 import { loadVolunteerWorker } from './worker-factory.ts';
 import { installDebugHook } from './debug.ts';
+import { coordinatorUrls } from './coordinators.ts';
 
 // window.__swarmgrad for the end-to-end tests and benchmarks, only with ?debug in the URL
 installDebugHook();
@@ -151,7 +152,7 @@ export default function Volunteer() {
         setMessage(loaded.reason);
         return;
       }
-      const w = loaded.create({ url: window.location.origin, throttle });
+      const w = loaded.create({ url: coordinatorUrls(), throttle });
       worker.current = w;
       w.on('status', (s) => setMine({ ...s }));
       // the tab's card shows progress (backend trials, connecting) while start() runs

@@ -36,8 +36,8 @@ export interface VolunteerWorker {
 }
 
 export interface VolunteerWorkerOptions {
-  /** The coordinator's origin. */
-  url: string;
+  /** The coordinator's origin, or several nodes' origins (the tab fails over between them). */
+  url: string | string[];
   throttle?: number;
 }
 

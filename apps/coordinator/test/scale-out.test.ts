@@ -1,0 +1,354 @@
+/**
+ * Issue 8: several coordinator processes, one swarm, on Redis. A real redis-server (Debian's
+ * package, installed by scripts/ensure-redis.mjs when missing) on a free port, and coordinator
+ * nodes started as `swarmgrad serve --redis <url>` child processes (SIGKILL-able), or in this
+ * process where the test reads their replicas. Tabs are ClientTab: the real tab connection
+ * (CoordinatorClient: several URLs, failover, resume token) with a softmax-regression gradient.
+ *
+ * The job is the coordinator tests' usual one (harness.ts testJobInput: softmax-784-10, clusters
+ * of 2, 1-bit codec) and "the usual accuracy" is coordinator.test.ts's bar: > 75% held-out
+ * after 40 iterations.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Redis } from 'ioredis';
+import { decodeFrameInto } from '@swarmgrad/core';
+import { Coordinator, parseJob } from '../src/index.ts';
+import { ClientTab } from './support/client-tab.ts';
+import { FakeWorker } from './support/fake-worker.ts';
+import {
+  spawnCoordinator,
+  tempDir,
+  testJobInput,
+  waitFor,
+  type ChildCoordinator,
+} from './support/harness.ts';
+import { RedisServer } from './support/redis.ts';
+
+interface NodeView {
+  iteration: number;
+  phase: string;
+  tabs: number;
+  accuracy: number | null;
+  evaluatedAt: number | null;
+  clusters: { id: number; members: { tabId: string; live: boolean }[] }[];
+  node: {
+    id: string;
+    redis: 'up' | 'down';
+    leaseHolder: boolean;
+    nodes: string[];
+    checkpoints: number;
+    lastCheckpoint: number;
+  };
+}
+
+async function view(url: string): Promise<NodeView> {
+  return (await (await fetch(`${url}/api/status`)).json()) as NodeView;
+}
+
+async function params(url: string): Promise<Buffer> {
+  return Buffer.from(await (await fetch(`${url}/api/params`)).arrayBuffer());
+}
+
+async function control(url: string, action: 'pause' | 'resume'): Promise<void> {
+  const response = await fetch(`${url}/api/control`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer test-token', 'content-type': 'application/json' },
+    body: JSON.stringify({ action }),
+  });
+  expect(response.status).toBe(200);
+}
+
+/** Every live node at one iteration, paused, with the same parameters: returns the iteration. */
+async function pausedAndEqual(urls: string[], tabs: ClientTab[]): Promise<number> {
+  await control(urls[0]!, 'pause');
+  const iteration = await waitFor(async () => {
+    const views = await Promise.all(urls.map(view));
+    const its = new Set(views.map((v) => v.iteration));
+    return views.every((v) => v.phase === 'paused') && its.size === 1 ? views[0]!.iteration : false;
+  }, 'every node paused at one iteration');
+  const bytes = await Promise.all(urls.map(params));
+  for (const b of bytes.slice(1)) expect(b.equals(bytes[0]!)).toBe(true);
+  // every tab's base, kept by delta frames from whichever node it is on, is the same too
+  await waitFor(() => tabs.every((t) => t.client.iteration === iteration), 'tabs at the iteration');
+  const agreed = new Float32Array(tabs[0]!.client.welcome!.dimension);
+  const frame = new Uint8Array(bytes[0]!);
+  expect(
+    decodeFrameInto(frame, agreed, {
+      dimension: agreed.length,
+      jobId: tabs[0]!.client.welcome!.jobId,
+    }).ok,
+  ).toBe(true);
+  for (const tab of tabs) {
+    const own = tab.client.base!;
+    expect(
+      Buffer.from(own.buffer, own.byteOffset, own.byteLength).equals(Buffer.from(agreed.buffer)),
+    ).toBe(true);
+  }
+  return iteration;
+}
+
+/** Each tab's base moved one iteration at a time (or resynced from a node), never back. */
+function expectConsecutive(tabs: ClientTab[]): void {
+  for (const tab of tabs) {
+    for (let i = 1; i < tab.moves.length; i++) {
+      const { iteration, resynced } = tab.moves[i]!;
+      const previous = tab.moves[i - 1]!.iteration;
+      expect(iteration).toBeGreaterThanOrEqual(previous);
+      if (!resynced) expect(iteration).toBe(previous + 1);
+    }
+  }
+}
+
+describe('multi-node coordinator on Redis (child processes)', () => {
+  let redis: RedisServer;
+  const nodes: ChildCoordinator[] = [];
+  const tabs: ClientTab[] = [];
+  let killed: ChildCoordinator | undefined;
+  const live = () => nodes.filter((n) => n !== killed);
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    const dir = await tempDir();
+    const config = join(dir, 'job.json');
+    await writeFile(
+      config,
+      JSON.stringify({ ...testJobInput, evaluateEvery: 10, checkpointEvery: 10 }),
+    );
+    const started = await Promise.all(
+      [0, 1, 2].map(async (i) =>
+        spawnCoordinator(
+          ['--redis', redis.url, '--config', config, '--data-dir', join(dir, `node-${i}`)],
+          { SWARMGRAD_LEASE_MS: '2000' },
+        ),
+      ),
+    );
+    nodes.push(...started);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const tab of tabs) tab.close();
+    for (const node of nodes) {
+      if (node.process.exitCode === null) node.process.kill('SIGKILL');
+    }
+    await redis?.stop();
+  });
+
+  it('tabs spread over three nodes form one set of clusters, signal across nodes and train to > 75%', async () => {
+    const urls = nodes.map((n) => n.url);
+    // tab i starts on node i % 3 and knows the others
+    for (let i = 0; i < 6; i++) {
+      const own = urls.slice(i % 3).concat(urls.slice(0, i % 3));
+      tabs.push(await ClientTab.start(own));
+    }
+    expect(new Set(tabs.map((t) => t.client.url)).size).toBe(3);
+
+    // one placement, seen alike from every node: 3 clusters of 2, every tab seated once
+    await waitFor(async () => {
+      const views = await Promise.all(urls.map(view));
+      return views.every((v) => v.tabs === 6 && v.clusters.length === 3);
+    }, 'six tabs in three clusters on every node');
+    const views = await Promise.all(urls.map(view));
+    const seating = views.map((v) =>
+      JSON.stringify(v.clusters.map((c) => [c.id, c.members.map((m) => m.tabId)])),
+    );
+    expect(new Set(seating).size).toBe(1);
+    expect(views[0]!.clusters.flatMap((c) => c.members.map((m) => m.tabId)).sort()).toEqual(
+      tabs.map((t) => t.id).sort(),
+    );
+    // one lease holder among the three
+    expect(views.filter((v) => v.node.leaseHolder)).toHaveLength(1);
+    expect(views[0]!.node.nodes).toHaveLength(3);
+
+    // clusters pair tabs of different nodes (join order): a signal crosses nodes
+    await waitFor(() => tabs.every((t) => t.placement !== undefined), 'placements');
+    const pairs = tabs.flatMap((a) =>
+      tabs
+        .filter((b) => b !== a && b.placement!.clusterId === a.placement!.clusterId)
+        .map((b) => [a, b] as const),
+    );
+    const [a, b] = pairs.find(([x, y]) => x.client.url !== y.client.url)!;
+    a.client.signal(b.id, { type: 'offer', sdp: 'v=0 cross-node' });
+    await waitFor(() => b.signals.find((s) => s.from === a.id), 'the signal on the other node');
+
+    // training: the lease holder evaluates; every node records the evaluation
+    const trained = await waitFor(
+      async () => {
+        const v = await Promise.all(urls.map(view));
+        return v.every((x) => (x.evaluatedAt ?? 0) >= 40) ? v : false;
+      },
+      'an evaluation at iteration 40 or later on every node',
+      90_000,
+    );
+    for (const v of trained) expect(v.accuracy!).toBeGreaterThan(0.75);
+    // every proposer's proposals were counted on the way
+    expect(tabs.filter((t) => t.counted > 10)).toHaveLength(3);
+
+    // all replicas and all tabs hold bit-identical parameters
+    await pausedAndEqual(urls, tabs);
+    await control(urls[1]!, 'resume');
+  }, 150_000);
+
+  it('a node killed with SIGKILL: its tabs resume on the others, no iteration is lost, the checkpoint lease moves', async () => {
+    const urls = nodes.map((n) => n.url);
+    const views = await Promise.all(urls.map(view));
+    const holder = views.findIndex((v) => v.node.leaseHolder);
+    expect(holder).toBeGreaterThanOrEqual(0);
+    killed = nodes[holder]!;
+    const victims = tabs.filter((t) => t.client.url === killed!.url);
+    expect(victims.length).toBeGreaterThan(0);
+    const before = Math.max(...views.map((v) => v.iteration));
+    killed.process.kill('SIGKILL');
+    await killed.exited;
+
+    const rest = live().map((n) => n.url);
+    // another node takes the lease and checkpoints
+    const after = await waitFor(
+      async () => {
+        const v = await Promise.all(rest.map(view));
+        const h = v.find((x) => x.node.leaseHolder && x.node.checkpoints > 0);
+        const gone = v.every((x) => !x.node.nodes.includes(views[holder]!.node.id));
+        return h && h.node.lastCheckpoint > before && gone ? v : false;
+      },
+      'a checkpoint by the new lease holder',
+      30_000,
+    );
+    expect(after.filter((v) => v.node.leaseHolder)).toHaveLength(1);
+    expect(after[0]!.node.nodes).toHaveLength(2);
+
+    // its tabs reconnected to other nodes by themselves, under their own identities
+    await waitFor(
+      () => victims.every((t) => t.client.connected && t.client.url !== killed!.url),
+      'the killed node’s tabs on other nodes',
+      30_000,
+    );
+    await waitFor(async () => {
+      const v = await Promise.all(rest.map(view));
+      return v.every((x) => x.tabs === 6 && x.iteration >= before + 10);
+    }, 'six tabs and ten more iterations');
+
+    // no iteration lost: every tab's base went through consecutive iterations (or resynced
+    // from a node's parameters), never backwards, and all still agree bit for bit
+    expectConsecutive(tabs);
+    const iteration = await pausedAndEqual(rest, tabs);
+    expect(iteration).toBeGreaterThanOrEqual(before + 10);
+    await control(rest[0]!, 'resume');
+  }, 90_000);
+
+  it('Redis restarted mid-training: nodes report it, pause, and resume when it is back, nothing corrupted', async () => {
+    const rest = live().map((n) => n.url);
+    await waitFor(async () => (await view(rest[0]!)).phase === 'training', 'training');
+    const before = (await view(rest[0]!)).iteration;
+    await redis.stop();
+    const down = await waitFor(async () => {
+      const v = await Promise.all(rest.map(view));
+      return v.every((x) => x.node.redis === 'down' && x.phase === 'paused') ? v : false;
+    }, 'every node reporting Redis down and paused');
+    // the tabs were told to pause
+    await waitFor(() => tabs.every((t) => t.client.phase === 'paused'), 'tabs paused');
+    const frozen = down[0]!.iteration;
+    expect(frozen).toBeGreaterThanOrEqual(before);
+    for (const n of live()) expect(n.stdout() + n.stderr()).toMatch(/redis unreachable/);
+
+    await redis.launch();
+    await waitFor(async () => {
+      const v = await Promise.all(rest.map(view));
+      return v.every(
+        (x) => x.node.redis === 'up' && x.phase === 'training' && x.iteration >= frozen + 10,
+      );
+    }, 'Redis back, training on, ten more iterations');
+    await waitFor(() => tabs.every((t) => t.client.phase === 'training'), 'tabs training');
+    expectConsecutive(tabs);
+    const iteration = await pausedAndEqual(rest, tabs);
+    expect(iteration).toBeGreaterThanOrEqual(frozen + 10);
+  }, 90_000);
+});
+
+describe('multi-node coordinator on Redis (in-process nodes)', () => {
+  let redis: RedisServer;
+  const running: Coordinator[] = [];
+  const workers: FakeWorker[] = [];
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const w of workers) w.close();
+    for (const c of running) await c.close({ checkpoint: false });
+    await redis?.stop();
+  });
+
+  it('two nodes asked to close one iteration on different majorities: one close counts, the left-out proposal joins the next iteration', async () => {
+    const dir = await tempDir();
+    const start = async (name: string) => {
+      const c = await Coordinator.start({
+        // three clusters of one tab, a grace of 0: an iteration closes on the first majority
+        job: parseJob({
+          ...testJobInput,
+          cluster: { size: 1, redundancy: 0 },
+          agreement: { graceMs: 0 },
+        }),
+        port: 0,
+        host: '127.0.0.1',
+        dataDir: join(dir, name),
+        adminToken: 'test-token',
+        logger: pino({ level: 'silent' }),
+        evaluate: false,
+        minTabs: 3,
+        redis: redis.url,
+      });
+      running.push(c);
+      return c;
+    };
+    const [a, b] = [await start('a'), await start('b')];
+    const w = [
+      await FakeWorker.connect({ url: a.url, autoPropose: false }),
+      await FakeWorker.connect({ url: b.url, autoPropose: false }),
+      await FakeWorker.connect({ url: a.url, autoPropose: false }),
+    ];
+    workers.push(...w);
+    await waitFor(() => w.every((x) => x.placement !== undefined), 'placements');
+    const clusterOf = (x: FakeWorker) => x.placement!.clusterId;
+    const i0 = a.iteration;
+    expect(b.iteration).toBe(i0);
+
+    // clusters 0 (on a) and 1 (on b) propose: each node sees a majority of 3 and asks to close
+    await Promise.all([w[0]!.propose(), w[1]!.propose()]);
+    await waitFor(() => a.iteration === i0 + 1 && b.iteration === i0 + 1, 'the close on both');
+    // the third cluster's proposal on the old base arrives after the close: one iteration
+    // stale (≤ staleness 2), it is counted into the next iteration on both nodes
+    const late = await w[2]!.propose(w[2]!.computeUpdate(), i0);
+    expect(late.ok).toBe(true);
+    await waitFor(
+      () =>
+        a.status().quorum.proposed.includes(clusterOf(w[2]!)) &&
+        b.status().quorum.proposed.includes(clusterOf(w[2]!)),
+      'the late proposal held by both nodes',
+    );
+    expect(a.status().quorum.lastMajority).toEqual(b.status().quorum.lastMajority);
+    expect(a.status().quorum.lastMajority).not.toContain(clusterOf(w[2]!));
+
+    // the log: every close request of both nodes is there, but the replicas moved once per
+    // iteration and hold bit-identical parameters
+    await Promise.all([w[0]!.propose(), w[1]!.propose()]);
+    await waitFor(() => a.iteration === i0 + 2 && b.iteration === i0 + 2, 'the second close');
+    const log = new Redis(redis.url);
+    const entries = await log.xrange(`swarmgrad:${testJobInput.name}:log`, '-', '+');
+    await log.quit();
+    const closes = entries
+      .map(
+        ([, fields]) => JSON.parse(fields[1]!) as { kind: string; node: string; iteration: number },
+      )
+      .filter((c) => c.kind === 'close');
+    const byIteration = new Map<number, Set<string>>();
+    for (const c of closes)
+      byIteration.set(c.iteration, (byIteration.get(c.iteration) ?? new Set()).add(c.node));
+    // both nodes asked to close the same iteration at least once (the race happened)
+    expect([...byIteration.values()].some((nodes) => nodes.size === 2)).toBe(true);
+    expect(a.iteration).toBe(i0 + 2);
+    expect(Buffer.from(a.base.buffer).equals(Buffer.from(b.base.buffer))).toBe(true);
+  }, 60_000);
+});
