@@ -1,5 +1,6 @@
 /**
- * `swarmgrad` command line: `serve` runs a coordinator (more commands join as they land).
+ * `swarmgrad` command line: `serve` runs a coordinator, `worker` donates this machine, `swarm`
+ * runs headless-browser swarms for CI (packages/swarm).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
@@ -143,7 +144,95 @@ export function buildProgram(): Command {
         process.exit(1);
       }
     });
+  addSwarmCommand(program);
   return program;
+}
+
+function positiveInt(what: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${what}: a positive integer`);
+    return n;
+  };
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('an integer ≥ 0');
+  return n;
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0) || !Number.isFinite(n)) throw new InvalidArgumentError('a number ≥ 0');
+  return n;
+}
+
+/** Options of `swarmgrad swarm` as commander parses them (packages/swarm command.ts runs it). */
+export interface SwarmCliOptions {
+  url?: string;
+  tabs: number;
+  churn?: number;
+  rejoin?: boolean;
+  byzantine?: number;
+  attack?: string;
+  untilAccuracy?: number;
+  maxIterations?: number;
+  timeout: number;
+  json?: boolean;
+  serve?: true | string;
+  tabsPerBrowser?: number;
+  backend?: string;
+}
+
+function addSwarmCommand(program: Command): void {
+  program
+    .command('swarm')
+    .description(
+      'run N headless Chromium tabs against a coordinator (or one started with --serve); exit 0 only when the target is met',
+    )
+    .option('-u, --url <url>', 'coordinator URL on a LAN address (WebRTC needs one)')
+    .option('-n, --tabs <n>', 'tabs to open, one browser context each', positiveInt('--tabs'), 4)
+    .option(
+      '--churn <rate>',
+      'close tabs inside rounds: on average RATE × tabs per minute (0.25 = a quarter of the tabs a minute)',
+      nonNegative,
+    )
+    .option('--rejoin', 'open a replacement for every tab --churn closes')
+    .option('--byzantine <k>', 'K tabs run a fault-injection mode (--attack)', nonNegativeInt)
+    .option('--attack <mode>', 'sign-flip, scale, nan, random or stale')
+    .option(
+      '--until-accuracy <a>',
+      "target held-out accuracy (default: the job's targetAccuracy)",
+      share,
+    )
+    .option(
+      '--max-iterations <i>',
+      'stop at iteration I; the target is judged on the accuracy there',
+      positiveInt('--max-iterations'),
+    )
+    .option('--timeout <s>', 'give up after S seconds (exit 1)', positiveInt('--timeout'), 900)
+    .option('--json', 'print one final JSON line (the summary) on stdout')
+    .option(
+      '--serve [job]',
+      'start a local coordinator (the default job, or this job file) and stop it at the end',
+    )
+    .option(
+      '--tabs-per-browser <n>',
+      'browser contexts per Chromium process',
+      positiveInt('--tabs-per-browser'),
+      8,
+    )
+    .option(
+      '--backend <name>',
+      'every tab uses this TF.js backend (webgpu, webgl, wasm, cpu) instead of measuring',
+    )
+    .action(async (opts: SwarmCliOptions) => {
+      // loaded here so that `serve` never loads Playwright
+      const { runSwarmCommand } = await import('@swarmgrad/swarm/command');
+      process.exitCode = await runSwarmCommand(opts);
+    });
 }
 
 function share(value: string): number {

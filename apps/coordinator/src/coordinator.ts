@@ -32,6 +32,7 @@ import {
   type DashboardServerToClient,
   type DashboardStatus,
   type ErrorCode,
+  type QuarantinedTab,
   type JobSpec,
   type Phase,
   type WireError,
@@ -167,6 +168,8 @@ export class Coordinator {
   private closeDecidedAt: number | undefined;
   /** Per-iteration series and the staleness analysis for the dashboard (dashboard.ts). */
   readonly dashboardMetrics: DashboardMetrics;
+  /** Tabs their clusters quarantined (reviewQuarantine), in order; kept after they leave. */
+  private readonly quarantinedTabs: QuarantinedTab[] = [];
 
   private constructor(
     options: CoordinatorOptions,
@@ -555,6 +558,7 @@ export class Coordinator {
       tab.lastSeenAt = Date.now();
       if (parsed.data.state === 'quarantined' && previous?.state !== 'quarantined')
         this.logEvent('tab-quarantined', `${tab.id} reports it is quarantined by its cluster`);
+      for (const suspect of parsed.data.quarantinedPeers ?? []) this.reviewQuarantine(suspect);
       const newBytes = Math.max(0, parsed.data.peerBytesSent - (previous?.peerBytesSent ?? 0));
       const newFp32 = Math.max(0, parsed.data.peerFp32Bytes - (previous?.peerFp32Bytes ?? 0));
       this.countWire('peer', newBytes, newFp32);
@@ -714,6 +718,38 @@ export class Coordinator {
     }
     this.updateQuorum();
     this.maybeClose();
+  }
+
+  /**
+   * Quarantine by the cluster's majority: `suspect` is quarantined when more than half of the
+   * other live members of its cluster report (`report.quarantinedPeers`) that their robust
+   * filter quarantined it. A single tab (possibly the liar) cannot get a peer banned. The tab
+   * then leaves the placement at the next iteration (TabRegistry.rebalance skips quarantined
+   * tabs) and is never seated again under this identity.
+   */
+  private reviewQuarantine(suspectId: string): void {
+    const suspect = this.registry.tabs.get(suspectId);
+    const seat = this.registry.seatOf(suspectId);
+    if (!suspect || suspect.quarantined || !seat) return;
+    const others = this.registry
+      .members(seat.clusterId)
+      .filter((m) => m.live && m.tabId !== suspectId);
+    const reportedBy = others
+      .filter((m) => this.registry.tabs.get(m.tabId)?.report?.quarantinedPeers?.includes(suspectId))
+      .map((m) => m.tabId);
+    if (2 * reportedBy.length <= others.length) return;
+    suspect.quarantined = true;
+    this.placementsDirty = true;
+    this.quarantinedTabs.push({
+      tabId: suspectId,
+      clusterId: seat.clusterId,
+      reportedBy,
+      iteration: this.engine.iteration,
+    });
+    this.logEvent(
+      'tab-quarantined',
+      `${suspectId} quarantined by cluster ${seat.clusterId} (${reportedBy.length} of ${others.length} peers: ${reportedBy.join(', ')})`,
+    );
   }
 
   private clusterMembersOf(tabId: string): string[] {
@@ -1442,6 +1478,7 @@ export class Coordinator {
       staleDropped: this.engine.staleDropped,
       rejected: Object.fromEntries(this.rejectedByCode),
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+      quarantined: this.quarantinedTabs.map((q) => ({ ...q, reportedBy: [...q.reportedBy] })),
       serverTime: Date.now(),
       staleness: this.dashboardMetrics.staleness({
         learningRate: this.learningRateValue,

@@ -26,6 +26,16 @@ export interface DashboardTab {
   steps: number;
 }
 
+export interface QuarantinedTab {
+  tabId: string;
+  /** The cluster it sat in when it was quarantined. */
+  clusterId: number;
+  /** The peers whose reports made the majority. */
+  reportedBy: string[];
+  /** The coordinator's iteration at that moment. */
+  iteration: number;
+}
+
 export interface DashboardCluster {
   id: number;
   /** Has at least one connected tab. */
@@ -119,6 +129,12 @@ export interface DashboardStatus {
   staleDropped: number;
   rejected: Record<string, number>;
   uptimeSeconds: number;
+  /**
+   * Tabs quarantined by their clusters: a majority of the other live members of the tab's
+   * cluster reported that their robust filter quarantined it. Such a tab is unseated at the
+   * next iteration and never seated again.
+   */
+  quarantined: QuarantinedTab[];
   /** Server clock (ms since the epoch) when this status was taken. */
   serverTime: number;
   /** Null until proposals and a closed iteration have been measured. */

@@ -82,6 +82,11 @@ export const reportSchema = z
     peerFp32Bytes: count,
     trainingLoss: finite.nonnegative().nullable(),
     throttle: z.number().min(0).max(1),
+    /**
+     * Peers (tab ids) this tab's cluster filter has quarantined. The coordinator quarantines a
+     * tab when a majority of the other live members of its cluster name it (one liar cannot).
+     */
+    quarantinedPeers: z.array(z.string().min(1).max(64)).max(64).optional(),
   })
   .strict();
 export type TabReport = z.infer<typeof reportSchema>;

@@ -233,6 +233,13 @@ export class ClusterRound {
     return this.quarantine?.isQuarantined(tabId) ?? false;
   }
 
+  /** Peers (by tab id) this tab's filter has quarantined, sorted; reported to the coordinator. */
+  quarantinedPeers(): string[] {
+    return (this.quarantine?.quarantined() ?? []).filter(
+      (id) => id !== 'self' && !id.startsWith('slot-'),
+    );
+  }
+
   /** A placement: the cluster, this tab's slot, the live peers, the proposer flag. */
   setMembership(membership: ClusterMembership): void {
     const before = this.membership;

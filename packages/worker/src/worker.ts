@@ -1105,6 +1105,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
           : null,
       throttle: this.throttle,
     };
+    const quarantined = this.runtime?.round.quarantinedPeers() ?? [];
+    if (quarantined.length > 0) report.quarantinedPeers = quarantined.slice(0, 64);
     client.report(report);
   }
 

@@ -266,6 +266,7 @@ describe('robust mode (any other aggregator)', () => {
     round.setMembership(m);
     const attacker = 'tab-3';
     let quarantinedAt: number | undefined;
+    expect(round.quarantinedPeers()).toEqual([]);
     for (let it = 0; it < 12; it++) {
       round.startIteration(it);
       const honest = randomVectors(3, 100 + it, 0.1);
@@ -274,6 +275,8 @@ describe('robust mode (any other aggregator)', () => {
       round.receive(2, it, honest[2]!);
       round.receive(3, it, new Float32Array(D).fill(0.5)); // a biased direction, every time
       if (quarantinedAt !== undefined) {
+        // what the tab reports to the coordinator: the attacker, by tab id, and nobody else
+        expect(round.quarantinedPeers()).toEqual([attacker]);
         expect(round.aggregated!.rejected).toContainEqual({ slot: 3, reason: 'quarantined' });
         expect(round.aggregated!.contributors).not.toContain(3);
         expect(round.aggregated!.contributors).toHaveLength(2); // CGE still drops f = 1

@@ -6,6 +6,7 @@
  * files at /tfjs-wasm/, which the Vite build copies there (vite.config.ts).
  */
 import type { SwarmWorker, WorkerStatus } from '@swarmgrad/worker';
+import { faultModeSchema, faultModes, type FaultMode } from '@swarmgrad/protocol';
 import type { LoadVolunteerWorker, VolunteerStatus, VolunteerWorker } from './adapter.ts';
 import { attachDebugWorker, debugEnabled } from './debug.ts';
 
@@ -58,7 +59,43 @@ function adapt(worker: SwarmWorker): VolunteerWorker {
   };
 }
 
+/**
+ * `?fault=<mode>` (sign-flip, scale, random, stale, nan): the tab runs that fault-injection mode
+ * (packages/worker faults.ts) and announces it in hello; a coordinator started without
+ * `--allow-fault-injection` refuses such a tab. For `swarmgrad swarm --byzantine`.
+ */
+function faultFromUrl():
+  { ok: true; fault: FaultMode | undefined } | { ok: false; reason: string } {
+  const value = new URLSearchParams(window.location.search).get('fault');
+  if (value === null) return { ok: true, fault: undefined };
+  const parsed = faultModeSchema.safeParse(value);
+  return parsed.success
+    ? { ok: true, fault: parsed.data }
+    : { ok: false, reason: `Unknown fault mode "${value}" (one of ${faultModes.join(', ')})` };
+}
+
+const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
+type ForcedBackend = (typeof BACKENDS)[number];
+
+/**
+ * `?backend=<name>` (webgpu, webgl, wasm, cpu): use that TF.js backend instead of measuring
+ * each one (still checked by the worker; it measures when the backend cannot run the model).
+ * Swarms of many tabs on one machine start faster without every tab timing every backend.
+ */
+function backendFromUrl():
+  { ok: true; backend: ForcedBackend | undefined } | { ok: false; reason: string } {
+  const value = new URLSearchParams(window.location.search).get('backend');
+  if (value === null) return { ok: true, backend: undefined };
+  return (BACKENDS as readonly string[]).includes(value)
+    ? { ok: true, backend: value as ForcedBackend }
+    : { ok: false, reason: `Unknown backend "${value}" (one of ${BACKENDS.join(', ')})` };
+}
+
 export const loadVolunteerWorker: LoadVolunteerWorker = async () => {
+  const fault = faultFromUrl();
+  if (!fault.ok) return fault;
+  const backend = backendFromUrl();
+  if (!backend.ok) return backend;
   try {
     const [{ createWorker }, { default: Peer }, tf] = await Promise.all([
       import('@swarmgrad/worker'),
@@ -82,6 +119,8 @@ export const loadVolunteerWorker: LoadVolunteerWorker = async () => {
           PeerCtor: Peer,
           wasmPath: '/tfjs-wasm/',
           ...(options.throttle !== undefined ? { throttle: options.throttle } : {}),
+          ...(fault.fault !== undefined ? { fault: fault.fault } : {}),
+          ...(backend.backend !== undefined ? { backend: backend.backend } : {}),
         });
         if (debugEnabled()) attachDebugWorker(worker);
         return adapt(worker);

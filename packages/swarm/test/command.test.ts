@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { planSwarm, summaryLine, UsageError, type SwarmCommandOptions } from '../src/command.ts';
+import type { SwarmSummary } from '../src/watch.ts';
+import { buildProgram, type SwarmCliOptions } from '../../../apps/coordinator/src/cli.ts';
+
+/** What `swarmgrad swarm <args>` hands its action (the action itself is replaced). */
+function parse(args: string[]): SwarmCliOptions {
+  const program = buildProgram().exitOverride();
+  const swarm = program.commands.find((c) => c.name() === 'swarm')!;
+  let seen: SwarmCliOptions | undefined;
+  swarm.exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  swarm.action((opts: SwarmCliOptions) => {
+    seen = opts;
+  });
+  program.parse(['node', 'swarmgrad', 'swarm', ...args]);
+  return seen!;
+}
+
+describe('swarmgrad swarm arguments', () => {
+  it('parses every option of the issue', () => {
+    const o = parse([
+      '--url',
+      'http://10.0.0.2:8080',
+      '--tabs',
+      '6',
+      '--churn',
+      '0.25',
+      '--rejoin',
+      '--byzantine',
+      '1',
+      '--attack',
+      'sign-flip',
+      '--until-accuracy',
+      '0.9',
+      '--max-iterations',
+      '300',
+      '--timeout',
+      '600',
+      '--json',
+    ]);
+    expect(o).toMatchObject({
+      url: 'http://10.0.0.2:8080',
+      tabs: 6,
+      churn: 0.25,
+      rejoin: true,
+      byzantine: 1,
+      attack: 'sign-flip',
+      untilAccuracy: 0.9,
+      maxIterations: 300,
+      timeout: 600,
+      json: true,
+    });
+    const plan = planSwarm(o as SwarmCommandOptions);
+    expect(plan.launch).toMatchObject({
+      url: 'http://10.0.0.2:8080',
+      tabs: 6,
+      churn: { rate: 0.25, rejoin: true },
+      byzantine: { count: 1, attack: 'sign-flip' },
+    });
+    expect(plan.target).toEqual({ accuracy: 0.9, maxIterations: 300, timeoutSeconds: 600 });
+  });
+
+  it('--serve takes an optional job file and replaces --url', () => {
+    expect(parse(['--serve']).serve).toBe(true);
+    expect(parse(['--serve', 'job.json']).serve).toBe('job.json');
+    expect(planSwarm(parse(['--serve', 'job.json']) as SwarmCommandOptions).launch.serve).toEqual({
+      job: 'job.json',
+    });
+  });
+
+  it('refuses bad numbers at parse time', () => {
+    expect(() => parse(['--serve', '--tabs', '0'])).toThrow(/--tabs/);
+    expect(() => parse(['--serve', '--tabs', 'x'])).toThrow(/--tabs/);
+    expect(() => parse(['--serve', '--until-accuracy', '1.5'])).toThrow();
+    expect(() => parse(['--serve', '--churn', '-1'])).toThrow();
+  });
+
+  it('refuses conflicting or incomplete options with a clear message', () => {
+    const bad = (args: string[], message: RegExp) => {
+      let error: unknown;
+      try {
+        planSwarm(parse(args) as SwarmCommandOptions);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as Error).message).toMatch(message);
+    };
+    bad([], /--url .* or --serve/);
+    bad(['--url', 'http://10.0.0.2:8080', '--serve'], /exclude each other/);
+    bad(['--serve', '--byzantine', '1'], /--attack/);
+    bad(['--serve', '--byzantine', '1', '--attack', 'flip'], /one of sign-flip/);
+    bad(['--serve', '--rejoin'], /--churn/);
+    bad(['--serve', '--tabs', '2', '--byzantine', '3', '--attack', 'nan'], /byzantine/);
+    bad(['--url', 'not a url'], /not a URL/);
+    bad(['--serve', '--backend', 'tpu'], /backend/);
+  });
+});
+
+describe('the --json line', () => {
+  it('is one line of JSON with the fields the issue names', () => {
+    const summary: SwarmSummary = {
+      ok: true,
+      reason: 'accuracy 0.9100 ≥ 0.9 at iteration 120',
+      target: { accuracy: 0.9, maxIterations: null, timeoutSeconds: 600 },
+      iterations: 123,
+      accuracy: 0.91,
+      evaluatedAt: 120,
+      phase: 'training',
+      tabs: 4,
+      tabsOpened: 6,
+      tabsClosed: 2,
+      tabsClosedMidRound: 2,
+      tabsLive: 4,
+      roundsStalled: 0,
+      medianIterationSeconds: 0.3,
+      longestWaitSeconds: 2.5,
+      stallThresholdSeconds: 15,
+      wireBitsPerParam: 1.036,
+      wallSeconds: 95.2,
+      quarantined: ['tab-12345678'],
+      byzantine: ['tab-12345678'],
+      attack: 'sign-flip',
+    };
+    const line = summaryLine(summary);
+    expect(line).not.toContain('\n');
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    for (const field of [
+      'iterations',
+      'accuracy',
+      'tabsClosed',
+      'roundsStalled',
+      'wireBitsPerParam',
+      'wallSeconds',
+      'quarantined',
+    ]) {
+      expect(parsed).toHaveProperty(field, summary[field as keyof SwarmSummary]);
+    }
+  });
+});
