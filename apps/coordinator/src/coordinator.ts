@@ -162,6 +162,8 @@ export class Coordinator {
   /** Local continuations of this node's commands, by command id (see submit). */
   private readonly pending = new Map<string, (result: unknown) => void>();
   private commandSeq = 0;
+  /** Multi-node: the frame behind each held proposal (snapshots carry frames, not updates). */
+  private readonly heldFrames = new Map<number, Uint8Array>();
   private checkpointsWritten = 0;
   /** Multi-node: the iteration this node already asked to close. */
   private closeRequestedFor = -1;
@@ -558,7 +560,15 @@ export class Coordinator {
       tab.lastSeenAt = Date.now();
       if (parsed.data.state === 'quarantined' && previous?.state !== 'quarantined')
         this.logEvent('tab-quarantined', `${tab.id} reports it is quarantined by its cluster`);
-      for (const suspect of parsed.data.quarantinedPeers ?? []) this.reviewQuarantine(suspect);
+      if (!this.shared.distributed) {
+        for (const suspect of parsed.data.quarantinedPeers ?? []) this.reviewQuarantine(suspect);
+      } else {
+        // several nodes: what a tab reports about its peers is shared state (quarantine moves
+        // seats), so it goes through the log when it changes; every node reviews it alike
+        const peers = [...new Set(parsed.data.quarantinedPeers ?? [])].sort();
+        if (peers.join(',') !== (tab.suspects ?? []).join(',') && this.shared.available())
+          this.submit(this.command({ kind: 'suspects', tabId: tab.id, peers }));
+      }
       const newBytes = Math.max(0, parsed.data.peerBytesSent - (previous?.peerBytesSent ?? 0));
       const newFp32 = Math.max(0, parsed.data.peerFp32Bytes - (previous?.peerFp32Bytes ?? 0));
       this.countWire('peer', newBytes, newFp32);
@@ -735,7 +745,11 @@ export class Coordinator {
       .members(seat.clusterId)
       .filter((m) => m.live && m.tabId !== suspectId);
     const reportedBy = others
-      .filter((m) => this.registry.tabs.get(m.tabId)?.report?.quarantinedPeers?.includes(suspectId))
+      .filter((m) => {
+        const peer = this.registry.tabs.get(m.tabId);
+        const reported = this.shared.distributed ? peer?.suspects : peer?.report?.quarantinedPeers;
+        return reported?.includes(suspectId) === true;
+      })
       .map((m) => m.tabId);
     if (2 * reportedBy.length <= others.length) return;
     suspect.quarantined = true;
@@ -872,6 +886,7 @@ export class Coordinator {
       return offered;
     }
     if (offered.counted) {
+      if (this.shared.distributed) this.heldFrames.set(seat.clusterId, command.frame);
       this.dashboardMetrics.recordAge(this.engine.iteration - command.baseIteration);
       for (const r of command.rejected) {
         this.logEvent(
@@ -1002,6 +1017,7 @@ export class Coordinator {
       return;
     }
     this.lastRounds = closed.rounds;
+    if (this.shared.distributed) this.heldFrames.clear(); // close() let go of every proposal
     // with several nodes the log in Redis is the journal (redis-state.ts)
     if (!this.shared.distributed) {
       try {
@@ -1289,6 +1305,13 @@ export class Coordinator {
       case 'node-down':
         this.applyNodeDown(command.down, command.at);
         break;
+      case 'suspects': {
+        const tab = this.registry.tabs.get(command.tabId);
+        if (!tab) break;
+        tab.suspects = command.peers;
+        for (const suspect of command.peers) this.reviewQuarantine(suspect);
+        break;
+      }
     }
     this.settle(command.id, true);
   }
@@ -1333,9 +1356,19 @@ export class Coordinator {
 
   /** The replicated state as plain data (a snapshot in Redis; redis-state.ts). */
   exportReplica(): ReplicaState {
+    const engine = this.engine.exportState();
+    // held proposals travel as the frames the tabs sent (1-bit: ~d/8 bytes, not 4·d)
+    const heldFrames = engine.held.flatMap((h) => {
+      const frame = this.heldFrames.get(h.clusterId);
+      return frame === undefined
+        ? []
+        : [{ clusterId: h.clusterId, baseIteration: h.baseIteration, frame }];
+    });
     return {
+      job: swarmIdentity(this.job),
       iteration: this.engine.iteration,
-      engine: this.engine.exportState(),
+      engine: { ...engine, held: [] },
+      heldFrames,
       registry: this.registry.exportState(),
       phase: this.phaseValue,
       paused: this.paused,
@@ -1349,7 +1382,24 @@ export class Coordinator {
   }
 
   importReplica(state: ReplicaState): void {
-    this.engine.importState(state.engine);
+    if (state.job !== swarmIdentity(this.job)) {
+      throw new Error(
+        `this node's job differs from the swarm's in Redis (every node needs the same job file): ${state.job}`,
+      );
+    }
+    const held = state.heldFrames.map((h) => {
+      const update = new Float32Array(this.dimension);
+      const decoded = decodeFrameInto(h.frame, update, {
+        dimension: this.dimension,
+        jobId: this.jobId,
+      });
+      if (!decoded.ok)
+        throw new Error(`snapshot: undecodable held proposal of cluster ${h.clusterId}`);
+      return { clusterId: h.clusterId, baseIteration: h.baseIteration, update };
+    });
+    this.heldFrames.clear();
+    for (const h of state.heldFrames) this.heldFrames.set(h.clusterId, h.frame);
+    this.engine.importState({ ...state.engine, held });
     this.registry.importState(state.registry);
     this.phaseValue = state.phase;
     this.paused = state.paused;
@@ -1549,8 +1599,12 @@ export class Coordinator {
 
 /** What every node of a multi-node coordinator holds alike (Coordinator.exportReplica). */
 export interface ReplicaState {
+  /** The job's fixed part: nodes of one swarm must run the same job. */
+  job: string;
   iteration: number;
+  /** The engine's state without its held proposals, which travel as frames (heldFrames). */
   engine: RoundEngineState;
+  heldFrames: { clusterId: number; baseIteration: number; frame: Uint8Array }[];
   registry: RegistryState;
   phase: Phase;
   paused: boolean;
@@ -1563,6 +1617,12 @@ export interface ReplicaState {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** What every node of one swarm must agree on: the job without what the operator may change. */
+function swarmIdentity(job: JobSpec): string {
+  const { cluster: _cluster, aggregator: _aggregator, optimizer: _optimizer, ...fixed } = job;
+  return JSON.stringify(fixed);
+}
 
 /** socket.io room of one tab, so a node can reach a tab another node holds. */
 function tabRoom(tabId: string): string {

@@ -387,20 +387,24 @@ export class RedisState implements SharedState {
     if (this.closed || !this.up) return;
     const asked = Date.now();
     try {
-      if (this.leaseHeld) {
-        const renewed = await this.cmd.eval(
-          RENEW,
-          1,
-          this.keys.lease,
-          this.nodeId,
-          String(this.options.leaseMs),
-        );
-        if (renewed === 1) {
-          this.leaseUntil = asked + this.options.leaseMs;
-        } else {
-          this.leaseHeld = false;
-          this.hooks?.lease(false);
+      // renew whenever the lease names this node (also just after an outage, when leaseHeld
+      // was cleared but the key may still be ours), else try to take it
+      const renewed = await this.cmd.eval(
+        RENEW,
+        1,
+        this.keys.lease,
+        this.nodeId,
+        String(this.options.leaseMs),
+      );
+      if (renewed === 1) {
+        this.leaseUntil = asked + this.options.leaseMs;
+        if (!this.leaseHeld) {
+          this.leaseHeld = true;
+          this.hooks?.lease(true);
         }
+      } else if (this.leaseHeld) {
+        this.leaseHeld = false;
+        this.hooks?.lease(false);
       } else {
         const taken = await this.cmd.set(
           this.keys.lease,

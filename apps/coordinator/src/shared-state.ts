@@ -68,6 +68,8 @@ export type Command = CommandHeader &
     | { kind: 'evaluated'; point: EvaluationRecord }
     /** A node stopped heartbeating: the tabs it held are gone. */
     | { kind: 'node-down'; down: string }
+    /** The peers a tab's robust filter quarantined (its report), for quarantine by majority. */
+    | { kind: 'suspects'; tabId: string; peers: string[] }
   );
 
 /** What a node reports about the shared state (multi-node mode only). */

@@ -31,6 +31,8 @@ export interface TabRecord {
   socketId: string | undefined;
   /** The coordinator node holding its connection (multi-node mode; absent with one process). */
   node?: string | undefined;
+  /** Multi-node: the peers it last reported quarantined (shared, unlike `report`). */
+  suspects?: string[] | undefined;
 }
 
 /** What a node replicates of the registry (reports stay with the node that received them). */

@@ -109,10 +109,13 @@ describe('multi-node coordinator on Redis (child processes)', () => {
   let killed: ChildCoordinator | undefined;
   const live = () => nodes.filter((n) => n !== killed);
 
+  let dir = '';
+  let config = '';
+
   beforeAll(async () => {
     redis = await RedisServer.start();
-    const dir = await tempDir();
-    const config = join(dir, 'job.json');
+    dir = await tempDir();
+    config = join(dir, 'job.json');
     await writeFile(
       config,
       JSON.stringify({ ...testJobInput, evaluateEvery: 10, checkpointEvery: 10 }),
@@ -264,6 +267,51 @@ describe('multi-node coordinator on Redis (child processes)', () => {
     const iteration = await pausedAndEqual(rest, tabs);
     expect(iteration).toBeGreaterThanOrEqual(frozen + 10);
   }, 90_000);
+
+  it('a node started later loads the snapshot, replays the trimmed log and holds the same state; another job is refused', async () => {
+    // the lease holder snapshotted and trimmed the log at its checkpoints
+    const redisClient = new Redis(redis.url);
+    const info = (await redisClient.call(
+      'XINFO',
+      'STREAM',
+      `swarmgrad:${testJobInput.name}:log`,
+    )) as unknown[];
+    await redisClient.quit();
+    const field = (name: string) => Number(info[info.indexOf(name) + 1]);
+    expect(field('length')).toBeLessThan(field('entries-added'));
+
+    const late = await spawnCoordinator(
+      ['--redis', redis.url, '--config', config, '--data-dir', join(dir, 'node-late')],
+      { SWARMGRAD_LEASE_MS: '2000' },
+    );
+    nodes.push(late);
+    const all = live().map((n) => n.url);
+    const lateView = await view(late.url);
+    expect(lateView.tabs).toBe(6);
+    expect(lateView.clusters.length).toBe(3);
+    // still paused where the others are, with bit-identical parameters (tabs included)
+    await pausedAndEqual(all, tabs);
+    await control(late.url, 'resume');
+    await waitFor(
+      async () => (await view(late.url)).iteration >= lateView.iteration + 5,
+      'the late node following',
+    );
+    await pausedAndEqual(all, tabs);
+
+    // a node with another job does not join this swarm
+    const other = join(dir, 'other-job.json');
+    await writeFile(other, JSON.stringify({ ...testJobInput, staleness: 5 }));
+    await expect(
+      spawnCoordinator([
+        '--redis',
+        redis.url,
+        '--config',
+        other,
+        '--data-dir',
+        join(dir, 'node-other'),
+      ]),
+    ).rejects.toThrow(/job differs from the swarm/);
+  }, 90_000);
 });
 
 describe('multi-node coordinator on Redis (in-process nodes)', () => {
@@ -350,5 +398,77 @@ describe('multi-node coordinator on Redis (in-process nodes)', () => {
     expect([...byIteration.values()].some((nodes) => nodes.size === 2)).toBe(true);
     expect(a.iteration).toBe(i0 + 2);
     expect(Buffer.from(a.base.buffer).equals(Buffer.from(b.base.buffer))).toBe(true);
+  }, 60_000);
+
+  it('quarantine by cluster majority from reports received by different nodes, alike on both', async () => {
+    const dir = await tempDir();
+    const start = async (name: string) => {
+      const c = await Coordinator.start({
+        job: parseJob({
+          ...testJobInput,
+          name: 'test-scale-out-quarantine',
+          cluster: { size: 4, redundancy: 0 },
+          aggregator: { name: 'cge', f: 1 },
+        }),
+        port: 0,
+        host: '127.0.0.1',
+        dataDir: join(dir, name),
+        adminToken: 'test-token',
+        logger: pino({ level: 'silent' }),
+        evaluate: false,
+        minTabs: 4,
+        redis: redis.url,
+      });
+      running.push(c);
+      return c;
+    };
+    const [a, b] = [await start('a'), await start('b')];
+    const tabs: FakeWorker[] = [];
+    for (const url of [a.url, b.url, a.url, b.url]) {
+      const w = await FakeWorker.connect({ url, delayMs: 20 });
+      workers.push(w);
+      tabs.push(w);
+    }
+    await waitFor(() => tabs.every((w) => w.placement !== undefined), 'placements');
+    const [p, q, r, suspect] = tabs as [FakeWorker, FakeWorker, FakeWorker, FakeWorker];
+    const report = (quarantinedPeers: string[]) => ({
+      state: 'computing' as const,
+      steps: 1,
+      examplesPerSecond: 10,
+      computeMs: 1,
+      wallMs: 100,
+      peerBytesSent: 0,
+      peerFp32Bytes: 0,
+      trainingLoss: null,
+      throttle: 1,
+      quarantinedPeers,
+    });
+    // one peer (on node a) alone: no quarantine; a second (on node b): 2 of 3, a majority
+    p.socket.emit('report', report([suspect.id]));
+    const at = a.iteration;
+    await waitFor(() => a.iteration > at + 3, 'iterations');
+    expect(a.status().quarantined).toEqual([]);
+    q.socket.emit('report', report([suspect.id]));
+    await waitFor(
+      () => a.status().quarantined.length > 0 && b.status().quarantined.length > 0,
+      'the quarantine on both nodes',
+    );
+    for (const c of [a, b]) {
+      expect(c.status().quarantined.map((x) => [x.tabId, [...x.reportedBy].sort()])).toEqual([
+        [suspect.id, [p.id, q.id].sort()],
+      ]);
+    }
+    // unseated at the next iteration, on both nodes alike
+    await waitFor(
+      () =>
+        [a, b].every((c) =>
+          c.status().clusters.every((cl) => cl.members.every((m) => m.tabId !== suspect.id)),
+        ),
+      'the suspect unseated',
+    );
+    const seats = (c: Coordinator) =>
+      JSON.stringify(c.status().clusters.map((cl) => cl.members.map((m) => [m.tabId, m.slot])));
+    await waitFor(() => seats(a) === seats(b), 'the same seats');
+    expect(r.placement).toBeDefined();
   }, 60_000);
 });
