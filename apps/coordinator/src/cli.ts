@@ -64,20 +64,30 @@ export function buildProgram(): Command {
           throw error;
         }
         const webRoot = resolve(fileURLToPath(new URL('../../web/dist', import.meta.url)));
-        const coordinator = await Coordinator.start({
-          job,
-          port: opts.port,
-          host: opts.host,
-          dataDir: resolve(opts.dataDir),
-          adminToken: process.env.SWARMGRAD_ADMIN_TOKEN,
-          allowFaultInjection: opts.allowFaultInjection,
-          ...(opts.redis === undefined ? {} : { redis: opts.redis }),
-          ...(process.env.SWARMGRAD_LEASE_MS
-            ? { leaseMs: Number(process.env.SWARMGRAD_LEASE_MS) }
-            : {}),
-          webRoot,
-          logger,
-        });
+        let coordinator: Coordinator;
+        try {
+          coordinator = await Coordinator.start({
+            job,
+            port: opts.port,
+            host: opts.host,
+            dataDir: resolve(opts.dataDir),
+            adminToken: process.env.SWARMGRAD_ADMIN_TOKEN,
+            allowFaultInjection: opts.allowFaultInjection,
+            ...(opts.redis === undefined ? {} : { redis: opts.redis }),
+            ...(process.env.SWARMGRAD_LEASE_MS
+              ? { leaseMs: Number(process.env.SWARMGRAD_LEASE_MS) }
+              : {}),
+            webRoot,
+            logger,
+          });
+        } catch (error) {
+          // multi-node start-up failures (Redis unreachable, another job in Redis): one line
+          if (opts.redis === undefined) throw error;
+          process.stderr.write(
+            `swarmgrad: ${error instanceof Error ? error.message : String(error)}\n`,
+          );
+          process.exit(2);
+        }
         const host = lanAddress() ?? '127.0.0.1';
         const base = `http://${host}:${coordinator.port}`;
         process.stdout.write(

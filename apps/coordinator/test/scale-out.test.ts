@@ -129,7 +129,8 @@ describe('multi-node coordinator on Redis (child processes)', () => {
       ),
     );
     nodes.push(...started);
-  }, 120_000);
+    // (the first run on a fresh machine also installs redis-server: apt-get)
+  }, 300_000);
 
   afterAll(async () => {
     for (const tab of tabs) tab.close();
@@ -321,7 +322,7 @@ describe('multi-node coordinator on Redis (in-process nodes)', () => {
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-  }, 60_000);
+  }, 300_000);
 
   afterAll(async () => {
     for (const w of workers) w.close();
