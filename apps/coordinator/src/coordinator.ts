@@ -999,6 +999,8 @@ export class Coordinator {
 
   private applyClose(command: Extract<Command, { kind: 'close' }>): void {
     if (command.iteration !== this.engine.iteration || this.engine.proposers().length === 0) return;
+    // a close asked for before a pause (or the last iteration) that lands after it: no effect
+    if (this.phaseValue !== 'training' && this.phaseValue !== 'quorum-lost') return;
     // the close latency counts from this node's own decision, else from the command's arrival
     const decidedAt =
       command.node === this.nodeId ? (this.closeDecidedAt ?? performance.now()) : performance.now();

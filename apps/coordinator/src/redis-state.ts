@@ -219,7 +219,7 @@ export class RedisState implements SharedState {
     hooks.importReplica(snapshot.replica);
     this.lastId = snapshot.logId;
     // catch up before serving: the replica is current when the first tab says hello
-    await this.readOnce(0);
+    while ((await this.readOnce(0)) > 0);
     await this.beat();
     await this.leaseTick();
     const period = Math.max(
@@ -320,7 +320,10 @@ export class RedisState implements SharedState {
     this.hooks?.availability(up);
   }
 
-  /** Reads and applies the log entries after lastId; blocks up to blockMs for new ones. */
+  /**
+   * Reads and applies the log entries after lastId (blocking up to blockMs for new ones);
+   * returns how many entries it read.
+   */
   private async readOnce(blockMs: number): Promise<number> {
     const args: (string | number)[] = ['COUNT', 500];
     if (blockMs > 0) args.push('BLOCK', blockMs);
@@ -330,10 +333,11 @@ export class RedisState implements SharedState {
       this.keys.log,
       this.lastId,
     )) as [string, [string, string[]][]][] | null;
-    let applied = 0;
+    let read = 0;
     for (const [, entries] of result ?? []) {
       for (const [id, fields] of entries) {
         this.lastId = id;
+        read++;
         const raw = fields[1];
         if (raw === undefined) continue;
         let command: Command;
@@ -348,10 +352,9 @@ export class RedisState implements SharedState {
         } catch (error) {
           this.options.logger.error({ id, kind: command.kind, err: error }, 'applying failed');
         }
-        applied++;
       }
     }
-    return applied;
+    return read;
   }
 
   private async follow(): Promise<void> {
