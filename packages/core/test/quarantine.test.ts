@@ -180,3 +180,74 @@ describe('Quarantine', () => {
     expect(() => new Quarantine(config).advance(NaN)).toThrow(RangeError);
   });
 });
+
+describe('Quarantine alignment test (observeIteration)', () => {
+  const DD = 2000;
+  /**
+   * Four workers per iteration: three honest and `x`. The true gradient turns slowly in a random
+   * plane; an honest update is it plus N(0, sigma²) noise per coordinate.
+   */
+  function run(
+    attacker: 'honest' | 'random' | 'sign-flip',
+    options: { alignment: boolean; iterations: number; seed: number; sigma?: number },
+  ): Quarantine {
+    const rng = createRng(options.seed);
+    const q = new Quarantine({ ...config, alignment: options.alignment, z: 5 });
+    const e1 = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
+    const e2 = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
+    const sigma = options.sigma ?? 0.02;
+    for (let t = 0; t < options.iterations; t++) {
+      const g = e1.map((x, j) => Math.cos(0.02 * t) * x + Math.sin(0.02 * t) * e2[j]!);
+      const honest = (): Float32Array => g.map((x) => x + sigma * gaussian(rng));
+      const updates = ['h0', 'h1', 'h2'].map((id) => ({ id, update: honest() }));
+      let sent = honest();
+      if (attacker === 'random') {
+        // Gaussian noise with the norm of an honest update
+        const norm = Math.hypot(...sent);
+        const noise = sent.map(() => gaussian(rng));
+        const scale = norm / Math.hypot(...noise);
+        sent = noise.map((x) => x * scale);
+      } else if (attacker === 'sign-flip') {
+        sent = sent.map((x) => -x);
+      }
+      updates.push({ id: 'x', update: sent });
+      q.observeIteration(t, updates);
+    }
+    return q;
+  }
+
+  it('never quarantines four honest workers', () => {
+    for (const seed of [1, 2, 3, 4]) {
+      const q = run('honest', { alignment: true, iterations: 300, seed });
+      expect(q.quarantined()).toEqual([]);
+      for (const id of ['h0', 'h1', 'h2', 'x']) expect(q.strikes(id)).toBe(0);
+      expect(q.lastWindow!.directions).toHaveLength(4);
+    }
+  });
+
+  it('quarantines random noise of the honest norm by its alignment, and only it', () => {
+    // 31 iterations: the third window closes at iteration 30 with the third strike
+    const q = run('random', { alignment: true, iterations: 31, seed: 3 });
+    expect(q.quarantined()).toEqual(['x']);
+    const x = q.lastWindow!.directions.find((d) => d.id === 'x')!;
+    expect(x.failed).toBe(true);
+    expect(Math.abs(x.alignment)).toBeLessThan(0.1);
+    for (const d of q.lastWindow!.directions.filter((d) => d.id !== 'x')) {
+      expect(d.failed).toBe(false);
+      expect(d.alignment).toBeGreaterThan(0.3);
+    }
+  });
+
+  it('quarantines a flipped sign by its alignment', () => {
+    const q = run('sign-flip', { alignment: true, iterations: 31, seed: 5 });
+    expect(q.quarantined()).toEqual(['x']);
+    expect(q.lastWindow!.directions.find((d) => d.id === 'x')!.alignment).toBeLessThan(0);
+  });
+
+  it('is off by default, and refuses a bad z', () => {
+    expect(
+      run('random', { alignment: false, iterations: 31, seed: 3 }).lastWindow!.directions,
+    ).toEqual([]);
+    expect(() => new Quarantine({ ...config, alignment: true, z: 0 })).toThrow(RangeError);
+  });
+});

@@ -106,6 +106,38 @@ describe('StallDetector', () => {
     expect(d.roundsStalled).toBe(0);
   });
 
+  it('does not judge a restarted coordinator before its first advance', () => {
+    const d = new StallDetector({ stallFactor: 10, minStallMs: 1000 });
+    let t = feed(
+      d,
+      0,
+      100,
+      Array.from({ length: 30 }, (_, i) => [i, 'training']),
+    );
+    t = feed(
+      d,
+      t,
+      100,
+      Array.from({ length: 20 }, () => [29, 'unreachable']),
+    );
+    // back at the same iteration, tabs reconnecting for 4 s: not a stall
+    t = feed(
+      d,
+      t,
+      100,
+      Array.from({ length: 40 }, () => [29, 'training']),
+    );
+    expect(d.roundsStalled).toBe(0);
+    // once it advanced, standing still is judged again
+    feed(
+      d,
+      t,
+      100,
+      Array.from({ length: 40 }, () => [30, 'training']),
+    );
+    expect(d.roundsStalled).toBe(1);
+  });
+
   it('starts over when a restarted coordinator reports an earlier iteration', () => {
     const d = new StallDetector({ stallFactor: 10, minStallMs: 1000 });
     let t = feed(

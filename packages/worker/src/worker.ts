@@ -30,6 +30,7 @@ import {
   encodeToFrame,
   getCodec,
   type CodecEncoder,
+  type WindowReport,
 } from '@swarmgrad/core';
 import {
   PROPOSAL_SLOT,
@@ -190,6 +191,11 @@ export interface WorkerStatus {
         held: number[];
         waitFor: number;
         lastAggregate: AggregateSummary | undefined;
+        /**
+         * Robust mode: the peers this tab's filter quarantined and its quarantine's last closed
+         * window (distances to the reference, alignment with the others, strikes given).
+         */
+        quarantine: { quarantined: string[]; lastWindow: WindowReport | undefined };
       }
     | undefined;
   proposals: { sent: number; counted: number; refused: number; lastError: string | undefined };
@@ -523,6 +529,10 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
               held: round.heldSlots(),
               waitFor: round.waitCount(),
               lastAggregate: this.lastAggregate,
+              quarantine: {
+                quarantined: runtime.round.quarantinedPeers(),
+                lastWindow: runtime.round.quarantineWindow(),
+              },
             }
           : undefined,
       proposals: { ...this.proposals },

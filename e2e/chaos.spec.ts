@@ -1,0 +1,362 @@
+/**
+ * Issue 6, the chaos suite: real Chromium tabs (one browser context each) on the volunteer page
+ * against a coordinator child process, driven through the swarm package's API and Playwright
+ * fixture (`@swarmgrad/swarm`, the code behind `swarmgrad swarm`). Each test states its numbers:
+ *
+ * 1. 25% churn with rejoin (a quarter of the tabs closed per minute, each INSIDE a round, a
+ *    replacement opened after each): held-out accuracy reaches 0.90, no round stalls.
+ * 2. Three clusters of two: every tab of one cluster closed (the majority limit: 2 of 3 clusters
+ *    must stay live) and training goes on; one cluster more and the coordinator reports
+ *    `quorum-lost` and stops; two tabs return and training resumes from the iteration it
+ *    stopped at.
+ * 3. One Byzantine tab in four (robust mode: CGE, f = 1, one cluster of four), for each attack
+ *    of `--attack`: accuracy at iteration 100 within 2 points of the clean run's, and the
+ *    attacking tab — and no honest one — quarantined by its cluster. Except `stale`: that tab
+ *    is not quarantined (a known gap, see the test), only its accuracy and the absence of
+ *    false quarantines are checked.
+ * 4. The coordinator killed with SIGKILL mid-training and restarted on its port and data
+ *    directory: it resumes at or after its last checkpoint and the same tabs reconnect by
+ *    themselves and train on.
+ *
+ * A round stalls (packages/swarm watch.ts) when the iteration stands still for longer than
+ * max(10 × the median time per iteration, 15 s) while the coordinator is in `training` (a
+ * majority of clusters live); `quorum-lost` and an unreachable coordinator are not stalls.
+ *
+ * Every tab uses the wasm backend (`backend: 'wasm'`: the fastest here, docs/benchmarks.md)
+ * instead of timing all four backends, so that many tabs start quickly on two cores.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { faultModes, type DashboardStatus, type FaultMode } from '@swarmgrad/protocol';
+import { launchSwarm, until, type Swarm, type SwarmSummary, type SwarmTab } from '@swarmgrad/swarm';
+import { expect, test } from '@swarmgrad/swarm/fixture';
+
+const backend = 'wasm' as const;
+
+function note(type: string, value: unknown): void {
+  const description = typeof value === 'string' ? value : JSON.stringify(value);
+  console.log(`${type}: ${description}`);
+  test.info().annotations.push({ type, description });
+}
+
+/** The swarm's tab that holds `tabId` now. */
+function tabWithId(swarm: Swarm, tabId: string): SwarmTab {
+  const tab = swarm.live().find((t) => t.ids.includes(tabId));
+  if (!tab) throw new Error(`no live tab with id ${tabId}`);
+  return tab;
+}
+
+/** Live member ids per cluster, once the coordinator shows `clusters` clusters of `size`. */
+async function untilPlaced(swarm: Swarm, clusters: number, size: number) {
+  return until(
+    async () => {
+      const s = await swarm.status();
+      const live = s.clusters.map((c) => c.members.filter((m) => m.live).map((m) => m.tabId));
+      const placed =
+        s.phase === 'training' &&
+        s.iteration >= 3 &&
+        live.length === clusters &&
+        live.every((m) => m.length === size);
+      return placed ? { status: s, live } : undefined;
+    },
+    `${clusters} clusters of ${size}`,
+    180_000,
+    500,
+  );
+}
+
+test('25% churn with rejoin: the target accuracy is reached and no round stalls', async ({
+  launchSwarm,
+}) => {
+  test.setTimeout(20 * 60_000);
+  const swarm = await launchSwarm({
+    serve: { job: { name: 'chaos-churn', cluster: { size: 2 } } },
+    tabs: 4,
+    backend,
+    // 0.25 × 4 tabs = one close a minute on average (Poisson), each inside a round, a
+    // replacement opened after each
+    churn: { rate: 0.25, rejoin: true, seed: 6 },
+  });
+  await swarm.untilJoined();
+  // the run is judged only once churn has closed two tabs, so it has churn to survive
+  await until(() => swarm.closes.length >= 2, 'two tabs closed by churn', 12 * 60_000, 1000);
+  const summary = await swarm.run({ accuracy: 0.9, timeoutSeconds: 18 * 60 });
+  await swarm.stopChurn();
+  note('summary', summary);
+  note('closes', swarm.closes);
+  expect(summary.ok).toBe(true);
+  expect(summary.accuracy).toBeGreaterThanOrEqual(0.9);
+  expect(summary.tabsClosed).toBeGreaterThanOrEqual(2);
+  // every close happened inside a round: the tab was computing or had published its register
+  // for the coordinator's current iteration, and its cluster had not proposed
+  for (const close of swarm.closes) {
+    expect(close.midRound).toBe(true);
+    expect(close.iteration).toBeDefined();
+  }
+  // a replacement for every close
+  expect(swarm.tabs.length).toBe(4 + swarm.closes.length);
+  expect(summary.roundsStalled).toBe(0);
+  expect(summary.medianIterationSeconds).not.toBeNull();
+  // 1-bit updates on the data channels
+  expect(summary.wireBitsPerParam).not.toBeNull();
+  expect(summary.wireBitsPerParam!).toBeLessThanOrEqual(1.1);
+});
+
+test('clusters closed up to the majority limit: training continues; one more: quorum-lost; tabs return: it resumes', async ({
+  launchSwarm,
+}) => {
+  test.setTimeout(15 * 60_000);
+  const swarm = await launchSwarm({
+    serve: { job: { name: 'chaos-majority', cluster: { size: 2 } } },
+    tabs: 6,
+    backend,
+  });
+  await swarm.untilJoined();
+  const { live } = await untilPlaced(swarm, 3, 2);
+  const [first, second] = live as [string[], string[], string[]];
+
+  // 1. every tab of one cluster closed mid-round: 2 of 3 clusters live, a majority
+  for (const id of first) {
+    const record = await swarm.closeTab(tabWithId(swarm, id), { midRound: true });
+    expect(record.midRound).toBe(true);
+  }
+  const afterFirst = await until(
+    async () => {
+      const s = await swarm.status();
+      return s.quorum.live === 2 ? s : undefined;
+    },
+    'the coordinator to count 2 live clusters',
+    30_000,
+    200,
+  );
+  const continued = await until(
+    async () => {
+      const s = await swarm.status();
+      return s.iteration >= afterFirst.iteration + 20 ? s : undefined;
+    },
+    '20 more iterations with one cluster gone',
+    180_000,
+    500,
+  );
+  note('one cluster closed', {
+    iterationAtClose: afterFirst.iteration,
+    iterationLater: continued.iteration,
+    live: continued.quorum.live,
+    majority: continued.quorum.majority,
+  });
+  expect(continued.phase).toBe('training');
+  expect(continued.quorum.majority).toBe(2);
+  expect(swarm.stalls.roundsStalled).toBe(0);
+  const accuracyBefore = continued.accuracy;
+
+  // 2. one cluster more: 1 of 3 live, below the majority → quorum-lost, and no iteration closes
+  for (const id of second) await swarm.closeTab(tabWithId(swarm, id), { midRound: true });
+  const lost = await until(
+    async () => {
+      const s = await swarm.status();
+      return s.phase === 'quorum-lost' ? s : undefined;
+    },
+    'quorum-lost',
+    30_000,
+    200,
+  );
+  const whileLost: DashboardStatus[] = [];
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    whileLost.push(await swarm.status());
+  }
+  note('quorum lost', {
+    iteration: lost.iteration,
+    polls: whileLost.map((s) => `${s.phase}@${s.iteration}`),
+  });
+  for (const s of whileLost) {
+    expect(s.phase).toBe('quorum-lost');
+    expect(s.iteration).toBe(lost.iteration);
+  }
+
+  // 3. tabs return: two new tabs take the empty seats, the quorum comes back, training resumes
+  // from the iteration it stopped at
+  await swarm.openTab();
+  await swarm.openTab();
+  await swarm.untilJoined();
+  const resumed = await until(
+    async () => {
+      const s = await swarm.status();
+      return s.phase === 'training' && s.iteration >= lost.iteration + 10 ? s : undefined;
+    },
+    'training to resume',
+    240_000,
+    500,
+  );
+  const evaluated = await until(
+    async () => {
+      const s = await swarm.status();
+      return s.evaluatedAt !== null && s.evaluatedAt > lost.iteration ? s : undefined;
+    },
+    'an evaluation after the resume',
+    120_000,
+    500,
+  );
+  note('resumed', {
+    lostAt: lost.iteration,
+    iteration: resumed.iteration,
+    live: resumed.quorum.live,
+    accuracyBefore,
+    accuracyAfter: evaluated.accuracy,
+    evaluatedAt: evaluated.evaluatedAt,
+  });
+  expect(resumed.quorum.live).toBeGreaterThanOrEqual(2);
+  // from where it was: the newcomers' base is the agreed one at the coordinator's iteration
+  for (const tab of swarm.live().slice(-2)) {
+    const s = await tab.status();
+    expect(s?.iteration).toBeGreaterThanOrEqual(lost.iteration);
+  }
+  // the parameters were kept, not reset: the accuracy did not fall back towards chance
+  expect(accuracyBefore).not.toBeNull();
+  expect(evaluated.accuracy!).toBeGreaterThanOrEqual(accuracyBefore! - 0.02);
+  expect(swarm.stalls.roundsStalled).toBe(0);
+});
+
+test.describe('one Byzantine tab in four', () => {
+  const ITERATIONS = 100;
+  const job = (name: string) => ({
+    name,
+    cluster: { size: 4 },
+    aggregator: { name: 'cge', f: 1 },
+    maxIterations: ITERATIONS,
+    evaluateEvery: 5,
+  });
+  let clean: SwarmSummary;
+
+  test.beforeAll(async () => {
+    test.setTimeout(10 * 60_000);
+    const swarm = await launchSwarm({ serve: { job: job('chaos-clean') }, tabs: 4, backend });
+    try {
+      await swarm.untilJoined();
+      clean = await swarm.run({ accuracy: 0, maxIterations: ITERATIONS, timeoutSeconds: 480 });
+    } finally {
+      await swarm.close();
+    }
+    console.log(`clean run: ${JSON.stringify(clean)}`);
+    expect(clean.ok).toBe(true);
+    expect(clean.evaluatedAt).toBe(ITERATIONS);
+    // honest tabs are never quarantined
+    expect(clean.quarantined).toEqual([]);
+  });
+
+  for (const attack of faultModes) {
+    const what =
+      attack === 'stale'
+        ? 'and no honest tab is quarantined (known gap: the stale tab is not)'
+        : 'and the tab is quarantined';
+    test(`${attack}: accuracy within 2 points of the clean run, ${what}`, async ({
+      launchSwarm,
+    }) => {
+      test.setTimeout(10 * 60_000);
+      const swarm = await launchSwarm({
+        serve: { job: job(`chaos-${attack}`), allowFaultInjection: true },
+        tabs: 4,
+        backend,
+        byzantine: { count: 1, attack: attack as FaultMode },
+      });
+      await swarm.untilJoined();
+      const summary = await swarm.run({
+        accuracy: 0,
+        maxIterations: ITERATIONS,
+        timeoutSeconds: 480,
+      });
+      note(attack, {
+        accuracy: summary.accuracy,
+        clean: clean.accuracy,
+        quarantined: summary.quarantined,
+        byzantine: summary.byzantine,
+        quarantine: swarm.lastStatus()?.quarantined,
+      });
+      expect(summary.ok).toBe(true);
+      expect(summary.evaluatedAt).toBe(ITERATIONS);
+      expect(summary.accuracy!).toBeGreaterThanOrEqual(clean.accuracy! - 0.02);
+      expect(summary.byzantine).toHaveLength(1);
+      if (attack === 'stale') {
+        // Known gap (issue 6 left open on this point): a tab replaying its own honest updates of
+        // 5 iterations ago is NOT quarantined — its window statistics are those of an honest
+        // tab (packages/core quarantine.ts says why a lag test was dropped). Checked here: it
+        // costs no accuracy, and no honest tab is quarantined in its place.
+        test
+          .info()
+          .annotations.push({ type: 'known gap', description: 'stale tab not quarantined' });
+        for (const id of summary.quarantined) expect(summary.byzantine).toContain(id);
+        return;
+      }
+      // the attacker, and nobody else
+      expect(summary.quarantined).toEqual(summary.byzantine);
+    });
+  }
+});
+
+test('the coordinator killed with SIGKILL resumes from its checkpoint and the tabs reconnect by themselves', async ({
+  launchSwarm,
+}) => {
+  test.setTimeout(15 * 60_000);
+  const swarm = await launchSwarm({
+    serve: { job: { name: 'chaos-sigkill', cluster: { size: 2 }, checkpointEvery: 10 } },
+    tabs: 4,
+    backend,
+  });
+  await swarm.untilJoined();
+  await untilPlaced(swarm, 2, 2);
+  const coordinator = swarm.coordinator!;
+  const before = await until(
+    async () => {
+      const s = await swarm.status();
+      return s.iteration >= 25 ? s : undefined;
+    },
+    'iteration 25',
+    240_000,
+    250,
+  );
+  const ids = swarm.live().map((t) => t.ids.at(-1)!);
+  const oldPid = coordinator.pid;
+  await coordinator.kill('SIGKILL');
+  // the newest complete checkpoint on disk when it died
+  const dirs = (await readdir(join(coordinator.dataDir, 'checkpoints'))).filter((d) =>
+    /^iter-\d+$/.test(d),
+  );
+  const checkpoint = Math.max(...dirs.map((d) => Number(d.slice(5))));
+  expect(checkpoint).toBeGreaterThanOrEqual(10);
+
+  await coordinator.restart();
+  expect(coordinator.pid).not.toBe(oldPid);
+  const restarted = await coordinator.status();
+  // the tabs reconnect by themselves (the swarm opens nothing), and training goes on
+  const trained = await until(
+    async () => {
+      const s = await swarm.status();
+      return s.tabs === 4 && s.phase === 'training' && s.iteration >= restarted.iteration + 10
+        ? s
+        : undefined;
+    },
+    'the four tabs to reconnect and train 10 iterations',
+    240_000,
+    500,
+  );
+  note('sigkill', {
+    phaseAfterRestart: restarted.phase,
+    stalls: swarm.stalls.stalls,
+    iterationBeforeKill: before.iteration,
+    lastCheckpoint: checkpoint,
+    resumedAt: restarted.iteration,
+    iterationLater: trained.iteration,
+    tabIdsBefore: ids,
+  });
+  expect(restarted.iteration).toBeGreaterThanOrEqual(checkpoint);
+  expect(restarted.iteration).toBeGreaterThanOrEqual(before.iteration);
+  expect(swarm.tabs).toHaveLength(4);
+  expect(swarm.live()).toHaveLength(4);
+  for (const tab of swarm.live()) {
+    const s = (await tab.status())!;
+    expect(s.connected).toBe(true);
+    expect(s.iteration).toBeGreaterThanOrEqual(restarted.iteration);
+    expect(s.steps).toBeGreaterThan(0);
+  }
+  expect(swarm.stalls.roundsStalled).toBe(0);
+});
