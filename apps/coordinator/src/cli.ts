@@ -202,7 +202,10 @@ function addSwarmCommand(program: Command): void {
     .description(
       'run N headless Chromium tabs against a coordinator (or one started with --serve); exit 0 only when the target is met',
     )
-    .option('-u, --url <url>', 'coordinator URL on a LAN address (WebRTC needs one)')
+    .option(
+      '-u, --url <url[,url2]>',
+      'coordinator URL on a LAN address (WebRTC needs one); several nodes of one coordinator comma separated',
+    )
     .option('-n, --tabs <n>', 'tabs to open, one browser context each', positiveInt('--tabs'), 4)
     .option(
       '--churn <rate>',

@@ -83,6 +83,8 @@ export async function openTab(
     fault?: FaultMode;
     /** Force the tab's TF.js backend (`?backend=`) instead of measuring every one. */
     backend?: TabBackend;
+    /** Other nodes of a multi-node coordinator the tab fails over to (`?coordinators=`). */
+    coordinators?: string[];
   } = {},
 ): Promise<BrowserTab> {
   const context = await browser.newContext();
@@ -95,7 +97,12 @@ export async function openTab(
   // ?fault=<mode>: the tab runs that fault-injection mode (apps/web worker-factory.ts)
   const fault = options.fault === undefined ? '' : `&fault=${encodeURIComponent(options.fault)}`;
   const backend = options.backend === undefined ? '' : `&backend=${options.backend}`;
-  await page.goto(`${origin.replace(/\/+$/, '')}/?debug${fault}${backend}`);
+  // ?coordinators=<url>,…: further coordinator nodes (apps/web volunteer/coordinators.ts)
+  const nodes =
+    options.coordinators === undefined || options.coordinators.length === 0
+      ? ''
+      : `&coordinators=${encodeURIComponent(options.coordinators.join(','))}`;
+  await page.goto(`${origin.replace(/\/+$/, '')}/?debug${fault}${backend}${nodes}`);
   await page.waitForFunction(() => (globalThis as HookWindow).__swarmgrad !== undefined);
   if (options.donate ?? true) {
     const donate = page.getByTestId('donate');

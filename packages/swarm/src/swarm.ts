@@ -67,7 +67,11 @@ export interface ChurnOptions {
 }
 
 export interface LaunchSwarmOptions {
-  /** The coordinator the tabs open (a LAN address: WebRTC gathers no loopback candidates). */
+  /**
+   * The coordinator the tabs open (a LAN address: WebRTC gathers no loopback candidates). Nodes
+   * of a multi-node coordinator (`swarmgrad serve --redis`): comma separated; tabs open the
+   * first and fail over to the others (the page's `?coordinators=`).
+   */
   url?: string;
   /** Start a local coordinator first (true: the default job). */
   serve?: boolean | ServeOptions;
@@ -164,15 +168,15 @@ export function checkSwarmOptions(options: LaunchSwarmOptions): void {
   if (options.url === undefined && !options.serve) {
     throw new RangeError('give the coordinator url, or serve to start one');
   }
-  if (options.url !== undefined) {
+  for (const url of options.url === undefined ? [] : splitUrls(options.url)) {
     let parsed: URL;
     try {
-      parsed = new URL(options.url);
+      parsed = new URL(url);
     } catch {
-      throw new RangeError(`url is not a URL: ${options.url}`);
+      throw new RangeError(`url is not a URL: ${url}`);
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new RangeError(`url must be http(s)://…, got ${options.url}`);
+      throw new RangeError(`url must be http(s)://…, got ${url}`);
     }
   }
   if (byzantine) {
@@ -229,6 +233,8 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
   let coordinator: CoordinatorProcess | undefined;
   let url: string;
   let apiUrl: string;
+  /** Further nodes of a multi-node coordinator the tabs may fail over to. */
+  let otherNodes: string[] = [];
   if (options.serve) {
     const serve: ServeOptions = options.serve === true ? {} : options.serve;
     const allowFaults = serve.allowFaultInjection ?? (options.byzantine?.count ?? 0) > 0;
@@ -242,7 +248,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     apiUrl = coordinator.loopbackUrl;
     log(`coordinator started at ${url} (data in ${coordinator.dataDir})`);
   } else {
-    url = options.url!.replace(/\/+$/, '');
+    [url, ...otherNodes] = splitUrls(options.url!) as [string, ...string[]];
     apiUrl = url;
     const host = new URL(url).hostname;
     if (host === 'localhost' || host.startsWith('127.')) {
@@ -275,6 +281,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
       name,
       ...(o.fault === undefined ? {} : { fault: o.fault }),
       ...(options.backend === undefined ? {} : { backend: options.backend }),
+      ...(otherNodes.length === 0 ? {} : { coordinators: otherNodes }),
     })) as SwarmTab;
     tab.fault = o.fault;
     tab.ids = [];
@@ -548,4 +555,14 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     throw error;
   }
   return swarm;
+}
+
+/** `a,b,c` → the origins, without trailing slashes or empty items. */
+function splitUrls(list: string): string[] {
+  const urls = list
+    .split(',')
+    .map((u) => u.trim().replace(/\/+$/, ''))
+    .filter((u) => u.length > 0);
+  if (urls.length === 0) throw new RangeError(`url is empty: ${list}`);
+  return urls;
 }

@@ -93,7 +93,22 @@ describe('swarmgrad swarm arguments', () => {
     bad(['--serve', '--rejoin'], /--churn/);
     bad(['--serve', '--tabs', '2', '--byzantine', '3', '--attack', 'nan'], /byzantine/);
     bad(['--url', 'not a url'], /not a URL/);
+    bad(['--url', 'http://10.0.0.2:8080,ftp://10.0.0.3'], /http\(s\)/);
     bad(['--serve', '--backend', 'tpu'], /backend/);
+  });
+});
+
+describe('several coordinator nodes (issue 8)', () => {
+  it('--url takes the nodes of a multi-node coordinator, comma separated', () => {
+    const plan = planSwarm(
+      parse([
+        '--url',
+        'http://10.0.0.2:8080,http://10.0.0.3:8080/',
+        '--tabs',
+        '4',
+      ]) as SwarmCommandOptions,
+    );
+    expect(plan.launch.url).toBe('http://10.0.0.2:8080,http://10.0.0.3:8080/');
   });
 });
 
