@@ -88,6 +88,37 @@ describe('RoundEngine', () => {
     expect(b.base).toEqual(a.base);
   });
 
+  it("closes on an explicit quorum in 'average' mode, which 'majority' mode refuses", () => {
+    const e = engine({ mode: 'average', quorum: 1 });
+    e.setClusters([0, 1, 2, 3, 4]);
+    expect(e.majority).toBe(3);
+    expect(e.quorum).toBe(1);
+    const all = new Set([0, 1, 2, 3, 4]);
+    expect(e.decide(all, 0)).toEqual({ action: 'wait' });
+    e.offer(3, 0, update(2), 5);
+    // one proposal is the quorum: the grace window runs from its arrival, in the caller's unit
+    expect(e.decide(all, 6)).toEqual({ action: 'wait', until: 105 });
+    expect(e.decide(all, 105)).toEqual({ action: 'close' });
+    // four of five clusters gone: far below a majority, still no quorum-lost
+    expect(e.decide(new Set([3]), 6)).toEqual({ action: 'close' });
+    expect(e.decide(new Set(), 6)).toEqual({ action: 'close' });
+    e.close();
+    for (const x of e.base) expect(x).toBe(2);
+    // quorum 2: one live cluster and none held is quorum lost
+    const two = engine({ mode: 'average', quorum: 2 });
+    two.setClusters([0, 1, 2]);
+    expect(two.decide(new Set([0]), 0)).toEqual({ action: 'quorum-lost' });
+    expect(two.decide(new Set([0, 1]), 0)).toEqual({ action: 'wait' });
+    // without the option, 'average' waits for a majority as before
+    const plain = engine({ mode: 'average' });
+    plain.setClusters([0, 1, 2, 3, 4]);
+    plain.offer(0, 0, update(1), 0);
+    expect(plain.quorum).toBe(3);
+    expect(plain.decide(new Set([0]), 0)).toEqual({ action: 'quorum-lost' });
+    expect(() => engine({ quorum: 1 })).toThrow(RangeError);
+    expect(() => engine({ mode: 'average', quorum: 0 })).toThrow(RangeError);
+  });
+
   it('averages in average mode', () => {
     const e = engine({ mode: 'average' });
     e.setClusters([0, 1, 2]);

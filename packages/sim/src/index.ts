@@ -7,7 +7,6 @@
 export * from './attacks.ts';
 export * from './clock.ts';
 export * from './content.ts';
-export * from './coordinator.ts';
 export * from './data.ts';
 export * from './distributions.ts';
 export * from './models/index.ts';

@@ -122,7 +122,10 @@ export interface Scenario {
     epsilon: number;
     /** Seconds to wait for the other live clusters once the quorum is held. */
     grace: number;
-    /** Proposals needed to close: undefined = a majority of clusters ('majority') or 1 ('average'). */
+    /**
+     * Proposals needed to close, 'average' mode only (core RoundEngine's `quorum`): undefined =
+     * 1, DESIGN step 5's "averages whatever has arrived". 'majority' always needs a majority.
+     */
     quorum: number | undefined;
   };
   /** S: a proposal computed on a base more than S iterations old is dropped. */
@@ -368,7 +371,10 @@ function check(s: Scenario): void {
   }
   positive('agreement.epsilon', s.agreement.epsilon);
   nonNegative('agreement.grace', s.agreement.grace);
-  if (s.agreement.quorum !== undefined) int('agreement.quorum', s.agreement.quorum, 1);
+  if (s.agreement.quorum !== undefined) {
+    int('agreement.quorum', s.agreement.quorum, 1);
+    if (s.agreement.mode !== 'average') fail(`agreement.quorum is an 'average' mode option`);
+  }
   int('staleness', s.staleness === Infinity ? 0 : s.staleness, 0);
   checkDistribution('timing.compute', s.timing.compute);
   checkDistribution('timing.latency', s.timing.latency);

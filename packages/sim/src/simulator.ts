@@ -15,35 +15,40 @@
  *  3. the round's content — messages, attacks, codec frames, door, robust rule or gradient-code
  *     decoder, quarantine, proposal frame — is computed by content.ts, inline or in worker
  *     threads (threads.ts; identical results);
- *  4. the proposal travels to the coordinator (coordinator.ts), which accepts it while its base is
- *     at most S iterations old and closes the iteration by majority-cluster agreement or
- *     averaging, then broadcasts the coded delta. Churn and crashes remove members at their
- *     departure time; joiners are seated by core's placement at the next close when `rebalance`
- *     is on; quarantined workers are left out of their cluster's later rounds.
+ *  4. the proposal travels to the coordinator: packages/core's RoundEngine, the same round
+ *     logic apps/coordinator runs, driven in simulated milliseconds. It accepts a proposal while
+ *     its base is at most S iterations old, closes the iteration once a majority of clusters (or,
+ *     in 'average' mode, the scenario's quorum: 1 by default) proposed — at once when every live
+ *     cluster has, else after the grace window — by majority-cluster agreement or averaging,
+ *     reports quorum lost, and moves the base by a coded delta. Churn and crashes remove members
+ *     at their departure time; joiners are seated by core's placement at the next close when
+ *     `rebalance` is on; quarantined workers are left out of their cluster's later rounds.
  *
  * Messages that arrive after the cluster aggregated are counted in the bytes sent but not
  * computed (the cluster ignores them; their sender's residual is not advanced).
  *
  * Guarantees: deterministic for a scenario (same seed, same result, whatever the wall clock or
  * the thread count); simulated time is kept apart from wall time (`wallMs` is reported
- * separately). With `threads` > 1 the content of rounds is computed in batches when the
- * coordinator closes an iteration — allowed only when timing cannot depend on content (no
- * Byzantine workers, no quarantine, fixed membership), so the result is the same.
+ * separately). With `threads` > 1 the content of rounds is computed in worker threads while the
+ * events go on, and collected (the held proposals decoded) before the coordinator closes an
+ * iteration — allowed only when timing cannot depend on content (no Byzantine workers, no
+ * quarantine, fixed membership), so the result is the same.
  */
 import {
   BackupWorkerPolicy,
+  RoundEngine,
   correlatedGain,
   decodeFrameInto,
   getCodec,
   getPlacement,
   linearGain,
+  type ClosedIteration,
   type ClusterSeats,
   type PlacementTab,
 } from '@swarmgrad/core';
 import { FRAME_HEADER_BYTES, jobIdOf } from '@swarmgrad/protocol';
 import { EventQueue } from './clock.ts';
 import { ContentEngine, type ContentJob, type ContentResult, type WorkerTally } from './content.ts';
-import { SimCoordinator } from './coordinator.ts';
 import { sampleTime } from './distributions.ts';
 import { Stream, keyedRng, mix } from './hash.ts';
 import { createModel } from './models/index.ts';
@@ -159,7 +164,8 @@ type SimEvent =
   | { kind: 'start'; cluster: number }
   | { kind: 'ready'; cluster: number; epoch: number }
   | { kind: 'proposal'; cluster: number; baseIteration: number; pending: Pending }
-  | { kind: 'timer' }
+  /** The round engine's grace deadline, in the engine's (simulated) milliseconds. */
+  | { kind: 'timer'; atMs: number }
   | { kind: 'leave'; worker: number }
   | { kind: 'join' };
 
@@ -184,7 +190,15 @@ class Simulation {
   private readonly d: number;
   private readonly jobId: number;
   private readonly queue = new EventQueue<SimEvent>();
-  private readonly coordinator: SimCoordinator;
+  private readonly coordinator: RoundEngine;
+  /** The decoded proposals the round engine holds, by cluster (recycled after each close). */
+  private readonly heldBuffers = new Map<number, Float32Array>();
+  /** Threads: proposals the engine holds whose content is computed at the next flush. */
+  private readonly undecoded: { pending: Pending; buffer: Float32Array }[] = [];
+  /** Bytes of the coordinator's last delta frame (what every worker downloads). */
+  private lastFrameBytes = 0;
+  private staleAccepted = 0;
+  private roundsTotal = 0;
   private readonly frameBytes: number;
   private readonly proposalBytes: number;
   private readonly workers: Worker[] = [];
@@ -204,7 +218,8 @@ class Simulation {
   private initialLoss = NaN;
   private reached: MetricPoint | undefined;
   private done: SimulationResult['ended'] | undefined;
-  private timerAt = Infinity;
+  /** Deadline of the pending timer event, engine milliseconds. */
+  private timerAtMs = Infinity;
   /** Clusters with a live, non-quarantined member; recomputed after leaves, bans and placement. */
   private liveCache: Set<number> | undefined;
   private quorumLost: { since: number; live: number; quorum: number } | undefined;
@@ -245,17 +260,19 @@ class Simulation {
       FRAME_HEADER_BYTES +
       proposalCodec.payloadBytes(this.d, block(proposalCodec, s.proposalCodec));
     const initial = this.model.init(s.seed);
-    this.coordinator = new SimCoordinator({
+    // the product's round engine; its clock is simulated time in milliseconds
+    this.coordinator = new RoundEngine({
       dimension: this.d,
       jobId: this.jobId,
-      codec: s.proposalCodec,
-      seed: mix(s.seed, Stream.codec, 0xc0),
+      codec: s.proposalCodec.name,
+      blockSize: s.proposalCodec.blockSize,
       mode: s.agreement.mode,
       epsilon: s.agreement.epsilon,
       staleness: s.staleness,
-      grace: s.agreement.grace,
-      quorum: s.agreement.quorum,
+      graceMs: s.agreement.grace * 1000,
       initial,
+      iteration: 0,
+      quorum: s.agreement.mode === 'average' ? (s.agreement.quorum ?? 1) : undefined,
     });
     const { count, placement } = s.byzantine;
     for (let i = 0; i < count; i++) {
@@ -287,7 +304,7 @@ class Simulation {
       this.pool.setBase(0, initial);
     } else {
       this.engine = new ContentEngine(s, this.model, setup);
-      this.engine.setBase(0, this.coordinator.base);
+      this.engine.setBase(0, Float32Array.from(this.coordinator.base));
     }
     this.scheduleCrashes();
     for (const w of this.workers) {
@@ -401,6 +418,8 @@ class Simulation {
     }
     for (const c of this.clusters.values()) if (!keep.has(c.id)) c.retired = true;
     this.coordinator.setClusters([...keep]);
+    // the engine forgets the proposals of clusters that no longer vote
+    for (const id of [...this.heldBuffers.keys()]) if (!keep.has(id)) this.heldBuffers.delete(id);
     this.membershipChanged = false;
     this.liveCache = undefined;
   }
@@ -443,8 +462,8 @@ class Simulation {
       }
     }
     this.counters.staleDropped = this.coordinator.staleDropped;
-    this.counters.staleAccepted = this.coordinator.staleAccepted;
-    this.counters.agreementRounds = this.coordinator.roundsTotal;
+    this.counters.staleAccepted = this.staleAccepted;
+    this.counters.agreementRounds = this.roundsTotal;
     return {
       scenario: this.s,
       model: this.model.name,
@@ -485,8 +504,9 @@ class Simulation {
         this.onProposal(event.cluster, event.baseIteration, event.pending, now);
         return;
       case 'timer':
-        this.timerAt = Infinity;
-        this.tryClose(now);
+        this.timerAtMs = Infinity;
+        // the deadline the engine gave, not now · 1000 (which may round below it)
+        this.tryClose(now, event.atMs);
         return;
       case 'leave':
         this.counters.leaves++;
@@ -542,7 +562,7 @@ class Simulation {
       t.localSteps *
       (s.cluster.redundancy + 1) *
       (t.mode === 'entropy-sgd' ? (t.entropy?.innerSteps ?? 5) : 1);
-    const downBytes = this.coordinator.lastFrameBytes;
+    const downBytes = this.lastFrameBytes;
     const peers = Math.max(0, members.length - 1);
     const roundKey = this.roundCounter++;
     const bandwidth = s.timing.bandwidth;
@@ -698,7 +718,7 @@ class Simulation {
     if (r.diverged !== undefined) throw new DivergedError(r.diverged);
   }
 
-  /** Runs the thread pool's pending jobs and books their results. */
+  /** Runs the thread pool's pending jobs, books their results, decodes the held proposals. */
   private flush(): void {
     if (this.pool === undefined || this.pool.pending === 0) return;
     const results = this.pool.flush();
@@ -707,6 +727,15 @@ class Simulation {
       done[i]!.pending.result = r;
     });
     for (const r of results) this.apply(r);
+    for (const { pending, buffer } of this.undecoded.splice(0)) this.decodeInto(pending, buffer);
+  }
+
+  /** Decodes a proposal frame into a zeroed buffer, as the coordinator does at its door. */
+  private decodeInto(pending: Pending, buffer: Float32Array): void {
+    const frame = pending.result?.frame;
+    if (frame === undefined) throw new Error('proposal frame missing');
+    const decoded = decodeFrameInto(frame, buffer, { dimension: this.d, jobId: this.jobId });
+    if (!decoded.ok) throw new Error(`coordinator refused a proposal: ${decoded.error.code}`);
   }
 
   private afterRound(c: Cluster, round: Round, now: number): void {
@@ -724,57 +753,70 @@ class Simulation {
   ): void {
     this.counters.proposals++;
     this.staleness.push(this.coordinator.iteration - baseIteration);
-    const decode = (): Float32Array => {
-      const frame = pending.result?.frame;
-      if (frame === undefined) throw new Error('proposal frame missing');
-      const update = this.spare.pop()?.fill(0) ?? new Float32Array(this.d);
-      const decoded = decodeFrameInto(frame, update, { dimension: this.d, jobId: this.jobId });
-      if (!decoded.ok) throw new Error(`coordinator refused a proposal: ${decoded.error.code}`);
-      return update;
-    };
-    const outcome = this.coordinator.offer(
-      clusterId,
-      baseIteration,
-      pending.result === undefined ? decode : decode(),
-      now,
-    );
-    if (outcome === 'not-voting') this.counters.notVoting++;
+    // the engine reads a held update only when it closes the iteration: with threads, the
+    // buffer is filled at the flush that precedes every close
+    const buffer = this.spare.pop()?.fill(0) ?? new Float32Array(this.d);
+    const outcome = this.coordinator.offer(clusterId, baseIteration, buffer, now * 1000);
+    if (outcome.ok && outcome.counted) {
+      // a replaced (older) proposal's buffer is left to the GC: it may await a decode
+      this.heldBuffers.set(clusterId, buffer);
+      if (pending.result === undefined) this.undecoded.push({ pending, buffer });
+      else this.decodeInto(pending, buffer);
+    } else {
+      this.spare.push(buffer);
+      if (!outcome.ok && outcome.code === 'not-in-cluster') this.counters.notVoting++;
+    }
     this.tryClose(now);
   }
 
-  private tryClose(now: number): void {
+  /** Asks the round engine whether to close; `nowMs` is its clock (simulated milliseconds). */
+  private tryClose(now: number, nowMs = now * 1000): void {
     if (this.done !== undefined) return;
     const live = this.liveClusters(now);
-    const decision = this.coordinator.decide((id) => live.has(id), now);
+    const engine = this.coordinator;
+    // no cluster left at all (every worker gone): nothing can ever propose
+    const decision =
+      engine.clusters.length === 0
+        ? { action: 'quorum-lost' as const }
+        : engine.decide(live, nowMs);
     if (decision.action === 'close') {
       this.quorumLost = undefined;
       this.close(now);
       return;
     }
     if (decision.action === 'quorum-lost') {
-      this.quorumLost ??= { since: now, live: decision.live, quorum: decision.quorum };
-      this.quorumLost.live = decision.live;
+      const held = new Set(engine.proposers());
+      let liveCount = 0;
+      for (const id of engine.clusters) if (live.has(id) || held.has(id)) liveCount++;
+      this.quorumLost ??= { since: now, live: liveCount, quorum: engine.quorum };
+      this.quorumLost.live = liveCount;
       return;
     }
     this.quorumLost = undefined;
-    if (decision.until !== undefined && decision.until < this.timerAt) {
-      this.timerAt = decision.until;
-      this.queue.schedule(decision.until, { kind: 'timer' });
+    if (decision.until !== undefined && decision.until < this.timerAtMs) {
+      this.timerAtMs = decision.until;
+      this.queue.schedule(decision.until / 1000, { kind: 'timer', atMs: decision.until });
     }
   }
 
   private close(now: number): void {
     this.flush();
-    let closed;
+    let closed: ClosedIteration;
     try {
-      closed = this.coordinator.close((buffer) => this.spare.push(buffer));
+      closed = this.coordinator.close();
     } catch (error) {
+      // a codec refuses a non-finite delta (RangeError) before the engine changes anything
       if (error instanceof RangeError) throw new DivergedError(error.message);
       throw error;
     }
+    for (const buffer of this.heldBuffers.values()) this.spare.push(buffer);
+    this.heldBuffers.clear();
+    this.staleAccepted += closed.staleAccepted;
+    this.roundsTotal += closed.rounds;
+    this.lastFrameBytes = closed.frame.byteLength;
     let liveWorkers = 0;
     for (const w of this.workers) if (this.alive(w, now)) liveWorkers++;
-    this.bytes.broadcast += closed.frameBytes * liveWorkers;
+    this.bytes.broadcast += closed.frame.byteLength * liveWorkers;
     const it = closed.iteration;
     this.publishBase(it);
     const stop = this.s.stop;
@@ -815,7 +857,8 @@ class Simulation {
       if (c.round !== undefined) oldest = Math.min(oldest, c.round.baseIteration);
     }
     if (this.engine !== undefined) {
-      this.engine.setBase(iteration, this.coordinator.base);
+      // the round engine moves its base in place: the content engine keeps a copy per iteration
+      this.engine.setBase(iteration, Float32Array.from(this.coordinator.base));
       this.engine.dropBasesBefore(oldest);
     } else {
       this.pool!.setBase(iteration, this.coordinator.base);

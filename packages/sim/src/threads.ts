@@ -6,8 +6,9 @@
  * Guarantee: results are identical to running the same jobs inline — every cluster's jobs go to
  * one thread (cluster id mod threads) and run there in submission order, and a job's result
  * depends only on its cluster's history (content.ts) — and are returned in submission order.
- * `flush` is synchronous (Atomics.wait on a shared counter, then receiveMessageOnPort), so the
- * simulator stays a plain synchronous function.
+ * Jobs are posted in batches as they are submitted, so threads compute while the event loop
+ * goes on; `flush` is synchronous (receiveMessageOnPort, Atomics.wait on a shared counter
+ * between replies), so the simulator stays a plain synchronous function.
  *
  * Parameters: thread count. Each thread builds its own model (loading MNIST) from the scenario.
  * Threads load the TypeScript sources through tsx's ESM API (`tsImport`), as the main process
@@ -48,6 +49,9 @@ function bootstrap(): string {
   return `import(${JSON.stringify(api)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}));`;
 }
 
+/** Jobs per batch posted to a thread before the flush. */
+const CHUNK = 32;
+
 export class ContentPool {
   readonly size: number;
   private readonly workers: Worker[] = [];
@@ -55,12 +59,20 @@ export class ContentPool {
   private readonly signal: Int32Array;
   private readonly queued: ContentJob[][];
   private readonly order: { thread: number; index: number }[] = [];
+  /** Per thread since the last flush: jobs submitted, and job batches posted. */
+  private readonly submitted: number[];
+  private readonly posted: number[];
+  /** Per thread: replies taken since the start (the shared counter counts replies sent). */
+  private readonly replied: number[];
 
   constructor(scenario: Scenario, setup: ContentSetup, threads: number) {
     this.size = threads;
     const shared = new SharedArrayBuffer(4 * threads);
     this.signal = new Int32Array(shared);
     this.queued = Array.from({ length: threads }, () => []);
+    this.submitted = new Array<number>(threads).fill(0);
+    this.posted = new Array<number>(threads).fill(0);
+    this.replied = new Array<number>(threads).fill(0);
     for (let t = 0; t < threads; t++) {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(bootstrap(), {
@@ -86,48 +98,54 @@ export class ContentPool {
 
   submit(job: ContentJob): void {
     const thread = job.cluster % this.size;
-    this.order.push({ thread, index: this.queued[thread]!.length });
-    this.queued[thread]!.push(job);
+    this.order.push({ thread, index: this.submitted[thread]!++ });
+    const queue = this.queued[thread]!;
+    queue.push(job);
+    // post in chunks as jobs come, so threads compute while the event loop goes on
+    if (queue.length >= CHUNK) this.post(thread);
   }
 
   get pending(): number {
     return this.order.length;
   }
 
+  private post(thread: number): void {
+    const jobs = this.queued[thread]!.splice(0);
+    if (jobs.length === 0) return;
+    this.posted[thread]!++;
+    this.ports[thread]!.postMessage({ type: 'jobs', jobs } satisfies ThreadRequest);
+  }
+
   /** Runs every submitted job and returns their results in submission order. */
   flush(): ContentResult[] {
     if (this.order.length === 0) return [];
-    const expected: number[] = [];
-    for (let t = 0; t < this.size; t++) {
-      const jobs = this.queued[t]!;
-      expected.push(Atomics.load(this.signal, t) + (jobs.length > 0 ? 1 : 0));
-      if (jobs.length > 0)
-        this.ports[t]!.postMessage({ type: 'jobs', jobs } satisfies ThreadRequest);
-    }
+    for (let t = 0; t < this.size; t++) this.post(t);
     const replies: ContentResult[][] = [];
     for (let t = 0; t < this.size; t++) {
-      if (this.queued[t]!.length === 0) {
-        replies.push([]);
-        continue;
-      }
+      const results: ContentResult[] = [];
       const deadline = performance.now() + 600_000;
-      for (
-        let v = Atomics.load(this.signal, t);
-        v < expected[t]!;
-        v = Atomics.load(this.signal, t)
-      ) {
-        if (performance.now() > deadline) throw new Error(`content thread ${t} did not answer`);
-        Atomics.wait(this.signal, t, v, 1000);
+      for (let received = 0; received < this.posted[t]!;) {
+        // the counter is read before polling: a reply posted after the poll bumps it, so the
+        // wait returns at once; a counter ahead of the replies taken means one is on its way
+        const sent = Atomics.load(this.signal, t);
+        const message = receiveMessageOnPort(this.ports[t]!);
+        if (message === undefined) {
+          if (performance.now() > deadline) throw new Error(`content thread ${t} did not answer`);
+          Atomics.wait(this.signal, t, sent, sent > this.replied[t]! ? 1 : 1000);
+          continue;
+        }
+        this.replied[t]!++;
+        const reply = message.message as ThreadReply;
+        if (reply.type === 'error') throw new Error(`content thread ${t}: ${reply.message}`);
+        for (const r of reply.results) results.push(r);
+        received++;
       }
-      const message = receiveMessageOnPort(this.ports[t]!);
-      const reply = message?.message as ThreadReply | undefined;
-      if (reply === undefined) throw new Error(`content thread ${t} signalled without a reply`);
-      if (reply.type === 'error') throw new Error(`content thread ${t}: ${reply.message}`);
-      replies.push(reply.results);
+      replies.push(results);
     }
     const results = this.order.map(({ thread, index }) => replies[thread]![index]!);
     this.order.length = 0;
-    for (const q of this.queued) q.length = 0;
+    this.posted.fill(0);
+    this.submitted.fill(0);
     return results;
   }
 

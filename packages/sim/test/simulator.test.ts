@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AgreementCoordinator,
-  agreementRounds,
-  createRng,
-  maxSpread,
-  runLocalSteps,
-} from '@swarmgrad/core';
-import { starAgreement } from '../src/coordinator.ts';
+import { createRng, runLocalSteps } from '@swarmgrad/core';
 import { loadMnist } from '../src/data.ts';
 import { createSoftmaxRegression } from '../src/models/softmax.ts';
 import { defineScenario, type ScenarioInput } from '../src/scenario.ts';
@@ -171,6 +164,38 @@ describe('simulate', () => {
     expect(Math.max(...strict.staleness)).toBeGreaterThan(0);
   });
 
+  it("runs core's round engine: a grace window in simulated seconds, then late clusters are stale", () => {
+    // 5 one-worker clusters (majority 3) with widely spread task times
+    const run = (grace: number) =>
+      simulate({
+        ...small,
+        workers: 5,
+        cluster: { size: 1, rebalance: false },
+        aggregator: { name: 'mean' },
+        quarantine: { enabled: false },
+        agreement: { grace },
+        timing: { compute: { kind: 'shifted-exponential', shift: 0.1, mean: 0.1 } },
+        stop: { maxIterations: 30 },
+      });
+    const none = run(0);
+    const some = run(0.15);
+    const all = run(1e6);
+    // grace 0 closes on the majority: the other clusters' proposals arrive a base too late
+    expect(none.counters.staleAccepted).toBeGreaterThan(0);
+    expect(none.staleness.some((age) => age > 0)).toBe(true);
+    // an endless grace waits for every live cluster: every proposal is on the current base
+    expect(all.staleness.every((age) => age === 0)).toBe(true);
+    expect(all.counters.staleAccepted).toBe(0);
+    expect(all.final.time).toBeGreaterThan(none.final.time);
+    // 0.15 s (simulated, not ms, not wall time) lets some late clusters in, and not all of them
+    expect(some.final.time).toBeGreaterThan(none.final.time);
+    expect(some.final.time).toBeLessThan(all.final.time);
+    expect(some.counters.staleAccepted).toBeGreaterThan(0);
+    expect(some.counters.staleAccepted).toBeLessThan(none.counters.staleAccepted);
+    // a quorum below a majority is the averaging mode's option only
+    expect(() => defineScenario({ agreement: { mode: 'majority', quorum: 1 } })).toThrow(/quorum/);
+  });
+
   it('waits for fewer peers under the dynamic backup-worker rule when some are slow', () => {
     const r = simulate({
       ...small,
@@ -245,43 +270,6 @@ describe('simulate', () => {
       expect(p.accuracy).toBeCloseTo(slow.history[i]!.accuracy, 2);
       expect(p.loss).toBeCloseTo(slow.history[i]!.loss, 3);
     });
-  });
-});
-
-describe('starAgreement', () => {
-  /** The coordinator's drive: every cluster through every round (O(R·|H|²·d)). */
-  function fullDrive(values: Float32Array[], clusterCount: number, rounds: number): Float32Array {
-    const agreement = new AgreementCoordinator({
-      clusterCount: Math.max(clusterCount, values.length),
-      rounds,
-      dimension: values[0]!.length,
-    });
-    values.forEach((v, i) => agreement.submit(i, 0, v));
-    for (let r = 0; r < rounds; r++) {
-      values.forEach((_v, i) => {
-        const next = agreement.next(i);
-        if (next !== undefined && next.round < rounds) agreement.submit(i, next.round, next.value);
-      });
-    }
-    return agreement.outputOf(0)!;
-  }
-
-  it('equals the full R-round drive bit for bit', () => {
-    const rng = createRng(9);
-    for (const [held, k] of [
-      [3, 5],
-      [6, 10],
-      [7, 7],
-      [1, 1],
-    ] as const) {
-      const values = Array.from({ length: held }, () =>
-        Float32Array.from({ length: 33 }, () => (rng.next() - 0.5) * 10),
-      );
-      const rounds = agreementRounds(maxSpread(values), 1e-4);
-      expect(starAgreement(values, k, rounds)).toEqual(fullDrive(values, k, rounds));
-    }
-    const same = [Float32Array.of(1, 2), Float32Array.of(1, 2)];
-    expect(starAgreement(same, 2, 0)).toEqual(fullDrive(same, 2, 0));
   });
 });
 

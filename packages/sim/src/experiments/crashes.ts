@@ -228,11 +228,11 @@ export const crashesExperiment: Experiment = {
       `Softmax regression, ${CLUSTERS} clusters of 4 workers, fixed membership (a crashed cluster keeps its ` +
         `vote, as in the seed's model), the first k clusters crash entirely at t = ${CRASH_AT} s of simulated time ` +
         `(≈ iteration ${iterationAt(majorityRows[0]!.r, CRASH_AT)}); each run stops at ${maxIterations} iterations or ` +
-        `${maxTime} s. Majority = 6 of 10. "Majority" runs core's AgreementCoordinator over the proposals each ` +
-        `iteration (the coordinator's star topology); "average" is the no-agreement mode as DESIGN.md step 5 ` +
-        `describes it (quorum 1: the mean of whatever proposals arrived — note that the coordinator app's round ` +
-        `engine, apps/coordinator/src/rounds.ts, currently waits for a majority in this mode too, so there it ` +
-        `would stall like the majority mode). The mesh column runs core's ClusterAgreement participants of the surviving ` +
+        `${maxTime} s. Majority = 6 of 10. The coordinator is core's RoundEngine, the one apps/coordinator runs: ` +
+        `"majority" closes on a majority of clusters with the majority-cluster agreement over the proposals (the ` +
+        `coordinator's star topology); "average" is the no-agreement mode as DESIGN.md step 5 describes it ` +
+        `(the engine's quorum option set to 1: the mean of whatever proposals arrived — note that the coordinator ` +
+        `app sets no quorum, so there this mode waits for a majority too and would stall like the majority mode). The mesh column runs core's ClusterAgreement participants of the surviving ` +
         `clusters on random 64-dimensional proposals, messages delivered in a seeded random order, ε = 10⁻⁴.`,
       '',
       table(

@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backupExperiment } from './backup.ts';
@@ -144,7 +144,9 @@ function header(o: Options, seconds: number, all: boolean): string {
       "seed's claim, and where it is not reproduced, why. Plots are SVG files under docs/results/.",
     '',
     `- Date: ${date}${o.quick ? ' (quick smoke run: sizes reduced, numbers not meaningful)' : ''}`,
-    `- Machine: ${machine()}; shared with other sessions, so wall times vary run to run ` +
+    `- Machine: ${machine()}; shared with other sessions (load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')} over 1 / 5 / 15 min when the run ended), so wall times vary run to run ` +
       '(simulated times and accuracies do not: every run is deterministic for its seed).',
     `- Command: \`npm run experiments${o.quick ? ' -- --quick' : ''}\`, ${o.jobs} job(s); ` +
       `${all ? 'all experiments' : 'a subset'} took ${(seconds / 60).toFixed(1)} min of wall time.`,
