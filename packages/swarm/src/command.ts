@@ -133,6 +133,16 @@ export async function runSwarmCommand(
     swarm.onProgress((p) => {
       const acc = p.accuracy === null ? '   —  ' : `${(100 * p.accuracy).toFixed(1)}%`;
       if (tty) {
+        const value = Math.round(100 * Math.min(1, (p.accuracy ?? 0) / (targetAccuracy || 1)));
+        const payload = {
+          iteration: p.iteration,
+          acc,
+          target: `${(100 * targetAccuracy).toFixed(1)}%`,
+          tabs: p.tabsLive,
+          phase: p.phase,
+          stalls: p.roundsStalled,
+          elapsed: Math.round(p.elapsedSeconds),
+        };
         if (!bar) {
           bar = new cliProgress.SingleBar(
             {
@@ -144,17 +154,10 @@ export async function runSwarmCommand(
             },
             cliProgress.Presets.shades_classic,
           );
-          bar.start(100, 0);
+          bar.start(100, value, payload);
+        } else {
+          bar.update(value, payload);
         }
-        bar.update(Math.round(100 * Math.min(1, (p.accuracy ?? 0) / (targetAccuracy || 1))), {
-          iteration: p.iteration,
-          acc,
-          target: `${(100 * targetAccuracy).toFixed(1)}%`,
-          tabs: p.tabsLive,
-          phase: p.phase,
-          stalls: p.roundsStalled,
-          elapsed: Math.round(p.elapsedSeconds),
-        });
       } else if (p.elapsedSeconds - lastLine >= 10) {
         lastLine = p.elapsedSeconds;
         stream.write(

@@ -137,7 +137,10 @@ export interface Swarm {
   /** The last status the poller read. */
   lastStatus(): DashboardStatus | undefined;
   openTab(options?: { name?: string; fault?: FaultMode }): Promise<SwarmTab>;
-  /** Waits until every live tab has joined (has a tab id) or one reports an error. */
+  /**
+   * Waits (default up to 300 s) until every live tab has joined (has a tab id); rejects at once
+   * when a tab was refused (e.g. fault-injection-disabled).
+   */
   untilJoined(timeoutMs?: number): Promise<void>;
   /**
    * Closes a tab. With `midRound` (default true) it first waits (up to `timeoutMs`, default
@@ -480,7 +483,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     status: () => fetchStatus(apiUrl),
     lastStatus: () => last,
     openTab: openSwarmTab,
-    untilJoined: async (timeoutMs = 180_000) => {
+    untilJoined: async (timeoutMs = 300_000) => {
       const outcome = await until(
         async () => {
           for (const tab of live()) {
