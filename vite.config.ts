@@ -42,10 +42,29 @@ function tfjsWasm(): Plugin {
   };
 }
 
+/**
+ * TF.js's threaded WASM backend starts its pthread workers from `factory.toString()`, so the
+ * factory must not refer to anything outside itself. The Emscripten wrapper keeps `_scriptDir`
+ * in a closure, which the minifier renames (the workers then die with "e is not defined"):
+ * make it a global the workers' copy can read (it is only ever a script URL or undefined).
+ */
+function tfjsThreadedWasm(): Plugin {
+  return {
+    name: 'swarmgrad-tfjs-threaded-wasm',
+    transform(code, id) {
+      if (!id.includes('tfjs-backend-wasm-threaded-simd.js')) return null;
+      const declaration = 'var _scriptDir = ';
+      if (!code.includes(declaration))
+        this.error('tfjs-backend-wasm changed: no `var _scriptDir` to hoist out of its factory');
+      return { code: code.replace(declaration, 'globalThis._scriptDir = '), map: null };
+    },
+  };
+}
+
 export default defineConfig({
   root: 'apps/web',
   base: '/',
-  plugins: [react(), tfjsWasm()],
+  plugins: [react(), tfjsWasm(), tfjsThreadedWasm()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,

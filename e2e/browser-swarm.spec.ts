@@ -78,6 +78,10 @@ test('four tabs in two clusters train the default MNIST job to 90% held-out accu
     'backends',
     statuses.map((s) => s.backend?.reason),
   );
+  // the page is cross-origin isolated (COOP/COEP): a tab that picked wasm runs it threaded
+  const wasmTabs = statuses.filter((s) => s.backend?.backend === 'wasm');
+  expect(wasmTabs.length).toBeGreaterThan(0);
+  for (const s of wasmTabs) expect(s.backend!.threaded).toBe(true);
 
   const reached = await until(
     async () => {

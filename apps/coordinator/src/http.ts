@@ -21,8 +21,10 @@ export function createHttpApp(
       contentSecurityPolicy: {
         useDefaults: true,
         directives: {
-          // the worker compiles TF.js's WASM kernels and runs blob workers
-          'script-src': ["'self'", "'wasm-unsafe-eval'"],
+          // the worker compiles TF.js's WASM kernels and runs blob workers; threaded WASM's
+          // pthread workers importScripts() the Emscripten factory from a blob: URL, which only
+          // this origin's own scripts can mint
+          'script-src': ["'self'", "'wasm-unsafe-eval'", 'blob:'],
           'worker-src': ["'self'", 'blob:'],
           'connect-src': ["'self'", 'ws:', 'wss:'],
           'img-src': ["'self'", 'data:', 'blob:'],

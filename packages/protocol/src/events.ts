@@ -6,10 +6,7 @@
  */
 import { z } from 'zod';
 import type { ErrorCode } from './errors.ts';
-import type { JobSpec } from './job.ts';
-import type { aggregatorNameSchema } from './job.ts';
-
-type AggregatorName = z.infer<typeof aggregatorNameSchema>;
+import { aggregatorNameSchema, type AggregatorName, type JobSpec } from './job.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -118,16 +115,7 @@ export const controlSchema = z.discriminatedUnion('action', [
   z
     .object({
       action: z.literal('set-aggregator'),
-      name: z.enum([
-        'mean',
-        'cge',
-        'median',
-        'trimmed-mean',
-        'krum',
-        'multi-krum',
-        'centered-clipping',
-        'sign-majority',
-      ]),
+      name: aggregatorNameSchema,
       f: z.number().int().min(0).max(15).optional(),
     })
     .strict(),

@@ -8,7 +8,8 @@ import { z } from 'zod';
 export const modelPresets = ['mlp-784-128-10', 'softmax-784-10', 'mlp-784-32-10'] as const;
 export type ModelPreset = (typeof modelPresets)[number];
 
-export const aggregatorNameSchema = z.enum([
+/** The robust aggregation rules (packages/core/src/aggregators), one file each. */
+export const aggregatorNames = [
   'mean',
   'cge',
   'median',
@@ -17,7 +18,10 @@ export const aggregatorNameSchema = z.enum([
   'multi-krum',
   'centered-clipping',
   'sign-majority',
-]);
+] as const;
+export type AggregatorName = (typeof aggregatorNames)[number];
+
+export const aggregatorNameSchema = z.enum(aggregatorNames);
 
 export const codecNameSchema = z.enum(['fp32', 'fp16', 'one-bit', 'stochastic-one-bit']);
 

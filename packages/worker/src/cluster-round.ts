@@ -161,11 +161,14 @@ const DEFAULT_QUARANTINE: QuarantineConfig = {
 };
 
 export class ClusterRound {
-  readonly mode: AggregationMode;
   private readonly options: ClusterRoundOptions;
   private readonly clock: Clock;
-  private readonly aggregator: Aggregator | undefined;
-  private readonly quarantine: Quarantine | undefined;
+  private modeValue: AggregationMode = 'coded';
+  private aggregatorSpec: { name: AggregatorName; f: number };
+  private aggregator: Aggregator | undefined;
+  private quarantine: Quarantine | undefined;
+  /** The operator's new rule, applied when the next iteration starts (see setAggregator). */
+  private pendingAggregator: { name: AggregatorName; f: number } | undefined;
   private readonly minPatienceMs: number;
   private readonly patienceFactor: number;
   private membership: ClusterMembership | undefined;
@@ -204,17 +207,50 @@ export class ClusterRound {
     }
     this.options = options;
     this.clock = options.clock;
-    this.mode = aggregationModeOf(options.aggregator.name);
     this.minPatienceMs = options.minPatienceMs ?? 2000;
     this.patienceFactor = options.patienceFactor ?? 3;
-    if (this.mode === 'robust') {
-      this.aggregator =
-        options.aggregator.name === 'centered-clipping'
-          ? getAggregator('centered-clipping', { center: () => this.lastUpdate })
-          : getAggregator(options.aggregator.name);
-      const q = options.quarantine ?? DEFAULT_QUARANTINE;
-      this.quarantine = q === false ? undefined : new Quarantine({ ...q, dim: options.dimension });
+    this.aggregatorSpec = options.aggregator;
+    this.applyAggregator(options.aggregator);
+  }
+
+  /** 'coded' (gradient code, mean) or 'robust' (a filter over the members' own updates). */
+  get mode(): AggregationMode {
+    return this.modeValue;
+  }
+
+  /** The rule in force for the current iteration. */
+  get aggregatorInUse(): { name: AggregatorName; f: number } {
+    return { ...this.aggregatorSpec };
+  }
+
+  /**
+   * The operator changed the cluster's rule (it comes with a placement, which the coordinator
+   * sends before the next iteration): every member switches when that iteration starts, so the
+   * registers of one iteration are always of one kind (coded messages or own updates).
+   */
+  setAggregator(spec: { name: AggregatorName; f: number }): void {
+    const same = spec.name === this.aggregatorSpec.name && spec.f === this.aggregatorSpec.f;
+    this.pendingAggregator = same ? undefined : { ...spec };
+  }
+
+  private applyAggregator(spec: { name: AggregatorName; f: number }): void {
+    const before = this.modeValue;
+    this.aggregatorSpec = { ...spec };
+    this.modeValue = aggregationModeOf(spec.name);
+    if (this.modeValue === 'coded') {
+      this.aggregator = undefined;
+      this.quarantine = undefined;
+      return;
     }
+    this.aggregator =
+      spec.name === 'centered-clipping'
+        ? getAggregator('centered-clipping', { center: () => this.lastUpdate })
+        : getAggregator(spec.name);
+    // a robust rule following another keeps the quarantine's memory of misbehaving peers
+    if (before === 'robust' && this.quarantine) return;
+    const q = this.options.quarantine ?? DEFAULT_QUARANTINE;
+    this.quarantine =
+      q === false ? undefined : new Quarantine({ ...q, dim: this.options.dimension });
   }
 
   get iteration(): number | undefined {
@@ -307,6 +343,15 @@ export class ClusterRound {
   startIteration(iteration: number): void {
     if (iteration === this.currentIteration) return;
     this.clearTimer();
+    if (this.pendingAggregator) {
+      const from = this.aggregatorSpec.name;
+      this.applyAggregator(this.pendingAggregator);
+      this.pendingAggregator = undefined;
+      this.options.logger.info(
+        { iteration, from, to: this.aggregatorSpec.name, mode: this.modeValue },
+        'aggregation rule changed',
+      );
+    }
     this.commitPrevious();
     this.previous = this.record;
     this.currentIteration = iteration;
@@ -436,7 +481,7 @@ export class ClusterRound {
   private minWait(n: number): number {
     const m = this.membership!;
     const need =
-      this.mode === 'coded' ? m.clusterSize - m.redundancy : 2 * this.options.aggregator.f + 1;
+      this.mode === 'coded' ? m.clusterSize - m.redundancy : 2 * this.aggregatorSpec.f + 1;
     return Math.max(1, Math.min(n, need));
   }
 
@@ -618,7 +663,7 @@ export class ClusterRound {
       inputs.push(this.registers.get(slot)!.vector);
     }
     if (inputs.length === 0) return [];
-    const report = this.aggregator!.aggregate(inputs, out, { f: this.options.aggregator.f });
+    const report = this.aggregator!.aggregate(inputs, out, { f: this.aggregatorSpec.f });
     for (const r of report.rejected) rejected.push({ slot: slots[r.index]!, reason: r.reason });
     const q = this.quarantine;
     if (q) {

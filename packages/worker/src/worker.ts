@@ -48,7 +48,6 @@ import { selectBackend, isNode, type BackendChoice, type BackendName } from './b
 import { CoordinatorClient, type BaseMoved } from './client.ts';
 import {
   ClusterRound,
-  aggregationModeOf,
   decodeRegister,
   type AggregateResult,
   type AggregationMode,
@@ -246,7 +245,6 @@ interface JobRuntime {
   job: JobSpec;
   jobId: number;
   dimension: number;
-  mode: AggregationMode;
   model: tfl.LayersModel;
   inputSize: number;
   trainer: Trainer;
@@ -477,9 +475,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
               name: job.name,
               dimension: runtime.dimension,
               model: 'preset' in job.model ? job.model.preset : 'custom',
-              aggregator: job.aggregator.name,
-              f: job.aggregator.f,
-              mode: runtime.mode,
+              aggregator: runtime.round.aggregatorInUse.name,
+              f: runtime.round.aggregatorInUse.f,
+              mode: runtime.round.mode,
               codec: job.codec.name,
               blockSize: job.codec.blockSize,
               localSteps: job.localSteps,
@@ -619,7 +617,6 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       ...(codec.defaultBlockSize > 0 ? { blockSize: job.codec.blockSize } : {}),
       seed: s,
     });
-    const mode = aggregationModeOf(job.aggregator.name);
     const round = new ClusterRound({
       dimension,
       aggregator: { name: job.aggregator.name, f: job.aggregator.f },
@@ -648,7 +645,6 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       job,
       jobId: welcome.jobId,
       dimension,
-      mode,
       model,
       inputSize,
       trainer: new Trainer(model, { inputSize, seed }),
@@ -658,7 +654,10 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       mesh,
     };
     if (this.options.fault) this.fault = new FaultInjector(this.options.fault, seed);
-    this.logger.info({ job: job.name, dimension, mode, tabId: welcome.tabId }, 'joined the job');
+    this.logger.info(
+      { job: job.name, dimension, mode: round.mode, tabId: welcome.tabId },
+      'joined the job',
+    );
   }
 
   private teardownJob(): void {
@@ -714,6 +713,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.placementKey = key;
       void this.loadData(placement, key);
     }
+    runtime.round.setAggregator(placement.aggregator);
     runtime.round.setMembership({
       clusterId: placement.clusterId,
       slot: placement.slot,
@@ -895,7 +895,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         this.trainingLoss === null ? result.loss : 0.8 * this.trainingLoss + 0.2 * result.loss;
     }
     const honest =
-      runtime.mode === 'coded'
+      runtime.round.mode === 'coded'
         ? codedMessage(placement.partitions, result.updates)
         : robustMessage(result.updates);
     const message = this.fault ? this.fault.corruptUpdate(honest) : honest;

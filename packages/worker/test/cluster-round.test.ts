@@ -288,6 +288,49 @@ describe('robust mode (any other aggregator)', () => {
   });
 });
 
+describe("the operator's aggregator switch", () => {
+  it('takes effect when the next iteration starts, with the buffered registers of that iteration', () => {
+    const m = membership(0, [0, 1, 2, 3, 4], { clusterSize: 5, redundancy: 0, proposer: true });
+    const { round, aggregates } = harness({ quarantine: false });
+    round.setMembership(m);
+    round.startIteration(3);
+    expect(round.mode).toBe('coded');
+    // the placement naming the new rule arrives during iteration 3: 3 still aggregates by the code
+    round.setAggregator({ name: 'median', f: 1 });
+    const u = randomVectors(5, 41);
+    const coded = codedRegisters(m, u);
+    for (let slot = 0; slot < 5; slot++) round.receive(slot, 3, coded[slot]!);
+    expect(aggregates[0]!.mode).toBe('coded');
+    expect(maxAbsDiff(aggregates[0]!.update, mean(u))).toBeLessThan(1e-4);
+    expect(round.aggregatorInUse.name).toBe('mean');
+    // a fast peer's register for iteration 4 arrives early and is buffered
+    const honest = randomVectors(1, 42)[0]!;
+    const own = randomVectors(5, 43, 0.01).map((n) => honest.map((h, i) => h + n[i]!));
+    const flipped = own[1]!.map((v) => -20 * v);
+    expect(round.receive(1, 4, flipped)).toBe('buffered');
+    round.startIteration(4);
+    expect(round.mode).toBe('robust');
+    expect(round.aggregatorInUse).toEqual({ name: 'median', f: 1 });
+    for (const slot of [0, 2, 3, 4]) round.receive(slot, 4, own[slot]!);
+    const robust = aggregates[1]!;
+    expect(robust.iteration).toBe(4);
+    expect(robust.mode).toBe('robust');
+    // the median keeps the honest direction that the plain mean of these registers loses
+    expect(maxAbsDiff(robust.update, honest)).toBeLessThan(0.05);
+    expect(maxAbsDiff(mean([own[0]!, flipped, own[2]!, own[3]!, own[4]!]), honest)).toBeGreaterThan(
+      1,
+    );
+    // and back: the same rule again is no change, mean switches to the code at the next start
+    round.setAggregator({ name: 'median', f: 1 });
+    round.startIteration(5);
+    expect(round.mode).toBe('robust');
+    round.setAggregator({ name: 'mean', f: 0 });
+    expect(round.mode).toBe('robust');
+    round.startIteration(6);
+    expect(round.mode).toBe('coded');
+  });
+});
+
 describe('backup workers (waiting for the fastest m − b)', () => {
   it('waits for all during warm-up, then stops waiting for a consistently slow peer', () => {
     const { round, clock, aggregates } = harness({ minPatienceMs: 5000 });

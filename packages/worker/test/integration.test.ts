@@ -152,4 +152,30 @@ describe('workers in Node over real WebRTC', () => {
     await waitFor(() => coordinator.iteration >= before + 5, 'training resumed', 15_000);
     expect(late.status().wire.framesSent).toBeGreaterThan(0);
   }, 60_000);
+
+  it("switches every live tab to the operator's aggregator and back, and training goes on", async () => {
+    const live = () => workers.filter((w) => w.status().state !== 'left');
+    const expectRule = async (name: string, mode: string) => {
+      await waitFor(
+        () => live().every((w) => w.status().job?.aggregator === name),
+        `every live tab on ${name}`,
+        15_000,
+      );
+      for (const w of live()) expect(w.status().job?.mode).toBe(mode);
+      const from = coordinator.iteration;
+      await waitFor(() => coordinator.iteration >= from + 5, `iterations under ${name}`, 20_000);
+      // the rule in force aggregated this iteration: robust results come from the filter
+      await waitFor(
+        () => live().every((w) => w.status().cluster?.lastAggregate?.mode === mode),
+        `aggregates made in ${mode} mode`,
+        15_000,
+      );
+    };
+    expect(coordinator.control({ action: 'set-aggregator', name: 'median', f: 1 }).ok).toBe(true);
+    await expectRule('median', 'robust');
+    expect(coordinator.control({ action: 'set-aggregator', name: 'mean', f: 0 }).ok).toBe(true);
+    await expectRule('mean', 'coded');
+    const accuracy = (await coordinator.evaluateNow())?.accuracy ?? 0;
+    expect(accuracy).toBeGreaterThan(0.7);
+  }, 90_000);
 });

@@ -4,24 +4,19 @@
  * the server refuses control requests anyway. Downloads need no token.
  */
 import { useEffect, useState, type FormEvent } from 'react';
-import type { ControlCommand, DashboardStatus } from '@swarmgrad/protocol';
+import {
+  aggregatorNames,
+  type AggregatorName,
+  type ControlCommand,
+  type DashboardStatus,
+} from '@swarmgrad/protocol';
 import { checkToken, downloadModel, sendControl } from '../lib/api.ts';
 import { formatBytes, formatClock, formatInt } from '../lib/format.ts';
 
 const TOKEN_KEY = 'swarmgrad.adminToken';
 
-const AGGREGATORS = [
-  'mean',
-  'cge',
-  'median',
-  'trimmed-mean',
-  'krum',
-  'multi-krum',
-  'centered-clipping',
-  'sign-majority',
-] as const;
-
-type Aggregator = (typeof AGGREGATORS)[number];
+const AGGREGATORS = aggregatorNames;
+type Aggregator = AggregatorName;
 
 function readToken(): string | null {
   try {

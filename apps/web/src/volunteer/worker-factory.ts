@@ -97,20 +97,10 @@ export const loadVolunteerWorker: LoadVolunteerWorker = async () => {
   const backend = backendFromUrl();
   if (!backend.ok) return backend;
   try {
-    const [{ createWorker }, { default: Peer }, tf] = await Promise.all([
+    const [{ createWorker }, { default: Peer }] = await Promise.all([
       import('@swarmgrad/worker'),
       import('simple-peer/simplepeer.min.js'),
-      import('@tensorflow/tfjs-core'),
     ]);
-    // TF.js's threaded WASM build starts its pthread workers from the source text of its
-    // Emscripten factory, which no longer stands alone once bundled and minified (the workers
-    // die with "ReferenceError: e is not defined"): use the single-threaded SIMD build.
-    // (the flag is registered when the worker module imports the WASM backend)
-    try {
-      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    } catch {
-      // no WASM backend in this build: nothing to configure
-    }
     return {
       ok: true,
       create: (options) => {

@@ -13,28 +13,10 @@
  *
  * `out` must not be one of the inputs (checked). Reports list indices into `inputs`, ascending.
  */
+import { aggregatorNames, type AggregatorName } from '@swarmgrad/protocol';
 import { allFinite } from '../vector.ts';
 
-export type AggregatorName =
-  | 'mean'
-  | 'cge'
-  | 'median'
-  | 'trimmed-mean'
-  | 'krum'
-  | 'multi-krum'
-  | 'centered-clipping'
-  | 'sign-majority';
-
-export const aggregatorNames: readonly AggregatorName[] = [
-  'mean',
-  'cge',
-  'median',
-  'trimmed-mean',
-  'krum',
-  'multi-krum',
-  'centered-clipping',
-  'sign-majority',
-];
+export { aggregatorNames, type AggregatorName };
 
 export interface AggregatorOptions {
   /** Number of Byzantine inputs to tolerate (non-negative integer). */
