@@ -336,6 +336,11 @@ export class Coordinator {
     return this.shared.nodeId;
   }
 
+  /** Whether this process is one node of several (`--redis`). */
+  get multiNode(): boolean {
+    return this.options.redis !== undefined;
+  }
+
   /** Multi-node state of this node; undefined with one process. */
   nodeStatus(): NodeStatus | undefined {
     return this.shared.status();

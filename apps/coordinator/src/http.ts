@@ -26,7 +26,14 @@ export function createHttpApp(
           // this origin's own scripts can mint
           'script-src': ["'self'", "'wasm-unsafe-eval'", 'blob:'],
           'worker-src': ["'self'", 'blob:'],
-          'connect-src': ["'self'", 'ws:', 'wss:'],
+          // with several nodes a tab whose own node died fetches the agreed parameters and its
+          // data from another node (whose address the operator gave in ?coordinators=)
+          'connect-src': [
+            "'self'",
+            'ws:',
+            'wss:',
+            ...(coordinator.multiNode ? ['http:', 'https:'] : []),
+          ],
           'img-src': ["'self'", 'data:', 'blob:'],
           'style-src': ["'self'", "'unsafe-inline'"],
           // helmet's default would rewrite every same-origin http:// asset and ws:// socket to
@@ -40,6 +47,16 @@ export function createHttpApp(
       crossOriginResourcePolicy: { policy: 'same-origin' },
     }),
   );
+
+  // what a tab reads (status, agreed parameters, model, data) is public and read-only: any
+  // origin may fetch it, so a tab served by one node can fail over to another node
+  app.use(['/api/status', '/api/params', '/api/model', '/data'], (req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      res.set('Access-Control-Allow-Origin', '*');
+      res.set('Cross-Origin-Resource-Policy', 'cross-origin');
+    }
+    next();
+  });
 
   app.get('/api/status', (_req, res) => {
     res.json(coordinator.status());
