@@ -14,7 +14,8 @@
  * 4. the update traffic each tab's RTCPeerConnection.getStats() counts on its data channels
  *    ('data-channel' reports, payload bytes) is ≤ 1.1 bits per parameter per update per link;
  * 3. one tab is closed mid-round — right after it published its register for the current
- *    iteration, before its cluster proposed — and iterations go on with no gap over 20 s; a new
+ *    iteration, before its cluster proposed (its peer computes at a 10 % share meanwhile, so the
+ *    tab waits long enough to be caught there) — and iterations go on with no gap over 20 s; a new
  *    tab then joins, takes the vacant seat, and its base follows the coordinator's iteration.
  */
 import { expect, test, type Browser } from '@playwright/test';
@@ -178,6 +179,15 @@ test('a tab closed mid-round does not stall the rounds, and a new tab joins and 
   const victimId = before.tabId!;
   const clusterId = before.cluster!.id;
   const survivorId = before.cluster!.peers[0]!.tabId;
+  // the survivor computes at a 10 % share for the moment (the page's throttle, Home = minimum),
+  // so the victim waits for its register long enough to be caught there: with both tabs at full
+  // speed that wait can be shorter than one status poll
+  const survivor = (
+    await Promise.all(tabs.map(async (t) => ({ t, id: (await t.status())?.tabId })))
+  ).find((e) => e.id === survivorId)!.t;
+  const throttle = survivor.page.locator('#throttle');
+  await throttle.press('Home');
+  await expect(throttle).toHaveValue('0.1');
   let closedAt = 0;
   let closedIteration = 0;
   await until(
@@ -198,6 +208,8 @@ test('a tab closed mid-round does not stall the rounds, and a new tab joins and 
     30_000,
     0,
   );
+  await throttle.press('End');
+  await expect(throttle).toHaveValue('1');
   note('closed mid-round', {
     victim: victim.name,
     victimId,
