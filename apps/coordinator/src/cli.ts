@@ -3,6 +3,8 @@
  * runs headless-browser swarms for CI (packages/swarm).
  */
 import { Command, InvalidArgumentError } from 'commander';
+// types only: `serve` must never load Playwright, the action imports the command lazily
+import type { SwarmCommandOptions } from '@swarmgrad/swarm/command';
 import { resolve } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -180,21 +182,7 @@ function nonNegative(value: string): number {
 }
 
 /** Options of `swarmgrad swarm` as commander parses them (packages/swarm command.ts runs it). */
-export interface SwarmCliOptions {
-  url?: string;
-  tabs: number;
-  churn?: number;
-  rejoin?: boolean;
-  byzantine?: number;
-  attack?: string;
-  untilAccuracy?: number;
-  maxIterations?: number;
-  timeout: number;
-  json?: boolean;
-  serve?: true | string;
-  tabsPerBrowser?: number;
-  backend?: string;
-}
+export type SwarmCliOptions = SwarmCommandOptions;
 
 function addSwarmCommand(program: Command): void {
   program
