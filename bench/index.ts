@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   sim: () => import('./sim.ts'),
   coordinator: () => import('./coordinator.ts'),
   swarm: () => import('./swarm.ts'),
+  quarantine: () => import('./quarantine.ts'),
 };
 
 export async function main(argv: string[]): Promise<void> {

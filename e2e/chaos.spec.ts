@@ -10,10 +10,11 @@
  *    `quorum-lost` and stops; two tabs return and training resumes from the iteration it
  *    stopped at.
  * 3. One Byzantine tab in four (robust mode: CGE, f = 1, one cluster of four), for each attack
- *    of `--attack`: accuracy at iteration 100 within 2 points of the clean run's, and the
- *    attacking tab — and no honest one — quarantined by its cluster. Except `stale`: that tab
- *    is not quarantined (a known gap, see the test), only its accuracy and the absence of
- *    false quarantines are checked.
+ *    of `--attack`: accuracy at iteration 150 within 2 points of the clean run's, and the
+ *    attacking tab — and no honest one — quarantined by its cluster (a `stale` tab, replaying
+ *    its own honest updates of 5 iterations ago, by the lag-symmetry test of core's
+ *    Quarantine). 150 iterations, not 100: that test needs 70–100 iterations of evidence
+ *    (quarantined at 71 and 82 in bench/quarantine.ts, at 95 in a browser run of this test).
  * 4. The coordinator killed with SIGKILL mid-training and restarted on its port and data
  *    directory: it resumes at or after its last checkpoint and the same tabs reconnect by
  *    themselves and train on.
@@ -218,7 +219,7 @@ test('clusters closed up to the majority limit: training continues; one more: qu
 });
 
 test.describe('one Byzantine tab in four', () => {
-  const ITERATIONS = 100;
+  const ITERATIONS = 150;
   const job = (name: string) => ({
     name,
     cluster: { size: 4 },
@@ -245,11 +246,7 @@ test.describe('one Byzantine tab in four', () => {
   });
 
   for (const attack of faultModes) {
-    const what =
-      attack === 'stale'
-        ? 'and no honest tab is quarantined (known gap: the stale tab is not)'
-        : 'and the tab is quarantined';
-    test(`${attack}: accuracy within 2 points of the clean run, ${what}`, async ({
+    test(`${attack}: accuracy within 2 points of the clean run, and the tab is quarantined`, async ({
       launchSwarm,
     }) => {
       test.setTimeout(10 * 60_000);
@@ -276,17 +273,6 @@ test.describe('one Byzantine tab in four', () => {
       expect(summary.evaluatedAt).toBe(ITERATIONS);
       expect(summary.accuracy!).toBeGreaterThanOrEqual(clean.accuracy! - 0.02);
       expect(summary.byzantine).toHaveLength(1);
-      if (attack === 'stale') {
-        // Known gap (issue 6 left open on this point): a tab replaying its own honest updates of
-        // 5 iterations ago is NOT quarantined — its window statistics are those of an honest
-        // tab (packages/core quarantine.ts says why a lag test was dropped). Checked here: it
-        // costs no accuracy, and no honest tab is quarantined in its place.
-        test
-          .info()
-          .annotations.push({ type: 'known gap', description: 'stale tab not quarantined' });
-        for (const id of summary.quarantined) expect(summary.byzantine).toContain(id);
-        return;
-      }
       // the attacker, and nobody else
       expect(summary.quarantined).toEqual(summary.byzantine);
     });

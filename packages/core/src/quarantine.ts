@@ -48,16 +48,33 @@
  * does not point where the others' do (random noise, a flipped sign) however small its norm,
  * which the distance test misses when honest updates are noisy. Honest majority assumed.
  *
- * Not detected: a replayed stale update (an honest update of a few iterations ago). A lag test
- * (does u_i^t align better with the others' updates of k iterations ago than with the present
- * ones?) was tried on real tabs and dropped: honest 1-bit updates of the MNIST MLP show the
- * same pattern at lags 3–5 (staleness z-scores 5–11 for honest tabs, 3–6 for a tab replaying
- * its updates of 5 iterations ago), so it quarantined honest tabs.
+ * Lag-symmetry test (`observeIteration` with `lagSymmetry: true`): catches a worker that replays
+ * old updates (its honest update of L iterations ago, stamped as new), which passes the
+ * distance and alignment tests because its statistics are an honest worker's, shifted in time.
+ * With r_j^t the median of the others' updates at t and û the unit vector of u, each iteration
+ * gives worker i the statistic
+ *   s_i^t = mean_{k=1..lags} [ cos(u_i^t, r_i^{t−k}) − cos(u_i^{t−k}, r_i^t) ]
+ * over the k whose iteration it also sent. Honest workers are exchangeable, so the cross
+ * correlation of one with the others is symmetric in time and E s_i^t = 0, whatever the
+ * time structure the updates share (error feedback of 1-bit codes, oscillation of the agreed
+ * model, a shared drift): a one-sided lag test was tried first and dropped because honest 1-bit
+ * updates of the MNIST MLP align with the others' of a few iterations ago as well as a replay
+ * does. A replay of lag L makes the first term the others' same-iteration alignment
+ * (cos(h_i^{t−L}, r^{t−L}) at k = L) and the second a 2L-iteration-old one, so s_i^t > 0.
+ * Per iteration s_i^t minus the median over the workers that have one (≥ 3) is accumulated
+ * from a worker's first update on (not per window: the effect is small next to the noise of
+ * one iteration — 0.02 against ±0.04 for real tabs, docs/architecture.md); at each window end
+ * a worker with at least `lagMinIterations` values fails when their mean exceeds `lagZ`
+ * standard errors (Newey–West, 3 lags: consecutive values are correlated). The evidence is
+ * never reset, so an honest worker's z wanders like a normalised random walk: over a long run
+ * it can touch lagZ by chance, and 3 strikes need it there at 3 window ends. Memory:
+ * 2 · lags unit vectors of the update length per worker.
  *
  * Parameters: window (iterations, ≥ 1), threshold (> 0, relative to the median distance; 3 is a
  * sensible start), strikes (≥ 1), floor (absolute lower bound of the scale, default 0 — set it
  * when honest updates can be exactly equal), filteredShare (default 0.5), dim (optional),
- * alignment (default false), z (default 5).
+ * alignment (default false), z (default 5), lagSymmetry (default false), lags (default 6),
+ * lagZ (default 3), lagMinIterations (default 30).
  */
 import type { RejectReason } from './aggregators/aggregator.ts';
 import { coordinateMedianInto } from './aggregators/coordinate-median.ts';
@@ -80,6 +97,14 @@ export interface QuarantineConfig {
   alignment?: boolean;
   /** Standard errors the alignment gap must exceed (default 5). */
   z?: number;
+  /** The lag-symmetry test for replayed old updates, over `observeIteration` (default false). */
+  lagSymmetry?: boolean;
+  /** Iterations back the lag-symmetry test compares (default 6). */
+  lags?: number;
+  /** Standard errors the lag-symmetry statistic must exceed (default 3). */
+  lagZ?: number;
+  /** Iterations of evidence before the lag-symmetry test judges a worker (default 30). */
+  lagMinIterations?: number;
 }
 
 export interface WindowReport {
@@ -98,6 +123,10 @@ export interface WindowReport {
   /** Alignment test: per judged worker, its mean cosine with the others' median and whether
    * it failed; empty when off or with fewer than 3 judged. */
   directions: { id: string; alignment: number; failed: boolean }[];
+  /** Lag-symmetry test: per worker with enough evidence, the mean of its relative statistic
+   * (positive: its updates look older than the others'), in standard errors, over how many
+   * iterations, and whether it failed; empty when off. */
+  lags: { id: string; shift: number; z: number; iterations: number; failed: boolean }[];
 }
 
 interface WorkerState {
@@ -108,6 +137,16 @@ interface WorkerState {
   strikes: number;
   /** Per iteration of the window: cos(u^t, median of the others' u^t). */
   cosines: number[];
+  /** Lag-symmetry test: the worker's last `lags` iterations (unit update, unit reference). */
+  past: PastIteration[];
+  /** Lag-symmetry test: the worker's relative statistic so far. */
+  lagEvidence: SeriesMean;
+}
+
+interface PastIteration {
+  iteration: number;
+  update: Float32Array;
+  reference: Float32Array;
 }
 
 function mean(values: readonly number[]): number {
@@ -123,6 +162,73 @@ function meanAndError(values: readonly number[]): { mean: number; se: number } {
   let ss = 0;
   for (const v of values) ss += (v - m) * (v - m);
   return { mean: m, se: Math.sqrt(ss / (values.length - 1) / values.length) };
+}
+
+/** Autocovariance lags in the lag-symmetry test's standard error (see SeriesMean). */
+const LAG_BANDWIDTH = 3;
+
+/**
+ * Running mean of a series and its standard error with Newey–West (Bartlett) weights up to
+ * `bandwidth` lags, in O(bandwidth) memory: consecutive lag-symmetry statistics share update
+ * vectors and are positively correlated (lag-1 ≈ 0.25 on real tabs), which a plain standard error
+ * would understate by about a third.
+ */
+class SeriesMean {
+  count = 0;
+  private sum = 0;
+  private squares = 0;
+  /** Σ_t x_t · x_{t−l} for l = 1 … bandwidth. */
+  private readonly cross: number[];
+  private readonly first: number[] = [];
+  private readonly last: number[] = [];
+
+  constructor(private readonly bandwidth: number) {
+    this.cross = new Array<number>(bandwidth).fill(0);
+  }
+
+  push(x: number): void {
+    for (let l = 1; l <= this.last.length; l++) {
+      this.cross[l - 1]! += x * this.last[this.last.length - l]!;
+    }
+    this.last.push(x);
+    if (this.last.length > this.bandwidth) this.last.shift();
+    if (this.first.length < this.bandwidth) this.first.push(x);
+    this.sum += x;
+    this.squares += x * x;
+    this.count++;
+  }
+
+  meanAndError(): { mean: number; se: number } {
+    const n = this.count;
+    const m = this.sum / n;
+    if (n < 2) return { mean: m, se: 0 };
+    const gamma0 = Math.max(0, this.squares / n - m * m);
+    let longRun = gamma0;
+    for (let l = 1; l <= Math.min(this.bandwidth, n - 1); l++) {
+      // Σ_{t>l} (x_t − m)(x_{t−l} − m), from the running sums and the first/last l values
+      const head = this.first.slice(0, l).reduce((a, b) => a + b, 0);
+      const tail = this.last.slice(-l).reduce((a, b) => a + b, 0);
+      const gamma = (this.cross[l - 1]! - m * (2 * this.sum - head - tail) + (n - l) * m * m) / n;
+      longRun += 2 * (1 - l / (this.bandwidth + 1)) * gamma;
+    }
+    // negative autocorrelation can drive the estimate below zero: fall back to the plain one
+    const variance = longRun > 0 ? longRun : gamma0;
+    return { mean: m, se: Math.sqrt(variance / (n - 1)) };
+  }
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** `out` = v / ‖v‖ (zeros for a zero vector). */
+function unitInto(v: Float32Array, out: Float32Array): Float32Array {
+  const norm = Math.sqrt(dot(v, v));
+  const inv = norm > 0 ? 1 / norm : 0;
+  for (let i = 0; i < v.length; i++) out[i] = v[i]! * inv;
+  return out;
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
@@ -152,6 +258,18 @@ export class Quarantine {
     const { window, threshold, strikes, floor = 0, filteredShare = 0.5, dim } = config;
     const alignment = config.alignment ?? false;
     const z = config.z ?? 5;
+    const { lagSymmetry = false, lags = 6, lagZ = 3, lagMinIterations = 30 } = config;
+    if (!Number.isInteger(lags) || lags < 1) {
+      throw new RangeError(`Quarantine: lags must be a positive integer, got ${lags}`);
+    }
+    if (!(lagZ > 0) || !Number.isFinite(lagZ)) {
+      throw new RangeError(`Quarantine: lagZ must be finite and > 0, got ${lagZ}`);
+    }
+    if (!Number.isInteger(lagMinIterations) || lagMinIterations < 2) {
+      throw new RangeError(
+        `Quarantine: lagMinIterations must be an integer ≥ 2, got ${lagMinIterations}`,
+      );
+    }
     if (!(z > 0) || !Number.isFinite(z)) {
       throw new RangeError(`Quarantine: z must be finite and > 0, got ${z}`);
     }
@@ -173,7 +291,19 @@ export class Quarantine {
     if (dim !== undefined && (!Number.isInteger(dim) || dim < 0)) {
       throw new RangeError(`Quarantine: dim must be a non-negative integer, got ${dim}`);
     }
-    this.config = { window, threshold, strikes, floor, filteredShare, alignment, z };
+    this.config = {
+      window,
+      threshold,
+      strikes,
+      floor,
+      filteredShare,
+      alignment,
+      z,
+      lagSymmetry,
+      lags,
+      lagZ,
+      lagMinIterations,
+    };
     this.dim = dim;
   }
 
@@ -219,18 +349,65 @@ export class Quarantine {
     updates: readonly { id: string; update: Float32Array }[],
   ): string[] {
     const accepted = updates.filter(({ id, update }) => this.observe(id, iteration, update));
-    if (!this.config.alignment || accepted.length < 3 || this.dim === undefined) {
+    const { alignment, lagSymmetry } = this.config;
+    if ((!alignment && !lagSymmetry) || accepted.length < 3 || this.dim === undefined) {
       return accepted.map((a) => a.id);
     }
     const reference = new Float32Array(this.dim);
+    const lagStatistics = new Map<string, number>();
     for (const { id, update } of accepted) {
       coordinateMedianInto(
         accepted.filter((a) => a.id !== id).map((a) => a.update),
         reference,
       );
-      this.state(id).cosines.push(cosine(update, reference));
+      const state = this.state(id);
+      if (alignment) state.cosines.push(cosine(update, reference));
+      if (lagSymmetry) {
+        const statistic = this.recordPast(state, iteration, update, reference);
+        if (statistic !== undefined) lagStatistics.set(id, statistic);
+      }
+    }
+    if (lagStatistics.size >= 3) {
+      const sorted = [...lagStatistics.values()].sort((a, b) => a - b);
+      const k = sorted.length;
+      const median = (sorted[(k - 1) >> 1]! + sorted[k >> 1]!) / 2;
+      for (const [id, statistic] of lagStatistics) {
+        const state = this.state(id);
+        state.lagEvidence.push(statistic - median);
+      }
     }
     return accepted.map((a) => a.id);
+  }
+
+  /**
+   * Lag-symmetry test: s_i^t against the worker's kept iterations t − 1 … t − lags (undefined
+   * when it kept none), then keeps this iteration's unit update and unit reference.
+   */
+  private recordPast(
+    state: WorkerState,
+    iteration: number,
+    update: Float32Array,
+    reference: Float32Array,
+  ): number | undefined {
+    const { lags } = this.config;
+    const current = {
+      iteration,
+      update: unitInto(update, new Float32Array(update.length)),
+      reference: unitInto(reference, new Float32Array(reference.length)),
+    };
+    let sum = 0;
+    let count = 0;
+    for (const past of state.past) {
+      const k = iteration - past.iteration;
+      if (k < 1 || k > lags) continue;
+      sum += dot(current.update, past.reference) - dot(past.update, current.reference);
+      count++;
+    }
+    state.past = state.past.filter(
+      (p) => p.iteration > iteration - lags && p.iteration < iteration,
+    );
+    state.past.push(current);
+    return count > 0 ? sum / count : undefined;
   }
 
   /**
@@ -290,7 +467,16 @@ export class Quarantine {
   private state(workerId: string): WorkerState {
     let s = this.workers.get(workerId);
     if (s === undefined) {
-      s = { sum: null, count: 0, hardFailures: 0, filtered: 0, strikes: 0, cosines: [] };
+      s = {
+        sum: null,
+        count: 0,
+        hardFailures: 0,
+        filtered: 0,
+        strikes: 0,
+        cosines: [],
+        past: [],
+        lagEvidence: new SeriesMean(LAG_BANDWIDTH),
+      };
       this.workers.set(workerId, s);
     }
     return s;
@@ -346,6 +532,7 @@ export class Quarantine {
       }
     }
     const directions = this.alignmentTest(failed);
+    const lags = this.lagSymmetryTest(failed);
     const quarantined: string[] = [];
     for (const [id, s] of this.workers) {
       if (this.banned.has(id)) continue;
@@ -355,6 +542,7 @@ export class Quarantine {
           this.banned.add(id);
           quarantined.push(id);
           s.sum = null;
+          s.past = [];
         }
       }
       s.sum?.fill(0);
@@ -363,7 +551,16 @@ export class Quarantine {
       s.filtered = 0;
       s.cosines = [];
     }
-    this.last = { index, judged, distances, scale, failed: [...failed], quarantined, directions };
+    this.last = {
+      index,
+      judged,
+      distances,
+      scale,
+      failed: [...failed],
+      quarantined,
+      directions,
+      lags,
+    };
     return this.last;
   }
 
@@ -385,5 +582,22 @@ export class Quarantine {
       if (fails) failed.add(id);
       return { id, alignment: a, failed: fails };
     });
+  }
+
+  /** The lag-symmetry test over each worker's evidence so far (file comment). */
+  private lagSymmetryTest(failed: Set<string>): WindowReport['lags'] {
+    const { lagSymmetry, lagZ, lagMinIterations } = this.config;
+    if (!lagSymmetry) return [];
+    const results: WindowReport['lags'] = [];
+    for (const [id, s] of this.workers) {
+      const n = s.lagEvidence.count;
+      if (this.banned.has(id) || n < lagMinIterations) continue;
+      const { mean: shift, se } = s.lagEvidence.meanAndError();
+      const z = se > 0 ? shift / se : shift > 0 ? Infinity : 0;
+      const fails = z > lagZ;
+      if (fails) failed.add(id);
+      results.push({ id, shift, z, iterations: n, failed: fails });
+    }
+    return results;
   }
 }

@@ -251,3 +251,102 @@ describe('Quarantine alignment test (observeIteration)', () => {
     expect(() => new Quarantine({ ...config, alignment: true, z: 0 })).toThrow(RangeError);
   });
 });
+
+describe('Quarantine lag-symmetry test (replayed old updates)', () => {
+  const DD = 1000;
+  const LAG = 5;
+  /**
+   * Honest updates share a time structure that makes them align with the others' past ones
+   * (what 1-bit error feedback and an oscillating model do to real tabs): a slowly turning
+   * drift plus a component whose sign alternates every iteration, plus per-worker noise
+   * dominating both. `x` is honest, or replays its own honest update of LAG iterations ago,
+   * or (`all-late`) every worker is LAG iterations late alike.
+   */
+  function run(
+    x: 'honest' | 'replay' | 'all-late',
+    options: { iterations: number; seed: number; lagSymmetry?: boolean; workers?: number },
+  ): Quarantine & { reports: WindowReport[] } {
+    const rng = createRng(options.seed);
+    const q = Object.assign(
+      new Quarantine({ ...config, alignment: true, lagSymmetry: options.lagSymmetry ?? true }),
+      { reports: [] as WindowReport[] },
+    );
+    const basis = () => Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
+    const [e1, e2, e3] = [basis(), basis(), basis()];
+    const ids = Array.from({ length: (options.workers ?? 4) - 1 }, (_, i) => `h${i}`);
+    const signal = (t: number) =>
+      e1.map(
+        (v, j) =>
+          0.5 * (Math.cos(0.15 * t) * v + Math.sin(0.15 * t) * e2[j]!) +
+          0.15 * (t % 2 === 0 ? 1 : -1) * e3[j]!,
+      );
+    const history = new Map<string, Float32Array[]>();
+    const honest = (id: string, t: number) => {
+      const u = signal(t).map((v) => v + 0.06 * gaussian(rng));
+      const h = history.get(id) ?? [];
+      h.push(u);
+      history.set(id, h);
+      return u;
+    };
+    for (let t = 0; t < options.iterations; t++) {
+      const updates = [...ids, 'x'].map((id) => {
+        const u = honest(id, t);
+        const h = history.get(id)!;
+        const late = x === 'all-late' || (x === 'replay' && id === 'x');
+        return { id, update: late ? h[Math.max(0, h.length - 1 - LAG)]! : u };
+      });
+      q.observeIteration(t, updates);
+      const last = q.lastWindow;
+      if (last && last !== q.reports.at(-1)) q.reports.push(last);
+    }
+    return q;
+  }
+
+  it('never quarantines honest workers whose updates share a time structure', () => {
+    // The evidence is cumulative, so an honest z wanders like a normalised random walk and may
+    // touch lagZ at a window end now and then; it must stay rare and never reach 3 strikes.
+    let judged = 0;
+    let failed = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const q = run('honest', { iterations: 300, seed });
+      expect(q.quarantined()).toEqual([]);
+      for (const report of q.reports) {
+        judged += report.lags.length;
+        failed += report.lags.filter((l) => l.failed).length;
+      }
+      expect(q.lastWindow!.lags).toHaveLength(4);
+    }
+    // windows closed at 40, 50, …, 290 judge all four (at 30: 29 values, iteration 0 has no past)
+    expect(judged).toBe(12 * 4 * 26);
+    expect(failed / judged).toBeLessThan(0.01);
+  });
+
+  it('never quarantines a cluster that is late as a whole (nobody is older than the others)', () => {
+    for (const seed of [1, 2])
+      expect(run('all-late', { iterations: 300, seed }).quarantined()).toEqual([]);
+  });
+
+  it('quarantines a worker replaying its own honest updates of 5 iterations ago, and only it', () => {
+    for (const seed of [1, 2, 3]) {
+      const q = run('replay', { iterations: 100, seed });
+      expect(q.quarantined()).toEqual(['x']);
+      // the alignment and distance tests alone do not see it
+      const plain = run('replay', { iterations: 100, seed, lagSymmetry: false });
+      expect(plain.quarantined()).toEqual([]);
+    }
+  });
+
+  it('waits for lagMinIterations of evidence, reports per worker, and refuses bad settings', () => {
+    const q = run('replay', { iterations: 29, seed: 1 });
+    expect(q.lastWindow!.lags).toEqual([]);
+    const judged = run('replay', { iterations: 41, seed: 1 }).lastWindow!.lags;
+    const replayer = judged.find((l) => l.id === 'x')!;
+    expect(replayer.shift).toBeGreaterThan(0);
+    expect(replayer.iterations).toBeGreaterThanOrEqual(30);
+    for (const l of judged.filter((l) => l.id !== 'x')) expect(l.failed).toBe(false);
+    expect(() => new Quarantine({ ...config, lags: 0 })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, lagZ: Number.NaN })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, lagMinIterations: 1 })).toThrow(RangeError);
+    expect(new Quarantine(config).lastWindow).toBeUndefined();
+  });
+});

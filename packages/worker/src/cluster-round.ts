@@ -36,8 +36,8 @@
  *
  * Parameters: dimension d; aggregator {name, f}; backupWindow (iterations remembered, default
  * 20); minPatienceMs (default 2000) and patienceFactor (default 3) of the deadline; quarantine
- * (robust mode; default window 10, threshold 3, 3 strikes, alignment test with z 5; false to
- * disable).
+ * (robust mode; default window 10, threshold 3, 3 strikes, alignment test with z 5, lag-symmetry
+ * test for replayed updates with its defaults; false to disable).
  */
 import {
   BackupWorkerPolicy,
@@ -158,6 +158,7 @@ const DEFAULT_QUARANTINE: QuarantineConfig = {
   strikes: 3,
   alignment: true,
   z: 5,
+  lagSymmetry: true,
 };
 
 export class ClusterRound {
@@ -179,6 +180,11 @@ export class ClusterRound {
   private registers = new Map<number, Register>();
   /** Slots whose write for the current iteration was refused at the door (code, arrival). */
   private doorRejected = new Map<number, { code: string; at: number }>();
+  /** Robust mode: registers of the current iteration that came after it was aggregated, and
+   * slots whose register the rule refused as non-finite or wrong-length — the quarantine judges
+   * every register of an iteration, not only the fastest ones the backup rule waited for. */
+  private lateRegisters = new Map<number, Float32Array>();
+  private hardRejected = new Set<number>();
   private nextRegisters: { iteration: number; registers: Map<number, Float32Array> } | undefined;
   private record: ArrivalRecord | undefined;
   private previous: ArrivalRecord | undefined;
@@ -312,6 +318,8 @@ export class ClusterRound {
       // registers of another cluster (or another code) mean nothing here
       this.registers.clear();
       this.doorRejected.clear();
+      this.lateRegisters.clear();
+      this.hardRejected.clear();
       this.nextRegisters = undefined;
       this.result = undefined;
       this.previous = undefined;
@@ -343,6 +351,7 @@ export class ClusterRound {
   startIteration(iteration: number): void {
     if (iteration === this.currentIteration) return;
     this.clearTimer();
+    this.observeFinishedIteration();
     if (this.pendingAggregator) {
       const from = this.aggregatorSpec.name;
       this.applyAggregator(this.pendingAggregator);
@@ -391,6 +400,7 @@ export class ClusterRound {
       }
       if (!this.record!.arrivals.has(slot)) this.record!.arrivals.set(slot, now - this.startedAt);
       if (this.result) {
+        if (this.quarantine && !this.registers.has(slot)) this.lateRegisters.set(slot, vector);
         this.stats.late++;
         return 'late';
       }
@@ -665,30 +675,45 @@ export class ClusterRound {
     if (inputs.length === 0) return [];
     const report = this.aggregator!.aggregate(inputs, out, { f: this.aggregatorSpec.f });
     for (const r of report.rejected) rejected.push({ slot: slots[r.index]!, reason: r.reason });
-    const q = this.quarantine;
-    if (q) {
-      // Being 'filtered' is not reported: CGE, Krum and Multi-Krum drop exactly f inputs every
-      // round, so an honest tab whose partitions give systematically larger (or farther)
-      // updates is filtered most rounds — it was quarantined that way (1 honest tab of 4 within
-      // 80 iterations, chaos suite). The distance and alignment tests judge instead.
-      const observed: { id: string; update: Float32Array }[] = [];
-      for (let i = 0; i < inputs.length; i++) {
-        const key = this.keyOf(slots[i]!);
-        const reason = report.rejected.find((r) => r.index === i)?.reason;
-        if (reason === 'non-finite' || reason === 'wrong-length') {
-          q.reportRejected(key, iteration, reason);
-          continue;
-        }
-        observed.push({ id: key, update: inputs[i]! });
-      }
-      q.observeIteration(iteration, observed);
-      for (const id of q.quarantined()) {
-        if (this.announced.has(id)) continue;
-        this.announced.add(id);
-        this.options.logger.warn({ tab: id }, 'peer quarantined by the cluster filter');
-      }
+    // Being 'filtered' is not reported to the quarantine: CGE, Krum and Multi-Krum drop exactly
+    // f inputs every round, so an honest tab whose partitions give systematically larger (or
+    // farther) updates is filtered most rounds — it was quarantined that way (1 honest tab of 4
+    // within 80 iterations, chaos suite). The distance, alignment and lag tests judge instead,
+    // over every register of the iteration once it ends (observeFinishedIteration).
+    for (const r of report.rejected) {
+      if (r.reason !== 'non-finite' && r.reason !== 'wrong-length') continue;
+      this.quarantine?.reportRejected(this.keyOf(slots[r.index]!), iteration, r.reason);
+      this.hardRejected.add(slots[r.index]!);
     }
     return report.accepted.map((index) => slots[index]!);
+  }
+
+  /**
+   * Robust mode, when the next iteration starts: every register of the finished one — those
+   * aggregated and those that came later — goes to the quarantine at once, so the lag-symmetry
+   * test sees a peer every iteration even when the backup rule rarely waits for it.
+   */
+  private observeFinishedIteration(): void {
+    const q = this.quarantine;
+    const iteration = this.currentIteration;
+    const late = this.lateRegisters;
+    const hard = this.hardRejected;
+    this.lateRegisters = new Map();
+    this.hardRejected = new Set();
+    if (!q || iteration === undefined || !this.membership) return;
+    const observed: { id: string; update: Float32Array }[] = [];
+    const slots = new Set([...this.registers.keys(), ...late.keys()]);
+    for (const slot of [...slots].sort((a, b) => a - b)) {
+      if (hard.has(slot)) continue;
+      const update = this.registers.get(slot)?.vector ?? late.get(slot)!;
+      observed.push({ id: this.keyOf(slot), update });
+    }
+    q.observeIteration(iteration, observed);
+    for (const id of q.quarantined()) {
+      if (this.announced.has(id)) continue;
+      this.announced.add(id);
+      this.options.logger.warn({ tab: id }, 'peer quarantined by the cluster filter');
+    }
   }
 
   /** Quarantine key: the tab id when known (slots are reassigned), else the slot. */
