@@ -2,7 +2,7 @@
  * `swarmgrad` command line: `serve` runs a coordinator, `worker` donates this machine, `swarm`
  * runs headless-browser swarms for CI (packages/swarm).
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 // types only: `serve` must never load Playwright, the action imports the command lazily
 import type { SwarmCommandOptions } from '@swarmgrad/swarm/command';
 import { resolve } from 'node:path';
@@ -243,5 +243,14 @@ function share(value: string): number {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  await buildProgram().parseAsync(argv);
+  const program = buildProgram();
+  // bad arguments exit 2 like a bad job file (README), not commander's default 1, which
+  // `swarmgrad swarm` keeps for "the target was not met"
+  for (const command of [program, ...program.commands]) command.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  }
 }

@@ -133,4 +133,16 @@ describe('coordinator process', () => {
     expect(parse.code).toBe(2);
     expect(parse.stderr).toContain('not valid JSON');
   });
+
+  it("exits 2 with commander's message for bad arguments, 0 for --help", async () => {
+    const unknown = await runCli(['serve', '--no-such-option']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown option '--no-such-option'/);
+    const badValue = await runCli(['swarm', '--tabs', 'many']);
+    expect(badValue.code).toBe(2);
+    expect(badValue.stderr).toMatch(/--tabs/);
+    const help = await runCli(['swarm', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--byzantine');
+  });
 });
