@@ -6,8 +6,7 @@
  * test-results/screenshots/ (see support/screenshots.ts).
  */
 import { defineConfig } from '@playwright/test';
-
-export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+import { chromiumBaseArgs, chromiumPath } from '../packages/swarm/src/browser.ts';
 
 export default defineConfig({
   testDir: '.',
@@ -32,15 +31,7 @@ export default defineConfig({
     screenshot: 'only-on-failure',
     launchOptions: {
       executablePath: chromiumPath,
-      args: [
-        '--no-sandbox',
-        '--enable-unsafe-webgpu',
-        '--disable-gpu-sandbox',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: [...chromiumBaseArgs],
     },
   },
 });

@@ -29,16 +29,21 @@ export type TabBackend = (typeof tabBackends)[number];
 
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** The flags of e2e/playwright.config.ts, plus what a LAN origin needs. */
+/** Flags of every headless Chromium here (e2e/playwright.config.ts uses them too). */
+export const chromiumBaseArgs: readonly string[] = [
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--disable-gpu-sandbox',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** The base flags, plus what many tabs on a LAN origin need. */
 export function chromiumArgs(origin: string): string[] {
   return [
-    '--no-sandbox',
-    '--enable-unsafe-webgpu',
-    '--disable-gpu-sandbox',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
+    ...chromiumBaseArgs,
     // many tabs share two cores: no tab may be deprioritised for being in the background
     '--disable-background-timer-throttling',
     '--disable-renderer-backgrounding',
