@@ -29,6 +29,7 @@ import {
   sealFrame,
   signalSchema,
   type ControlCommand,
+  type DashboardEvent,
   type DashboardServerToClient,
   type DashboardStatus,
   type ErrorCode,
@@ -92,23 +93,8 @@ export interface EvaluationPoint {
   at: number;
 }
 
-export interface LogEvent {
-  at: number;
-  kind:
-    | 'tab-joined'
-    | 'tab-left'
-    | 'tab-left-mid-round'
-    | 'cluster-lost'
-    | 'quorum-lost'
-    | 'quorum-restored'
-    | 'update-rejected'
-    | 'tab-quarantined'
-    | 'checkpoint'
-    | 'control'
-    | 'iteration'
-    | 'node';
-  message: string;
-}
+/** An entry of the coordinator's event log: the dashboard's event, defined once in the protocol. */
+export type LogEvent = DashboardEvent;
 
 type WorkerSocket = Socket<WorkerClientToServer, WorkerServerToClient>;
 
