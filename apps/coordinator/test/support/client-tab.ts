@@ -6,9 +6,9 @@
  */
 import { encodeToFrame, getCodec, type CodecEncoder } from '@swarmgrad/core';
 import type { Phase, Placement } from '@swarmgrad/protocol';
-import { verifyPartition, type DataManifest } from '@swarmgrad/worker/partition';
 import { CoordinatorClient } from '../../../../packages/worker/src/client.ts';
 import { silentLogger, systemClock } from '../../../../packages/worker/src/runtime.ts';
+import { loadPlacementData, softmaxUpdate } from './softmax-data.ts';
 
 export class ClientTab {
   readonly client: CoordinatorClient;
@@ -22,8 +22,8 @@ export class ClientTab {
   counted = 0;
   private encoder: CodecEncoder | undefined;
   /** This tab's training data (its placement's partitions) and where its next batch starts. */
-  xs = new Float32Array(0);
-  labels = new Uint8Array(0);
+  xs: Float32Array = new Float32Array(0);
+  labels: Uint8Array = new Uint8Array(0);
   cursor = 0;
   private proposedFor = -1;
   private proposing = false;
@@ -76,26 +76,9 @@ export class ClientTab {
   }
 
   private async loadData(placement: Placement): Promise<void> {
-    const manifest = (await (await this.client.get('/data/manifest.json')).json()) as DataManifest;
-    const wanted = [...new Set(placement.partitions.flatMap((p) => p.global))];
-    const parts = await Promise.all(
-      wanted.map(async (index) => {
-        const entry = manifest.partitions[index]!;
-        const bytes = new Uint8Array(await (await this.client.get(entry.url)).arrayBuffer());
-        const parsed = await verifyPartition(bytes, entry.sha256);
-        if (!parsed.ok) throw new Error(`partition ${index}: ${parsed.error.code}`);
-        return parsed.value;
-      }),
+    const { xs, labels } = await loadPlacementData(placement, '/data/manifest.json', (path) =>
+      this.client.get(path),
     );
-    const count = parts.reduce((n, p) => n + p.count, 0);
-    const xs = new Float32Array(count * 784);
-    const labels = new Uint8Array(count);
-    let offset = 0;
-    for (const part of parts) {
-      xs.set(part.xs, offset * 784);
-      labels.set(part.labels, offset);
-      offset += part.count;
-    }
     if (this.placement !== placement) return;
     this.xs = xs;
     this.labels = labels;
@@ -121,7 +104,7 @@ export class ClientTab {
     )
       return;
     this.proposing = true;
-    const frame = encodeToFrame(this.encoder, softmaxUpdate(base, this), {
+    const frame = encodeToFrame(this.encoder, softmaxUpdate(base, this, 0.5, 64), {
       jobId: this.client.welcome!.jobId,
       iteration,
       round: 0,
@@ -144,40 +127,4 @@ export class ClientTab {
         if (this.client.iteration !== iteration) this.maybePropose();
       });
   }
-}
-
-/** One SGD step of softmax regression on the tab's next batch (learning rate 0.5, batch 64). */
-function softmaxUpdate(
-  base: Float32Array,
-  data: { xs: Float32Array; labels: Uint8Array; cursor: number },
-): Float32Array {
-  const d = base.length;
-  const update = new Float32Array(d);
-  const n = data.labels.length;
-  if (n === 0 || d !== 784 * 10 + 10) return update;
-  const batch = Math.min(64, n);
-  const logits = new Float64Array(10);
-  for (let b = 0; b < batch; b++) {
-    const row = (data.cursor + b) % n;
-    const x = data.xs.subarray(row * 784, row * 784 + 784);
-    for (let c = 0; c < 10; c++) logits[c] = base[7840 + c]!;
-    for (let i = 0; i < 784; i++) {
-      const xi = x[i]!;
-      if (xi === 0) continue;
-      for (let c = 0; c < 10; c++) logits[c]! += xi * base[i * 10 + c]!;
-    }
-    let max = -Infinity;
-    for (let c = 0; c < 10; c++) max = Math.max(max, logits[c]!);
-    let sum = 0;
-    for (let c = 0; c < 10; c++) sum += logits[c] = Math.exp(logits[c]! - max);
-    const label = data.labels[row]!;
-    const scale = -0.5 / batch;
-    for (let c = 0; c < 10; c++) {
-      const g = logits[c]! / sum - (c === label ? 1 : 0);
-      update[7840 + c]! += scale * g;
-      for (let i = 0; i < 784; i++) if (x[i]! !== 0) update[i * 10 + c]! += scale * g * x[i]!;
-    }
-  }
-  data.cursor = (data.cursor + batch) % n;
-  return update;
 }

@@ -17,7 +17,7 @@ import {
   type WorkerClientToServer,
   type WorkerServerToClient,
 } from '@swarmgrad/protocol';
-import { verifyPartition, type DataManifest } from '@swarmgrad/worker/partition';
+import { loadPlacementData, softmaxUpdate, type TrainingData } from './softmax-data.ts';
 
 type ClientSocket = Socket<WorkerServerToClient, WorkerClientToServer>;
 
@@ -43,9 +43,11 @@ export class FakeWorker {
   readonly acks: { ok: boolean; code?: string }[] = [];
   readonly phases: string[] = [];
   private encoder!: CodecEncoder;
-  private xs: Float32Array = new Float32Array(0);
-  private labels: Uint8Array = new Uint8Array(0);
-  private cursor = 0;
+  private readonly data: TrainingData = {
+    xs: new Float32Array(0),
+    labels: new Uint8Array(0),
+    cursor: 0,
+  };
   private readonly options: Required<Omit<FakeWorkerOptions, 'hello'>> & {
     hello?: Record<string, unknown>;
   };
@@ -136,32 +138,11 @@ export class FakeWorker {
     await this.welcomed;
     const placement = this.placement;
     if (!placement) return;
-    const manifest = (await (
-      await fetch(`${this.options.url}${this.welcome.manifestUrl}`)
-    ).json()) as DataManifest;
-    const wanted = [...new Set(placement.partitions.flatMap((p) => p.global))];
-    const parts = await Promise.all(
-      wanted.map(async (index) => {
-        const entry = manifest.partitions[index]!;
-        const bytes = new Uint8Array(
-          await (await fetch(`${this.options.url}${entry.url}`)).arrayBuffer(),
-        );
-        const parsed = await verifyPartition(bytes, entry.sha256);
-        if (!parsed.ok) throw new Error(`partition ${index}: ${parsed.error.code}`);
-        return parsed.value;
-      }),
+    const { xs, labels } = await loadPlacementData(placement, this.welcome.manifestUrl, (path) =>
+      fetch(`${this.options.url}${path}`),
     );
-    const count = parts.reduce((n, p) => n + p.count, 0);
-    const xs = new Float32Array(count * 784);
-    const labels = new Uint8Array(count);
-    let offset = 0;
-    for (const part of parts) {
-      xs.set(part.xs, offset * 784);
-      labels.set(part.labels, offset);
-      offset += part.count;
-    }
-    this.xs = xs;
-    this.labels = labels;
+    this.data.xs = xs;
+    this.data.labels = labels;
   }
 
   private onIteration(start: IterationStart): void {
@@ -192,35 +173,7 @@ export class FakeWorker {
 
   /** Softmax-regression gradient step on the next batch of this worker's data: the update. */
   computeUpdate(): Float32Array {
-    const d = this.base.length;
-    const update = new Float32Array(d);
-    const n = this.labels.length;
-    if (n === 0 || d !== 784 * 10 + 10) return update;
-    const batch = Math.min(this.options.batchSize, n);
-    const logits = new Float64Array(10);
-    for (let b = 0; b < batch; b++) {
-      const row = (this.cursor + b) % n;
-      const x = this.xs.subarray(row * 784, row * 784 + 784);
-      for (let c = 0; c < 10; c++) logits[c] = this.base[7840 + c]!;
-      for (let i = 0; i < 784; i++) {
-        const xi = x[i]!;
-        if (xi === 0) continue;
-        for (let c = 0; c < 10; c++) logits[c]! += xi * this.base[i * 10 + c]!;
-      }
-      let max = -Infinity;
-      for (let c = 0; c < 10; c++) max = Math.max(max, logits[c]!);
-      let sum = 0;
-      for (let c = 0; c < 10; c++) sum += logits[c] = Math.exp(logits[c]! - max);
-      const label = this.labels[row]!;
-      const scale = -this.options.learningRate / batch;
-      for (let c = 0; c < 10; c++) {
-        const g = logits[c]! / sum - (c === label ? 1 : 0);
-        update[7840 + c]! += scale * g;
-        for (let i = 0; i < 784; i++) if (x[i]! !== 0) update[i * 10 + c]! += scale * g * x[i]!;
-      }
-    }
-    this.cursor = (this.cursor + batch) % n;
-    return update;
+    return softmaxUpdate(this.base, this.data, this.options.learningRate, this.options.batchSize);
   }
 
   encode(update: Float32Array, iteration = this.iteration): Uint8Array {
