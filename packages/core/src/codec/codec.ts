@@ -242,7 +242,7 @@ export function assertEncodeArgs(
  * Checks the parts every decodeAccumulate shares: out length, header values, payload length,
  * weight. Returns undefined when they are fine, else the error Result.
  */
-export function checkDecodeArgs(
+function checkDecodeArgs(
   codec: Codec,
   payload: Uint8Array,
   dimension: number,
@@ -275,16 +275,73 @@ export function nonFiniteUpdate(where: string, withResidual: boolean): RangeErro
   );
 }
 
-/** payloadBytes of a codec without blocks: `bytesPerValue` per coordinate, block size 0. */
-export function unblockedPayloadBytes(
-  name: string,
+/**
+ * A codec's own decoding: validate the values of `bytes` (a payload that passed the shared checks,
+ * aligned for the codec's typed views), then out += weight · decoded. Leaves `out` untouched on
+ * error; never throws.
+ */
+export type DecodeKernel = (
+  bytes: Uint8Array,
+  dimension: number,
+  blockSize: number,
+  out: Float32Array,
+  weight: number,
+) => Result<void>;
+
+/** Creates a codec's encoder; `codec` is the codec being defined. */
+export type EncoderFactory = (
+  codec: Codec,
+  dimension: number,
+  options: CodecEncoderOptions,
+) => CodecEncoder;
+
+/**
+ * A codec from what is its own: its spec, encoder and decoding kernel. decodeAccumulate runs the
+ * checks every codec shares (out length, header values, payload length, weight), then hands
+ * `decode` the payload aligned for typed views of `alignment`-byte elements (alignedBytes).
+ */
+export function defineCodec(
+  spec: Omit<Codec, 'createEncoder' | 'decodeAccumulate'>,
+  alignment: number,
+  createEncoder: EncoderFactory,
+  decode: DecodeKernel,
+): Codec {
+  const codec: Codec = {
+    ...spec,
+    createEncoder: (dimension, options = {}) => createEncoder(codec, dimension, options),
+    decodeAccumulate: (payload, dimension, blockSize, out, weight = 1) =>
+      checkDecodeArgs(codec, payload, dimension, blockSize, out, weight) ??
+      decode(alignedBytes(payload, alignment), dimension, blockSize, out, weight),
+  };
+  return codec;
+}
+
+/**
+ * A codec without blocks (fp32, fp16): block size 0, `bytesPerValue` bytes per coordinate (its
+ * typed views' element size).
+ */
+export function unblockedCodec(
+  spec: Pick<Codec, 'name' | 'id' | 'errorFeedback' | 'unbiased'>,
   bytesPerValue: number,
-): (dimension: number, blockSize: number) => number {
-  return (dimension, blockSize) => {
+  createEncoder: EncoderFactory,
+  decode: DecodeKernel,
+): Codec {
+  const payloadBytes = (dimension: number, blockSize: number): number => {
     assertDimension(dimension);
-    if (blockSize !== 0) throw new RangeError(`${name} has no blocks: block size must be 0`);
+    if (blockSize !== 0) throw new RangeError(`${spec.name} has no blocks: block size must be 0`);
     return bytesPerValue * dimension;
   };
+  return defineCodec(
+    {
+      ...spec,
+      defaultBlockSize: 0,
+      isValidBlockSize: (blockSize) => blockSize === 0,
+      payloadBytes,
+    },
+    bytesPerValue,
+    createEncoder,
+    decode,
+  );
 }
 
 /**

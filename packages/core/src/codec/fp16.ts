@@ -12,17 +12,17 @@
  * and the 2^52 round-to-even trick (subnormal range); half → float32 through a 64K-entry table.
  * Paper: half-precision baseline of the 1-bit comparisons (shared/seeds/one-bit-gradient-coding.md).
  */
-import { codecIds, fail, ok, type Result } from '@swarmgrad/protocol';
+import { codecIds, fail, ok } from '@swarmgrad/protocol';
 import {
   alignedBytes,
   assertDimension,
   assertEncodeArgs,
-  checkDecodeArgs,
   nonFiniteUpdate,
-  unblockedPayloadBytes,
+  unblockedCodec,
   type Codec,
   type CodecEncoder,
   type CodecEncoderOptions,
+  type DecodeKernel,
 } from './codec.ts';
 
 /** 2^52: adding and subtracting it rounds a non-negative float64 below 2^52 to an integer, ties to even. */
@@ -165,16 +165,7 @@ class Fp16Encoder implements CodecEncoder {
   }
 }
 
-function decodeAccumulate(
-  payload: Uint8Array,
-  dimension: number,
-  blockSize: number,
-  out: Float32Array,
-  weight = 1,
-): Result<void> {
-  const bad = checkDecodeArgs(fp16Codec, payload, dimension, blockSize, out, weight);
-  if (bad !== undefined) return bad;
-  const bytes = alignedBytes(payload, 2);
+const decodeFp16: DecodeKernel = (bytes, dimension, _blockSize, out, weight) => {
   const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, dimension);
   for (let i = 0; i < dimension; i++) {
     if ((halves[i]! & 0x7c00) === 0x7c00) {
@@ -187,18 +178,11 @@ function decodeAccumulate(
   const table = halfToFloatTable();
   for (let i = 0; i < dimension; i++) out[i] = out[i]! + weight * table[halves[i]!]!;
   return ok(undefined);
-}
-
-export const fp16Codec: Codec = {
-  name: 'fp16',
-  id: codecIds.fp16,
-  errorFeedback: false,
-  unbiased: false,
-  defaultBlockSize: 0,
-  isValidBlockSize: (blockSize) => blockSize === 0,
-  payloadBytes: unblockedPayloadBytes('fp16', 2),
-  createEncoder(dimension: number, options: CodecEncoderOptions = {}): CodecEncoder {
-    return new Fp16Encoder(fp16Codec, dimension, options);
-  },
-  decodeAccumulate,
 };
+
+export const fp16Codec: Codec = unblockedCodec(
+  { name: 'fp16', id: codecIds.fp16, errorFeedback: false, unbiased: false },
+  2,
+  (codec, dimension, options) => new Fp16Encoder(codec, dimension, options),
+  decodeFp16,
+);

@@ -8,15 +8,15 @@
  * Parameters: none (block size 0).
  * Paper: the fp32 baseline of the 1-bit comparisons (shared/seeds/one-bit-gradient-coding.md).
  */
-import { codecIds, fail, ok, type Result } from '@swarmgrad/protocol';
+import { codecIds, fail, ok } from '@swarmgrad/protocol';
 import {
   alignedBytes,
   assertDimension,
   assertEncodeArgs,
-  checkDecodeArgs,
-  unblockedPayloadBytes,
+  unblockedCodec,
   type Codec,
   type CodecEncoder,
+  type DecodeKernel,
 } from './codec.ts';
 
 function firstNonFinite(v: Float32Array): number {
@@ -60,33 +60,17 @@ class Fp32Encoder implements CodecEncoder {
   reset(): void {}
 }
 
-function decodeAccumulate(
-  payload: Uint8Array,
-  dimension: number,
-  blockSize: number,
-  out: Float32Array,
-  weight = 1,
-): Result<void> {
-  const bad = checkDecodeArgs(fp32Codec, payload, dimension, blockSize, out, weight);
-  if (bad !== undefined) return bad;
-  const bytes = alignedBytes(payload, 4);
+const decodeFp32: DecodeKernel = (bytes, dimension, _blockSize, out, weight) => {
   const values = new Float32Array(bytes.buffer, bytes.byteOffset, dimension);
   const at = firstNonFinite(values);
   if (at >= 0) return fail('non-finite', `value ${at} is ${values[at]}`);
   for (let i = 0; i < dimension; i++) out[i] = out[i]! + weight * values[i]!;
   return ok(undefined);
-}
-
-export const fp32Codec: Codec = {
-  name: 'fp32',
-  id: codecIds.fp32,
-  errorFeedback: false,
-  unbiased: true,
-  defaultBlockSize: 0,
-  isValidBlockSize: (blockSize) => blockSize === 0,
-  payloadBytes: unblockedPayloadBytes('fp32', 4),
-  createEncoder(dimension: number): CodecEncoder {
-    return new Fp32Encoder(fp32Codec, dimension);
-  },
-  decodeAccumulate,
 };
+
+export const fp32Codec: Codec = unblockedCodec(
+  { name: 'fp32', id: codecIds.fp32, errorFeedback: false, unbiased: true },
+  4,
+  (codec, dimension) => new Fp32Encoder(codec, dimension),
+  decodeFp32,
+);

@@ -28,16 +28,18 @@
  * Papers: Seide et al. 2014, 1-bit SGD (error feedback); 1-bit gradient coding
  * (shared/seeds/one-bit-gradient-coding.md).
  */
-import { codecIds, fail, ok, type Result } from '@swarmgrad/protocol';
+import { codecIds, fail, ok } from '@swarmgrad/protocol';
 import {
   alignedBytes,
   assertDimension,
   assertEncodeArgs,
-  checkDecodeArgs,
+  defineCodec,
   nonFiniteUpdate,
   type Codec,
   type CodecEncoder,
   type CodecEncoderOptions,
+  type DecodeKernel,
+  type EncoderFactory,
 } from './codec.ts';
 
 export const ONE_BIT_DEFAULT_BLOCK_SIZE = 1024;
@@ -84,19 +86,10 @@ export function checkedBlockSize(blockSize: number): number {
 
 /**
  * out += weight · scale_k · sign_i over a sign payload (one-bit and stochastic one-bit share
- * it). Validates lengths and scales before touching `out`; never throws.
+ * it). Validates the scales before touching `out`.
  */
-export function decodeSignsAccumulate(
-  codec: Codec,
-  payload: Uint8Array,
-  dimension: number,
-  blockSize: number,
-  out: Float32Array,
-  weight = 1,
-): Result<void> {
-  const bad = checkDecodeArgs(codec, payload, dimension, blockSize, out, weight);
-  if (bad !== undefined) return bad;
-  const { scales, words } = signViews(alignedBytes(payload, 4), dimension, blockSize);
+const decodeSigns: DecodeKernel = (bytes, dimension, blockSize, out, weight) => {
+  const { scales, words } = signViews(bytes, dimension, blockSize);
   for (let k = 0; k < scales.length; k++) {
     const s = scales[k]!;
     // false for NaN too
@@ -104,7 +97,7 @@ export function decodeSignsAccumulate(
   }
   accumulateSigns(scales, words, dimension, blockSize, out, weight);
   return ok(undefined);
-}
+};
 
 /**
  * The decode kernel: for each word, out[i] += 2sw·bit − sw (= ±s·weight, exact for weight 1),
@@ -403,18 +396,19 @@ class OneBitEncoder implements CodecEncoder {
  */
 export function signCodec(
   spec: Pick<Codec, 'name' | 'id' | 'errorFeedback' | 'unbiased'>,
-  createEncoder: (codec: Codec, dimension: number, options: CodecEncoderOptions) => CodecEncoder,
+  createEncoder: EncoderFactory,
 ): Codec {
-  const codec: Codec = {
-    ...spec,
-    defaultBlockSize: ONE_BIT_DEFAULT_BLOCK_SIZE,
-    isValidBlockSize: isValidSignBlockSize,
-    payloadBytes: signPayloadBytes,
-    createEncoder: (dimension, options = {}) => createEncoder(codec, dimension, options),
-    decodeAccumulate: (payload, dimension, blockSize, out, weight = 1) =>
-      decodeSignsAccumulate(codec, payload, dimension, blockSize, out, weight),
-  };
-  return codec;
+  return defineCodec(
+    {
+      ...spec,
+      defaultBlockSize: ONE_BIT_DEFAULT_BLOCK_SIZE,
+      isValidBlockSize: isValidSignBlockSize,
+      payloadBytes: signPayloadBytes,
+    },
+    4,
+    createEncoder,
+    decodeSigns,
+  );
 }
 
 export const oneBitCodec: Codec = signCodec(
