@@ -353,3 +353,75 @@ export function alignedBytes(payload: Uint8Array, alignment: number): Uint8Array
   if (payload.byteOffset % alignment === 0) return payload;
   return payload.slice();
 }
+
+/**
+ * The shell every encoder shares: dimension and block size checked at creation (through
+ * codec.payloadBytes), the error-feedback residual, the argument checks of encodeInto, the aligned
+ * target (copied back into an unaligned payload), and the residual zeroed before the RangeError
+ * of a non-finite update. An implementation writes the payload in `encodeAligned`.
+ */
+export abstract class EncoderShell implements CodecEncoder {
+  readonly codec: Codec;
+  readonly dimension: number;
+  readonly blockSize: number;
+  readonly errorFeedback: boolean;
+  readonly #bytes: number;
+  readonly #alignment: number;
+  readonly #residual: Float32Array | undefined;
+
+  /**
+   * Throws RangeError on an invalid dimension or block size. `alignment`: element size in bytes
+   * of the typed views the implementation puts on the payload.
+   */
+  constructor(
+    codec: Codec,
+    dimension: number,
+    blockSize: number,
+    errorFeedback: boolean,
+    alignment: number,
+  ) {
+    assertDimension(dimension);
+    this.#bytes = codec.payloadBytes(dimension, blockSize);
+    this.codec = codec;
+    this.dimension = dimension;
+    this.blockSize = blockSize;
+    this.errorFeedback = errorFeedback;
+    this.#alignment = alignment;
+    if (errorFeedback) this.#residual = new Float32Array(dimension);
+  }
+
+  payloadBytes(): number {
+    return this.#bytes;
+  }
+
+  encodeInto(update: Float32Array, payload: Uint8Array): void {
+    assertEncodeArgs(this, update, payload);
+    const target = alignedBytes(payload, this.#alignment);
+    const r = this.#residual;
+    const bad = this.encodeAligned(update, target, r);
+    if (bad !== undefined) {
+      r?.fill(0);
+      throw nonFiniteUpdate(bad, r !== undefined);
+    }
+    if (target !== payload) payload.set(target);
+  }
+
+  residual(): Float32Array | undefined {
+    return this.#residual;
+  }
+
+  reset(): void {
+    this.#residual?.fill(0);
+  }
+
+  /**
+   * Encodes update (+ `residual`, which it then updates, when there is one) into `target`
+   * (payloadBytes() long, aligned). Returns undefined, or where a non-finite value was met
+   * ('at coordinate 3', 'in block 0'); the shell then zeroes the residual and throws.
+   */
+  protected abstract encodeAligned(
+    update: Float32Array,
+    target: Uint8Array,
+    residual: Float32Array | undefined,
+  ): string | undefined;
+}

@@ -14,13 +14,9 @@
  */
 import { codecIds, fail, ok } from '@swarmgrad/protocol';
 import {
-  alignedBytes,
-  assertDimension,
-  assertEncodeArgs,
-  nonFiniteUpdate,
+  EncoderShell,
   unblockedCodec,
   type Codec,
-  type CodecEncoder,
   type CodecEncoderOptions,
   type DecodeKernel,
 } from './codec.ts';
@@ -116,52 +112,30 @@ function encodeWithFeedback(
   return -1;
 }
 
-class Fp16Encoder implements CodecEncoder {
-  readonly codec: Codec;
-  readonly dimension: number;
-  readonly blockSize = 0;
-  readonly errorFeedback: boolean;
-  readonly #residual: Float32Array | undefined;
+class Fp16Encoder extends EncoderShell {
+  /** Uint32Array view of the residual (error feedback only). */
   readonly #residualBits: Uint32Array | undefined;
 
   constructor(codec: Codec, dimension: number, options: CodecEncoderOptions) {
-    assertDimension(dimension);
-    this.codec = codec;
-    this.dimension = dimension;
-    this.errorFeedback = options.errorFeedback ?? false;
-    if (this.errorFeedback) {
-      this.#residual = new Float32Array(dimension);
-      this.#residualBits = new Uint32Array(this.#residual.buffer);
-    }
+    super(codec, dimension, 0, options.errorFeedback ?? false, 2);
+    const r = this.residual();
+    if (r !== undefined) this.#residualBits = new Uint32Array(r.buffer);
   }
 
-  payloadBytes(): number {
-    return 2 * this.dimension;
-  }
-
-  encodeInto(update: Float32Array, payload: Uint8Array): void {
-    assertEncodeArgs(this, update, payload);
-    const target = alignedBytes(payload, 2);
+  protected encodeAligned(
+    update: Float32Array,
+    target: Uint8Array,
+    r: Float32Array | undefined,
+  ): string | undefined {
     const halves = new Uint16Array(target.buffer, target.byteOffset, this.dimension);
-    const r = this.#residual;
     let bad: number;
     if (r !== undefined) {
       bad = encodeWithFeedback(update, r, this.#residualBits!, halves, halfToFloatTable());
-      if (bad >= 0) r.fill(0);
     } else {
       const ub = new Uint32Array(update.buffer, update.byteOffset, update.length);
       bad = encodePlain(update, ub, halves);
     }
-    if (bad >= 0) throw nonFiniteUpdate(`at coordinate ${bad}`, r !== undefined);
-    if (target !== payload) payload.set(target);
-  }
-
-  residual(): Float32Array | undefined {
-    return this.#residual;
-  }
-
-  reset(): void {
-    this.#residual?.fill(0);
+    return bad >= 0 ? `at coordinate ${bad}` : undefined;
   }
 }
 

@@ -9,15 +9,7 @@
  * Paper: the fp32 baseline of the 1-bit comparisons (shared/seeds/one-bit-gradient-coding.md).
  */
 import { codecIds, fail, ok } from '@swarmgrad/protocol';
-import {
-  alignedBytes,
-  assertDimension,
-  assertEncodeArgs,
-  unblockedCodec,
-  type Codec,
-  type CodecEncoder,
-  type DecodeKernel,
-} from './codec.ts';
+import { EncoderShell, unblockedCodec, type Codec, type DecodeKernel } from './codec.ts';
 
 function firstNonFinite(v: Float32Array): number {
   for (let i = 0; i < v.length; i++) {
@@ -28,36 +20,17 @@ function firstNonFinite(v: Float32Array): number {
   return -1;
 }
 
-class Fp32Encoder implements CodecEncoder {
-  readonly codec: Codec;
-  readonly dimension: number;
-  readonly blockSize = 0;
-  readonly errorFeedback = false;
-
+class Fp32Encoder extends EncoderShell {
   constructor(codec: Codec, dimension: number) {
-    assertDimension(dimension);
-    this.codec = codec;
-    this.dimension = dimension;
+    super(codec, dimension, 0, false, 4);
   }
 
-  payloadBytes(): number {
-    return 4 * this.dimension;
-  }
-
-  encodeInto(update: Float32Array, payload: Uint8Array): void {
-    assertEncodeArgs(this, update, payload);
+  protected encodeAligned(update: Float32Array, target: Uint8Array): string | undefined {
     const bad = firstNonFinite(update);
-    if (bad >= 0) throw new RangeError(`update[${bad}] = ${update[bad]} is not finite`);
-    const target = alignedBytes(payload, 4);
+    if (bad >= 0) return `at coordinate ${bad} (${update[bad]})`;
     new Float32Array(target.buffer, target.byteOffset, this.dimension).set(update);
-    if (target !== payload) payload.set(target);
-  }
-
-  residual(): Float32Array | undefined {
     return undefined;
   }
-
-  reset(): void {}
 }
 
 const decodeFp32: DecodeKernel = (bytes, dimension, _blockSize, out, weight) => {

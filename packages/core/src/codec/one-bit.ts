@@ -30,13 +30,10 @@
  */
 import { codecIds, fail, ok } from '@swarmgrad/protocol';
 import {
-  alignedBytes,
   assertDimension,
-  assertEncodeArgs,
   defineCodec,
-  nonFiniteUpdate,
+  EncoderShell,
   type Codec,
-  type CodecEncoder,
   type CodecEncoderOptions,
   type DecodeKernel,
   type EncoderFactory,
@@ -330,63 +327,38 @@ function encodePlain(
   return -1;
 }
 
-class OneBitEncoder implements CodecEncoder {
-  readonly codec: Codec;
-  readonly dimension: number;
-  readonly blockSize: number;
-  readonly errorFeedback: boolean;
-  readonly #bytes: number;
-  readonly #residual: Float32Array | undefined;
+class OneBitEncoder extends EncoderShell {
+  /** Uint32Array view of the residual (error feedback only). */
   readonly #residualBits: Uint32Array | undefined;
 
   constructor(codec: Codec, dimension: number, options: CodecEncoderOptions) {
-    assertDimension(dimension);
-    this.codec = codec;
-    this.dimension = dimension;
-    this.blockSize = checkedBlockSize(options.blockSize ?? ONE_BIT_DEFAULT_BLOCK_SIZE);
-    this.errorFeedback = options.errorFeedback ?? true;
-    this.#bytes = signPayloadBytes(dimension, this.blockSize);
-    if (this.errorFeedback) {
-      this.#residual = new Float32Array(dimension);
-      this.#residualBits = new Uint32Array(this.#residual.buffer);
-    }
+    super(
+      codec,
+      dimension,
+      options.blockSize ?? ONE_BIT_DEFAULT_BLOCK_SIZE,
+      options.errorFeedback ?? true,
+      4,
+    );
+    const r = this.residual();
+    if (r !== undefined) this.#residualBits = new Uint32Array(r.buffer);
   }
 
-  payloadBytes(): number {
-    return this.#bytes;
-  }
-
-  encodeInto(update: Float32Array, payload: Uint8Array): void {
-    assertEncodeArgs(this, update, payload);
-    const target = alignedBytes(payload, 4);
-    const { scales, words } = signViews(target, this.dimension, this.blockSize);
-    const r = this.#residual;
+  protected encodeAligned(
+    update: Float32Array,
+    target: Uint8Array,
+    r: Float32Array | undefined,
+  ): string | undefined {
+    const d = this.dimension;
+    const B = this.blockSize;
+    const { scales, words } = signViews(target, d, B);
     let bad: number;
     if (r !== undefined) {
-      bad = encodeWithFeedback(
-        update,
-        r,
-        this.#residualBits!,
-        scales,
-        words,
-        this.dimension,
-        this.blockSize,
-      );
-      if (bad >= 0) r.fill(0);
+      bad = encodeWithFeedback(update, r, this.#residualBits!, scales, words, d, B);
     } else {
       const ub = new Uint32Array(update.buffer, update.byteOffset, update.length);
-      bad = encodePlain(update, ub, scales, words, this.dimension, this.blockSize);
+      bad = encodePlain(update, ub, scales, words, d, B);
     }
-    if (bad >= 0) throw nonFiniteUpdate(`in block ${bad}`, r !== undefined);
-    if (target !== payload) payload.set(target);
-  }
-
-  residual(): Float32Array | undefined {
-    return this.#residual;
-  }
-
-  reset(): void {
-    this.#residual?.fill(0);
+    return bad >= 0 ? `in block ${bad}` : undefined;
   }
 }
 

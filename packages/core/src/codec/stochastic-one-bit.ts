@@ -17,22 +17,8 @@
  */
 import { codecIds } from '@swarmgrad/protocol';
 import { createRng, type Rng } from '../random.ts';
-import {
-  alignedBytes,
-  assertDimension,
-  assertEncodeArgs,
-  nonFiniteUpdate,
-  type Codec,
-  type CodecEncoder,
-  type CodecEncoderOptions,
-} from './codec.ts';
-import {
-  checkedBlockSize,
-  ONE_BIT_DEFAULT_BLOCK_SIZE,
-  signCodec,
-  signPayloadBytes,
-  signViews,
-} from './one-bit.ts';
+import { EncoderShell, type Codec, type CodecEncoderOptions } from './codec.ts';
+import { ONE_BIT_DEFAULT_BLOCK_SIZE, signCodec, signViews } from './one-bit.ts';
 
 const MAX_FLOAT32 = 3.4028234663852886e38;
 /** Seed used when none is given. Senders should pass their own. */
@@ -83,58 +69,31 @@ function encodeStochastic(
   return -1;
 }
 
-class StochasticOneBitEncoder implements CodecEncoder {
-  readonly codec: Codec;
-  readonly dimension: number;
-  readonly blockSize: number;
-  readonly errorFeedback: boolean;
-  readonly #bytes: number;
-  readonly #residual: Float32Array | undefined;
+/** reset() zeroes the residual; the generator keeps its state (no sequence is ever replayed). */
+class StochasticOneBitEncoder extends EncoderShell {
   readonly #rng: Rng;
 
   constructor(codec: Codec, dimension: number, options: CodecEncoderOptions) {
-    assertDimension(dimension);
-    this.codec = codec;
-    this.dimension = dimension;
-    this.blockSize = checkedBlockSize(options.blockSize ?? ONE_BIT_DEFAULT_BLOCK_SIZE);
-    this.errorFeedback = options.errorFeedback ?? false;
-    this.#bytes = signPayloadBytes(dimension, this.blockSize);
-    this.#rng = createRng(options.seed ?? DEFAULT_SEED);
-    if (this.errorFeedback) this.#residual = new Float32Array(dimension);
-  }
-
-  payloadBytes(): number {
-    return this.#bytes;
-  }
-
-  encodeInto(update: Float32Array, payload: Uint8Array): void {
-    assertEncodeArgs(this, update, payload);
-    const target = alignedBytes(payload, 4);
-    const { scales, words } = signViews(target, this.dimension, this.blockSize);
-    const r = this.#residual;
-    const bad = encodeStochastic(
-      update,
-      r,
-      scales,
-      words,
-      this.dimension,
-      this.blockSize,
-      this.#rng,
+    super(
+      codec,
+      dimension,
+      options.blockSize ?? ONE_BIT_DEFAULT_BLOCK_SIZE,
+      options.errorFeedback ?? false,
+      4,
     );
-    if (bad >= 0) {
-      r?.fill(0);
-      throw nonFiniteUpdate(`in block ${bad}`, r !== undefined);
-    }
-    if (target !== payload) payload.set(target);
+    this.#rng = createRng(options.seed ?? DEFAULT_SEED);
   }
 
-  residual(): Float32Array | undefined {
-    return this.#residual;
-  }
-
-  /** Zeroes the residual; the generator keeps its state (no sequence is ever replayed). */
-  reset(): void {
-    this.#residual?.fill(0);
+  protected encodeAligned(
+    update: Float32Array,
+    target: Uint8Array,
+    r: Float32Array | undefined,
+  ): string | undefined {
+    const d = this.dimension;
+    const B = this.blockSize;
+    const { scales, words } = signViews(target, d, B);
+    const bad = encodeStochastic(update, r, scales, words, d, B, this.#rng);
+    return bad >= 0 ? `in block ${bad}` : undefined;
   }
 }
 
