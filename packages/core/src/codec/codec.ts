@@ -368,6 +368,8 @@ export abstract class EncoderShell implements CodecEncoder {
   readonly #bytes: number;
   readonly #alignment: number;
   readonly #residual: Float32Array | undefined;
+  /** Uint32Array view of the residual's float bits (error feedback only), for sign tricks. */
+  protected readonly residualBits: Uint32Array | undefined;
 
   /**
    * Throws RangeError on an invalid dimension or block size. `alignment`: element size in bytes
@@ -387,7 +389,10 @@ export abstract class EncoderShell implements CodecEncoder {
     this.blockSize = blockSize;
     this.errorFeedback = errorFeedback;
     this.#alignment = alignment;
-    if (errorFeedback) this.#residual = new Float32Array(dimension);
+    if (errorFeedback) {
+      this.#residual = new Float32Array(dimension);
+      this.residualBits = new Uint32Array(this.#residual.buffer);
+    }
   }
 
   payloadBytes(): number {

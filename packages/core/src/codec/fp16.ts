@@ -113,13 +113,8 @@ function encodeWithFeedback(
 }
 
 class Fp16Encoder extends EncoderShell {
-  /** Uint32Array view of the residual (error feedback only). */
-  readonly #residualBits: Uint32Array | undefined;
-
   constructor(codec: Codec, dimension: number, options: CodecEncoderOptions) {
-    super(codec, dimension, 0, options.errorFeedback ?? false, 2);
-    const r = this.residual();
-    if (r !== undefined) this.#residualBits = new Uint32Array(r.buffer);
+    super(codec, dimension, 0, options.errorFeedback ?? codec.errorFeedback, 2);
   }
 
   protected encodeAligned(
@@ -130,7 +125,7 @@ class Fp16Encoder extends EncoderShell {
     const halves = new Uint16Array(target.buffer, target.byteOffset, this.dimension);
     let bad: number;
     if (r !== undefined) {
-      bad = encodeWithFeedback(update, r, this.#residualBits!, halves, halfToFloatTable());
+      bad = encodeWithFeedback(update, r, this.residualBits!, halves, halfToFloatTable());
     } else {
       const ub = new Uint32Array(update.buffer, update.byteOffset, update.length);
       bad = encodePlain(update, ub, halves);

@@ -327,20 +327,37 @@ function encodePlain(
   return -1;
 }
 
-class OneBitEncoder extends EncoderShell {
-  /** Uint32Array view of the residual (error feedback only). */
-  readonly #residualBits: Uint32Array | undefined;
+/**
+ * Writes the scales and sign words of u (+ r, then updated, with error feedback; rb is r's
+ * Uint32Array view) for d coordinates in blocks of B. Returns −1 or the index of a block with a
+ * non-finite value.
+ */
+export type SignKernel = (
+  u: Float32Array,
+  r: Float32Array | undefined,
+  rb: Uint32Array | undefined,
+  scales: Float32Array,
+  words: Uint32Array,
+  d: number,
+  B: number,
+) => number;
 
-  constructor(codec: Codec, dimension: number, options: CodecEncoderOptions) {
+/**
+ * The encoder of the sign codecs: block size (default 1024), error feedback (default: the
+ * codec's), views of the scales and sign words on the payload, filled by the codec's kernel.
+ */
+export class SignEncoder extends EncoderShell {
+  readonly #kernel: SignKernel;
+
+  constructor(codec: Codec, dimension: number, options: CodecEncoderOptions, kernel: SignKernel) {
     super(
       codec,
       dimension,
       options.blockSize ?? ONE_BIT_DEFAULT_BLOCK_SIZE,
-      options.errorFeedback ?? true,
+      options.errorFeedback ?? codec.errorFeedback,
       4,
     );
-    const r = this.residual();
-    if (r !== undefined) this.#residualBits = new Uint32Array(r.buffer);
+    this.#kernel = kernel;
   }
 
   protected encodeAligned(
@@ -351,16 +368,17 @@ class OneBitEncoder extends EncoderShell {
     const d = this.dimension;
     const B = this.blockSize;
     const { scales, words } = signViews(target, d, B);
-    let bad: number;
-    if (r !== undefined) {
-      bad = encodeWithFeedback(update, r, this.#residualBits!, scales, words, d, B);
-    } else {
-      const ub = new Uint32Array(update.buffer, update.byteOffset, update.length);
-      bad = encodePlain(update, ub, scales, words, d, B);
-    }
+    const bad = this.#kernel(update, r, this.residualBits, scales, words, d, B);
     return bad >= 0 ? `in block ${bad}` : undefined;
   }
 }
+
+/** The one-bit kernel: deterministic signs, scale = mean |v| per block. */
+const encodeOneBit: SignKernel = (u, r, rb, scales, words, d, B) => {
+  if (r !== undefined) return encodeWithFeedback(u, r, rb!, scales, words, d, B);
+  const ub = new Uint32Array(u.buffer, u.byteOffset, u.length);
+  return encodePlain(u, ub, scales, words, d, B);
+};
 
 /**
  * A codec on the sign payload (scales per block, then sign bits): one-bit and stochastic
@@ -385,5 +403,5 @@ export function signCodec(
 
 export const oneBitCodec: Codec = signCodec(
   { name: 'one-bit', id: codecIds['one-bit'], errorFeedback: true, unbiased: false },
-  (codec, dimension, options) => new OneBitEncoder(codec, dimension, options),
+  (codec, dimension, options) => new SignEncoder(codec, dimension, options, encodeOneBit),
 );

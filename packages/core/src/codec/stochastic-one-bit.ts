@@ -17,8 +17,8 @@
  */
 import { codecIds } from '@swarmgrad/protocol';
 import { createRng, type Rng } from '../random.ts';
-import { EncoderShell, type Codec, type CodecEncoderOptions } from './codec.ts';
-import { ONE_BIT_DEFAULT_BLOCK_SIZE, signCodec, signViews } from './one-bit.ts';
+import type { Codec } from './codec.ts';
+import { SignEncoder, signCodec } from './one-bit.ts';
 
 const MAX_FLOAT32 = 3.4028234663852886e38;
 /** Seed used when none is given. Senders should pass their own. */
@@ -69,34 +69,6 @@ function encodeStochastic(
   return -1;
 }
 
-/** reset() zeroes the residual; the generator keeps its state (no sequence is ever replayed). */
-class StochasticOneBitEncoder extends EncoderShell {
-  readonly #rng: Rng;
-
-  constructor(codec: Codec, dimension: number, options: CodecEncoderOptions) {
-    super(
-      codec,
-      dimension,
-      options.blockSize ?? ONE_BIT_DEFAULT_BLOCK_SIZE,
-      options.errorFeedback ?? false,
-      4,
-    );
-    this.#rng = createRng(options.seed ?? DEFAULT_SEED);
-  }
-
-  protected encodeAligned(
-    update: Float32Array,
-    target: Uint8Array,
-    r: Float32Array | undefined,
-  ): string | undefined {
-    const d = this.dimension;
-    const B = this.blockSize;
-    const { scales, words } = signViews(target, d, B);
-    const bad = encodeStochastic(update, r, scales, words, d, B, this.#rng);
-    return bad >= 0 ? `in block ${bad}` : undefined;
-  }
-}
-
 export const stochasticOneBitCodec: Codec = signCodec(
   {
     name: 'stochastic-one-bit',
@@ -104,5 +76,11 @@ export const stochasticOneBitCodec: Codec = signCodec(
     errorFeedback: false,
     unbiased: true,
   },
-  (codec, dimension, options) => new StochasticOneBitEncoder(codec, dimension, options),
+  (codec, dimension, options) => {
+    // one generator per encoder; reset() zeroes the residual only (no sequence is ever replayed)
+    const rng = createRng(options.seed ?? DEFAULT_SEED);
+    return new SignEncoder(codec, dimension, options, (u, r, _rb, scales, words, d, B) =>
+      encodeStochastic(u, r, scales, words, d, B, rng),
+    );
+  },
 );
