@@ -3,44 +3,22 @@
  * five with CGE (f = 2), three honest tabs, one sending 100× scaled updates and one sending
  * NaN-poisoned frames; then coordinator connections that drop and come back by themselves.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Coordinator } from '../../../apps/coordinator/src/index.ts';
-import { startCoordinator, waitFor } from '../../../apps/coordinator/test/support/harness.ts';
-import { createNodeWorker } from '../src/node.ts';
-import { silentLogger } from '../src/runtime.ts';
-import type { SwarmWorker, WorkerOptions } from '../src/worker.ts';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../../apps/coordinator/test/support/harness.ts';
+import type { WorkerOptions } from '../src/worker.ts';
+import { connectedLinks, useNodeSwarm } from './support/node-swarm.ts';
 
-let coordinator: Coordinator;
-const workers: SwarmWorker[] = [];
-
-function spawnWorker(fault?: WorkerOptions['fault']): SwarmWorker {
-  const worker = createNodeWorker({
-    url: coordinator.url,
-    backend: 'wasm',
-    logger: silentLogger,
-    statusPollMs: 0,
-    ...(fault ? { fault } : {}),
-  });
-  workers.push(worker);
-  return worker;
-}
-
-beforeAll(async () => {
-  coordinator = await startCoordinator(
-    {
-      name: 'robust-softmax',
-      cluster: { size: 5, redundancy: 0 },
-      aggregator: { name: 'cge', f: 2 },
-      optimizer: { learningRate: 0.5 },
-    },
-    { evaluate: true, allowFaultInjection: true },
-  );
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all(workers.map((w) => w.leave()));
-  await coordinator?.close({ checkpoint: false });
-}, 30_000);
+const swarm = useNodeSwarm(
+  {
+    name: 'robust-softmax',
+    cluster: { size: 5, redundancy: 0 },
+    aggregator: { name: 'cge', f: 2 },
+    optimizer: { learningRate: 0.5 },
+  },
+  { evaluate: true, allowFaultInjection: true },
+);
+const { workers } = swarm;
+const spawnWorker = (fault?: WorkerOptions['fault']) => swarm.spawn(fault ? { fault } : {});
 
 describe('robust mode with faulty tabs', () => {
   it('filters a scaling tab, refuses a NaN tab at the door, and still learns', async () => {
@@ -49,23 +27,11 @@ describe('robust mode with faulty tabs', () => {
     const poisoner = spawnWorker('nan');
     await Promise.all(workers.map((w) => w.start()));
     await waitFor(
-      () =>
-        workers.every(
-          (w) => w.status().cluster?.peers.filter((p) => p.link === 'connected').length === 4,
-        ),
+      () => workers.every((w) => connectedLinks(w) === 4),
       'a full mesh of five',
       20_000,
     );
-    let accuracy = 0;
-    await waitFor(
-      async () => {
-        if (coordinator.iteration < 20) return false;
-        accuracy = (await coordinator.evaluateNow())?.accuracy ?? 0;
-        return accuracy > 0.7;
-      },
-      'held-out accuracy above 0.7 despite two faulty tabs',
-      40_000,
-    );
+    await swarm.accuracyAbove(0.7, 'held-out accuracy above 0.7 despite two faulty tabs', 40_000);
     const scalerSlot = scaler.status().cluster!.slot;
     const poisonerSlot = poisoner.status().cluster!.slot;
     for (const w of honest) {
@@ -88,7 +54,7 @@ describe('robust mode with faulty tabs', () => {
 
   it('reconnects by itself when the coordinator connection drops', async () => {
     const sockets = (
-      coordinator as unknown as {
+      swarm.coordinator as unknown as {
         sockets: Map<string, { disconnect(close: boolean): void; conn: { close(): void } }>;
       }
     ).sockets;
@@ -108,14 +74,14 @@ describe('robust mode with faulty tabs', () => {
       'both reconnected',
       15_000,
     );
-    const before = coordinator.iteration;
-    await waitFor(() => coordinator.iteration >= before + 5, 'training goes on', 20_000);
+    const before = swarm.coordinator.iteration;
+    await waitFor(() => swarm.coordinator.iteration >= before + 5, 'training goes on', 20_000);
     await waitFor(
       () => transportDrop!.status().steps > stepsBefore + 2,
       'the reconnected tab computing',
       20_000,
     );
-    const tabIds = new Set(coordinator.registry.connected().map((t) => t.id));
+    const tabIds = new Set(swarm.coordinator.registry.connected().map((t) => t.id));
     expect(tabIds.has(transportDrop!.status().tabId!)).toBe(true);
     expect(tabIds.has(serverKick!.status().tabId!)).toBe(true);
   }, 60_000);

@@ -3,49 +3,22 @@
  * entry: TF.js WASM, simple-peer over @roamhq/wrtc — real WebRTC data channels), one cluster
  * of 3 with redundancy 1 (cyclic gradient code, any 2 of 3 decode exactly), 1-bit codec.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getCodec } from '@swarmgrad/core';
 import { FRAME_HEADER_BYTES, CHUNK_HEADER_BYTES } from '@swarmgrad/protocol';
-import type { Coordinator } from '../../../apps/coordinator/src/index.ts';
-import { startCoordinator, waitFor } from '../../../apps/coordinator/test/support/harness.ts';
-import { createNodeWorker } from '../src/node.ts';
-import { silentLogger } from '../src/runtime.ts';
-import type { SwarmWorker } from '../src/worker.ts';
+import { waitFor } from '../../../apps/coordinator/test/support/harness.ts';
+import { connectedLinks, useNodeSwarm } from './support/node-swarm.ts';
 
-let coordinator: Coordinator;
-const workers: SwarmWorker[] = [];
-
-function spawnWorker(): SwarmWorker {
-  const worker = createNodeWorker({
-    url: coordinator.url,
-    backend: 'wasm',
-    logger: silentLogger,
-    statusPollMs: 0,
-    cluster: { minPatienceMs: 600 },
-  });
-  workers.push(worker);
-  return worker;
-}
-
-function connectedLinks(worker: SwarmWorker): number {
-  return worker.status().cluster?.peers.filter((p) => p.link === 'connected').length ?? 0;
-}
-
-beforeAll(async () => {
-  coordinator = await startCoordinator(
-    {
-      cluster: { size: 3, redundancy: 1 },
-      codec: { name: 'one-bit', blockSize: 1024 },
-      optimizer: { learningRate: 0.5 },
-    },
-    { evaluate: true },
-  );
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all(workers.map((w) => w.leave()));
-  await coordinator?.close({ checkpoint: false });
-}, 30_000);
+const swarm = useNodeSwarm(
+  {
+    cluster: { size: 3, redundancy: 1 },
+    codec: { name: 'one-bit', blockSize: 1024 },
+    optimizer: { learningRate: 0.5 },
+  },
+  { evaluate: true },
+);
+const { workers } = swarm;
+const spawnWorker = () => swarm.spawn({ cluster: { minPatienceMs: 600 } });
 
 describe('workers in Node over real WebRTC', () => {
   it('form a mesh, trade 1-bit frames and train the model past 0.7 held-out accuracy', async () => {
@@ -54,7 +27,7 @@ describe('workers in Node over real WebRTC', () => {
     for (const w of started) {
       expect(w.status().backend?.backend).toBe('wasm');
       // the choice reached the coordinator in the hello
-      expect(coordinator.registry.tabs.get(w.status().tabId!)?.backend).toBe('wasm');
+      expect(swarm.coordinator.registry.tabs.get(w.status().tabId!)?.backend).toBe('wasm');
     }
 
     // one cluster of three, every tab linked to both peers
@@ -67,20 +40,11 @@ describe('workers in Node over real WebRTC', () => {
     expect(clusters.size).toBe(1);
     expect(started.filter((w) => w.status().cluster!.proposer)).toHaveLength(1);
 
-    let accuracy = 0;
-    await waitFor(
-      async () => {
-        if (coordinator.iteration < 20) return false;
-        accuracy = (await coordinator.evaluateNow())?.accuracy ?? 0;
-        return accuracy > 0.7;
-      },
-      'held-out accuracy above 0.7',
-      40_000,
-    );
+    const accuracy = await swarm.accuracyAbove(0.7, 'held-out accuracy above 0.7', 40_000);
     expect(accuracy).toBeGreaterThan(0.7);
 
     // every tab sent and received register frames; the link bytes are the 1-bit frames
-    const d = coordinator.dimension;
+    const d = swarm.coordinator.dimension;
     const payload = getCodec('one-bit').payloadBytes(d, 1024);
     const perFrame = payload + FRAME_HEADER_BYTES + CHUNK_HEADER_BYTES; // one chunk per frame
     const expectedBits = (8 * perFrame) / d;
@@ -105,9 +69,9 @@ describe('workers in Node over real WebRTC', () => {
       'proposer computing',
       10_000,
     ).catch(() => undefined);
-    const before = coordinator.iteration;
+    const before = swarm.coordinator.iteration;
     await proposer.leave();
-    await waitFor(() => coordinator.iteration >= before + 15, '15 more iterations', 20_000);
+    await waitFor(() => swarm.coordinator.iteration >= before + 15, '15 more iterations', 20_000);
     const survivors = workers.filter((w) => w !== proposer);
     expect(survivors.filter((w) => w.status().cluster?.proposer)).toHaveLength(1);
     for (const w of survivors) {
@@ -133,23 +97,23 @@ describe('workers in Node over real WebRTC', () => {
     expect(joinedAt).toBeGreaterThan(15);
 
     // hold the iteration still, then compare every live base with the coordinator's
-    coordinator.control({ action: 'pause' });
+    swarm.coordinator.control({ action: 'pause' });
     const live = workers.filter((w) => w.status().state !== 'left');
     await waitFor(
-      () => live.every((w) => w.base()?.iteration === coordinator.iteration),
+      () => live.every((w) => w.base()?.iteration === swarm.coordinator.iteration),
       'every worker at the coordinator iteration',
       10_000,
     );
     for (const w of live) {
       const base = w.base()!;
-      expect(base.iteration).toBe(coordinator.iteration);
-      expect(Buffer.from(base.params.buffer).equals(Buffer.from(coordinator.base.buffer))).toBe(
-        true,
-      );
+      expect(base.iteration).toBe(swarm.coordinator.iteration);
+      expect(
+        Buffer.from(base.params.buffer).equals(Buffer.from(swarm.coordinator.base.buffer)),
+      ).toBe(true);
     }
-    coordinator.control({ action: 'resume' });
-    const before = coordinator.iteration;
-    await waitFor(() => coordinator.iteration >= before + 5, 'training resumed', 15_000);
+    swarm.coordinator.control({ action: 'resume' });
+    const before = swarm.coordinator.iteration;
+    await waitFor(() => swarm.coordinator.iteration >= before + 5, 'training resumed', 15_000);
     expect(late.status().wire.framesSent).toBeGreaterThan(0);
   }, 60_000);
 
@@ -162,8 +126,12 @@ describe('workers in Node over real WebRTC', () => {
         15_000,
       );
       for (const w of live()) expect(w.status().job?.mode).toBe(mode);
-      const from = coordinator.iteration;
-      await waitFor(() => coordinator.iteration >= from + 5, `iterations under ${name}`, 20_000);
+      const from = swarm.coordinator.iteration;
+      await waitFor(
+        () => swarm.coordinator.iteration >= from + 5,
+        `iterations under ${name}`,
+        20_000,
+      );
       // the rule in force aggregated this iteration: robust results come from the filter
       await waitFor(
         () => live().every((w) => w.status().cluster?.lastAggregate?.mode === mode),
@@ -171,11 +139,15 @@ describe('workers in Node over real WebRTC', () => {
         15_000,
       );
     };
-    expect(coordinator.control({ action: 'set-aggregator', name: 'median', f: 1 }).ok).toBe(true);
+    expect(swarm.coordinator.control({ action: 'set-aggregator', name: 'median', f: 1 }).ok).toBe(
+      true,
+    );
     await expectRule('median', 'robust');
-    expect(coordinator.control({ action: 'set-aggregator', name: 'mean', f: 0 }).ok).toBe(true);
+    expect(swarm.coordinator.control({ action: 'set-aggregator', name: 'mean', f: 0 }).ok).toBe(
+      true,
+    );
     await expectRule('mean', 'coded');
-    const accuracy = (await coordinator.evaluateNow())?.accuracy ?? 0;
+    const accuracy = (await swarm.coordinator.evaluateNow())?.accuracy ?? 0;
     expect(accuracy).toBeGreaterThan(0.7);
   }, 90_000);
 });
