@@ -5,9 +5,9 @@
  * it at the next iteration.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DashboardStatus, TabReport } from '@swarmgrad/protocol';
+import type { DashboardStatus } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
-import { FakeWorker } from './support/fake-worker.ts';
+import { connectPlaced, type FakeWorker } from './support/fake-worker.ts';
 import { startCoordinator, waitFor } from './support/harness.ts';
 
 const running: Coordinator[] = [];
@@ -17,21 +17,6 @@ afterEach(async () => {
   for (const w of workers.splice(0)) w.close();
   for (const c of running.splice(0)) await c.close({ checkpoint: false });
 });
-
-function report(quarantinedPeers: string[]): TabReport {
-  return {
-    state: 'computing',
-    steps: 1,
-    examplesPerSecond: 10,
-    computeMs: 1,
-    wallMs: 100,
-    peerBytesSent: 0,
-    peerFp32Bytes: 0,
-    trainingLoss: null,
-    throttle: 1,
-    quarantinedPeers,
-  };
-}
 
 async function statusOf(coordinator: Coordinator): Promise<DashboardStatus> {
   return (await (await fetch(`${coordinator.url}/api/status`)).json()) as DashboardStatus;
@@ -44,21 +29,16 @@ describe('quarantine by the cluster majority', () => {
       { minTabs: 4 },
     );
     running.push(coordinator);
-    const tabs: FakeWorker[] = [];
-    for (let i = 0; i < 4; i++) {
-      const w = await FakeWorker.connect({ url: coordinator.url, delayMs: 20 });
-      workers.push(w);
-      tabs.push(w);
-    }
-    await waitFor(() => tabs.every((w) => w.placement !== undefined), 'placements');
+    const urls = [coordinator.url, coordinator.url, coordinator.url, coordinator.url];
+    const tabs = await connectPlaced(urls, { delayMs: 20 }, workers);
     const [a, b, c, suspect] = tabs as [FakeWorker, FakeWorker, FakeWorker, FakeWorker];
     const first = await statusOf(coordinator);
     expect(first.clusters).toHaveLength(1);
     expect(first.quarantined).toEqual([]);
 
     // one peer alone (it may be the liar) and the suspect naming others: nothing happens
-    a.socket.emit('report', report([suspect.id]));
-    suspect.socket.emit('report', report([a.id, b.id, c.id]));
+    a.reportQuarantined([suspect.id]);
+    suspect.reportQuarantined([a.id, b.id, c.id]);
     await waitFor(
       async () => (await statusOf(coordinator)).iteration > first.iteration + 3,
       'iterations',
@@ -68,7 +48,7 @@ describe('quarantine by the cluster majority', () => {
     expect(one.clusters[0]!.members.filter((m) => m.live)).toHaveLength(4);
 
     // a second peer: 2 of the 3 others, a majority
-    b.socket.emit('report', report([suspect.id]));
+    b.reportQuarantined([suspect.id]);
     const quarantined = await waitFor(async () => {
       const s = await statusOf(coordinator);
       return s.quarantined.length > 0 ? s.quarantined : undefined;

@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { decodeFrameInto } from '@swarmgrad/core';
 import { Coordinator, parseJob } from '../src/index.ts';
 import { ClientTab } from './support/client-tab.ts';
-import { FakeWorker } from './support/fake-worker.ts';
+import { connectPlaced, type FakeWorker } from './support/fake-worker.ts';
 import {
   spawnCoordinator,
   tempDir,
@@ -353,13 +353,7 @@ describe('multi-node coordinator on Redis (in-process nodes)', () => {
       return c;
     };
     const [a, b] = [await start('a'), await start('b')];
-    const w = [
-      await FakeWorker.connect({ url: a.url, autoPropose: false }),
-      await FakeWorker.connect({ url: b.url, autoPropose: false }),
-      await FakeWorker.connect({ url: a.url, autoPropose: false }),
-    ];
-    workers.push(...w);
-    await waitFor(() => w.every((x) => x.placement !== undefined), 'placements');
+    const w = await connectPlaced([a.url, b.url, a.url], { autoPropose: false }, workers);
     const clusterOf = (x: FakeWorker) => x.placement!.clusterId;
     const i0 = a.iteration;
     expect(b.iteration).toBe(i0);
@@ -424,32 +418,14 @@ describe('multi-node coordinator on Redis (in-process nodes)', () => {
       return c;
     };
     const [a, b] = [await start('a'), await start('b')];
-    const tabs: FakeWorker[] = [];
-    for (const url of [a.url, b.url, a.url, b.url]) {
-      const w = await FakeWorker.connect({ url, delayMs: 20 });
-      workers.push(w);
-      tabs.push(w);
-    }
-    await waitFor(() => tabs.every((w) => w.placement !== undefined), 'placements');
+    const tabs = await connectPlaced([a.url, b.url, a.url, b.url], { delayMs: 20 }, workers);
     const [p, q, r, suspect] = tabs as [FakeWorker, FakeWorker, FakeWorker, FakeWorker];
-    const report = (quarantinedPeers: string[]) => ({
-      state: 'computing' as const,
-      steps: 1,
-      examplesPerSecond: 10,
-      computeMs: 1,
-      wallMs: 100,
-      peerBytesSent: 0,
-      peerFp32Bytes: 0,
-      trainingLoss: null,
-      throttle: 1,
-      quarantinedPeers,
-    });
     // one peer (on node a) alone: no quarantine; a second (on node b): 2 of 3, a majority
-    p.socket.emit('report', report([suspect.id]));
+    p.reportQuarantined([suspect.id]);
     const at = a.iteration;
     await waitFor(() => a.iteration > at + 3, 'iterations');
     expect(a.status().quarantined).toEqual([]);
-    q.socket.emit('report', report([suspect.id]));
+    q.reportQuarantined([suspect.id]);
     await waitFor(
       () => a.status().quarantined.length > 0 && b.status().quarantined.length > 0,
       'the quarantine on both nodes',

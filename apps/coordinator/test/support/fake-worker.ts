@@ -12,11 +12,13 @@ import {
   type CodecName,
   type IterationStart,
   type Placement,
+  type TabReport,
   type Welcome,
   type WireError,
   type WorkerClientToServer,
   type WorkerServerToClient,
 } from '@swarmgrad/protocol';
+import { waitFor } from './harness.ts';
 import { loadPlacementData, softmaxUpdate, type TrainingData } from './softmax-data.ts';
 
 type ClientSocket = Socket<WorkerServerToClient, WorkerClientToServer>;
@@ -202,7 +204,44 @@ export class FakeWorker {
     return result;
   }
 
+  /** Sends a report naming the peers this tab's robust filter quarantined (the rest typical). */
+  reportQuarantined(quarantinedPeers: string[]): void {
+    const report: TabReport = {
+      state: 'computing',
+      steps: 1,
+      examplesPerSecond: 10,
+      computeMs: 1,
+      wallMs: 100,
+      peerBytesSent: 0,
+      peerFp32Bytes: 0,
+      trainingLoss: null,
+      throttle: 1,
+      quarantinedPeers,
+    };
+    this.socket.emit('report', report);
+  }
+
   close(): void {
     this.socket.disconnect();
   }
+}
+
+/**
+ * Connects one fake worker per URL, one after the other (seats go by join order), adding each to
+ * `into` (the test's list to close) as soon as it is connected; then waits until every one has
+ * its placement. Returns them in URL order.
+ */
+export async function connectPlaced(
+  urls: string[],
+  options: Omit<FakeWorkerOptions, 'url'>,
+  into: FakeWorker[],
+): Promise<FakeWorker[]> {
+  const workers: FakeWorker[] = [];
+  for (const url of urls) {
+    const worker = await FakeWorker.connect({ ...options, url });
+    into.push(worker);
+    workers.push(worker);
+  }
+  await waitFor(() => workers.every((w) => w.placement !== undefined), 'placements');
+  return workers;
 }
