@@ -12,14 +12,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import { Redis } from 'ioredis';
 import { decodeFrameInto } from '@swarmgrad/core';
-import { Coordinator, parseJob } from '../src/index.ts';
+import type { JobSpecInput } from '@swarmgrad/protocol';
+import type { Coordinator } from '../src/index.ts';
 import { ClientTab } from './support/client-tab.ts';
 import { connectPlaced, type FakeWorker } from './support/fake-worker.ts';
 import {
   spawnCoordinator,
+  startCoordinator,
   tempDir,
   testJobInput,
   waitFor,
@@ -330,29 +331,31 @@ describe('multi-node coordinator on Redis (in-process nodes)', () => {
     await redis?.stop();
   });
 
-  it('two nodes asked to close one iteration on different majorities: one close counts, the left-out proposal joins the next iteration', async () => {
+  /** Two in-process nodes 'a' and 'b' of one swarm on this Redis, for the job with `overrides`. */
+  async function startNodes(
+    overrides: Partial<JobSpecInput>,
+    minTabs: number,
+  ): Promise<[Coordinator, Coordinator]> {
     const dir = await tempDir();
-    const start = async (name: string) => {
-      const c = await Coordinator.start({
-        // three clusters of one tab, a grace of 0: an iteration closes on the first majority
-        job: parseJob({
-          ...testJobInput,
-          cluster: { size: 1, redundancy: 0 },
-          agreement: { graceMs: 0 },
-        }),
-        port: 0,
-        host: '127.0.0.1',
+    const nodes: Coordinator[] = [];
+    for (const name of ['a', 'b']) {
+      const node = await startCoordinator(overrides, {
         dataDir: join(dir, name),
-        adminToken: 'test-token',
-        logger: pino({ level: 'silent' }),
-        evaluate: false,
-        minTabs: 3,
+        minTabs,
         redis: redis.url,
       });
-      running.push(c);
-      return c;
-    };
-    const [a, b] = [await start('a'), await start('b')];
+      running.push(node);
+      nodes.push(node);
+    }
+    return nodes as [Coordinator, Coordinator];
+  }
+
+  it('two nodes asked to close one iteration on different majorities: one close counts, the left-out proposal joins the next iteration', async () => {
+    // three clusters of one tab, a grace of 0: an iteration closes on the first majority
+    const [a, b] = await startNodes(
+      { cluster: { size: 1, redundancy: 0 }, agreement: { graceMs: 0 } },
+      3,
+    );
     const w = await connectPlaced([a.url, b.url, a.url], { autoPropose: false }, workers);
     const clusterOf = (x: FakeWorker) => x.placement!.clusterId;
     const i0 = a.iteration;
@@ -396,28 +399,14 @@ describe('multi-node coordinator on Redis (in-process nodes)', () => {
   }, 60_000);
 
   it('quarantine by cluster majority from reports received by different nodes, alike on both', async () => {
-    const dir = await tempDir();
-    const start = async (name: string) => {
-      const c = await Coordinator.start({
-        job: parseJob({
-          ...testJobInput,
-          name: 'test-scale-out-quarantine',
-          cluster: { size: 4, redundancy: 0 },
-          aggregator: { name: 'cge', f: 1 },
-        }),
-        port: 0,
-        host: '127.0.0.1',
-        dataDir: join(dir, name),
-        adminToken: 'test-token',
-        logger: pino({ level: 'silent' }),
-        evaluate: false,
-        minTabs: 4,
-        redis: redis.url,
-      });
-      running.push(c);
-      return c;
-    };
-    const [a, b] = [await start('a'), await start('b')];
+    const [a, b] = await startNodes(
+      {
+        name: 'test-scale-out-quarantine',
+        cluster: { size: 4, redundancy: 0 },
+        aggregator: { name: 'cge', f: 1 },
+      },
+      4,
+    );
     const tabs = await connectPlaced([a.url, b.url, a.url, b.url], { delayMs: 20 }, workers);
     const [p, q, r, suspect] = tabs as [FakeWorker, FakeWorker, FakeWorker, FakeWorker];
     // one peer (on node a) alone: no quarantine; a second (on node b): 2 of 3, a majority

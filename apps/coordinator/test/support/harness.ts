@@ -32,6 +32,8 @@ export async function startCoordinator(
     dataDir?: string;
     minTabs?: number;
     resumeGraceMs?: number;
+    /** Redis URL: start the coordinator as one node of a multi-node swarm. */
+    redis?: string;
   } = {},
 ): Promise<Coordinator> {
   return Coordinator.start({
@@ -45,6 +47,7 @@ export async function startCoordinator(
     allowFaultInjection: options.allowFaultInjection ?? false,
     minTabs: options.minTabs ?? 1,
     resumeGraceMs: options.resumeGraceMs ?? 1000,
+    redis: options.redis,
   });
 }
 
