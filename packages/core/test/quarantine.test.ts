@@ -336,6 +336,46 @@ describe('Quarantine lag-symmetry test (replayed old updates)', () => {
     }
   });
 
+  it('with segments, a small group that keeps the time structure counts as much as a large noisy one', () => {
+    // 5,000 coordinates of pure noise and 50 that carry a turning signal: the replay shows in
+    // the small group; in the whole-vector cosine the noise mostly drowns it
+    const zOf = (segments: number[] | undefined, seed: number) => {
+      const rng = createRng(seed);
+      // strikes never reached: the test compares the two statistics at the end
+      const q = new Quarantine({
+        ...config,
+        strikes: 1000,
+        lagSymmetry: true,
+        dim: 5050,
+        segments,
+      });
+      const histories = new Map<string, Float32Array[]>();
+      for (let t = 0; t < 80; t++) {
+        const updates = ['h0', 'h1', 'h2', 'x'].map((id) => {
+          const u = Float32Array.from({ length: 5050 }, (_, j) =>
+            j < 5000 ? gaussian(rng) : Math.cos(0.2 * t + j) + 1.5 * gaussian(rng),
+          );
+          const h = histories.get(id) ?? [];
+          h.push(u);
+          histories.set(id, h);
+          return { id, update: id === 'x' ? h[Math.max(0, h.length - 1 - LAG)]! : u };
+        });
+        q.observeIteration(t, updates);
+      }
+      q.closeWindow();
+      return q.lastWindow!.lags.find((l) => l.id === 'x')!.z;
+    };
+    for (const seed of [1, 2]) {
+      const grouped = zOf([5000, 50], seed);
+      const whole = zOf(undefined, seed);
+      expect(grouped).toBeGreaterThan(3);
+      expect(whole).toBeLessThan(grouped / 2);
+    }
+    expect(() => new Quarantine({ ...config, dim: 10, segments: [4, 5] })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, dim: 10, segments: [10, 0] })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, segments: [10] })).toThrow(RangeError);
+  });
+
   it('waits for lagMinIterations of evidence, reports per worker, and refuses bad settings', () => {
     const q = run('replay', { iterations: 29, seed: 1 });
     expect(q.lastWindow!.lags).toEqual([]);

@@ -123,6 +123,8 @@ export interface ClusterRoundOptions {
   minPatienceMs?: number;
   patienceFactor?: number;
   quarantine?: QuarantineConfig | false;
+  /** Parameters per model layer, in flat-vector order: the quarantine's lag-symmetry groups. */
+  layers?: readonly number[];
 }
 
 interface Register {
@@ -255,8 +257,9 @@ export class ClusterRound {
     // a robust rule following another keeps the quarantine's memory of misbehaving peers
     if (before === 'robust' && this.quarantine) return;
     const q = this.options.quarantine ?? DEFAULT_QUARANTINE;
+    const { dimension, layers } = this.options;
     this.quarantine =
-      q === false ? undefined : new Quarantine({ ...q, dim: this.options.dimension });
+      q === false ? undefined : new Quarantine({ segments: layers, ...q, dim: dimension });
   }
 
   get iteration(): number | undefined {

@@ -63,6 +63,26 @@ export function parameterCount(model: tfl.LayersModel): number {
   return total;
 }
 
+/**
+ * Parameters per layer (its weights together), in flat-vector order; one entry for the whole
+ * vector when the layers' weights are not contiguous in `model.weights`.
+ */
+export function layerParameterCounts(model: tfl.LayersModel): number[] {
+  const order = model.weights.map((w) => w.name);
+  const counts: number[] = [];
+  let at = 0;
+  for (const layer of model.layers) {
+    if (layer.weights.length === 0) continue;
+    let count = 0;
+    for (const weight of layer.weights) {
+      if (order[at++] !== weight.name) return [parameterCount(model)];
+      count += sizeOf(weight.shape);
+    }
+    counts.push(count);
+  }
+  return at === order.length ? counts : [parameterCount(model)];
+}
+
 /** A copy of all weights, concatenated in `model.weights` order. */
 export function getFlatParameters(model: tfl.LayersModel): Float32Array {
   const flat = new Float32Array(parameterCount(model));

@@ -56,7 +56,7 @@ import {
 } from './cluster-round.ts';
 import { FaultInjector } from './faults.ts';
 import { Mesh, type LinkConnection, type LinkState, type PeerConstructor } from './mesh.ts';
-import { buildModel, parameterCount } from './model.ts';
+import { buildModel, layerParameterCounts, parameterCount } from './model.ts';
 import { verifyPartition, type DataManifest, type PartitionData } from './partition.ts';
 import { Emitter, consoleLogger, sleep, systemClock, type Clock, type Logger } from './runtime.ts';
 import { Trainer, codedMessage, robustMessage, type LocalPartition } from './trainer.ts';
@@ -619,6 +619,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     });
     const round = new ClusterRound({
       dimension,
+      layers: layerParameterCounts(model),
       aggregator: { name: job.aggregator.name, f: job.aggregator.f },
       clock: this.clock,
       logger: this.logger,

@@ -8,6 +8,7 @@ import {
   evaluate,
   getFlatParameters,
   initialParameters,
+  layerParameterCounts,
   modelTopologyJSON,
   parameterCount,
   setFlatParameters,
@@ -143,6 +144,16 @@ describe('flat parameters', () => {
 
     expect(() => setFlatParameters(model, new Float32Array(n - 1))).toThrow(RangeError);
     model.dispose();
+  });
+
+  it('group per layer (kernel and bias together) in flat-vector order', () => {
+    const counts = { 'mlp-784-128-10': [100_480, 1290], 'softmax-784-10': [7850] } as const;
+    for (const [preset, expected] of Object.entries(counts)) {
+      const model = buildModel({ preset: preset as keyof typeof counts }, 1);
+      expect(layerParameterCounts(model)).toEqual(expected);
+      expect(expected.reduce((a, b) => a + b, 0)).toBe(parameterCount(model));
+      model.dispose();
+    }
   });
 });
 
