@@ -10,11 +10,11 @@
  *    `quorum-lost` and stops; two tabs return and training resumes from the iteration it
  *    stopped at.
  * 3. One Byzantine tab in four (robust mode: CGE, f = 1, one cluster of four), for each attack
- *    of `--attack`: accuracy at iteration 150 within 2 points of the clean run's, and the
- *    attacking tab — and no honest one — quarantined by its cluster (a `stale` tab, replaying
- *    its own honest updates of 5 iterations ago, by the lag-symmetry test of core's
- *    Quarantine). 150 iterations, not 100: that test needs 70–100 iterations of evidence
- *    (quarantined at 71 and 82 in bench/quarantine.ts, at 95 in a browser run of this test).
+ *    of `--attack`: accuracy at iteration 100 within 2 points of the clean run's, and the
+ *    attacking tab — and no honest one — quarantined by its cluster by iteration 250. A `stale`
+ *    tab (replaying its own honest updates of 5 iterations ago) is caught by the lag-symmetry
+ *    test of core's Quarantine, which needs 60–100+ iterations of evidence (bench/quarantine.ts);
+ *    an attack run therefore goes on past iteration 100 until its attacker is quarantined.
  * 4. The coordinator killed with SIGKILL mid-training and restarted on its port and data
  *    directory: it resumes at or after its last checkpoint and the same tabs reconnect by
  *    themselves and train on.
@@ -219,19 +219,26 @@ test('clusters closed up to the majority limit: training continues; one more: qu
 });
 
 test.describe('one Byzantine tab in four', () => {
-  const ITERATIONS = 150;
-  const job = (name: string) => ({
+  /** Accuracy is compared at this iteration. */
+  const ITERATIONS = 100;
+  /** An attack run goes on after ITERATIONS until its attacker is quarantined, at most to here. */
+  const QUARANTINE_HORIZON = 250;
+  const job = (name: string, maxIterations: number) => ({
     name,
     cluster: { size: 4 },
     aggregator: { name: 'cge', f: 1 },
-    maxIterations: ITERATIONS,
+    maxIterations,
     evaluateEvery: 5,
   });
   let clean: SwarmSummary;
 
   test.beforeAll(async () => {
     test.setTimeout(10 * 60_000);
-    const swarm = await launchSwarm({ serve: { job: job('chaos-clean') }, tabs: 4, backend });
+    const swarm = await launchSwarm({
+      serve: { job: job('chaos-clean', ITERATIONS) },
+      tabs: 4,
+      backend,
+    });
     try {
       await swarm.untilJoined();
       clean = await swarm.run({ accuracy: 0, maxIterations: ITERATIONS, timeoutSeconds: 480 });
@@ -251,33 +258,68 @@ test.describe('one Byzantine tab in four', () => {
     }) => {
       test.setTimeout(10 * 60_000);
       const swarm = await launchSwarm({
-        serve: { job: job(`chaos-${attack}`), allowFaultInjection: true },
+        serve: { job: job(`chaos-${attack}`, QUARANTINE_HORIZON), allowFaultInjection: true },
         tabs: 4,
         backend,
         byzantine: { count: 1, attack: attack as FaultMode },
       });
       await swarm.untilJoined();
-      const summary = await swarm.run({
-        accuracy: 0,
-        maxIterations: ITERATIONS,
-        timeoutSeconds: 480,
-      });
+      const { byzantine } = await swarm.summary();
+      expect(byzantine).toHaveLength(1);
+      // until iteration ITERATIONS is evaluated and the attacker is quarantined (or the job ends)
+      const end = await until(
+        () => {
+          const s = swarm.lastStatus();
+          if (s === undefined) return undefined;
+          const caught = s.quarantined.some((q) => q.tabId === byzantine[0]);
+          const evaluated = (s.evaluatedAt ?? 0) >= ITERATIONS;
+          return (caught && evaluated) || s.phase === 'done' ? s : undefined;
+        },
+        `${attack}: the attacker quarantined by iteration ${QUARANTINE_HORIZON}`,
+        9 * 60_000,
+        500,
+      );
+      const accuracy = await accuracyAt(swarm, ITERATIONS);
+      const summary = await swarm.summary();
       note(attack, {
-        accuracy: summary.accuracy,
+        accuracy,
         clean: clean.accuracy,
+        iteration: end.iteration,
         quarantined: summary.quarantined,
-        byzantine: summary.byzantine,
-        quarantine: swarm.lastStatus()?.quarantined,
+        byzantine,
+        quarantine: end.quarantined,
       });
-      expect(summary.ok).toBe(true);
-      expect(summary.evaluatedAt).toBe(ITERATIONS);
-      expect(summary.accuracy!).toBeGreaterThanOrEqual(clean.accuracy! - 0.02);
-      expect(summary.byzantine).toHaveLength(1);
+      // the last evaluation at or before ITERATIONS (one may be skipped while another runs:
+      // comparing an earlier one with the clean run's at ITERATIONS only makes the check harder)
+      expect(accuracy.iteration).toBeGreaterThanOrEqual(ITERATIONS - 10);
+      expect(accuracy.accuracy).toBeGreaterThanOrEqual(clean.accuracy! - 0.02);
       // the attacker, and nobody else
-      expect(summary.quarantined).toEqual(summary.byzantine);
+      expect(summary.quarantined).toEqual(byzantine);
+      expect(swarm.stalls.roundsStalled).toBe(0);
     });
   }
 });
+
+/** The held-out accuracy of the last evaluation at or before `iteration` (/api/metrics.csv). */
+async function accuracyAt(
+  swarm: Swarm,
+  iteration: number,
+): Promise<{ iteration: number; accuracy: number }> {
+  const csv = await (await fetch(`${swarm.apiUrl}/api/metrics.csv`)).text();
+  const [header, ...rows] = csv.trim().split('\n');
+  const columns = header!.split(',');
+  const at = columns.indexOf('iteration');
+  const acc = columns.indexOf('heldout_accuracy');
+  let best: { iteration: number; accuracy: number } | undefined;
+  for (const row of rows) {
+    const cells = row.split(',');
+    const i = Number(cells[at]);
+    if (cells[acc] === '' || i > iteration) continue;
+    if (!best || i > best.iteration) best = { iteration: i, accuracy: Number(cells[acc]) };
+  }
+  if (!best) throw new Error(`no evaluation at or before iteration ${iteration}`);
+  return best;
+}
 
 test('the coordinator killed with SIGKILL resumes from its checkpoint and the tabs reconnect by themselves', async ({
   launchSwarm,
