@@ -28,35 +28,6 @@ export const dashboardJob = {
   staleness: 2,
 };
 
-interface FakeWorkerInternals {
-  base: Float32Array;
-  xs: Float32Array;
-  labels: Uint8Array;
-}
-
-/** Mean cross-entropy of softmax regression at the tab's base on up to 64 of its samples. */
-function batchLoss(worker: FakeWorker): number | null {
-  // FakeWorker keeps its data private; the fixture reads it to report a real training loss
-  const { base, xs, labels } = worker as unknown as FakeWorkerInternals;
-  const n = Math.min(64, labels.length);
-  if (n === 0 || base.length !== 7850) return null;
-  let total = 0;
-  const logits = new Float64Array(10);
-  for (let r = 0; r < n; r++) {
-    for (let c = 0; c < 10; c++) logits[c] = base[7840 + c]!;
-    for (let i = 0; i < 784; i++) {
-      const x = xs[r * 784 + i]!;
-      if (x !== 0) for (let c = 0; c < 10; c++) logits[c]! += x * base[i * 10 + c]!;
-    }
-    let max = -Infinity;
-    for (let c = 0; c < 10; c++) max = Math.max(max, logits[c]!);
-    let sum = 0;
-    for (let c = 0; c < 10; c++) sum += Math.exp(logits[c]! - max);
-    total += Math.log(sum) + max - logits[labels[r]!]!;
-  }
-  return total / n;
-}
-
 export class Tab {
   private readonly timer: NodeJS.Timeout;
   private readonly joinedAt = Date.now();
@@ -77,12 +48,7 @@ export class Tab {
     const steps = Math.max(0, this.worker.iteration - this.firstIteration);
     const seconds = Math.max(0.001, (Date.now() - this.joinedAt) / 1000);
     const proposer = this.worker.placement?.proposer === true;
-    let loss: number | null;
-    try {
-      loss = batchLoss(this.worker);
-    } catch {
-      loss = null; // data not loaded yet
-    }
+    const loss = this.worker.trainingLoss();
     this.worker.socket.emit('report', {
       state: proposer ? 'computing' : 'waiting',
       steps,

@@ -19,7 +19,12 @@ import {
   type WorkerServerToClient,
 } from '@swarmgrad/protocol';
 import { waitFor } from './harness.ts';
-import { loadPlacementData, softmaxUpdate, type TrainingData } from './softmax-data.ts';
+import {
+  loadPlacementData,
+  softmaxLoss,
+  softmaxUpdate,
+  type TrainingData,
+} from './softmax-data.ts';
 
 type ClientSocket = Socket<WorkerServerToClient, WorkerClientToServer>;
 
@@ -176,6 +181,14 @@ export class FakeWorker {
   /** Softmax-regression gradient step on the next batch of this worker's data: the update. */
   computeUpdate(): Float32Array {
     return softmaxUpdate(this.base, this.data, this.options.learningRate, this.options.batchSize);
+  }
+
+  /** Mean cross-entropy at the current base on up to 64 of this worker's samples; null before
+   * its data is loaded. */
+  trainingLoss(): number | null {
+    // the base arrives with the welcome's parameters, after connect() returned
+    const base = this.base as Float32Array | undefined;
+    return base === undefined ? null : softmaxLoss(base, this.data);
   }
 
   encode(update: Float32Array, iteration = this.iteration): Uint8Array {

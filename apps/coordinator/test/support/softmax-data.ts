@@ -68,12 +68,7 @@ export function softmaxUpdate(
   for (let b = 0; b < batch; b++) {
     const row = (data.cursor + b) % n;
     const x = data.xs.subarray(row * PIXELS, row * PIXELS + PIXELS);
-    for (let c = 0; c < CLASSES; c++) logits[c] = base[bias + c]!;
-    for (let i = 0; i < PIXELS; i++) {
-      const xi = x[i]!;
-      if (xi === 0) continue;
-      for (let c = 0; c < CLASSES; c++) logits[c]! += xi * base[i * CLASSES + c]!;
-    }
+    logitsInto(base, x, logits);
     let max = -Infinity;
     for (let c = 0; c < CLASSES; c++) max = Math.max(max, logits[c]!);
     let sum = 0;
@@ -90,4 +85,35 @@ export function softmaxUpdate(
   }
   data.cursor = (data.cursor + batch) % n;
   return update;
+}
+
+/**
+ * Mean cross-entropy of softmax regression at `base` on the first `count` samples of `data` (a
+ * tab's training loss report); null without data or when `base` is not 784×10+10.
+ */
+export function softmaxLoss(base: Float32Array, data: TrainingData, count = 64): number | null {
+  const n = Math.min(count, data.labels.length);
+  if (n === 0 || base.length !== PIXELS * CLASSES + CLASSES) return null;
+  const logits = new Float64Array(CLASSES);
+  let total = 0;
+  for (let row = 0; row < n; row++) {
+    logitsInto(base, data.xs.subarray(row * PIXELS, row * PIXELS + PIXELS), logits);
+    let max = -Infinity;
+    for (let c = 0; c < CLASSES; c++) max = Math.max(max, logits[c]!);
+    let sum = 0;
+    for (let c = 0; c < CLASSES; c++) sum += Math.exp(logits[c]! - max);
+    total += Math.log(sum) + max - logits[data.labels[row]!]!;
+  }
+  return total / n;
+}
+
+/** logits = W·x + b of softmax regression, W and b laid out as the flat 784×10+10 vector. */
+function logitsInto(base: Float32Array, x: Float32Array, logits: Float64Array): void {
+  const bias = PIXELS * CLASSES;
+  for (let c = 0; c < CLASSES; c++) logits[c] = base[bias + c]!;
+  for (let i = 0; i < PIXELS; i++) {
+    const xi = x[i]!;
+    if (xi === 0) continue;
+    for (let c = 0; c < CLASSES; c++) logits[c]! += xi * base[i * CLASSES + c]!;
+  }
 }
