@@ -8,7 +8,7 @@
  * coordinator could close the round. Time in `quorum-lost`, `paused`, `waiting` or `done` is
  * not a stall (the clock restarts when `training` resumes), and nothing is judged before the
  * first advance (tabs are still loading), nor after the coordinator was unreachable (killed or
- * restarting) before its next advance. One stuck interval counts once however long it lasts.
+ * restarting) or waiting for tabs before its next advance. One stuck interval counts once however long it lasts.
  * Defaults: stallFactor 10, minStallMs 15,000.
  */
 import type { FaultMode, Phase } from '@swarmgrad/protocol';
@@ -103,10 +103,11 @@ export class StallDetector {
     if (!training) {
       // not the coordinator's to close: the stall clock restarts when training resumes; an
       // unreachable coordinator (killed, restarting) starts over like a new one: its tabs
-      // reconnect and reload before the first iteration closes, which is not judged
+      // reconnect and reload before the first iteration closes, which is not judged. So does
+      // one 'waiting' for tabs: a restart between two polls shows only as that
       this.since = undefined;
       this.intervalClean = false;
-      if (phase === 'unreachable') this.advanced = false;
+      if (phase === 'unreachable' || phase === 'waiting') this.advanced = false;
       return;
     }
     if (!this.advanced) return; // tabs still loading: judged from the first advance on

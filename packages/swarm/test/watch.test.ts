@@ -138,6 +138,32 @@ describe('StallDetector', () => {
     expect(d.roundsStalled).toBe(1);
   });
 
+  it('does not judge a coordinator restarted between two polls, seen only as waiting for tabs', () => {
+    const d = new StallDetector({ stallFactor: 10, minStallMs: 1000 });
+    let t = feed(
+      d,
+      0,
+      100,
+      Array.from({ length: 30 }, (_, i) => [i, 'training']),
+    );
+    t = feed(d, t, 100, [[29, 'waiting']]);
+    // tabs reconnecting and reloading for 4 s at the same iteration: not a stall
+    t = feed(
+      d,
+      t,
+      100,
+      Array.from({ length: 40 }, () => [29, 'training']),
+    );
+    expect(d.roundsStalled).toBe(0);
+    feed(
+      d,
+      t,
+      100,
+      Array.from({ length: 40 }, () => [30, 'training']),
+    );
+    expect(d.roundsStalled).toBe(1);
+  });
+
   it('starts over when a restarted coordinator reports an earlier iteration', () => {
     const d = new StallDetector({ stallFactor: 10, minStallMs: 1000 });
     let t = feed(
