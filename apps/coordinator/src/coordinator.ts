@@ -16,10 +16,19 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import pino, { type Logger } from 'pino';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { RoundEngine, allFinite, decodeFrameInto, type ClosedIteration } from '@swarmgrad/core';
+import {
+  RoundEngine,
+  allFinite,
+  decodeFrameInto,
+  frameDigest,
+  judgeProposal,
+  type ClosedIteration,
+  type MemberAnswer,
+} from '@swarmgrad/core';
 import {
   FRAME_HEADER_BYTES,
   allocateFrame,
+  confirmationSchema,
   controlSchema,
   helloSchema,
   jobIdOf,
@@ -36,6 +45,8 @@ import {
   type QuarantinedTab,
   type JobSpec,
   type Phase,
+  type ProposalInput,
+  type ProposalVerdicts,
   type WireError,
   type WorkerClientToServer,
   type WorkerServerToClient,
@@ -99,6 +110,42 @@ export type LogEvent = DashboardEvent;
 type WorkerSocket = Socket<WorkerClientToServer, WorkerServerToClient>;
 
 const HELLO_TIMEOUT_MS = 10_000;
+/** How long a proposal waits for its cluster's confirmations (below the tabs' 10 s ack timeout). */
+const CONFIRM_TIMEOUT_MS = 5_000;
+/** Refutations (proposal) or proposals without the role (race) within this many iterations … */
+const STRIKE_WINDOW = 50;
+/**
+ * … that get a tab quarantined. One refutation suffices: it is not an opinion but a recomputation
+ * — more than half of the other live members ran the same deterministic aggregation on the same
+ * registers (their digests checked) and got one common frame that is not the proposer's. An
+ * honest proposer cannot get there (an equivocating register shows as a digest mismatch of an
+ * input, and its holders abstain). A race can be an accident (the role moved while the proposal
+ * travelled; those are not counted), so races need three.
+ */
+const REFUTATIONS_TO_QUARANTINE = 1;
+const RACES_TO_QUARANTINE = 3;
+
+/** A proposal from its cluster's proposer, waiting for the other members' confirmations. */
+interface PendingProposal {
+  /** The proposal command's id (its ack waits on the node that received it). */
+  id: string;
+  node: string;
+  tabId: string;
+  clusterId: number;
+  baseIteration: number;
+  frame: Uint8Array;
+  update: Float32Array;
+  digest: string;
+  inputs: ProposalInput[];
+  rejected: { slot: number; reason: string }[];
+  aggregator: { name: JobSpec['aggregator']['name']; f: number };
+  answers: Map<string, MemberAnswer>;
+}
+
+type ProposalOutcome =
+  | { ok: true; counted: boolean }
+  | { ok: false; code: ErrorCode; message: string }
+  | { pending: true };
 
 export class Coordinator {
   readonly job: JobSpec;
@@ -158,6 +205,20 @@ export class Coordinator {
   readonly dashboardMetrics: DashboardMetrics;
   /** Tabs their clusters quarantined (reviewQuarantine), in order; kept after they leave. */
   private readonly quarantinedTabs: QuarantinedTab[] = [];
+  /** Per cluster: its proposer's proposal waiting for confirmations (core swarm/proposal.ts). */
+  private readonly pendingProposals = new Map<number, PendingProposal>();
+  private readonly confirmTimers = new Map<string, NodeJS.Timeout>();
+  /** Tabs that were their cluster's proposer at some moment of the current iteration. */
+  private proposersThisIteration = new Set<string>();
+  private readonly verdicts: ProposalVerdicts = {
+    confirmed: 0,
+    refuted: 0,
+    unconfirmed: 0,
+    notProposer: 0,
+  };
+  /** The rule before the operator's last change and the iteration of the change. */
+  private previousAggregator:
+    { name: JobSpec['aggregator']['name']; f: number; until: number } | undefined;
 
   private constructor(
     options: CoordinatorOptions,
@@ -565,6 +626,44 @@ export class Coordinator {
       this.countWire('peer', newBytes, newFp32);
     });
 
+    socket.on('confirmation', async (raw) => {
+      if (!tab || !(await allowed('confirmation'))) return;
+      const parsed = confirmationSchema.safeParse(raw);
+      if (!parsed.success) {
+        socket.emit(
+          'rejected',
+          refuse(
+            'confirmation',
+            'invalid-message',
+            parsed.error.issues[0]?.message ?? 'bad confirmation',
+          ),
+        );
+        return;
+      }
+      const c = parsed.data;
+      const seat = this.registry.seatOf(tab.id);
+      if (!seat || seat.clusterId !== c.clusterId) {
+        socket.emit(
+          'rejected',
+          refuse('confirmation', 'not-in-cluster', `you are not in cluster ${c.clusterId}`),
+        );
+        return;
+      }
+      this.submit(
+        this.command({
+          kind: 'confirmation',
+          tabId: tab.id,
+          clusterId: c.clusterId,
+          iteration: c.iteration,
+          proposer: c.proposer,
+          answer:
+            c.verdict === 'computed'
+              ? { kind: 'computed', digest: c.digest }
+              : { kind: 'abstain', reason: c.reason },
+        }),
+      );
+    });
+
     socket.on('proposal', async (rawMeta, rawFrame, ack) => {
       if (typeof ack !== 'function') return;
       if (!(await allowed('proposal'))) {
@@ -713,6 +812,9 @@ export class Coordinator {
       if (!this.registry.liveClusters().has(seat.clusterId)) {
         this.logEvent('cluster-lost', `cluster ${seat.clusterId} has no live tab`);
       }
+      // fewer live members: a pending proposal of the cluster may be decided now
+      const pending = this.pendingProposals.get(seat.clusterId);
+      if (pending !== undefined) this.resolveProposal(pending, false);
       this.sendPlacements(this.clusterMembersOf(tab.id));
     } else {
       this.registry.tabs.delete(tab.id);
@@ -743,18 +845,39 @@ export class Coordinator {
       })
       .map((m) => m.tabId);
     if (2 * reportedBy.length <= others.length) return;
-    suspect.quarantined = true;
+    this.quarantine(suspectId, seat.clusterId, reportedBy, 'filter');
+  }
+
+  /** Quarantines a tab for good: unseated at the next iteration, never seated again. */
+  private quarantine(
+    tabId: string,
+    clusterId: number,
+    reportedBy: string[],
+    reason: 'filter' | 'refuted' | 'not-proposer',
+  ): void {
+    const tab = this.registry.tabs.get(tabId);
+    if (!tab || tab.quarantined) return;
+    tab.quarantined = true;
     this.placementsDirty = true;
     this.quarantinedTabs.push({
-      tabId: suspectId,
-      clusterId: seat.clusterId,
+      tabId,
+      clusterId,
       reportedBy,
       iteration: this.engine.iteration,
+      reason,
     });
-    this.logEvent(
-      'tab-quarantined',
-      `${suspectId} quarantined by cluster ${seat.clusterId} (${reportedBy.length} of ${others.length} peers: ${reportedBy.join(', ')})`,
-    );
+    const why =
+      reason === 'filter'
+        ? `${reportedBy.length} peers: ${reportedBy.join(', ')}`
+        : reason === 'refuted'
+          ? `its proposal was refuted by ${reportedBy.join(', ')}`
+          : `it proposed ${RACES_TO_QUARANTINE} times without being the proposer`;
+    this.logEvent('tab-quarantined', `${tabId} quarantined by cluster ${clusterId} (${why})`);
+    // it no longer counts among the members that confirm: a pending proposal may be decided
+    const pending = this.pendingProposals.get(clusterId);
+    if (pending !== undefined && pending.tabId !== tabId) this.resolveProposal(pending, false);
+    // and it no longer proposes
+    this.sendPlacements(this.registry.members(clusterId).map((m) => m.tabId));
   }
 
   private clusterMembersOf(tabId: string): string[] {
@@ -766,6 +889,7 @@ export class Coordinator {
   private sendPlacements(tabIds: Iterable<string>): void {
     for (const id of tabIds) {
       const placement = this.registry.placementOf(id);
+      if (placement?.proposer) this.proposersThisIteration.add(id);
       const socket = this.sockets.get(id);
       if (placement && socket) socket.emit('placement', placement);
     }
@@ -838,14 +962,20 @@ export class Coordinator {
         // other nodes decode the frame themselves; one process hands the decoded update on
         frame: this.shared.distributed ? Uint8Array.from(frame) : frame,
         ...(this.shared.distributed ? {} : { update }),
+        digest: frameDigest(frame),
+        inputs: meta.data.inputs,
         rejected: meta.data.rejected,
       }),
     };
   }
 
-  private applyProposal(
-    command: Extract<Command, { kind: 'proposal' }>,
-  ): { ok: true; counted: boolean } | { ok: false; code: ErrorCode; message: string } {
+  /**
+   * A proposal, where commands apply: only the cluster's designated proposer may propose
+   * (TabRegistry.proposerOf; anyone else is refused and struck), and unless it is its cluster's
+   * only live member, its proposal waits for the other live members to recompute it
+   * (confirm requests; resolveProposal judges their answers).
+   */
+  private applyProposal(command: Extract<Command, { kind: 'proposal' }>): ProposalOutcome {
     // the tab may have moved while its proposal travelled
     const seat = this.registry.seatOf(command.tabId);
     if (!seat || seat.clusterId !== command.clusterId) {
@@ -853,6 +983,22 @@ export class Coordinator {
         ok: false,
         code: 'not-in-cluster',
         message: `you are not in cluster ${command.clusterId}`,
+      };
+    }
+    const proposer = this.registry.proposerOf(seat.clusterId);
+    if (proposer !== command.tabId) {
+      this.countVerdict('notProposer');
+      // a tab that held the role earlier in this iteration (it moved while its proposal
+      // travelled), or whose proposal is for an older base, raced by accident, not on purpose
+      if (
+        command.baseIteration === this.engine.iteration &&
+        !this.proposersThisIteration.has(command.tabId)
+      )
+        this.strike(command.tabId, seat.clusterId, 'not-proposer', []);
+      return {
+        ok: false,
+        code: 'not-proposer',
+        message: `${proposer ?? 'nobody'} proposes for cluster ${seat.clusterId}, not you`,
       };
     }
     let update = command.update;
@@ -866,10 +1012,159 @@ export class Coordinator {
       if (!decoded.ok || !allFinite(update))
         return { ok: false, code: 'invalid-message', message: 'undecodable proposal' };
     }
-    const offered = this.engine.offer(
-      seat.clusterId,
-      command.baseIteration,
+    if (command.node === this.nodeId)
+      this.countWire('proposal', command.frame.byteLength, this.dimension * 4);
+    const rule = this.ruleFor(command.baseIteration);
+    const pending: PendingProposal = {
+      id: command.id,
+      node: command.node,
+      tabId: command.tabId,
+      clusterId: seat.clusterId,
+      baseIteration: command.baseIteration,
+      frame: command.frame,
       update,
+      digest: command.digest,
+      inputs: command.inputs,
+      rejected: command.rejected,
+      aggregator: rule,
+      answers: new Map(),
+    };
+    const others = this.registry
+      .members(seat.clusterId)
+      .filter(
+        (m) =>
+          m.live &&
+          m.tabId !== command.tabId &&
+          this.registry.tabs.get(m.tabId)?.quarantined !== true,
+      );
+    if (others.length === 0) return this.offer(pending);
+    const earlier = this.pendingProposals.get(seat.clusterId);
+    if (earlier !== undefined) this.dropPending(earlier, { ok: true, counted: false });
+    this.pendingProposals.set(seat.clusterId, pending);
+    const request = {
+      clusterId: seat.clusterId,
+      iteration: command.baseIteration,
+      proposer: command.tabId,
+      inputs: command.inputs,
+      aggregator: rule,
+    };
+    for (const member of others) this.sockets.get(member.tabId)?.emit('confirm', request);
+    if (command.node === this.nodeId) {
+      const timer = setTimeout(() => {
+        this.confirmTimers.delete(pending.id);
+        if (this.pendingProposals.get(pending.clusterId) === pending)
+          this.submit(
+            this.command({
+              kind: 'confirm-timeout',
+              clusterId: pending.clusterId,
+              proposalId: pending.id,
+            }),
+          );
+      }, CONFIRM_TIMEOUT_MS);
+      timer.unref();
+      this.confirmTimers.set(pending.id, timer);
+    }
+    return { pending: true };
+  }
+
+  /** The rule the tabs ran for a proposal on `baseIteration` (the operator may have changed it). */
+  private ruleFor(baseIteration: number): { name: JobSpec['aggregator']['name']; f: number } {
+    const before = this.previousAggregator;
+    if (before !== undefined && baseIteration < before.until)
+      return { name: before.name, f: before.f };
+    return { name: this.job.aggregator.name, f: this.job.aggregator.f };
+  }
+
+  private applyConfirmation(command: Extract<Command, { kind: 'confirmation' }>): void {
+    const pending = this.pendingProposals.get(command.clusterId);
+    if (
+      pending === undefined ||
+      pending.baseIteration !== command.iteration ||
+      pending.tabId !== command.proposer ||
+      command.tabId === pending.tabId ||
+      pending.answers.has(command.tabId) ||
+      this.registry.seatOf(command.tabId)?.clusterId !== command.clusterId
+    )
+      return;
+    pending.answers.set(
+      command.tabId,
+      command.answer.kind === 'computed'
+        ? { kind: 'computed', digest: command.answer.digest }
+        : { kind: 'abstain' },
+    );
+    this.resolveProposal(pending, false);
+  }
+
+  /** Judges a pending proposal on the answers so far; `final`: no more are waited for. */
+  private resolveProposal(pending: PendingProposal, final: boolean): void {
+    if (this.pendingProposals.get(pending.clusterId) !== pending) return;
+    // a quarantined tab is on its way out of the cluster: it neither vouches nor is waited for
+    const liveMembers = this.registry
+      .members(pending.clusterId)
+      .filter((m) => m.live && this.registry.tabs.get(m.tabId)?.quarantined !== true)
+      .map((m) => m.tabId);
+    const verdict = judgeProposal({
+      digest: pending.digest,
+      proposer: pending.tabId,
+      liveMembers,
+      answers: pending.answers,
+      final,
+    });
+    if (verdict.kind === 'waiting') return;
+    this.pendingProposals.delete(pending.clusterId);
+    clearTimeout(this.confirmTimers.get(pending.id));
+    this.confirmTimers.delete(pending.id);
+    if (verdict.kind === 'confirmed') {
+      this.countVerdict('confirmed');
+      this.settle(pending.id, this.offer(pending));
+      this.maybeClose();
+      return;
+    }
+    if (verdict.kind === 'refuted') {
+      this.countVerdict('refuted');
+      this.logEvent(
+        'proposal-refuted',
+        `cluster ${pending.clusterId} refuted ${pending.tabId}'s proposal for iteration ${pending.baseIteration} (${verdict.refutedBy.length} of ${liveMembers.length - 1} members computed another update: ${verdict.refutedBy.join(', ')})`,
+      );
+      this.strike(pending.tabId, pending.clusterId, 'refuted', verdict.refutedBy);
+      this.settle(pending.id, {
+        ok: false,
+        code: 'refuted',
+        message: 'the other members of your cluster computed another update',
+      });
+    } else {
+      this.countVerdict('unconfirmed');
+      this.logEvent(
+        'proposal-unconfirmed',
+        `${pending.tabId}'s proposal for cluster ${pending.clusterId} was not confirmed by a majority (${pending.answers.size} of ${liveMembers.length - 1} answered): the proposer role moves on`,
+      );
+      this.registry.rotateProposer(pending.clusterId);
+      this.settle(pending.id, {
+        ok: false,
+        code: 'unconfirmed',
+        message: 'a majority of your cluster did not confirm the proposal',
+      });
+    }
+    // the role moved: the new proposer proposes what it aggregated
+    this.sendPlacements(this.registry.members(pending.clusterId).map((m) => m.tabId));
+    this.maybeClose();
+  }
+
+  private dropPending(pending: PendingProposal, outcome: ProposalOutcome): void {
+    this.pendingProposals.delete(pending.clusterId);
+    clearTimeout(this.confirmTimers.get(pending.id));
+    this.confirmTimers.delete(pending.id);
+    this.settle(pending.id, outcome);
+  }
+
+  /** A confirmed proposal (or one from a cluster's only live member) goes to the round engine. */
+  private offer(
+    pending: PendingProposal,
+  ): { ok: true; counted: boolean } | { ok: false; code: ErrorCode; message: string } {
+    const offered = this.engine.offer(
+      pending.clusterId,
+      pending.baseIteration,
+      pending.update,
       performance.now(),
     );
     if (!offered.ok) {
@@ -877,18 +1172,53 @@ export class Coordinator {
       return offered;
     }
     if (offered.counted) {
-      if (this.shared.distributed) this.heldFrames.set(seat.clusterId, command.frame);
-      this.dashboardMetrics.recordAge(this.engine.iteration - command.baseIteration);
-      for (const r of command.rejected) {
+      if (this.shared.distributed) this.heldFrames.set(pending.clusterId, pending.frame);
+      this.dashboardMetrics.recordAge(this.engine.iteration - pending.baseIteration);
+      for (const r of pending.rejected) {
         this.logEvent(
           'update-rejected',
-          `cluster ${seat.clusterId}'s ${this.job.aggregator.name} filter rejected slot ${r.slot}: ${r.reason}`,
+          `cluster ${pending.clusterId}'s ${pending.aggregator.name} filter rejected slot ${r.slot}: ${r.reason}`,
         );
       }
     }
-    if (command.node === this.nodeId)
-      this.countWire('proposal', command.frame.byteLength, this.dimension * 4);
     return { ok: true, counted: offered.counted };
+  }
+
+  /**
+   * A proposal refuted (the tab is demoted: never proposer again while another member can be)
+   * or sent without the role. Enough of either within STRIKE_WINDOW iterations quarantines it.
+   */
+  private strike(
+    tabId: string,
+    clusterId: number,
+    reason: 'refuted' | 'not-proposer',
+    by: readonly string[],
+  ): void {
+    const tab = this.registry.tabs.get(tabId);
+    if (!tab || tab.quarantined) return;
+    const now = this.engine.iteration;
+    const recent = (list: number[] | undefined) =>
+      [...(list ?? []), now].filter((at) => now - at < STRIKE_WINDOW);
+    let count: number;
+    let limit: number;
+    if (reason === 'refuted') {
+      tab.demoted = true;
+      tab.refutedAt = recent(tab.refutedAt);
+      count = tab.refutedAt.length;
+      limit = REFUTATIONS_TO_QUARANTINE;
+    } else {
+      tab.racedAt = recent(tab.racedAt);
+      count = tab.racedAt.length;
+      limit = RACES_TO_QUARANTINE;
+    }
+    if (count >= limit) this.quarantine(tabId, clusterId, [...by], reason);
+  }
+
+  private countVerdict(verdict: keyof ProposalVerdicts): void {
+    this.verdicts[verdict]++;
+    this.metrics.proposalVerdicts.inc({
+      verdict: verdict === 'notProposer' ? 'not-proposer' : verdict,
+    });
   }
 
   // ------------------------------------------------------------------ iterations
@@ -913,6 +1243,11 @@ export class Coordinator {
     this.engine.setClusters(clusterIds);
     this.metrics.clusters.set(clusterIds.length);
     this.iterationStartedAt = performance.now();
+    this.proposersThisIteration = new Set();
+    for (const id of clusterIds) {
+      const proposer = this.registry.proposerOf(id);
+      if (proposer !== undefined) this.proposersThisIteration.add(proposer);
+    }
     // every seated tab learns its (possibly new) place; cluster size or count changes move
     // partitions too, so send to all seated tabs when the cluster set changed
     this.sendPlacements(changed.size > 0 ? this.registry.connected().map((t) => t.id) : []);
@@ -1221,6 +1556,12 @@ export class Coordinator {
         this.placementsDirty = true;
         break;
       case 'set-aggregator':
+        // proposals computed before the tabs switch (at the next iteration) used the old rule
+        this.previousAggregator = {
+          name: this.job.aggregator.name,
+          f: this.job.aggregator.f,
+          until: this.engine.iteration + 1,
+        };
         this.job.aggregator.name = command.name;
         if (command.f !== undefined) this.job.aggregator.f = command.f;
         this.placementsDirty = true;
@@ -1281,9 +1622,19 @@ export class Coordinator {
       }
       case 'proposal': {
         const result = this.applyProposal(command);
+        // waiting for confirmations: the ack goes out with the verdict (resolveProposal)
+        if ('pending' in result) return;
         this.settle(command.id, result);
         // any node may close: the one that received the proposal, or another (grace timers)
         if (command.node !== this.nodeId) this.maybeClose();
+        break;
+      }
+      case 'confirmation':
+        this.applyConfirmation(command);
+        break;
+      case 'confirm-timeout': {
+        const pending = this.pendingProposals.get(command.clusterId);
+        if (pending?.id === command.proposalId) this.resolveProposal(pending, true);
         break;
       }
       case 'close':
@@ -1371,6 +1722,21 @@ export class Coordinator {
       cluster: { ...this.job.cluster },
       aggregator: { ...this.job.aggregator },
       history: this.history.slice(-200),
+      pendingProposals: [...this.pendingProposals.values()].map((p) => ({
+        id: p.id,
+        node: p.node,
+        tabId: p.tabId,
+        clusterId: p.clusterId,
+        baseIteration: p.baseIteration,
+        frame: p.frame,
+        digest: p.digest,
+        inputs: p.inputs,
+        rejected: p.rejected,
+        aggregator: p.aggregator,
+        answers: [...p.answers.entries()],
+      })),
+      verdicts: { ...this.verdicts },
+      ...(this.previousAggregator ? { previousAggregator: { ...this.previousAggregator } } : {}),
     };
   }
 
@@ -1404,6 +1770,15 @@ export class Coordinator {
     this.registry.setJob(this.job);
     this.history.splice(0, this.history.length, ...state.history);
     this.lastEvaluation = this.history.at(-1);
+    this.pendingProposals.clear();
+    for (const p of state.pendingProposals ?? []) {
+      const update = new Float32Array(this.dimension);
+      if (!decodeFrameInto(p.frame, update, { dimension: this.dimension, jobId: this.jobId }).ok)
+        continue;
+      this.pendingProposals.set(p.clusterId, { ...p, update, answers: new Map(p.answers) });
+    }
+    if (state.verdicts) Object.assign(this.verdicts, state.verdicts);
+    this.previousAggregator = state.previousAggregator;
     this.metrics.iteration.set(this.engine.iteration);
     this.metrics.tabs.set(this.registry.connected().length);
   }
@@ -1522,6 +1897,7 @@ export class Coordinator {
       rejected: Object.fromEntries(this.rejectedByCode),
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
       quarantined: this.quarantinedTabs.map((q) => ({ ...q, reportedBy: [...q.reportedBy] })),
+      proposals: { ...this.verdicts },
       serverTime: Date.now(),
       staleness: this.dashboardMetrics.staleness({
         learningRate: this.learningRateValue,
@@ -1607,6 +1983,12 @@ export interface ReplicaState {
   cluster: JobSpec['cluster'];
   aggregator: JobSpec['aggregator'];
   history: EvaluationPoint[];
+  /** Proposals waiting for their clusters' confirmations (without their decoded updates). */
+  pendingProposals?: (Omit<PendingProposal, 'update' | 'answers'> & {
+    answers: [string, MemberAnswer][];
+  })[];
+  verdicts?: ProposalVerdicts;
+  previousAggregator?: { name: JobSpec['aggregator']['name']; f: number; until: number };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

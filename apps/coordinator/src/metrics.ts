@@ -61,6 +61,12 @@ export function createMetrics() {
       labelNames: ['code'] as const,
       registers: [registry],
     }),
+    proposalVerdicts: new Counter({
+      name: 'swarmgrad_proposal_verdicts_total',
+      help: 'Proposals by verdict: confirmed, refuted, unconfirmed, not-proposer',
+      labelNames: ['verdict'] as const,
+      registers: [registry],
+    }),
     staleDropped: new Counter({
       name: 'swarmgrad_stale_proposals_total',
       help: 'Proposals dropped for exceeding the staleness threshold',

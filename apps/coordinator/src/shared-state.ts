@@ -61,8 +61,22 @@ export type Command = CommandHeader &
         frame: Uint8Array;
         /** Decoded by the submitting node (MemoryState only: never serialised). */
         update?: Float32Array;
+        /** SHA-256 of the frame (core frameDigest), computed by the submitting node. */
+        digest: string;
+        inputs: { slot: number; digest: string }[];
         rejected: { slot: number; reason: string }[];
       }
+    /** A member's answer to a confirm request for its cluster's pending proposal. */
+    | {
+        kind: 'confirmation';
+        tabId: string;
+        clusterId: number;
+        iteration: number;
+        proposer: string;
+        answer: { kind: 'computed'; digest: string } | { kind: 'abstain'; reason: string };
+      }
+    /** A pending proposal's confirmations are no longer waited for. */
+    | { kind: 'confirm-timeout'; clusterId: number; proposalId: string }
     | { kind: 'close'; iteration: number }
     | { kind: 'control'; command: ControlCommand }
     | { kind: 'evaluated'; point: EvaluationRecord }

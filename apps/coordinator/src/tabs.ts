@@ -33,6 +33,12 @@ export interface TabRecord {
   node?: string | undefined;
   /** Multi-node: the peers it last reported quarantined (shared, unlike `report`). */
   suspects?: string[] | undefined;
+  /** Its proposal was refuted by its cluster: it is not made proposer again (while others can be). */
+  demoted?: boolean | undefined;
+  /** Iterations at which its proposals were refuted. */
+  refutedAt?: number[] | undefined;
+  /** Iterations at which it proposed without being its cluster's proposer. */
+  racedAt?: number[] | undefined;
 }
 
 /** What a node replicates of the registry (reports stay with the node that received them). */
@@ -41,6 +47,8 @@ export interface RegistryState {
   clusters: { id: number; seats: (string | null)[] }[];
   nextClusterId: number;
   joinSeq: number;
+  /** Per cluster, how often the proposer role moved on after an unconfirmed proposal. */
+  rotations?: [number, number][];
 }
 
 export interface Seat {
@@ -65,6 +73,8 @@ export class TabRegistry {
   private readonly codes = new Map<string, GradientCode>();
   /** liveClusters(), until a seat or a seated tab's connection changes (asked per proposal). */
   private live: ReadonlySet<number> | undefined;
+  /** Per cluster id: how many times the proposer role moved on (rotateProposer). */
+  private readonly rotations = new Map<number, number>();
 
   constructor(private job: JobSpec) {}
 
@@ -82,6 +92,7 @@ export class TabRegistry {
       })),
       nextClusterId: this.nextClusterId,
       joinSeq: this.joinSeq,
+      rotations: [...this.rotations.entries()],
     };
   }
 
@@ -95,6 +106,8 @@ export class TabRegistry {
     }));
     this.nextClusterId = state.nextClusterId;
     this.joinSeq = state.joinSeq;
+    this.rotations.clear();
+    for (const [id, n] of state.rotations ?? []) this.rotations.set(id, n);
     this.reindex();
   }
 
@@ -235,12 +248,32 @@ export class TabRegistry {
     );
   }
 
+  /**
+   * The tab that may propose for a cluster: among its live members that were never refuted
+   * (all live ones when every one was), in slot order, the one the rotation count points at —
+   * the lowest slot until an unconfirmed proposal moves the role on (rotateProposer).
+   */
+  proposerOf(clusterId: number): string | undefined {
+    const live = this.members(clusterId).filter((m) => m.live);
+    if (live.length === 0) return undefined;
+    const trusted = live.filter((m) => {
+      const tab = this.tabs.get(m.tabId);
+      return tab?.demoted !== true && tab?.quarantined !== true;
+    });
+    const candidates = trusted.length > 0 ? trusted : live;
+    return candidates[(this.rotations.get(clusterId) ?? 0) % candidates.length]!.tabId;
+  }
+
+  /** Moves a cluster's proposer role to its next candidate. */
+  rotateProposer(clusterId: number): void {
+    this.rotations.set(clusterId, (this.rotations.get(clusterId) ?? 0) + 1);
+  }
+
   placementOf(tabId: string): Placement | undefined {
     const seat = this.seatOf(tabId);
     if (!seat) return undefined;
     const { size, redundancy, scheme } = this.job.cluster;
     const members = this.members(seat.clusterId);
-    const liveSlots = members.filter((m) => m.live).map((m) => m.slot);
     const rank = this.rankById.get(seat.clusterId) ?? -1;
     const k = this.clusterSeats.length;
     const code = this.codeFor(seat.clusterId + 1);
@@ -262,7 +295,7 @@ export class TabRegistry {
       scheme,
       codeSeed: seat.clusterId + 1,
       aggregator: { name: this.job.aggregator.name, f: this.job.aggregator.f },
-      proposer: liveSlots.length > 0 && Math.min(...liveSlots) === seat.slot,
+      proposer: this.proposerOf(seat.clusterId) === tabId,
       clusterCount: k,
     };
   }

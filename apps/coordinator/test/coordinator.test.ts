@@ -208,7 +208,11 @@ describe('coordinator', () => {
     const bad = await worker(coordinator.url);
     const other = await worker(coordinator.url);
     await waitFor(() => bad.placement !== undefined && other.placement !== undefined, 'placements');
-    const meta = () => ({ clusterId: bad.placement!.clusterId, contributors: [0] });
+    const meta = () => ({
+      clusterId: bad.placement!.clusterId,
+      contributors: [0],
+      inputs: [{ slot: 0, digest: '1'.repeat(64) }],
+    });
     const d = coordinator.dimension;
     const fp32Frame = (
       values: Float32Array,
@@ -284,7 +288,7 @@ describe('coordinator', () => {
     });
     expect(
       await bad.sendProposal(
-        { clusterId: other.placement!.clusterId, contributors: [0] },
+        { ...meta(), clusterId: other.placement!.clusterId },
         fp32Frame(new Float32Array(d)),
       ),
     ).toEqual({ ok: false, code: 'not-in-cluster' });

@@ -10,3 +10,4 @@ export * from './parle.ts';
 export * from './quarantine.ts';
 export * from './placement/index.ts';
 export * from './rounds.ts';
+export * from './swarm/proposal.ts';

@@ -11,9 +11,17 @@
  *   clusters than a majority the engine reports `quorum-lost` and waits for them to return.
  *   In 'average' mode an explicit `quorum` (e.g. 1) may replace the majority.
  * - Closing runs the majority-cluster approximate agreement of packages/core over the held
- *   proposals y_c = base + u_c. In this star topology every cluster's messages reach the
- *   coordinator, so all clusters hold the same majority set and the rounds run here at memory
- *   speed; R = ⌈log2(D/ε)⌉ is still computed and reported. `average` mode takes their mean.
+ *   proposals y_c = base + u_c, made Byzantine-tolerant: every update longer than `clip` × the
+ *   lower median update norm is scaled down to that length, then per coordinate the t lowest
+ *   and t highest proposals are dropped, t = trimCount(n) (⌊trim·n⌋, at least 1 from n = 3 on,
+ *   at most ⌊(n − 1)/2⌋), and the rest averaged. With at most t Byzantine proposals among the
+ *   n held, every coordinate of the output lies between the lowest and highest correct
+ *   (clipped) proposal — seed 000's validity for the correct clusters — and, in this star
+ *   topology, every cluster gets the same output (ε-agreement with spread 0); a majority of
+ *   clusters is still needed to close. The trimmed mean, not the midpoint of the range, is the
+ *   estimator: the midpoint of many proposals is dominated by the two most extreme ones (it
+ *   lost 19 points of accuracy against `average` at 1,250 clusters). R = ⌈log2(D/ε)⌉ of the
+ *   trimmed spread D is still computed and reported. `average` mode takes the plain mean.
  * - The base moves by a coded delta (the job's codec, error feedback kept here), and the
  *   coordinator applies the decoded delta to its own base exactly as every tab does, so all
  *   hold bit-identical bases. Egress per iteration is one delta frame per tab: O(k·m·d) bits.
@@ -33,6 +41,10 @@ export interface RoundEngineOptions {
   graceMs: number;
   initial: Float32Array;
   iteration: number;
+  /** Majority mode: share of proposals trimmed per side and coordinate (default 0.1). */
+  trim?: number | undefined;
+  /** Majority mode: norm bound as a multiple of the lower median update norm (default 3). */
+  clip?: number | undefined;
   /**
    * Proposals needed to close, 'average' mode only: DESIGN step 5's no-agreement mode with
    * quorum 1 averages whatever has arrived and tolerates any number of failed clusters.
@@ -216,12 +228,6 @@ export class RoundEngine {
     const contributors = this.proposers();
     if (contributors.length === 0) throw new Error('close() without proposals');
     const updates = contributors.map((id) => this.held.get(id)!.update);
-    /** The cluster's proposal y_c = base + u_c. */
-    const proposal = (update: Float32Array): Float32Array => {
-      const y = new Float32Array(this.dimension);
-      for (let i = 0; i < y.length; i++) y[i] = this.baseParams[i]! + update[i]!;
-      return y;
-    };
     const staleAccepted = contributors.filter(
       (id) => this.held.get(id)!.baseIteration < this.currentIteration,
     ).length;
@@ -235,13 +241,15 @@ export class RoundEngine {
       agreed = new Float32Array(this.dimension);
       for (let i = 0; i < agreed.length; i++) agreed[i] = sum[i]! / updates.length;
     } else {
-      const box = proposalBox(this.baseParams, updates);
-      spread = box.spread;
+      if (updates.length < majorityOf(Math.max(this.clusterIds.length, updates.length)))
+        throw new Error('agreement did not terminate with a majority held');
+      const robust = robustAgreement(this.baseParams, updates, {
+        trim: this.options.trim ?? 0.1,
+        clip: this.options.clip ?? 3,
+      });
+      spread = robust.spread;
       rounds = agreementRounds(spread, this.options.epsilon);
-      agreed =
-        rounds === 0
-          ? proposal(updates[0]!)
-          : agreedMidpoint(box, updates.length, this.clusterIds.length);
+      agreed = robust.agreed;
     }
     const delta = new Float32Array(this.dimension);
     for (let i = 0; i < delta.length; i++) delta[i] = agreed[i]! - this.baseParams[i]!;
@@ -375,19 +383,53 @@ function proposalBox(
   return { lo, hi, spread };
 }
 
+/** Proposals trimmed per side and coordinate out of n held (see the file comment). */
+export function trimCount(n: number, trim: number): number {
+  const most = Math.max(0, Math.floor((n - 1) / 2));
+  return Math.min(most, Math.max(n >= 3 ? 1 : 0, Math.floor(trim * n)));
+}
+
 /**
- * The majority approximate agreement with every held proposal delivered to every cluster (the
- * star topology of the coordinator), for R ≥ 1 rounds, computed directly: every cluster then
- * holds the same set, so round 1 hands every cluster the midpoint of all proposals, and each
- * later round keeps it (the midpoint of identical float32 values is that value, exactly). With
- * R = 0 the output is the first cluster's own proposal. Bit for bit what running
- * `AgreementCoordinator` cluster by cluster yields for this delivery order, in O(k·d) instead
- * of its O(R·k²·d) (one midpoint per cluster per round: seconds at a few hundred clusters).
+ * The Byzantine-tolerant agreement over held updates (relative to `base`): norm clipping to
+ * clip × the lower median norm, then the per-coordinate trimmed mean of the proposals
+ * y_c = base + u_c (each rounded to float32 as it would be stored). `spread` is the largest
+ * per-coordinate range of the proposals that survive trimming.
  */
-function agreedMidpoint(box: ProposalBox, proposals: number, clusterCount: number): Float32Array {
-  if (proposals < majorityOf(Math.max(clusterCount, proposals)))
-    throw new Error('agreement did not terminate with a majority held');
-  const out = new Float32Array(box.lo.length);
-  for (let i = 0; i < out.length; i++) out[i] = (box.lo[i]! + box.hi[i]!) / 2;
-  return out;
+export function robustAgreement(
+  base: Float32Array,
+  updates: readonly Float32Array[],
+  options: { trim: number; clip: number },
+): { agreed: Float32Array; spread: number; trimmed: number; clipped: number } {
+  const n = updates.length;
+  const d = base.length;
+  if (n === 0) throw new RangeError('robustAgreement: no proposals');
+  const norms = updates.map((u) => {
+    let sq = 0;
+    for (let i = 0; i < u.length; i++) sq += u[i]! * u[i]!;
+    return Math.sqrt(sq);
+  });
+  const sorted = [...norms].sort((a, b) => a - b);
+  const bound = options.clip * sorted[Math.floor((n - 1) / 2)]!;
+  let clipped = 0;
+  const scales = norms.map((norm) => {
+    if (norm > bound && norm > 0) {
+      clipped++;
+      return bound / norm;
+    }
+    return 1;
+  });
+  const t = trimCount(n, options.trim);
+  const agreed = new Float32Array(d);
+  const column = new Float64Array(n);
+  let spread = 0;
+  for (let i = 0; i < d; i++) {
+    for (let c = 0; c < n; c++) column[c] = Math.fround(base[i]! + scales[c]! * updates[c]![i]!);
+    if (n > 1) column.sort();
+    let sum = 0;
+    for (let c = t; c < n - t; c++) sum += column[c]!;
+    agreed[i] = sum / (n - 2 * t);
+    const range = column[n - 1 - t]! - column[t]!;
+    if (range > spread) spread = range;
+  }
+  return { agreed, spread, trimmed: t, clipped };
 }

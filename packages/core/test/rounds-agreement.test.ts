@@ -1,72 +1,162 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  AgreementCoordinator,
   RoundEngine,
   agreementRounds,
   averageProposals,
+  createRng,
+  gaussian,
   maxSpread,
+  robustAgreement,
+  trimCount,
 } from '../src/index.ts';
 
-/** The agreement run the long way: every cluster's rounds through AgreementCoordinator. */
-function reference(values: Float32Array[], clusterCount: number, rounds: number): Float32Array {
-  const agreement = new AgreementCoordinator({
-    clusterCount: Math.max(clusterCount, values.length),
-    rounds,
-    dimension: values[0]!.length,
+function majorityEngine(base: Float32Array, voting: number, epsilon = 1e-6): RoundEngine {
+  const engine = new RoundEngine({
+    dimension: base.length,
+    jobId: 3,
+    codec: 'fp32',
+    blockSize: 0,
+    mode: 'majority',
+    epsilon,
+    staleness: 2,
+    graceMs: 0,
+    initial: Float32Array.from(base),
+    iteration: 0,
   });
-  values.forEach((value, index) => agreement.submit(index, 0, value));
-  for (let r = 0; r < rounds; r++) {
-    values.forEach((_v, index) => {
-      const next = agreement.next(index);
-      if (next !== undefined && next.round < rounds)
-        agreement.submit(index, next.round, next.value);
-    });
-  }
-  return agreement.outputOf(0)!;
+  engine.setClusters(Array.from({ length: voting }, (_, i) => i));
+  return engine;
 }
 
-describe('RoundEngine.close agreement', () => {
-  it('moves the base bit for bit where the cluster-by-cluster agreement does', () => {
-    const value = fc.float({ min: -4, max: 4, noNaN: true, noDefaultInfinity: true });
+describe('RoundEngine.close agreement (majority mode, Byzantine-tolerant)', () => {
+  const value = fc.float({ min: -4, max: 4, noNaN: true, noDefaultInfinity: true });
+  const row = fc.array(value, { minLength: 5, maxLength: 5 });
+  const huge = fc.float({
+    min: Math.fround(-1e30),
+    max: Math.fround(1e30),
+    noNaN: true,
+    noDefaultInfinity: true,
+  });
+
+  it('trims at least one proposal per side from three on, never half of them', () => {
+    expect([1, 2, 3, 4, 5, 9, 10, 20, 100, 1250].map((n) => trimCount(n, 0.1))).toEqual([
+      0, 0, 1, 1, 1, 1, 1, 2, 10, 125,
+    ]);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.float({ min: 0, max: Math.fround(0.49), noNaN: true }),
+        (n, t) => {
+          const k = trimCount(n, t);
+          return k >= 0 && 2 * k < n && (n < 3 || k >= 1);
+        },
+      ),
+    );
+  });
+
+  it('with at most t Byzantine proposals, every coordinate stays between the correct proposals (validity)', () => {
+    fc.assert(
+      fc.property(
+        row,
+        fc.array(row, { minLength: 1, maxLength: 12 }),
+        fc.array(fc.array(huge, { minLength: 5, maxLength: 5 }), { maxLength: 6 }),
+        (baseRow, correctRows, byzantineRows) => {
+          const n = correctRows.length + byzantineRows.length;
+          const t = trimCount(n, 0.1);
+          fc.pre(byzantineRows.length <= t);
+          const base = Float32Array.from(baseRow);
+          const updates = [...correctRows, ...byzantineRows].map((r) => Float32Array.from(r));
+          const { agreed } = robustAgreement(base, updates, { trim: 0.1, clip: 3 });
+          for (let i = 0; i < base.length; i++) {
+            // clipping only shortens an update: a correct proposal lies between base and base + u
+            let lo = base[i]!;
+            let hi = base[i]!;
+            for (const r of correctRows) {
+              lo = Math.min(lo, Math.fround(base[i]! + r[i]!));
+              hi = Math.max(hi, Math.fround(base[i]! + r[i]!));
+            }
+            expect(agreed[i]!).toBeGreaterThanOrEqual(Math.fround(lo) - 1e-6 * Math.abs(lo));
+            expect(agreed[i]!).toBeLessThanOrEqual(Math.fround(hi) + 1e-6 * Math.abs(hi));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('one extreme proposal among three or more cannot move the base beyond the others', () => {
+    const base = new Float32Array(4);
+    const honest = [0.1, 0.12, 0.09].map((x) => new Float32Array(4).fill(x));
+    for (const attack of [1e6, -1e6, 50]) {
+      const engine = majorityEngine(base, 4);
+      honest.forEach((u, id) => engine.offer(id, 0, u, 0));
+      engine.offer(3, 0, new Float32Array(4).fill(attack), 0);
+      engine.close();
+      for (const x of engine.base) {
+        expect(x).toBeGreaterThanOrEqual(0.09 - 1e-7);
+        expect(x).toBeLessThanOrEqual(0.12 + 1e-7);
+      }
+    }
+  });
+
+  it('moves the base by the agreed value (an fp32 delta is exact) and reports rounds of the trimmed spread', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 9 }),
-        fc.array(value, { minLength: 5, maxLength: 5 }),
-        fc.array(fc.array(value, { minLength: 5, maxLength: 5 }), { minLength: 1, maxLength: 9 }),
+        row,
+        fc.array(row, { minLength: 1, maxLength: 9 }),
         fc.constantFrom(1e-6, 1e-2, 10),
         (extra, baseRow, rows, epsilon) => {
-          const d = 5;
-          const clusterIds = rows.map((_, i) => i);
           const voting = Math.max(rows.length, 2 * rows.length - extra); // rows hold a majority
-          const engine = new RoundEngine({
-            dimension: d,
-            jobId: 3,
-            codec: 'fp32',
-            blockSize: 0,
-            mode: 'majority',
-            epsilon,
-            staleness: 2,
-            graceMs: 0,
-            initial: Float32Array.from(baseRow),
-            iteration: 0,
-          });
-          engine.setClusters(Array.from({ length: voting }, (_, i) => i));
-          const updates = rows.map((row) => Float32Array.from(row));
-          clusterIds.forEach((id) => engine.offer(id, 0, updates[id]!, 0));
+          const engine = majorityEngine(Float32Array.from(baseRow), voting, epsilon);
+          const updates = rows.map((r) => Float32Array.from(r));
+          updates.forEach((u, id) => engine.offer(id, 0, u, 0));
           const closed = engine.close();
           const base = Float32Array.from(baseRow);
-          const proposals = updates.map((u) => u.map((x, i) => base[i]! + x));
-          const rounds = agreementRounds(maxSpread(proposals), epsilon);
-          expect(closed.rounds).toBe(rounds);
-          const agreed = reference(proposals, voting, rounds);
-          // an fp32 delta frame carries agreed − base exactly as float32; the base adds it
-          const expected = base.map((b, i) => b + Math.fround(agreed[i]! - b));
+          const expectedAgreement = robustAgreement(base, updates, { trim: 0.1, clip: 3 });
+          expect(closed.rounds).toBe(agreementRounds(expectedAgreement.spread, epsilon));
+          const expected = base.map((b, i) => b + Math.fround(expectedAgreement.agreed[i]! - b));
           expect([...engine.base]).toEqual([...expected]);
         },
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('refuses to close without a majority of the voting clusters', () => {
+    const engine = majorityEngine(new Float32Array(3), 5);
+    engine.offer(0, 0, new Float32Array(3).fill(1), 0);
+    engine.offer(1, 0, new Float32Array(3).fill(1), 0);
+    expect(() => engine.close()).toThrow(/majority/);
+  });
+
+  it('at many clusters, stays close to the mean of honest proposals (the midpoint does not)', () => {
+    const rng = createRng(5);
+    const n = 625;
+    const d = 200;
+    const base = new Float32Array(d);
+    const updates = Array.from({ length: n }, () => {
+      const u = new Float32Array(d);
+      for (let i = 0; i < d; i++) u[i] = 0.01 + 0.05 * gaussian(rng);
+      return u;
+    });
+    const mean = averageProposals(updates);
+    const { agreed } = robustAgreement(base, updates, { trim: 0.1, clip: 3 });
+    let robustError = 0;
+    let midpointError = 0;
+    for (let i = 0; i < d; i++) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const u of updates) {
+        lo = Math.min(lo, u[i]!);
+        hi = Math.max(hi, u[i]!);
+      }
+      robustError += (agreed[i]! - mean[i]!) ** 2;
+      midpointError += ((lo + hi) / 2 - mean[i]!) ** 2;
+    }
+    // the trimmed mean's error is a fraction of the noise of one proposal; the midpoint's is not
+    expect(Math.sqrt(robustError / d)).toBeLessThan(0.005);
+    expect(Math.sqrt(midpointError / d)).toBeGreaterThan(2 * Math.sqrt(robustError / d));
   });
 });
 

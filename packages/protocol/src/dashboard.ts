@@ -30,10 +30,27 @@ export interface QuarantinedTab {
   tabId: string;
   /** The cluster it sat in when it was quarantined. */
   clusterId: number;
-  /** The peers whose reports made the majority. */
+  /** The peers whose reports (or refutations of its proposals) made the majority. */
   reportedBy: string[];
   /** The coordinator's iteration at that moment. */
   iteration: number;
+  /**
+   * Why: `filter` (its peers' robust filters), `refuted` (its proposals contradicted by the
+   * majority of its cluster twice), `not-proposer` (it kept proposing without being proposer).
+   */
+  reason?: 'filter' | 'refuted' | 'not-proposer';
+}
+
+/** What happened to the proposals the coordinator received (core swarm/proposal.ts). */
+export interface ProposalVerdicts {
+  /** Confirmed by a majority of the cluster's live members and counted. */
+  confirmed: number;
+  /** Contradicted by more than half of the other live members: the proposer was demoted. */
+  refuted: number;
+  /** Neither (members abstained or did not answer in time): the proposer role moved on. */
+  unconfirmed: number;
+  /** Sent by a tab that was not its cluster's proposer: refused. */
+  notProposer: number;
 }
 
 export interface DashboardCluster {
@@ -135,6 +152,7 @@ export interface DashboardStatus {
    * next iteration and never seated again.
    */
   quarantined: QuarantinedTab[];
+  proposals: ProposalVerdicts;
   /** Server clock (ms since the epoch) when this status was taken. */
   serverTime: number;
   /** Null until proposals and a closed iteration have been measured. */
@@ -158,6 +176,8 @@ export type DashboardEventKind =
   | 'quorum-restored'
   | 'update-rejected'
   | 'tab-quarantined'
+  | 'proposal-refuted'
+  | 'proposal-unconfirmed'
   | 'checkpoint'
   | 'control'
   | 'iteration'

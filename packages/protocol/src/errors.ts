@@ -27,6 +27,11 @@ export const errorCodes = [
   'rate-limited',
   'unauthorized',
   'not-in-cluster',
+  // proposals: only the cluster's designated proposer may propose, and a majority of the
+  // cluster's live members must confirm what it proposed
+  'not-proposer',
+  'refuted',
+  'unconfirmed',
   'unknown-tab',
   'fault-injection-disabled',
   'paused',

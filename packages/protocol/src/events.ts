@@ -27,7 +27,23 @@ const count = z.number().int().nonnegative().finite();
 export const backendSchema = z.enum(['webgpu', 'webgl', 'wasm', 'cpu', 'none']);
 export type Backend = z.infer<typeof backendSchema>;
 
-export const faultModes = ['sign-flip', 'scale', 'nan', 'random', 'stale'] as const;
+/**
+ * Test-only misbehaviour of a tab. The register modes corrupt the tab's own register; the
+ * `proposal-*` modes leave registers honest and attack the cluster's proposal: `proposal-scale`
+ * and `proposal-flip` rewrite the proposal frame this tab sends as its cluster's proposer (×100,
+ * and −4×), `proposal-race` sends a proposal for every iteration whether it is the proposer or
+ * not, as early as it can (its own register as the cluster update).
+ */
+export const faultModes = [
+  'sign-flip',
+  'scale',
+  'nan',
+  'random',
+  'stale',
+  'proposal-scale',
+  'proposal-flip',
+  'proposal-race',
+] as const;
 export const faultModeSchema = z.enum(faultModes);
 export type FaultMode = z.infer<typeof faultModeSchema>;
 
@@ -88,12 +104,25 @@ export const reportSchema = z
   .strict();
 export type TabReport = z.infer<typeof reportSchema>;
 
+/** SHA-256 of a frame, lower-case hex. */
+export const digestSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 digest in hex');
+
+/**
+ * One register a proposal's aggregation took as input: the slot that wrote it and the SHA-256
+ * of the register frame as the proposer received it. The order is the order the aggregation
+ * used (it matters to the gradient-code decoder), so any member can recompute the same update.
+ */
+export const proposalInputSchema = z.object({ slot: count, digest: digestSchema }).strict();
+export type ProposalInput = z.infer<typeof proposalInputSchema>;
+
 /** Metadata sent with a proposal; the binary frame travels beside it. */
 export const proposalMetaSchema = z
   .object({
     clusterId: count,
     /** Tabs whose updates the proposal aggregates (slots), for the dashboard and the filter. */
     contributors: z.array(count).max(64),
+    /** The registers the aggregation took, in its order (members recompute from them). */
+    inputs: z.array(proposalInputSchema).min(1).max(64),
     /** Updates the cluster's robust filter rejected, with the reason, for the event log. */
     rejected: z
       .array(z.object({ slot: count, reason: z.string().max(64) }))
@@ -102,6 +131,52 @@ export const proposalMetaSchema = z
   })
   .strict();
 export type ProposalMeta = z.infer<typeof proposalMetaSchema>;
+
+/**
+ * Coordinator → the other live members of a cluster whose proposer proposed: recompute the
+ * cluster update of `iteration` from these registers with this rule and say what you get.
+ */
+export interface ConfirmRequest {
+  clusterId: number;
+  /** The base iteration the proposal was computed on (its frame header's iteration). */
+  iteration: number;
+  proposer: string;
+  inputs: ProposalInput[];
+  aggregator: { name: AggregatorName; f: number };
+}
+
+/** Why a member could not judge a proposal (it counts neither for nor against it). */
+export const abstainReasons = [
+  'missing-register', // it does not hold one of the inputs (joined late, link down)
+  'register-mismatch', // it holds an input with another digest (someone equivocated)
+  'not-member', // it is not (or no longer) in that cluster
+  'unknown-rule', // it cannot run that aggregation
+  'too-few-inputs', // fewer inputs than the rule waits for, and it holds registers left out
+] as const;
+
+/** A member's answer to a ConfirmRequest: the SHA-256 of the proposal frame it computed. */
+export const confirmationSchema = z.discriminatedUnion('verdict', [
+  z
+    .object({
+      verdict: z.literal('computed'),
+      clusterId: count,
+      iteration: count,
+      proposer: id,
+      digest: digestSchema,
+    })
+    .strict(),
+  z
+    .object({
+      verdict: z.literal('abstain'),
+      clusterId: count,
+      iteration: count,
+      proposer: id,
+      reason: z.enum(abstainReasons),
+      slots: z.array(count).max(64).optional(),
+    })
+    .strict(),
+]);
+export type Confirmation = z.infer<typeof confirmationSchema>;
 
 export const controlSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('pause') }).strict(),
@@ -146,7 +221,7 @@ export interface Placement {
   codeSeed: number;
   /** The cluster's aggregation rule for this iteration (the operator may change it). */
   aggregator: { name: AggregatorName; f: number };
-  /** Whether this tab should send the cluster's proposal (the lowest live slot). */
+  /** Whether this tab is the one that may send the cluster's proposal (TabRegistry.proposerOf). */
   proposer: boolean;
   clusterCount: number;
 }
@@ -187,6 +262,7 @@ export interface WorkerClientToServer {
   signal: (message: unknown) => void;
   report: (report: unknown) => void;
   proposal: (meta: unknown, frame: unknown, ack: Ack<{ counted: boolean }>) => void;
+  confirmation: (answer: unknown) => void;
 }
 
 export interface WorkerServerToClient {
@@ -194,6 +270,7 @@ export interface WorkerServerToClient {
   iteration: (start: IterationStart) => void;
   signal: (message: { from: string; data: unknown }) => void;
   phase: (phase: Phase) => void;
+  confirm: (request: ConfirmRequest) => void;
   rejected: (error: WireError) => void;
   /** Round-trip measurement: the tab acks at once. */
   ping: (ack: () => void) => void;

@@ -94,9 +94,17 @@ export const jobSpecSchema = z
         epsilon: z.number().positive().default(1e-4),
         /** After a majority of clusters proposed, wait this long for the others. */
         graceMs: z.number().int().min(0).max(60_000).default(250),
+        /**
+         * Majority mode, Byzantine proposals: per coordinate the agreement drops the
+         * max(⌊trim·n⌋, 1 when n ≥ 3) lowest and highest of the n held proposals before
+         * averaging (never more than ⌊(n − 1)/2⌋ per side).
+         */
+        trim: z.number().min(0).max(0.49).default(0.1),
+        /** Majority mode: an update longer than clip × the (lower) median update norm is scaled down to it. */
+        clip: z.number().min(1).max(1000).default(3),
       })
       .strict()
-      .default({ mode: 'majority', epsilon: 1e-4, graceMs: 250 }),
+      .default({ mode: 'majority', epsilon: 1e-4, graceMs: 250, trim: 0.1, clip: 3 }),
     staleness: z.number().int().min(0).max(1000).default(2),
     codec: z
       .object({

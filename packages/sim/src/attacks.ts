@@ -38,6 +38,10 @@ export const defaultMagnitude: Record<AttackName, number> = {
   stale: 1,
   'label-flip': 1,
   zero: 0,
+  // proposal attacks act on the cluster's proposal, not on registers (scenario.ts)
+  'proposal-scale': 100,
+  'proposal-flip': 4,
+  'proposal-race': 1,
 };
 
 /** Per-attacker memory (the stale attack's history). */
@@ -91,6 +95,9 @@ export function applyAttack(
       return;
     case 'nan':
     case 'label-flip':
+    case 'proposal-scale':
+    case 'proposal-flip':
+    case 'proposal-race':
       return;
   }
 }

@@ -5,9 +5,12 @@
  *
  * - `serve`: start a coordinator child process first (`swarmgrad serve`, the given or the
  *   default job) and stop it at the end; otherwise `url` names a running one.
- * - `byzantine: { count, attack }`: the last `count` of the first tabs open the page with
+ * - `byzantine: { count, attack }`: `count` of the first tabs open the page with
  *   `?fault=<attack>` (packages/worker faults.ts); a coordinator refuses them unless started with
- *   `--allow-fault-injection` (launchSwarm then fails with the coordinator's refusal).
+ *   `--allow-fault-injection` (launchSwarm then fails with the coordinator's refusal). For a
+ *   register attack they are the last ones opened; for a `proposal-*` attack the first ones, so
+ *   that an attacker joins first and holds its cluster's proposer role from the start (the worst
+ *   case: a proposal attack does nothing while another tab proposes).
  * - `churn: { rate, rejoin }`: a Poisson process closes on average `rate` × (tabs asked for)
  *   tabs per minute, each at a random moment INSIDE a round: the victim is watched until it is
  *   computing or has published its register for the coordinator's current iteration and its
@@ -546,8 +549,10 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
 
   try {
     const k = options.byzantine?.count ?? 0;
+    const first = options.byzantine?.attack.startsWith('proposal-') === true;
     for (let i = 0; i < options.tabs; i++) {
-      const fault = i >= options.tabs - k ? options.byzantine!.attack : undefined;
+      const attacker = first ? i < k : i >= options.tabs - k;
+      const fault = attacker ? options.byzantine!.attack : undefined;
       await openSwarmTab(fault === undefined ? {} : { fault });
     }
     log(

@@ -18,6 +18,8 @@ import { io, type Socket } from 'socket.io-client';
 import { decodeFrameInto } from '@swarmgrad/core';
 import {
   PROTOCOL_VERSION,
+  type Confirmation,
+  type ConfirmRequest,
   type FaultMode,
   type IterationStart,
   type Phase,
@@ -64,6 +66,8 @@ export interface BaseMoved {
 export type ClientEvents = {
   welcome: (welcome: Welcome, info: { reconnect: boolean; newIdentity: boolean }) => void;
   placement: (placement: Placement) => void;
+  /** The coordinator asks this tab to recompute a peer's proposal (core swarm/proposal.ts). */
+  confirm: (request: ConfirmRequest) => void;
   base: (moved: BaseMoved) => void;
   signal: (message: { from: string; data: unknown }) => void;
   phase: (phase: Phase) => void;
@@ -146,6 +150,11 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
 
   report(report: TabReport): void {
     if (this.connected) this.socket!.emit('report', report);
+  }
+
+  /** Answers a confirm request (lost when disconnected: the coordinator then stops waiting). */
+  confirm(answer: Confirmation): void {
+    if (this.connected) this.socket!.emit('confirmation', answer);
   }
 
   async propose(meta: ProposalMeta, frame: Uint8Array): Promise<ProposalAnswer> {
@@ -239,6 +248,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       this.whenWelcomed(() => this.emit('placement', placement)),
     );
     socket.on('iteration', (start) => this.whenWelcomed(() => this.onIteration(start)));
+    socket.on('confirm', (request) => this.whenWelcomed(() => this.emit('confirm', request)));
     socket.on('signal', (message) => this.emit('signal', message));
     socket.on('phase', (phase) => {
       this.phaseValue = phase;

@@ -31,8 +31,14 @@
  *   in robust mode each tab's updates also feed core's Quarantine (SafeguardSGD-style windows)
  *   and a quarantined tab's registers are left out.
  * - Proposing: the proposer (placement.proposer) is handed the cluster update once per
- *   iteration. Non-proposers aggregate too, so a tab that becomes proposer mid-iteration (the
- *   previous one left) proposes at once if it already aggregated.
+ *   iteration, with the registers it took (`inputs`: slot and frame digest, in the order used).
+ *   Non-proposers aggregate too, so a tab that becomes proposer mid-iteration (the previous one
+ *   left or was refuted) proposes at once if it already aggregated.
+ * - Confirming (core's swarm/proposal.ts): the update is a deterministic function of the input
+ *   registers and the rule — centered clipping starts from the coordinate-wise median, not from
+ *   this tab's own history — so `recompute` gives any member the proposer's update from the
+ *   same registers. Every register of the last few iterations is kept (late ones too) with the
+ *   digest of its frame; an input this tab lacks or holds with another digest is reported.
  *
  * Parameters: dimension d; aggregator {name, f}; backupWindow (iterations remembered, default
  * 20); minPatienceMs (default 2000) and patienceFactor (default 3) of the deadline; quarantine
@@ -46,6 +52,7 @@ import {
   createGradientCode,
   decodeFrameInto,
   decodeInto,
+  frameDigest,
   getAggregator,
   type Aggregator,
   type AggregatorName,
@@ -53,7 +60,14 @@ import {
   type QuarantineConfig,
   type WindowReport,
 } from '@swarmgrad/core';
-import { FRAME_HEADER_BYTES, fail, ok, parseFrame, type Result } from '@swarmgrad/protocol';
+import {
+  FRAME_HEADER_BYTES,
+  fail,
+  ok,
+  parseFrame,
+  type ProposalInput,
+  type Result,
+} from '@swarmgrad/protocol';
 import type { Clock, Logger } from './runtime.ts';
 
 export type AggregationMode = 'coded' | 'robust';
@@ -82,6 +96,8 @@ export interface AggregateResult {
   update: Float32Array;
   /** Slots whose registers the update uses, ascending. */
   contributors: number[];
+  /** The registers handed to the decoder or the rule, in that order, with their digests. */
+  inputs: ProposalInput[];
   /** Registers left out and why ('non-finite', 'wrong-length', 'filtered', 'quarantined'). */
   rejected: { slot: number; reason: string }[];
   /** Coded mode: fewer registers than an exact decode needs (approximate decode). */
@@ -132,6 +148,23 @@ interface Register {
   /** Clock time of arrival. */
   at: number;
 }
+
+interface ArchivedRegister {
+  vector: Float32Array;
+  digest: string;
+}
+
+/** Iterations of registers kept for confirmations (the current one and this many before). */
+const ARCHIVE_ITERATIONS = 4;
+
+export type RecomputeResult =
+  | { ok: true; update: Float32Array }
+  | {
+      ok: false;
+      reason:
+        'missing-register' | 'register-mismatch' | 'not-member' | 'unknown-rule' | 'too-few-inputs';
+      slots?: number[];
+    };
 
 interface ArrivalRecord {
   iteration: number;
@@ -188,6 +221,8 @@ export class ClusterRound {
   private lateRegisters = new Map<number, Float32Array>();
   private hardRejected = new Set<number>();
   private nextRegisters: { iteration: number; registers: Map<number, Float32Array> } | undefined;
+  /** Every register of recent iterations, first write per slot, for recompute(). */
+  private archive = new Map<number, Map<number, ArchivedRegister>>();
   private record: ArrivalRecord | undefined;
   private previous: ArrivalRecord | undefined;
   private result: AggregateResult | undefined;
@@ -196,7 +231,6 @@ export class ClusterRound {
   private policy: BackupWorkerPolicy | undefined;
   private timer: unknown;
   private timerAt: number | undefined;
-  private lastUpdate: Float32Array | undefined;
   private readonly announced = new Set<string>();
   readonly stats: ClusterRoundStats = {
     aggregated: 0,
@@ -250,10 +284,9 @@ export class ClusterRound {
       this.quarantine = undefined;
       return;
     }
-    this.aggregator =
-      spec.name === 'centered-clipping'
-        ? getAggregator('centered-clipping', { center: () => this.lastUpdate })
-        : getAggregator(spec.name);
+    // no state of this tab's own (centered clipping starts from the median): every member
+    // must compute the same update from the same registers (recompute)
+    this.aggregator = getAggregator(spec.name);
     // a robust rule following another keeps the quarantine's memory of misbehaving peers
     if (before === 'robust' && this.quarantine) return;
     const q = this.options.quarantine ?? DEFAULT_QUARANTINE;
@@ -324,10 +357,10 @@ export class ClusterRound {
       this.lateRegisters.clear();
       this.hardRejected.clear();
       this.nextRegisters = undefined;
+      this.archive.clear();
       this.result = undefined;
       this.previous = undefined;
       this.policy = undefined;
-      this.lastUpdate = undefined;
       if (this.currentIteration !== undefined) this.record = this.newRecord(this.currentIteration);
       this.clearTimer();
       if (before !== undefined) {
@@ -337,7 +370,14 @@ export class ClusterRound {
         );
       }
     }
-    if (this.result && membership.proposer && this.proposedIteration !== this.result.iteration) {
+    // the proposer role came to this tab: it proposes what it aggregated — again, when the
+    // role comes back after its earlier proposal of this iteration was not confirmed
+    const becameProposer = membership.proposer && before?.proposer !== true;
+    if (
+      this.result &&
+      membership.proposer &&
+      (this.proposedIteration !== this.result.iteration || becameProposer)
+    ) {
       this.propose(this.result);
     }
     this.evaluate();
@@ -367,6 +407,9 @@ export class ClusterRound {
     this.commitPrevious();
     this.previous = this.record;
     this.currentIteration = iteration;
+    for (const kept of [...this.archive.keys()]) {
+      if (kept < iteration - ARCHIVE_ITERATIONS || kept > iteration + 1) this.archive.delete(kept);
+    }
     this.startedAt = this.clock.now();
     this.result = undefined;
     this.registers = new Map();
@@ -384,17 +427,22 @@ export class ClusterRound {
   }
 
   /** This tab's own register for `iteration` (the value its peers decode). */
-  writeOwn(iteration: number, vector: Float32Array): ReceiveOutcome {
+  writeOwn(iteration: number, vector: Float32Array, digest?: string): ReceiveOutcome {
     if (!this.membership) return 'ignored';
-    return this.receive(this.membership.slot, iteration, vector);
+    return this.receive(this.membership.slot, iteration, vector, digest);
   }
 
-  /** A register write of `slot` for `iteration` (already through the door: decodeRegister). */
-  receive(slot: number, iteration: number, vector: Float32Array): ReceiveOutcome {
+  /**
+   * A register write of `slot` for `iteration` (already through the door: decodeRegister).
+   * `digest`: SHA-256 of the frame it came in (default: of the vector's bytes).
+   */
+  receive(slot: number, iteration: number, vector: Float32Array, digest?: string): ReceiveOutcome {
     const membership = this.membership;
     const current = this.currentIteration;
     if (!membership || current === undefined) return 'ignored';
     if (!Number.isInteger(slot) || slot < 0 || slot >= membership.clusterSize) return 'ignored';
+    if (iteration >= current - ARCHIVE_ITERATIONS && iteration <= current + 1)
+      this.archiveRegister(iteration, slot, vector, digest);
     const now = this.clock.now();
     if (iteration === current) {
       if (this.registers.has(slot)) {
@@ -596,10 +644,19 @@ export class ClusterRound {
     const update = new Float32Array(this.options.dimension);
     const rejected: { slot: number; reason: string }[] = [];
     for (const [slot, { code }] of this.doorRejected) rejected.push({ slot, reason: code });
+    const inputSlots: number[] = [];
     const { contributors, approximate } =
       this.mode === 'coded'
-        ? this.decodeCoded(update, rejected)
-        : { contributors: this.aggregateRobust(iteration, update, rejected), approximate: false };
+        ? this.decodeCoded(update, rejected, inputSlots)
+        : {
+            contributors: this.aggregateRobust(iteration, update, rejected, inputSlots),
+            approximate: false,
+          };
+    const archived = this.archive.get(iteration);
+    const inputs = inputSlots.map((slot) => ({
+      slot,
+      digest: archived?.get(slot)?.digest ?? vectorDigest(this.registers.get(slot)!.vector),
+    }));
     for (const { slot, reason } of rejected) {
       if (this.doorRejected.has(slot)) continue; // counted at the door
       this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1;
@@ -609,6 +666,7 @@ export class ClusterRound {
       mode: this.mode,
       update,
       contributors,
+      inputs,
       rejected: rejected.sort((a, b) => a.slot - b.slot),
       approximate,
       waitedFor: live === 0 ? 0 : this.waitFor(live),
@@ -621,7 +679,6 @@ export class ClusterRound {
     this.stats.aggregated++;
     if (timedOut) this.stats.timedOut++;
     if (approximate) this.stats.approximate++;
-    if (contributors.length > 0) this.lastUpdate = update;
     this.options.logger.debug(
       {
         iteration,
@@ -641,6 +698,7 @@ export class ClusterRound {
   private decodeCoded(
     out: Float32Array,
     rejected: { slot: number; reason: string }[],
+    inputs: number[],
   ): { contributors: number[]; approximate: boolean } {
     const m = this.membership!.clusterSize;
     const d = this.options.dimension;
@@ -650,20 +708,92 @@ export class ClusterRound {
     }
     const slots = this.validSlotsByArrival();
     if (slots.length === 0) return { contributors: [], approximate: true };
-    const decoded = this.code!.decode(slots);
+    inputs.push(...slots);
     const messages = new Map<number, Float32Array>();
     for (const slot of slots) messages.set(slot, this.registers.get(slot)!.vector);
-    decodeInto(decoded, messages, out);
-    const inv = 1 / m;
-    for (let i = 0; i < out.length; i++) out[i]! *= inv;
+    const decoded = decodeCodedInto(this.code!, m, slots, messages, out);
     const contributors = slots.filter((slot) => decoded.weights[slot] !== 0).sort((a, b) => a - b);
     return { contributors, approximate: !decoded.exact };
+  }
+
+  private archiveRegister(
+    iteration: number,
+    slot: number,
+    vector: Float32Array,
+    digest: string | undefined,
+  ): void {
+    let registers = this.archive.get(iteration);
+    if (registers === undefined) {
+      registers = new Map();
+      this.archive.set(iteration, registers);
+    }
+    if (!registers.has(slot))
+      registers.set(slot, { vector, digest: digest ?? vectorDigest(vector) });
+  }
+
+  /**
+   * The cluster update of `iteration` from the given registers, as the proposer computed it:
+   * same decoder or rule, same order, same arithmetic. Fails (never throws) when this tab does
+   * not hold one of them, holds it with another digest, or is not in that cluster.
+   */
+  recompute(
+    clusterId: number,
+    iteration: number,
+    inputs: readonly ProposalInput[],
+    rule: { name: AggregatorName; f: number },
+  ): RecomputeResult {
+    const membership = this.membership;
+    if (!membership || membership.clusterId !== clusterId)
+      return { ok: false, reason: 'not-member' };
+    const archived = this.archive.get(iteration);
+    const missing: number[] = [];
+    const mismatched: number[] = [];
+    const vectors: Float32Array[] = [];
+    for (const input of inputs) {
+      const held = archived?.get(input.slot);
+      if (held === undefined) missing.push(input.slot);
+      else if (held.digest !== input.digest) mismatched.push(input.slot);
+      else vectors.push(held.vector);
+    }
+    if (mismatched.length > 0) return { ok: false, reason: 'register-mismatch', slots: mismatched };
+    if (missing.length > 0) return { ok: false, reason: 'missing-register', slots: missing };
+    // A proposer may aggregate fewer registers than the rule waits for only at its deadline,
+    // when the others never came: if this tab holds registers the proposal left out, the
+    // proposer chose its inputs (e.g. only its own) and this tab does not vouch for it.
+    const live = Math.max(1, this.liveSlots().size);
+    const need =
+      aggregationModeOf(rule.name) === 'coded'
+        ? membership.clusterSize - membership.redundancy
+        : 2 * rule.f + 1;
+    const inputSlots = new Set(inputs.map((input) => input.slot));
+    const leftOut = [...(archived?.keys() ?? [])].filter((slot) => !inputSlots.has(slot));
+    if (inputs.length < Math.min(live, need) && leftOut.length > 0)
+      return { ok: false, reason: 'too-few-inputs', slots: leftOut.sort((a, b) => a - b) };
+    const update = new Float32Array(this.options.dimension);
+    if (aggregationModeOf(rule.name) === 'coded') {
+      const slots = inputs.map((input) => input.slot);
+      if (new Set(slots).size !== slots.length || slots.some((s) => s >= membership.clusterSize))
+        return { ok: false, reason: 'register-mismatch', slots };
+      const messages = new Map<number, Float32Array>();
+      inputs.forEach((input, index) => messages.set(input.slot, vectors[index]!));
+      decodeCodedInto(this.code!, membership.clusterSize, slots, messages, update);
+      return { ok: true, update };
+    }
+    let aggregator: Aggregator;
+    try {
+      aggregator = getAggregator(rule.name);
+    } catch {
+      return { ok: false, reason: 'unknown-rule' };
+    }
+    aggregator.aggregate(vectors, update, { f: rule.f });
+    return { ok: true, update };
   }
 
   private aggregateRobust(
     iteration: number,
     out: Float32Array,
     rejected: { slot: number; reason: string }[],
+    inputSlots: number[],
   ): number[] {
     const slots: number[] = [];
     const inputs: Float32Array[] = [];
@@ -676,6 +806,7 @@ export class ClusterRound {
       inputs.push(this.registers.get(slot)!.vector);
     }
     if (inputs.length === 0) return [];
+    inputSlots.push(...slots);
     const report = this.aggregator!.aggregate(inputs, out, { f: this.aggregatorSpec.f });
     for (const r of report.rejected) rejected.push({ slot: slots[r.index]!, reason: r.reason });
     // Being 'filtered' is not reported to the quarantine: CGE, Krum and Multi-Krum drop exactly
@@ -731,6 +862,26 @@ export class ClusterRound {
     this.stats.proposed++;
     this.options.onPropose({ ...result, clusterId: this.membership!.clusterId });
   }
+}
+
+/** (1/m) · the gradient-code decode of `slots` (in this order) from their messages. */
+function decodeCodedInto(
+  code: GradientCode,
+  clusterSize: number,
+  slots: readonly number[],
+  messages: ReadonlyMap<number, Float32Array>,
+  out: Float32Array,
+): ReturnType<GradientCode['decode']> {
+  const decoded = code.decode(slots);
+  decodeInto(decoded, messages, out);
+  const inv = 1 / clusterSize;
+  for (let i = 0; i < out.length; i++) out[i]! *= inv;
+  return decoded;
+}
+
+/** Digest of a register known only as a vector (tests; the worker passes frame digests). */
+function vectorDigest(vector: Float32Array): string {
+  return frameDigest(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength));
 }
 
 export interface RegisterExpectations {

@@ -12,13 +12,21 @@
  * - 'nan':       the honest update is coded, then the frame's first float (a block scale for the
  *                sign codecs, a coordinate for fp32/fp16) is overwritten with NaN and the frame
  *                resealed, so the checksum is right and peers must reject it as 'non-finite'.
- * The proposal this tab may send as its cluster's proposer is not altered.
+ * - 'proposal-scale', 'proposal-flip': the register stays honest; the proposal this tab sends
+ *   as its cluster's proposer is PROPOSAL_SCALE × and PROPOSAL_FLIP × the cluster update (a tab
+ *   that rewrites its outgoing proposal frame). Its cluster's members recompute the update and
+ *   contradict it (core swarm/proposal.ts).
+ * - 'proposal-race': the register stays honest; the tab also proposes its own register as the
+ *   cluster update for every iteration, as soon as it has computed it, proposer or not.
+ * In the register modes the proposal this tab may send as its cluster's proposer is not altered.
  */
 import { createRng, gaussian, l2Norm, type Rng } from '@swarmgrad/core';
 import { FRAME_HEADER_BYTES, sealFrame, type FaultMode } from '@swarmgrad/protocol';
 
 export const SCALE_FACTOR = 100;
 export const STALE_LAG = 5;
+export const PROPOSAL_SCALE = 100;
+export const PROPOSAL_FLIP = -4;
 
 export class FaultInjector {
   readonly mode: FaultMode;
@@ -51,8 +59,28 @@ export class FaultInjector {
         return this.history[0]!;
       }
       case 'nan':
+      case 'proposal-scale':
+      case 'proposal-flip':
+      case 'proposal-race':
         return update;
     }
+  }
+
+  /** The cluster update this tab proposes instead of the honest one (proposal modes). */
+  corruptProposal(update: Float32Array): Float32Array {
+    switch (this.mode) {
+      case 'proposal-scale':
+        return update.map((v) => PROPOSAL_SCALE * v);
+      case 'proposal-flip':
+        return update.map((v) => PROPOSAL_FLIP * v);
+      default:
+        return update;
+    }
+  }
+
+  /** Whether this tab proposes its own register for every iteration, proposer or not. */
+  get races(): boolean {
+    return this.mode === 'proposal-race';
   }
 
   /** Applied to the sealed frame: 'nan' poisons it (see the file comment); others pass. */

@@ -16,10 +16,12 @@
  * job's codec (1-bit with error feedback by default, one encoder per tab), frames it
  * (round 0, senderSlot = slot, iteration = base iteration) and publishes it to every peer over
  * the mesh. Peers' frames pass the door (decodeRegister) into the ClusterRound, which decides
- * when to aggregate; the proposer codes the cluster update with its own error-feedback encoder
- * and sends it to the coordinator (`proposal`, meta {clusterId, contributors, rejected}). The
- * coordinator runs the majority-cluster agreement over the clusters' proposals and broadcasts
- * the next delta. A tab that joins mid-training downloads the current parameters and starts at
+ * when to aggregate; the proposer codes the cluster update deterministically (core's
+ * encodeProposal) and sends it to the coordinator (`proposal`, meta {clusterId, contributors,
+ * inputs, rejected}); the other members recompute it from the same registers when the
+ * coordinator asks (`confirm`) and answer with the digest of the frame they get, so no single
+ * tab decides what its cluster proposes. The coordinator runs the majority-cluster agreement
+ * over the confirmed proposals and broadcasts the next delta. A tab that joins mid-training downloads the current parameters and starts at
  * the current iteration; a dropped coordinator connection is re-established by the client and
  * the tab keeps its seat (resume token); its WebRTC links survive the coordinator outage.
  */
@@ -27,19 +29,23 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   allFinite,
   decodeFrameInto,
+  encodeProposal,
   encodeToFrame,
+  frameDigest,
   getCodec,
   type CodecEncoder,
   type WindowReport,
 } from '@swarmgrad/core';
 import {
-  PROPOSAL_SLOT,
   parseFrame,
+  type Confirmation,
+  type ConfirmRequest,
   type Backend,
   type FaultMode,
   type JobSpec,
   type Phase,
   type Placement,
+  type ProposalInput,
   type ProposalMeta,
   type TabReport,
   type Welcome,
@@ -249,7 +255,6 @@ interface JobRuntime {
   inputSize: number;
   trainer: Trainer;
   registerEncoder: CodecEncoder;
-  proposalEncoder: CodecEncoder;
   round: ClusterRound;
   mesh: Mesh;
 }
@@ -261,6 +266,8 @@ interface PendingProposal {
 }
 
 const PARTITION_CACHE_LIMIT = 64;
+/** How long a confirm request waits for an input register still on its way. */
+const CONFIRM_WAIT_MS = 3000;
 
 class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private readonly options: WorkerOptions;
@@ -282,6 +289,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private computedIteration = -1;
   private fault: FaultInjector | undefined;
   private pendingProposal: PendingProposal | undefined;
+  private pendingConfirms: { request: ConfirmRequest; until: number }[] = [];
+  private readonly confirmations = { computed: 0, abstain: 0 };
   private sendingProposal = false;
   private started = false;
   private selecting = false;
@@ -368,6 +377,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.client = client;
       client.on('welcome', (welcome, info) => this.onWelcome(welcome, info));
       client.on('placement', (placement) => this.onPlacement(placement));
+      client.on('confirm', (request) => this.onConfirmRequest(request));
       client.on('base', (moved) => this.onBase(moved));
       client.on('signal', ({ from, data }) => this.runtime?.mesh.handleSignal(from, data));
       client.on('phase', () => {
@@ -650,7 +660,6 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       inputSize,
       trainer: new Trainer(model, { inputSize, seed }),
       registerEncoder: codec.createEncoder(dimension, encoderOptions(seed)),
-      proposalEncoder: codec.createEncoder(dimension, encoderOptions(seed ^ 0x9e3779b9)),
       round,
       mesh,
     };
@@ -920,8 +929,20 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       dimension: runtime.dimension,
       jobId: runtime.jobId,
     });
-    if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own);
+    const digest = frameDigest(frame);
+    if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own, digest);
     else runtime.round.rejectAtDoor(placement.slot, iteration, 'non-finite');
+    if (this.fault?.races && decoded.ok) {
+      // a racing tab proposes its own register at once, proposer or not (faults.ts)
+      this.queueProposal({
+        iteration,
+        clusterId: placement.clusterId,
+        update: own,
+        contributors: [placement.slot],
+        inputs: [{ slot: placement.slot, digest }],
+        rejected: [],
+      });
+    }
   }
 
   /** After every step: count, then yield / throttle / wait while paused. */
@@ -991,7 +1012,13 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.logger.debug({ peer: from, ...decoded.error }, 'peer register refused');
       return;
     }
-    runtime.round.receive(peer.slot, decoded.value.iteration, decoded.value.vector);
+    runtime.round.receive(
+      peer.slot,
+      decoded.value.iteration,
+      decoded.value.vector,
+      frameDigest(frame),
+    );
+    this.retryConfirmations();
     this.scheduleStatus();
   }
 
@@ -1018,17 +1045,33 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   }
 
   private onPropose(proposal: ClusterProposal): void {
-    const runtime = this.runtime;
     const client = this.client;
-    if (!runtime || !client || this.left) return;
+    if (!client || this.left) return;
     if (proposal.iteration !== client.iteration) return;
+    // a racing tab already sent its own (faults.ts); a real proposer sends what it computed
+    if (this.fault?.races) return;
+    const update = this.fault ? this.fault.corruptProposal(proposal.update) : proposal.update;
+    this.queueProposal({ ...proposal, update });
+  }
+
+  private queueProposal(proposal: {
+    iteration: number;
+    clusterId: number;
+    update: Float32Array;
+    contributors: number[];
+    inputs: ProposalInput[];
+    rejected: { slot: number; reason: string }[];
+  }): void {
+    const runtime = this.runtime;
+    if (!runtime || this.left || proposal.inputs.length === 0) return;
     let frame: Uint8Array;
     try {
-      frame = encodeToFrame(runtime.proposalEncoder, proposal.update, {
+      frame = encodeProposal(proposal.update, {
+        codec: runtime.job.codec.name,
+        blockSize: runtime.job.codec.blockSize,
         jobId: runtime.jobId,
+        clusterId: proposal.clusterId,
         iteration: proposal.iteration,
-        round: 0,
-        senderSlot: PROPOSAL_SLOT,
       });
     } catch (error) {
       this.logger.error({ error: String(error) }, 'could not code the cluster update');
@@ -1039,6 +1082,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       meta: {
         clusterId: proposal.clusterId,
         contributors: proposal.contributors.slice(0, 64),
+        inputs: proposal.inputs.slice(0, 64),
         rejected: proposal.rejected
           .slice(0, 64)
           .map((r) => ({ slot: r.slot, reason: r.reason.slice(0, 64) })),
@@ -1046,6 +1090,68 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       frame,
     };
     void this.sendProposal();
+  }
+
+  /**
+   * The coordinator asks this tab to recompute a peer's proposal: from the same registers with
+   * the same rule, coded the same way, the digest must be the proposer's. A register not here
+   * yet is waited for (it is on its way over the mesh) until CONFIRM_WAIT_MS, then this tab
+   * abstains; a register held with another digest means someone equivocated: abstain at once.
+   */
+  private onConfirmRequest(request: ConfirmRequest): void {
+    if (this.left || !this.runtime) return;
+    this.pendingConfirms = this.pendingConfirms.filter(
+      (p) => p.request.clusterId !== request.clusterId || p.request.iteration !== request.iteration,
+    );
+    this.pendingConfirms.push({ request, until: this.clock.now() + CONFIRM_WAIT_MS });
+    this.retryConfirmations();
+    this.clock.setTimeout(() => this.retryConfirmations(), CONFIRM_WAIT_MS + 10);
+  }
+
+  private retryConfirmations(): void {
+    const runtime = this.runtime;
+    const client = this.client;
+    if (this.pendingConfirms.length === 0 || !runtime || !client) return;
+    const now = this.clock.now();
+    const still: typeof this.pendingConfirms = [];
+    for (const pending of this.pendingConfirms) {
+      const { request } = pending;
+      const about = {
+        clusterId: request.clusterId,
+        iteration: request.iteration,
+        proposer: request.proposer,
+      };
+      const result = runtime.round.recompute(
+        request.clusterId,
+        request.iteration,
+        request.inputs,
+        request.aggregator,
+      );
+      let answer: Confirmation;
+      if (result.ok) {
+        const frame = encodeProposal(result.update, {
+          codec: runtime.job.codec.name,
+          blockSize: runtime.job.codec.blockSize,
+          jobId: runtime.jobId,
+          clusterId: request.clusterId,
+          iteration: request.iteration,
+        });
+        answer = { verdict: 'computed', ...about, digest: frameDigest(frame) };
+      } else if (result.reason === 'missing-register' && now < pending.until) {
+        still.push(pending);
+        continue;
+      } else {
+        answer = {
+          verdict: 'abstain',
+          ...about,
+          reason: result.reason,
+          ...(result.slots ? { slots: result.slots.slice(0, 64) } : {}),
+        };
+      }
+      this.confirmations[answer.verdict]++;
+      client.confirm(answer);
+    }
+    this.pendingConfirms = still;
   }
 
   private async sendProposal(): Promise<void> {
@@ -1063,8 +1169,12 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       if (this.pendingProposal === pending) this.pendingProposal = undefined;
       this.emit('proposal', { iteration: pending.iteration, ok: true, counted: answer.counted });
     } else if (answer.error.code === 'internal') {
-      // not connected or no answer: kept, sent again after the reconnection's welcome
+      // not connected or no answer: kept, sent again after the reconnection's welcome — or now,
+      // when the connection came back while this one was in flight (that welcome found it busy)
       this.logger.warn({ iteration: pending.iteration }, 'proposal not delivered; will retry');
+      if (client.connected && this.pendingProposal === pending) {
+        this.clock.setTimeout(() => void this.sendProposal(), 100);
+      }
     } else {
       this.proposals.refused++;
       this.proposals.lastError = `${answer.error.code}: ${answer.error.message}`;

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   createGradientCode,
   createRng,
+  encodeProposal,
   encodeToFrame,
+  frameDigest,
   gaussian,
   getCodec,
   type AggregatorName,
@@ -509,5 +511,97 @@ describe('decodeRegister (the door for peers’ frames)', () => {
     const nan = new FaultInjector('nan').corruptFrame(frameOf(5, 2));
     expect(code(nan)).toBe('non-finite');
     expect(code(nan.subarray(0, 20))).toBe('truncated');
+  });
+});
+
+describe('recompute: any member gets the proposer’s update from the same registers', () => {
+  const encode = (update: Float32Array, iteration: number) =>
+    frameDigest(
+      encodeProposal(update, {
+        codec: 'one-bit',
+        blockSize: 32,
+        jobId: 1,
+        clusterId: 7,
+        iteration,
+      }),
+    );
+
+  for (const aggregator of ['mean', 'cge', 'median', 'centered-clipping', 'krum'] as const) {
+    it(`${aggregator}: the same frame digest on every member, whatever the arrival order`, () => {
+      const f = aggregator === 'mean' ? 0 : 1;
+      const live = [0, 1, 2, 3];
+      const u = randomVectors(4, 21);
+      const registers =
+        aggregator === 'mean' ? codedRegisters(membership(0, live), u) : randomVectors(4, 22);
+      const members = live.map((slot) => {
+        const h = harness({ aggregator, f, quarantine: false });
+        h.round.setMembership(membership(slot, live));
+        h.round.startIteration(3);
+        return h;
+      });
+      // the proposer (slot 0) sees the registers in one order, the others in reverse
+      members.forEach((h, slot) => {
+        const order = slot === 0 ? [0, 1, 2, 3] : [3, 2, 1, 0];
+        for (const s of order) h.round.receive(s, 3, registers[s]!);
+      });
+      const proposal = members[0]!.proposals[0]!;
+      expect(proposal.inputs.length).toBeGreaterThanOrEqual(3);
+      const expected = encode(proposal.update, 3);
+      for (const h of members.slice(1)) {
+        const again = h.round.recompute(7, 3, proposal.inputs, { name: aggregator, f });
+        expect(again.ok).toBe(true);
+        if (again.ok) {
+          expect([...again.update]).toEqual([...proposal.update]);
+          expect(encode(again.update, 3)).toBe(expected);
+        }
+      }
+    });
+  }
+
+  it('reports a register it does not hold, one it holds in another version, and another cluster', () => {
+    const live = [0, 1, 2, 3];
+    const registers = randomVectors(4, 31);
+    const { round } = harness({ aggregator: 'median', f: 1, quarantine: false });
+    round.setMembership(membership(1, live));
+    round.startIteration(5);
+    for (const s of [1, 2, 3]) round.receive(s, 5, registers[s]!);
+    const inputs = [0, 1, 2, 3].map((slot) => ({ slot, digest: 'f'.repeat(64) }));
+    const missing = round.recompute(7, 5, inputs, { name: 'median', f: 1 });
+    expect(missing).toMatchObject({ ok: false, reason: 'register-mismatch' });
+    round.receive(0, 5, registers[0]!);
+    const honest = harness({ aggregator: 'median', f: 1, quarantine: false });
+    honest.round.setMembership(membership(0, live));
+    honest.round.startIteration(5);
+    for (const s of [0, 1, 2, 3]) honest.round.receive(s, 5, registers[s]!);
+    const proposal = honest.proposals[0]!;
+    expect(round.recompute(7, 5, proposal.inputs, { name: 'median', f: 1 }).ok).toBe(true);
+    expect(round.recompute(8, 5, proposal.inputs, { name: 'median', f: 1 })).toMatchObject({
+      ok: false,
+      reason: 'not-member',
+    });
+    expect(round.recompute(7, 4, proposal.inputs, { name: 'median', f: 1 })).toMatchObject({
+      ok: false,
+      reason: 'missing-register',
+    });
+  });
+
+  it('does not vouch for a proposal built from fewer registers than the rule waits for when it holds more', () => {
+    const live = [0, 1, 2, 3];
+    const registers = randomVectors(4, 41);
+    const { round } = harness({ aggregator: 'cge', f: 1, quarantine: false });
+    round.setMembership(membership(2, live));
+    round.startIteration(6);
+    for (const s of [0, 1, 2, 3]) round.receive(s, 6, registers[s]!);
+    const own = harness({ aggregator: 'cge', f: 1, quarantine: false });
+    own.round.setMembership(membership(0, live));
+    own.round.startIteration(6);
+    own.round.receive(0, 6, registers[0]!);
+    // a proposer that takes only its own register (e.g. the proposal-race fault)
+    const onlyOwn = [{ slot: 0, digest: round['archive'].get(6)!.get(0)!.digest }];
+    expect(round.recompute(7, 6, onlyOwn, { name: 'cge', f: 1 })).toMatchObject({
+      ok: false,
+      reason: 'too-few-inputs',
+      slots: [1, 2, 3],
+    });
   });
 });

@@ -4,11 +4,12 @@
  * by the delta frames) with the fake worker's softmax-regression gradient instead of TF.js and
  * WebRTC: each tab proposes for its cluster on its own (cluster redundancy 0).
  */
-import { encodeToFrame, getCodec, type CodecEncoder } from '@swarmgrad/core';
+import { encodeToFrame, frameDigest, getCodec, type CodecEncoder } from '@swarmgrad/core';
 import type { Phase, Placement } from '@swarmgrad/protocol';
 import { CoordinatorClient } from '../../../../packages/worker/src/client.ts';
 import { silentLogger, systemClock } from '../../../../packages/worker/src/runtime.ts';
 import { loadPlacementData, softmaxUpdate } from './softmax-data.ts';
+import { proposalBoard } from './proposal-board.ts';
 
 export class ClientTab {
   readonly client: CoordinatorClient;
@@ -36,6 +37,20 @@ export class ClientTab {
       logger: silentLogger,
       clock: systemClock,
       attemptsPerUrl: 2,
+    });
+    // an honest member: confirms what the proposer recorded (support/proposal-board.ts)
+    this.client.on('confirm', (request) => {
+      const digest = proposalBoard.lookup(request);
+      const about = {
+        clusterId: request.clusterId,
+        iteration: request.iteration,
+        proposer: request.proposer,
+      };
+      this.client.confirm(
+        digest === undefined
+          ? { verdict: 'abstain', ...about, reason: 'missing-register' }
+          : { verdict: 'computed', ...about, digest },
+      );
     });
     this.client.on('welcome', (welcome) => {
       this.welcomedBy.push(this.client.url);
@@ -110,9 +125,15 @@ export class ClientTab {
       round: 0,
       senderSlot: placement.slot,
     });
+    proposalBoard.record(placement.clusterId, this.client.welcome!.tabId, frame);
     void this.client
       .propose(
-        { clusterId: placement.clusterId, contributors: [placement.slot], rejected: [] },
+        {
+          clusterId: placement.clusterId,
+          contributors: [placement.slot],
+          inputs: [{ slot: placement.slot, digest: frameDigest(frame) }],
+          rejected: [],
+        },
         frame,
       )
       .then((answer) => {

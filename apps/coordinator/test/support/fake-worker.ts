@@ -3,13 +3,27 @@
  * speaks the protocol, keeps the agreed base from the coordinator's delta frames, fetches and
  * hash-checks its data partitions over HTTP, and proposes updates computed from a real
  * softmax-regression gradient on them (or crafted ones, to test rejections). No WebRTC: each
- * fake worker proposes for its cluster on its own.
+ * fake worker proposes for its cluster on its own, with its own register as the only input.
+ *
+ * Confirmations: fake workers hold no peer registers, so they cannot recompute a peer's
+ * proposal (packages/worker's ClusterRound.recompute does that, tested there and end to end).
+ * Here a proposer records the digest of what it sent on a board shared by the fake workers of
+ * this process, and a member answers a confirm request as configured: 'honest' (the digest the
+ * proposer recorded, as an honest member computing the same update would), 'contradict' (the
+ * digest of another update), 'abstain', or 'silent' (no answer).
  */
 import { io, type Socket } from 'socket.io-client';
-import { decodeFrameInto, encodeToFrame, getCodec, type CodecEncoder } from '@swarmgrad/core';
+import {
+  decodeFrameInto,
+  encodeToFrame,
+  frameDigest,
+  getCodec,
+  type CodecEncoder,
+} from '@swarmgrad/core';
 import {
   PROTOCOL_VERSION,
   type CodecName,
+  type ConfirmRequest,
   type IterationStart,
   type Placement,
   type TabReport,
@@ -19,6 +33,7 @@ import {
   type WorkerServerToClient,
 } from '@swarmgrad/protocol';
 import { waitFor } from './harness.ts';
+import { proposalBoard } from './proposal-board.ts';
 import {
   loadPlacementData,
   softmaxLoss,
@@ -38,6 +53,8 @@ export interface FakeWorkerOptions {
   learningRate?: number;
   batchSize?: number;
   hello?: Record<string, unknown>;
+  /** How this worker answers confirm requests for its peers' proposals (default 'honest'). */
+  confirm?: 'honest' | 'contradict' | 'abstain' | 'silent';
 }
 
 export class FakeWorker {
@@ -49,13 +66,15 @@ export class FakeWorker {
   readonly rejections: WireError[] = [];
   readonly acks: { ok: boolean; code?: string }[] = [];
   readonly phases: string[] = [];
+  readonly confirmRequests: ConfirmRequest[] = [];
   private encoder!: CodecEncoder;
   private readonly data: TrainingData = {
     xs: new Float32Array(0),
     labels: new Uint8Array(0),
     cursor: 0,
   };
-  private readonly options: Required<Omit<FakeWorkerOptions, 'hello'>> & {
+  private readonly options: Required<Omit<FakeWorkerOptions, 'hello' | 'confirm'>> & {
+    confirm: NonNullable<FakeWorkerOptions['confirm']>;
     hello?: Record<string, unknown>;
   };
   private pendingDeltas: IterationStart[] = [];
@@ -71,6 +90,7 @@ export class FakeWorker {
       codec: 'one-bit',
       learningRate: 0.5,
       batchSize: 64,
+      confirm: 'honest',
       ...options,
     };
     this.socket = io(`${options.url}/worker`, {
@@ -94,6 +114,32 @@ export class FakeWorker {
         .catch(() => undefined); // the coordinator went away while downloading
     });
     this.socket.on('iteration', (start) => this.onIteration(start));
+    this.socket.on('confirm', (request) => this.onConfirm(request));
+  }
+
+  private onConfirm(request: ConfirmRequest): void {
+    this.confirmRequests.push(request);
+    const mode = this.options.confirm;
+    if (mode === 'silent') return;
+    const about = {
+      clusterId: request.clusterId,
+      iteration: request.iteration,
+      proposer: request.proposer,
+    };
+    const recorded = proposalBoard.lookup(request);
+    if (mode === 'abstain' || (mode === 'honest' && recorded === undefined)) {
+      this.socket.emit('confirmation', {
+        verdict: 'abstain',
+        ...about,
+        reason: 'missing-register',
+      });
+      return;
+    }
+    this.socket.emit('confirmation', {
+      verdict: 'computed',
+      ...about,
+      digest: mode === 'honest' ? recorded! : proposalBoard.contradiction,
+    });
   }
 
   static async connect(options: FakeWorkerOptions): Promise<FakeWorker> {
@@ -204,13 +250,26 @@ export class FakeWorker {
     update = this.computeUpdate(),
     iteration = this.iteration,
   ): Promise<{ ok: boolean; code?: string }> {
+    const frame = this.encode(update, iteration);
+    const slot = this.placement?.slot ?? 0;
     return this.sendProposal(
-      { clusterId: this.placement?.clusterId ?? -1, contributors: [this.placement?.slot ?? 0] },
-      this.encode(update, iteration),
+      {
+        clusterId: this.placement?.clusterId ?? -1,
+        contributors: [slot],
+        inputs: [{ slot, digest: frameDigest(frame) }],
+      },
+      frame,
     );
   }
 
+  /**
+   * Sends a proposal as is. When the meta and frame are well formed, the digest of the frame
+   * goes on the board first, so that honest fake members confirm it.
+   */
   async sendProposal(meta: unknown, frame: unknown): Promise<{ ok: boolean; code?: string }> {
+    const clusterId = (meta as { clusterId?: unknown } | null)?.clusterId;
+    if (frame instanceof Uint8Array && typeof clusterId === 'number')
+      proposalBoard.record(clusterId, this.id, frame);
     const answer = await this.socket.timeout(10_000).emitWithAck('proposal', meta, frame);
     const result = answer.ok ? { ok: true } : { ok: false, code: answer.error.code };
     this.acks.push(result);
