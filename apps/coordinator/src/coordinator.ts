@@ -858,6 +858,7 @@ export class Coordinator {
     const tab = this.registry.tabs.get(tabId);
     if (!tab || tab.quarantined) return;
     tab.quarantined = true;
+    this.registry.invalidateLive();
     this.placementsDirty = true;
     this.quarantinedTabs.push({
       tabId,
@@ -1037,6 +1038,14 @@ export class Coordinator {
           m.tabId !== command.tabId &&
           this.registry.tabs.get(m.tabId)?.quarantined !== true,
       );
+    if (others.length + 1 < this.registry.minimumLive()) {
+      // too few members to confirm anything: a tab alone in its cluster does not move the model
+      return {
+        ok: false,
+        code: 'unconfirmed',
+        message: `your cluster needs ${this.registry.minimumLive()} live members to confirm a proposal, it has ${others.length + 1}`,
+      };
+    }
     if (others.length === 0) return this.offer(pending);
     const earlier = this.pendingProposals.get(seat.clusterId);
     if (earlier !== undefined) this.dropPending(earlier, { ok: true, counted: false });
@@ -1109,6 +1118,7 @@ export class Coordinator {
       liveMembers,
       answers: pending.answers,
       final,
+      minimumLive: this.registry.minimumLive(),
     });
     if (verdict.kind === 'waiting') return;
     this.pendingProposals.delete(pending.clusterId);

@@ -80,6 +80,7 @@ export class TabRegistry {
 
   setJob(job: JobSpec): void {
     this.job = job;
+    this.live = undefined;
   }
 
   /** The registry as plain data (multi-node snapshots, apps/coordinator/src/redis-state.ts). */
@@ -159,17 +160,38 @@ export class TabRegistry {
     this.live = undefined;
   }
 
-  /** Clusters with at least one connected tab (do not modify: it is cached). */
+  /**
+   * Live tabs a cluster needs to vote: half its seats, rounded up (one for clusters of one or
+   * two). A proposal must be confirmed by a majority of at least that many members, so a tab
+   * left alone in a cluster of four cannot move the model by itself (issue 13).
+   */
+  minimumLive(): number {
+    return Math.max(1, Math.ceil(this.job.cluster.size / 2));
+  }
+
+  /**
+   * Clusters that can vote: at least minimumLive() connected, unquarantined tabs (do not
+   * modify: it is cached).
+   */
   liveClusters(): ReadonlySet<number> {
     if (this.live) return this.live;
     const live = new Set<number>();
+    const needed = this.minimumLive();
     for (const cluster of this.clusterSeats) {
-      if (cluster.seats.some((id) => id !== undefined && this.tabs.get(id)?.connected === true)) {
-        live.add(cluster.id);
+      let count = 0;
+      for (const id of cluster.seats) {
+        const tab = id === undefined ? undefined : this.tabs.get(id);
+        if (tab?.connected === true && !tab.quarantined) count++;
       }
+      if (count >= needed) live.add(cluster.id);
     }
     this.live = live;
     return live;
+  }
+
+  /** A tab's quarantine changed what counts as live. */
+  invalidateLive(): void {
+    this.live = undefined;
   }
 
   /** Re-places every connected tab (between iterations). Returns tabs whose seat changed. */

@@ -162,6 +162,30 @@ describe('proposals confirmed by the cluster', () => {
     expect((await statusOf(coordinator)).proposals.unconfirmed).toBe(1);
   });
 
+  it('a tab alone in a cluster of four cannot move the model; with a second member it trains', async () => {
+    const coordinator = await startCoordinator({ cluster: { size: 4, redundancy: 1 } });
+    running.push(coordinator);
+    const alone = await FakeWorker.connect({ url: coordinator.url, autoPropose: false });
+    workers.push(alone);
+    await waitFor(() => alone.placement?.proposer === true, 'a placement');
+    const before = Float32Array.from(coordinator.base);
+    expect(await alone.propose(new Float32Array(coordinator.dimension).fill(100))).toEqual({
+      ok: false,
+      code: 'unconfirmed',
+    });
+    expect(coordinator.base).toEqual(before);
+    // a cluster that cannot vote is shown as such: no quorum, not a silent stall
+    await waitFor(() => coordinator.phase === 'quorum-lost', 'quorum-lost');
+    const second = await FakeWorker.connect({ url: coordinator.url, autoPropose: false });
+    workers.push(second);
+    await waitFor(() => coordinator.phase === 'training', 'training with two members');
+    const start = coordinator.iteration;
+    const proposer = await waitFor(() => proposerOf([alone, second]), 'a proposer');
+    expect(await proposer.propose()).toEqual({ ok: true });
+    await waitFor(() => coordinator.iteration > start, 'the iteration to close');
+    expect(second.confirmRequests.length + alone.confirmRequests.length).toBe(1);
+  });
+
   it('honest clusters train with confirmations on every proposal', async () => {
     const { coordinator } = await clusterOfFour(['honest', 'honest', 'honest', 'honest'], true);
     const start = coordinator.iteration;

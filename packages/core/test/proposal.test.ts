@@ -128,6 +128,21 @@ describe('judgeProposal', () => {
     ).toBe('confirmed');
   });
 
+  it('with a minimum, a proposer alone (or with one member) needs that member', () => {
+    const lone = (live: string[], answers: [string, MemberAnswer][]) =>
+      judgeProposal({
+        digest: D,
+        proposer: 'p',
+        liveMembers: live,
+        answers: new Map(answers),
+        final: true,
+        minimumLive: 2,
+      }).kind;
+    expect(lone(['p'], [])).toBe('unconfirmed');
+    expect(lone(['p', 'a'], [['a', computed(D)]])).toBe('confirmed');
+    expect(lone(['p', 'a'], [['a', abstain]])).toBe('unconfirmed');
+  });
+
   it('answers from tabs that are not live members are ignored', () => {
     expect(
       judge(

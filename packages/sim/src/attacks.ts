@@ -28,6 +28,9 @@ export const attackNames: readonly AttackName[] = [
   'random',
   'nan',
   'stale',
+  'proposal-scale',
+  'proposal-flip',
+  'proposal-race',
 ];
 
 export const defaultMagnitude: Record<AttackName, number> = {

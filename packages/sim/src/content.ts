@@ -3,7 +3,15 @@
  * members' messages — local work (core's Parle `runLocalSteps`) or gradient-coded combinations
  * (core's `encodeInto`) —, the Byzantine members' substitutions, core's codec in protocol frames
  * (error feedback per sender), the door (`decodeFrameInto`), the robust rule or the gradient
- * code's decoder, core's `Quarantine`, and the cluster's proposal frame.
+ * code's decoder, core's `Quarantine`, and the cluster's proposal frame — encoded as the product
+ * does (core's `encodeProposal`: no error feedback, so members can recompute it) and judged as
+ * the coordinator does (core's `judgeProposal`): the first member waited for is the proposer; a
+ * `proposal-scale`/`proposal-flip` proposer sends a forged update, which the cluster's honest
+ * members contradict (they compute the honest one; Byzantine members back the forgery) — refuted:
+ * the proposer is banned and the next member's honest proposal counts in the same round; a
+ * `proposal-race` member that is not the proposer proposes anyway, is refused and struck
+ * (banned at the third strike), and a racing proposer (its own register as the update) is not
+ * confirmed, so the next member proposes.
  *
  * Guarantee: the result of a job depends only on the scenario, the job (cluster, round, base
  * iteration, members used in arrival order), the base parameters of that iteration and the
@@ -22,16 +30,18 @@ import {
   decodeFrameInto,
   decodeInto,
   encodeInto,
+  encodeProposal,
   encodeToFrame,
   getAggregator,
+  judgeProposal,
   getCodec,
   runLocalSteps,
   type Aggregator,
   type Codec,
   type CodecEncoder,
   type GradientCode,
+  type MemberAnswer,
 } from '@swarmgrad/core';
-import { PROPOSAL_SLOT } from '@swarmgrad/protocol';
 import { AttackerState, applyAttack, corruptFrame, defaultMagnitude } from './attacks.ts';
 import { Stream, keyedRng, mix } from './hash.ts';
 import type { Model } from './models/model.ts';
@@ -61,6 +71,8 @@ export interface ContentResult {
   doorRejected: number;
   filtered: number;
   approximateDecodes: number;
+  /** Proposals refuted by the cluster, refused as not-proposer, or not confirmed. */
+  proposalsRefused: number;
   /** Per worker index, this job's tallies. */
   tallies: [number, WorkerTally][];
   /** Set when an honest computation produced a non-finite value (the run diverged). */
@@ -82,8 +94,12 @@ interface ClusterState {
   quarantine: Quarantine | undefined;
   aggregator: Aggregator;
   lastAggregate: Float32Array | undefined;
-  proposalEncoder: CodecEncoder;
 }
+
+/** Proposals a racing worker sent without the role that get it banned (the coordinator's rule). */
+const RACES_TO_BAN = 3;
+/** The proposal attacks' factors: `proposal-scale` ×100, `proposal-flip` ×(−4) (faults.ts). */
+const PROPOSAL_FACTOR = { 'proposal-scale': 100, 'proposal-flip': -4 } as const;
 
 export function codecOptions(codec: Codec, spec: CodecSpec, seed: number) {
   return {
@@ -106,6 +122,7 @@ export class ContentEngine {
   private readonly clusters = new Map<number, ClusterState>();
   private readonly encoders = new Map<number, CodecEncoder>();
   private readonly attackers = new Map<number, AttackerState>();
+  private readonly races = new Map<number, number>();
   private readonly batch: Int32Array;
   private readonly gradBuf: Float32Array;
   private pool: Float32Array[] = [];
@@ -142,6 +159,7 @@ export class ContentEngine {
       doorRejected: 0,
       filtered: 0,
       approximateDecodes: 0,
+      proposalsRefused: 0,
       tallies: [],
       diverged: undefined,
     };
@@ -177,10 +195,6 @@ export class ContentEngine {
         : undefined,
       aggregator: getAggregator('mean'),
       lastAggregate: undefined,
-      proposalEncoder: this.proposalCodec.createEncoder(
-        this.d,
-        codecOptions(this.proposalCodec, s.proposalCodec, mix(s.seed, Stream.codec, 0xc1, id)),
-      ),
     };
     const name = s.aggregator.name;
     state.aggregator =
@@ -262,7 +276,67 @@ export class ContentEngine {
       if (admitted.length === 0) return;
     }
     if (s.aggregator.name === 'centered-clipping') c.lastAggregate = update;
-    result.frame = this.encode(c.proposalEncoder, update, job.baseIteration, PROPOSAL_SLOT);
+    const proposed = this.propose(job, update, result);
+    try {
+      result.frame = encodeProposal(proposed, {
+        codec: s.proposalCodec.name,
+        blockSize: s.proposalCodec.blockSize,
+        jobId: this.setup.jobId,
+        clusterId: job.cluster,
+        iteration: job.baseIteration,
+      });
+    } catch (error) {
+      if (error instanceof RangeError) throw new NonFinite(error.message);
+      throw error;
+    }
+  }
+
+  /**
+   * The update the coordinator counts for this round, after the proposal attacks and the
+   * cluster's confirmation (see the file comment). Members answer with stand-in digests: honest
+   * ones compute the honest update, Byzantine ones back whatever their proposer sent.
+   */
+  private propose(job: ContentJob, update: Float32Array, result: ContentResult): Float32Array {
+    const attack = this.s.byzantine.attack;
+    const members = job.members;
+    const proposer = members[0]!.worker;
+    if (attack === 'proposal-race') {
+      for (const m of members.slice(1)) {
+        if (!this.attackers.has(m.worker)) continue;
+        result.proposalsRefused++;
+        const strikes = (this.races.get(m.worker) ?? 0) + 1;
+        this.races.set(m.worker, strikes);
+        if (strikes >= RACES_TO_BAN) result.banned.push(m.worker);
+      }
+      // a racing proposer's own register is not confirmed; the next member proposes
+      if (this.attackers.has(proposer) && members.length > 1) result.proposalsRefused++;
+      return update;
+    }
+    if (
+      (attack !== 'proposal-scale' && attack !== 'proposal-flip') ||
+      !this.attackers.has(proposer)
+    )
+      return update;
+    const factor = PROPOSAL_FACTOR[attack];
+    const forged = update.map((v) => factor * v);
+    const answers = new Map<string, MemberAnswer>();
+    for (const m of members.slice(1)) {
+      answers.set(`w${m.worker}`, {
+        kind: 'computed',
+        digest: this.attackers.has(m.worker) ? 'forged' : 'honest',
+      });
+    }
+    const verdict = judgeProposal({
+      digest: 'forged',
+      proposer: `w${proposer}`,
+      liveMembers: members.map((m) => `w${m.worker}`),
+      answers,
+      final: true,
+    });
+    if (verdict.kind === 'confirmed') return forged;
+    result.proposalsRefused++;
+    if (verdict.kind === 'refuted') result.banned.push(proposer);
+    return update;
   }
 
   private encode(

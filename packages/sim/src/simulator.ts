@@ -96,6 +96,8 @@ export interface SimulationResult {
     doorRejected: number;
     filtered: number;
     approximateDecodes: number;
+    /** Proposals refuted, refused as not-proposer or not confirmed (proposal attacks). */
+    proposalsRefused: number;
     agreementRounds: number;
     joins: number;
     leaves: number;
@@ -233,6 +235,7 @@ class Simulation {
     doorRejected: 0,
     filtered: 0,
     approximateDecodes: 0,
+    proposalsRefused: 0,
     agreementRounds: 0,
     joins: 0,
     leaves: 0,
@@ -700,6 +703,7 @@ class Simulation {
   /** Book a job's result: counters, tallies, bans; a non-finite honest value ends the run. */
   private apply(r: ContentResult): void {
     this.counters.doorRejected += r.doorRejected;
+    this.counters.proposalsRefused += r.proposalsRefused;
     this.counters.filtered += r.filtered;
     this.counters.approximateDecodes += r.approximateDecodes;
     for (const [index, t] of r.tallies) {

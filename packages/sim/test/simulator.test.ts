@@ -127,6 +127,49 @@ describe('simulate', () => {
     expect(mean.final.accuracy).toBeLessThan(r.final.accuracy - 0.2);
   });
 
+  it('proposal attacks: a forged or racing proposal is refused and its sender banned; accuracy as without it', () => {
+    const scenario: ScenarioInput = {
+      ...small,
+      workers: 12,
+      cluster: { size: 4, rebalance: false },
+      aggregator: { name: 'cge', f: 1 },
+      stop: { maxIterations: 40 },
+      evalEvery: 40,
+    };
+    const clean = simulate(scenario);
+    for (const attack of ['proposal-scale', 'proposal-flip', 'proposal-race'] as const) {
+      const r = simulate({ ...scenario, byzantine: { count: 1, attack, placement: 'first' } });
+      expect(r.byzantine).toEqual(['w0']);
+      expect(r.counters.proposalsRefused).toBeGreaterThanOrEqual(1);
+      // banned (refuted once, or struck three times as a racer), and nobody else
+      expect(r.quarantined).toEqual(['w0']);
+      expect(r.final.accuracy).toBeGreaterThanOrEqual(clean.final.accuracy - 0.02);
+    }
+  });
+
+  it('a cluster of colluders confirms its forgery; the trimmed agreement across clusters contains it', () => {
+    // w0 and w1 sit in cluster 0 of three members: a Byzantine majority there
+    const scenario: ScenarioInput = {
+      ...small,
+      workers: 15,
+      cluster: { size: 3, rebalance: false },
+      aggregator: { name: 'mean' },
+      quarantine: { enabled: false },
+      byzantine: { count: 2, attack: 'proposal-scale', placement: 'first' },
+      stop: { maxIterations: 40 },
+      evalEvery: 40,
+    };
+    const robust = simulate(scenario);
+    expect(robust.counters.proposalsRefused).toBe(0);
+    expect(robust.quarantined).toEqual([]);
+    const clean = simulate({ ...scenario, byzantine: { count: 0 } });
+    expect(robust.final.accuracy).toBeGreaterThanOrEqual(clean.final.accuracy - 0.03);
+    // the same forgery against the plain mean of the proposals ('average' mode) costs accuracy
+    // (measured: 0.80 against 0.87 at iteration 40; the run is deterministic for its seed)
+    const plain = simulate({ ...scenario, agreement: { mode: 'average' } });
+    expect(plain.final.accuracy).toBeLessThan(robust.final.accuracy - 0.05);
+  });
+
   it('rejects NaN frames at the door and quarantines their sender', () => {
     const r = simulate({
       workers: 8,

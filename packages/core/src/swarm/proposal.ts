@@ -15,7 +15,8 @@
  * live members; registers someone sent in two versions (equivocation) show up as a digest
  * mismatch of the input, and the members abstain instead of blaming the proposer.
  *
- * Parameters: the job's codec and block size; the live members at judgement time.
+ * Parameters: the job's codec and block size; the live members at judgement time, and the
+ * minimum the majority is taken of (the coordinator passes half the cluster's seats).
  *
  * Cost: proposals lose error feedback (a residual no member can reproduce); the registers keep
  * theirs, and the coordinator's delta keeps its own. See docs/architecture.md.
@@ -92,10 +93,15 @@ export function judgeProposal(input: {
   liveMembers: readonly string[];
   answers: ReadonlyMap<string, MemberAnswer>;
   final?: boolean;
+  /**
+   * The majority is taken of at least this many members (default 1): with half the seats of a
+   * cluster of four as minimum, a proposer alone, or with one member, needs that member.
+   */
+  minimumLive?: number;
 }): ProposalVerdict {
   const live = new Set(input.liveMembers);
   const others = input.liveMembers.filter((id) => id !== input.proposer);
-  const needed = majorityOf(Math.max(1, live.size));
+  const needed = majorityOf(Math.max(1, live.size, input.minimumLive ?? 1));
   const confirmedBy: string[] = [];
   const against = new Map<string, string[]>();
   let answered = 0;
