@@ -383,6 +383,15 @@ export class ClusterRound {
     this.evaluate();
   }
 
+  /**
+   * The coordinator did not count this tab's proposal for `iteration` (its cluster could not
+   * confirm it yet: too few live members, or they could not judge): propose again when the next
+   * placement comes (a member joined, or the role came back).
+   */
+  allowRepropose(iteration: number): void {
+    if (this.proposedIteration === iteration) this.proposedIteration = undefined;
+  }
+
   /** Whether this tab is computing (a paused tab is not waited for). */
   setSelfActive(active: boolean): void {
     if (this.selfActive === active) return;

@@ -1179,6 +1179,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.proposals.refused++;
       this.proposals.lastError = `${answer.error.code}: ${answer.error.message}`;
       if (this.pendingProposal === pending) this.pendingProposal = undefined;
+      if (answer.error.code === 'unconfirmed')
+        this.runtime?.round.allowRepropose(pending.iteration);
       this.logger.warn({ ...answer.error, iteration: pending.iteration }, 'proposal refused');
       this.emit('proposal', {
         iteration: pending.iteration,

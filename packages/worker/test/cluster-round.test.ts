@@ -605,3 +605,23 @@ describe('recompute: any member gets the proposer’s update from the same regis
     });
   });
 });
+
+describe('proposing again', () => {
+  it('after an unconfirmed proposal, proposes the same iteration again at the next placement', () => {
+    const live = [0, 1];
+    const registers = randomVectors(2, 51);
+    const { round, proposals } = harness({ aggregator: 'median', f: 0, quarantine: false });
+    round.setMembership(membership(0, [0]));
+    round.startIteration(2);
+    round.receive(0, 2, registers[0]!);
+    expect(proposals).toHaveLength(1);
+    // a placement without news: no second proposal
+    round.setMembership(membership(0, [0]));
+    expect(proposals).toHaveLength(1);
+    // the coordinator could not count it (alone in a cluster of four): a member joins
+    round.allowRepropose(2);
+    round.setMembership(membership(0, live));
+    expect(proposals).toHaveLength(2);
+    expect(proposals[1]!.iteration).toBe(2);
+  });
+});
