@@ -290,6 +290,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private fault: FaultInjector | undefined;
   private pendingProposal: PendingProposal | undefined;
   private pendingConfirms: { request: ConfirmRequest; until: number }[] = [];
+  /** proposal-race fault: this tab's own register of the iteration, as a proposal. */
+  private raceProposal: Parameters<TabWorker['queueProposal']>[0] | undefined;
   private readonly confirmations = { computed: 0, abstain: 0 };
   private sendingProposal = false;
   private started = false;
@@ -933,15 +935,17 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own, digest);
     else runtime.round.rejectAtDoor(placement.slot, iteration, 'non-finite');
     if (this.fault?.races && decoded.ok) {
-      // a racing tab proposes its own register at once, proposer or not (faults.ts)
-      this.queueProposal({
+      // a racing tab proposes its own register at once, proposer or not (faults.ts), and again
+      // whenever it would propose as the proposer
+      this.raceProposal = {
         iteration,
         clusterId: placement.clusterId,
         update: own,
         contributors: [placement.slot],
         inputs: [{ slot: placement.slot, digest }],
         rejected: [],
-      });
+      };
+      this.queueProposal(this.raceProposal);
     }
   }
 
@@ -1048,8 +1052,12 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     const client = this.client;
     if (!client || this.left) return;
     if (proposal.iteration !== client.iteration) return;
-    // a racing tab already sent its own (faults.ts); a real proposer sends what it computed
-    if (this.fault?.races) return;
+    // a racing tab sends its own register instead (faults.ts); a real proposer what it computed
+    if (this.fault?.races) {
+      if (this.raceProposal?.iteration === proposal.iteration)
+        this.queueProposal(this.raceProposal);
+      return;
+    }
     const update = this.fault ? this.fault.corruptProposal(proposal.update) : proposal.update;
     this.queueProposal({ ...proposal, update });
   }
