@@ -13,6 +13,7 @@ import {
   type IterationStart,
   type Placement,
   type TabReport,
+  type Unseated,
   type Welcome,
   type WireError,
   type WorkerClientToServer,
@@ -38,6 +39,8 @@ export interface FakeWorkerOptions {
   learningRate?: number;
   batchSize?: number;
   hello?: Record<string, unknown>;
+  /** HTTP headers of the connection (a trusted proxy's X-Forwarded-For, in address tests). */
+  headers?: Record<string, string>;
 }
 
 export class FakeWorker {
@@ -49,13 +52,15 @@ export class FakeWorker {
   readonly rejections: WireError[] = [];
   readonly acks: { ok: boolean; code?: string }[] = [];
   readonly phases: string[] = [];
+  /** `unseated` notices: the tab waits without a seat (address-group cap). */
+  readonly unseated: Unseated[] = [];
   private encoder!: CodecEncoder;
   private readonly data: TrainingData = {
     xs: new Float32Array(0),
     labels: new Uint8Array(0),
     cursor: 0,
   };
-  private readonly options: Required<Omit<FakeWorkerOptions, 'hello'>> & {
+  private readonly options: Required<Omit<FakeWorkerOptions, 'hello' | 'headers'>> & {
     hello?: Record<string, unknown>;
   };
   private pendingDeltas: IterationStart[] = [];
@@ -77,10 +82,12 @@ export class FakeWorker {
       transports: ['websocket'],
       reconnection: false,
       forceNew: true,
+      ...(options.headers === undefined ? {} : { extraHeaders: options.headers }),
     });
     this.socket.on('ping', (ack) => ack());
     this.socket.on('rejected', (error) => this.rejections.push(error));
     this.socket.on('phase', (phase) => this.phases.push(phase));
+    this.socket.on('unseated', (info) => this.unseated.push(info));
     this.socket.on('placement', (placement) => {
       const wasProposer = this.placement?.proposer === true;
       this.placement = placement;

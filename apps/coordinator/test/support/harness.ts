@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { JobSpecInput } from '@swarmgrad/protocol';
 import { Coordinator, parseJob } from '../../src/index.ts';
+import type { AddressOptions } from '../../src/addresses.ts';
 
 export const testJobInput: JobSpecInput = {
   name: 'test-softmax',
@@ -34,6 +35,8 @@ export async function startCoordinator(
     resumeGraceMs?: number;
     /** Redis URL: start the coordinator as one node of a multi-node swarm. */
     redis?: string;
+    /** Client addresses, address groups and joins per group (trusted proxies etc.). */
+    addresses?: AddressOptions;
   } = {},
 ): Promise<Coordinator> {
   return Coordinator.start({
@@ -48,6 +51,7 @@ export async function startCoordinator(
     minTabs: options.minTabs ?? 1,
     resumeGraceMs: options.resumeGraceMs ?? 1000,
     redis: options.redis,
+    ...(options.addresses === undefined ? {} : { addresses: options.addresses }),
   });
 }
 
