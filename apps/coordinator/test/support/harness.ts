@@ -142,6 +142,8 @@ export async function status(url: string): Promise<{
   wire: { bytesSent: number; fp32EquivalentBytes: number };
   staleDropped: number;
   rejected: Record<string, number>;
+  /** Tabs waiting without a seat under the address-group cap. */
+  unseated: number;
 }> {
   return (await (await fetch(`${url}/api/status`)).json()) as never;
 }
