@@ -5,13 +5,15 @@
  * one address must never make a majority of a cluster, and one address may open only so
  * many tabs per minute.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { groupSeatCap } from '@swarmgrad/core';
 import { PROTOCOL_VERSION } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
 import { FakeWorker } from './support/fake-worker.ts';
-import { startCoordinator, status, waitFor } from './support/harness.ts';
+import { startCoordinator, status, tempDir, waitFor } from './support/harness.ts';
+import { RedisServer } from './support/redis.ts';
 
 const running: Coordinator[] = [];
 const workers: FakeWorker[] = [];
@@ -168,4 +170,64 @@ describe('sybil-aware placement', () => {
     expect(answers.map((a) => a.ok)).toEqual([true, true, true]);
     expect((await status(coordinator.url)).rejected['too-many-joins']).toBeUndefined();
   });
+});
+
+describe('sybil-aware placement on several nodes (Redis)', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  }, 300_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('carries the address group in the join: every node places the tabs of one address alike', async () => {
+    const dir = await tempDir();
+    const nodes: Coordinator[] = [];
+    for (const name of ['a', 'b']) {
+      const node = await startCoordinator(
+        { cluster: { size: 3, redundancy: 0 } },
+        {
+          dataDir: join(dir, name),
+          minTabs: 6,
+          redis: redis.url,
+          addresses: { ...viaProxy, joinsPerMinute: 600, joinBurst: 50 },
+        },
+      );
+      running.push(node);
+      nodes.push(node);
+    }
+    const [a, b] = nodes as [Coordinator, Coordinator];
+    // three tabs of one address and three volunteers, alternating between the nodes
+    const crowd: FakeWorker[] = [];
+    const honest: FakeWorker[] = [];
+    for (let i = 0; i < 3; i++) {
+      crowd.push(await tab((i % 2 === 0 ? a : b).url, '203.0.113.40'));
+      honest.push(await tab((i % 2 === 0 ? b : a).url, `198.51.100.${40 + i}`));
+    }
+    await waitFor(() => honest.every((w) => w.placement !== undefined), 'honest placements');
+    await waitFor(() => a.iteration >= 2 && b.iteration >= 2, 'training on both nodes', 30_000);
+    const seats = (c: Coordinator) =>
+      c.registry.clusters.map((cluster) => ({ id: cluster.id, seats: [...cluster.seats] }));
+    await waitFor(
+      () => JSON.stringify(seats(a)) === JSON.stringify(seats(b)),
+      'one placement on both nodes',
+    );
+    // the group as the receiving node saw it, on both replicas
+    for (const w of crowd) {
+      expect(a.registry.tabs.get(w.id)?.addressGroup).toBe('203.0.113.40/32');
+      expect(b.registry.tabs.get(w.id)?.addressGroup).toBe('203.0.113.40/32');
+    }
+    const crowdIds = new Set(crowd.map((w) => w.id));
+    for (const cluster of a.registry.clusters) {
+      // clusters of 3: at most one seat per address group
+      expect(
+        cluster.seats.filter((id) => id !== undefined && crowdIds.has(id)).length,
+      ).toBeLessThanOrEqual(1);
+    }
+    // two clusters of three, one crowd tab each: the third waits, on both replicas
+    expect(a.registry.clusters.length).toBe(2);
+    expect(a.status().unseated).toBe(1);
+    expect(b.status().unseated).toBe(1);
+  }, 120_000);
 });
