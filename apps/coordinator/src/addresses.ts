@@ -11,10 +11,11 @@
  * operator trusts (`--trust-proxy`) is the proxy's header believed: X-Forwarded-For's
  * rightmost hop that is not itself a trusted proxy (what the proxy saw, not what the client
  * wrote), or one configured header (X-Real-IP, CF-Connecting-IP …). Addresses in the exempt
- * ranges (default: loopback, private and link-local ones: the operator's own network, CI,
- * tests) form no group and are not join-limited.
+ * ranges (default: loopback, private and link-local ones, and this host's own addresses: the
+ * operator's own network and machine, CI, tests) form no group and are not join-limited.
  */
 import { BlockList, isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { IncomingHttpHeaders } from 'node:http';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 
@@ -26,7 +27,10 @@ export interface AddressOptions {
   /** Prefix lengths that make one group: default 32 (IPv4) and 64 (IPv6). */
   ipv4Prefix?: number;
   ipv6Prefix?: number;
-  /** Addresses or CIDRs that form no group; default `private` (see PRIVATE_RANGES). */
+  /**
+   * Addresses or CIDRs that form no group; `private` (PRIVATE_RANGES), `self` (this host's
+   * interface addresses), `none`. Default `private,self`.
+   */
   exempt?: readonly string[];
   /** New tabs one group may open per minute on average, and at once. */
   joinsPerMinute?: number;
@@ -49,15 +53,30 @@ export const addressDefaults = {
   clientHeader: 'x-forwarded-for',
   ipv4Prefix: 32,
   ipv6Prefix: 64,
-  exempt: ['private'],
+  exempt: ['private', 'self'],
   joinsPerMinute: 20,
   joinBurst: 10,
 } as const;
 
-/** A ranges list: addresses, CIDRs, `private` (PRIVATE_RANGES) or `none`. Throws on bad. */
+/** This host's interface addresses (a tab opened on the coordinator's own machine). */
+function ownAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) =>
+    (list ?? []).flatMap((item) => {
+      const address = normalizeAddress(item.address);
+      return address === undefined ? [] : [address];
+    }),
+  );
+}
+
+/**
+ * A ranges list: addresses, CIDRs, `private` (PRIVATE_RANGES), `self` (this host's own
+ * addresses, read now) or `none`. Throws on bad.
+ */
 export function blockListOf(ranges: readonly string[]): BlockList {
   const list = new BlockList();
-  for (const raw of ranges.flatMap((r) => (r === 'private' ? [...PRIVATE_RANGES] : [r]))) {
+  const expand = (r: string): string[] =>
+    r === 'private' ? [...PRIVATE_RANGES] : r === 'self' ? ownAddresses() : [r];
+  for (const raw of ranges.flatMap(expand)) {
     const item = raw.trim();
     if (item === '' || item === 'none') continue;
     const [address, bits, extra] = item.split('/');

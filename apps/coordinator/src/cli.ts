@@ -68,7 +68,7 @@ export function buildProgram(): Command {
     )
     .option(
       '--exempt-addresses <ranges>',
-      "addresses that form no group and are not join-limited: CIDRs, 'private' or 'none'",
+      "addresses that form no group and are not join-limited: CIDRs, 'private', 'self' (this host) or 'none'",
       rangeList,
       [...addressDefaults.exempt],
     )

@@ -1,5 +1,6 @@
 /** Client addresses and address groups (addresses.ts): proxies, prefixes, exempt ranges, joins. */
 import { describe, expect, it } from 'vitest';
+import { networkInterfaces } from 'node:os';
 import { AddressGate, blockListOf, networkOf, normalizeAddress } from '../src/addresses.ts';
 
 describe('addresses', () => {
@@ -62,6 +63,16 @@ describe('addresses', () => {
     for (const exempt of ['127.0.0.1', '10.1.1.1', '192.168.1.9', '172.20.0.1', '::1', 'fd00::1'])
       expect(gate.groupOf(exempt)).toBeUndefined();
     expect(gate.groupOf(undefined)).toBeUndefined();
+    // this host's own addresses (a tab on the coordinator's machine, e.g. a CI swarm reaching
+    // it on its LAN address, which need not be a private one)
+    const own = Object.values(networkInterfaces())
+      .flatMap((list) => list ?? [])
+      .map((item) => item.address);
+    expect(own.length).toBeGreaterThan(0);
+    const selfOnly = new AddressGate({ exempt: ['self'] });
+    for (const address of own) expect(selfOnly.groupOf(normalizeAddress(address))).toBeUndefined();
+    expect(selfOnly.groupOf('203.0.113.9')).toBe('203.0.113.9/32');
+    for (const address of own) expect(gate.groupOf(normalizeAddress(address))).toBeUndefined();
     // `none`: every address is grouped, loopback included
     expect(new AddressGate({ exempt: ['none'] }).groupOf('127.0.0.1')).toBe('127.0.0.1/32');
   });

@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { io, type Socket } from 'socket.io-client';
 import { groupSeatCap } from '@swarmgrad/core';
 import { PROTOCOL_VERSION } from '@swarmgrad/protocol';
@@ -156,6 +157,30 @@ describe('sybil-aware placement', () => {
     expect(s.rejected['too-many-joins']).toBe(2);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain('swarmgrad_rejected_messages_total{code="too-many-joins"} 2');
+  });
+
+  // a CI swarm reaches the coordinator on this host's LAN address, which need not be private
+  const lan = Object.values(networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .find((item) => item.family === 'IPv4' && !item.internal)?.address;
+  it.skipIf(lan === undefined)('groups no tabs opened on the coordinator host itself', async () => {
+    const coordinator = await startCoordinator(
+      { cluster: { size: 4, redundancy: 0 } },
+      { host: lan!, minTabs: 4, addresses: { joinBurst: 2, joinsPerMinute: 2 } },
+    );
+    running.push(coordinator);
+    const url = `http://${lan!}:${coordinator.port}`;
+    const ws: FakeWorker[] = [];
+    for (let i = 0; i < 4; i++) {
+      const w = await FakeWorker.connect({ url });
+      workers.push(w);
+      ws.push(w);
+    }
+    await waitFor(() => ws.every((w) => w.placement !== undefined), 'placements');
+    const s = await status(url);
+    expect(s.clusters.map((c) => c.members.length)).toEqual([4]);
+    expect(s.unseated).toBe(0);
+    expect(coordinator.registry.tabs.get(ws[0]!.id)?.addressGroup).toBeUndefined();
   });
 
   it('believes no proxy header unless the proxy is trusted', async () => {

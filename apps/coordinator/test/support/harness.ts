@@ -37,12 +37,14 @@ export async function startCoordinator(
     redis?: string;
     /** Client addresses, address groups and joins per group (trusted proxies etc.). */
     addresses?: AddressOptions;
+    /** Interface to listen on (default 127.0.0.1). */
+    host?: string;
   } = {},
 ): Promise<Coordinator> {
   return Coordinator.start({
     job: parseJob({ ...testJobInput, ...overrides }),
     port: 0,
-    host: '127.0.0.1',
+    host: options.host ?? '127.0.0.1',
     dataDir: options.dataDir ?? (await tempDir()),
     adminToken: 'test-token',
     logger: pino({ level: 'silent' }),
