@@ -13,14 +13,29 @@ import { groupSeatCap } from '@swarmgrad/core';
 import { PROTOCOL_VERSION } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
 import { FakeWorker } from './support/fake-worker.ts';
-import { startCoordinator, status, tempDir, waitFor } from './support/harness.ts';
+import { writeFile } from 'node:fs/promises';
+import {
+  runCli,
+  spawnCoordinator,
+  startCoordinator,
+  status,
+  tempDir,
+  testJobInput,
+  waitFor,
+  type ChildCoordinator,
+} from './support/harness.ts';
 import { RedisServer } from './support/redis.ts';
 
 const running: Coordinator[] = [];
 const workers: FakeWorker[] = [];
 const sockets: Socket[] = [];
+const children: ChildCoordinator[] = [];
 
 afterEach(async () => {
+  for (const child of children.splice(0)) {
+    child.process.kill('SIGKILL');
+    await child.exited;
+  }
   for (const w of workers.splice(0)) w.close();
   for (const socket of sockets.splice(0)) socket.disconnect();
   for (const c of running.splice(0)) await c.close({ checkpoint: false });
@@ -254,5 +269,40 @@ describe('sybil-aware placement on several nodes (Redis)', () => {
     expect(a.registry.clusters.length).toBe(2);
     expect(a.status().unseated).toBe(1);
     expect(b.status().unseated).toBe(1);
+  }, 120_000);
+});
+
+describe('swarmgrad serve address options', () => {
+  it('takes the proxy, prefix and join-rate flags, and refuses bad ones', async () => {
+    const dir = await tempDir();
+    const job = join(dir, 'job.json');
+    await writeFile(job, JSON.stringify(testJobInput));
+    const child = await spawnCoordinator([
+      '--config',
+      job,
+      '--data-dir',
+      dir,
+      '--trust-proxy',
+      '127.0.0.1,::1',
+      '--ipv4-prefix',
+      '16',
+      '--joins-per-minute',
+      '2',
+      '--join-burst',
+      '2',
+    ]);
+    children.push(child);
+    expect((await hello(child.url, '203.0.1.1')).ok).toBe(true);
+    expect((await hello(child.url, '203.0.2.2')).ok).toBe(true);
+    // a third new tab of 203.0.0.0/16
+    expect(await hello(child.url, '203.0.3.3')).toEqual({ ok: false, code: 'too-many-joins' });
+    expect((await hello(child.url, '203.1.0.1')).ok).toBe(true);
+
+    const bad = await runCli(['serve', '--trust-proxy', 'proxy.example', '--port', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--trust-proxy.*not an address or CIDR: proxy\.example/);
+    const prefix = await runCli(['serve', '--ipv6-prefix', '129', '--port', '0']);
+    expect(prefix.code).toBe(2);
+    expect(prefix.stderr).toMatch(/a prefix length 0-128/);
   }, 120_000);
 });
