@@ -221,7 +221,7 @@ export class Coordinator {
     this.addresses = new AddressGate(options.addresses, () =>
       this.logger.warn(
         'a tab connected with a client-address header from a proxy that is not trusted: ' +
-          'behind a reverse proxy, pass --trust-proxy <its address> or every tab shares its group',
+          'behind a reverse proxy, pass --trust-proxy <its address> or tabs are grouped by the proxy address',
       ),
     );
     this.metrics.iteration.set(init.iteration);
