@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Coordinator } from './coordinator.ts';
 import { ConfigError, loadJob } from './config.ts';
+import { AddressGate, addressDefaults, blockListOf, type AddressOptions } from './addresses.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -43,6 +44,46 @@ export function buildProgram(): Command {
       '--redis <url>',
       'one node of a multi-node coordinator sharing its state in Redis, e.g. redis://127.0.0.1:6379',
     )
+    .option(
+      '--trust-proxy <ranges>',
+      'reverse proxies (addresses or CIDRs, comma-separated) whose client-address header is believed',
+      rangeList,
+    )
+    .option(
+      '--client-ip-header <name>',
+      'header a trusted proxy names the client in (X-Forwarded-For: its rightmost untrusted hop)',
+      addressDefaults.clientHeader,
+    )
+    .option(
+      '--ipv4-prefix <bits>',
+      'IPv4 addresses sharing this prefix are one address group',
+      prefixBits(32),
+      addressDefaults.ipv4Prefix,
+    )
+    .option(
+      '--ipv6-prefix <bits>',
+      'IPv6 addresses sharing this prefix are one address group',
+      prefixBits(128),
+      addressDefaults.ipv6Prefix,
+    )
+    .option(
+      '--exempt-addresses <ranges>',
+      "addresses that form no group and are not join-limited: CIDRs, 'private', 'self' (this host) or 'none'",
+      rangeList,
+      [...addressDefaults.exempt],
+    )
+    .option(
+      '--joins-per-minute <n>',
+      'new tabs one address group may open per minute',
+      positiveInt('--joins-per-minute'),
+      addressDefaults.joinsPerMinute,
+    )
+    .option(
+      '--join-burst <n>',
+      'new tabs one address group may open at once',
+      positiveInt('--join-burst'),
+      addressDefaults.joinBurst,
+    )
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .action(
       async (opts: {
@@ -53,8 +94,25 @@ export function buildProgram(): Command {
         allowFaultInjection: boolean;
         redis?: string;
         logLevel: string;
+        trustProxy?: string[];
+        clientIpHeader: string;
+        ipv4Prefix: number;
+        ipv6Prefix: number;
+        exemptAddresses: string[];
+        joinsPerMinute: number;
+        joinBurst: number;
       }) => {
         const logger = pino({ name: 'swarmgrad', level: opts.logLevel });
+        const addresses: AddressOptions = {
+          trustProxy: opts.trustProxy ?? [],
+          clientHeader: opts.clientIpHeader.toLowerCase(),
+          ipv4Prefix: opts.ipv4Prefix,
+          ipv6Prefix: opts.ipv6Prefix,
+          exempt: opts.exemptAddresses,
+          joinsPerMinute: opts.joinsPerMinute,
+          joinBurst: opts.joinBurst,
+        };
+        new AddressGate(addresses); // checks them before anything starts
         let job;
         try {
           job = await loadJob(opts.config);
@@ -75,6 +133,7 @@ export function buildProgram(): Command {
             dataDir: resolve(opts.dataDir),
             adminToken: process.env.SWARMGRAD_ADMIN_TOKEN,
             allowFaultInjection: opts.allowFaultInjection,
+            addresses,
             ...(opts.redis === undefined ? {} : { redis: opts.redis }),
             ...(process.env.SWARMGRAD_LEASE_MS
               ? { leaseMs: Number(process.env.SWARMGRAD_LEASE_MS) }
@@ -165,6 +224,29 @@ function positiveInt(what: string) {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1)
       throw new InvalidArgumentError(`${what}: a positive integer`);
+    return n;
+  };
+}
+
+/** A comma-separated list of addresses or CIDRs (or `private`, `none`), checked. */
+function rangeList(value: string): string[] {
+  const ranges = value
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+  try {
+    blockListOf(ranges);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+  return ranges;
+}
+
+function prefixBits(max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > max)
+      throw new InvalidArgumentError(`a prefix length 0-${max}`);
     return n;
   };
 }

@@ -60,6 +60,7 @@ import {
 } from '@swarmgrad/worker/model';
 
 import { TabRegistry, type TabRecord } from './tabs.ts';
+import { AddressGate, type AddressOptions } from './addresses.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { DeltaJournal } from './journal.ts';
 import { CheckpointStore } from './checkpoint.ts';
@@ -95,6 +96,8 @@ export interface CoordinatorOptions {
   redis?: string;
   /** Multi-node: lease and heartbeat expiry in ms (default 3000). */
   leaseMs?: number;
+  /** Client addresses, address groups and joins per group (addresses.ts). */
+  addresses?: AddressOptions;
 }
 
 export interface EvaluationPoint {
@@ -170,6 +173,8 @@ export class Coordinator {
   private http: HttpServer | undefined;
   private readonly sockets = new Map<string, WorkerSocket>();
   private readonly limiter: RateLimiterMemory;
+  /** Client address → address group (capped per cluster by placement), joins per group. */
+  private readonly addresses: AddressGate;
   private phaseValue: Phase = 'waiting';
   private paused = false;
   private learningRateValue: number;
@@ -274,6 +279,12 @@ export class Coordinator {
       points: limits.eventBurst,
       duration: limits.eventBurst / limits.eventsPerSecond,
     });
+    this.addresses = new AddressGate(options.addresses, () =>
+      this.logger.warn(
+        'a tab connected with a client-address header from a proxy that is not trusted: ' +
+          'behind a reverse proxy, pass --trust-proxy <its address> or tabs are grouped by the proxy address',
+      ),
+    );
     this.metrics.iteration.set(init.iteration);
   }
 
@@ -520,11 +531,33 @@ export class Coordinator {
           ),
         });
       }
+      // one client address must not open tabs without bound (a resume opens none)
+      const group = this.addresses.groupOf(
+        this.addresses.clientAddress(socket.handshake.address, socket.handshake.headers),
+      );
+      const join = this.joinCommand(socket, hello, group);
+      if (group !== undefined && !this.registry.tabs.has(join.tabId)) {
+        joining = true;
+        const admitted = await this.addresses.admitJoin(group);
+        joining = false;
+        if (!admitted.ok) {
+          const seconds = Math.ceil(admitted.retryInMs / 1000);
+          return ack({
+            ok: false,
+            error: refuse(
+              'hello',
+              'too-many-joins',
+              `too many new tabs from ${group}: retry in ${seconds} s`,
+            ),
+          });
+        }
+        if (tab || !socket.connected) return;
+      }
       clearTimeout(helloTimer);
       joining = true;
       // the join is applied by every node; here, at the point of applying it, the tab gets its
       // welcome (before any placement, which afterAdmit sends)
-      this.submit(this.joinCommand(socket, hello), (result) => {
+      this.submit(join, (result) => {
         joining = false;
         if (result instanceof Error) {
           // the shared state is out of reach: the tab retries (socket.io reconnects)
@@ -707,7 +740,11 @@ export class Coordinator {
   }
 
   /** A join for this hello: a new identity, or the one its resume token names. */
-  private joinCommand(socket: WorkerSocket, hello: ReturnType<typeof helloSchema.parse>): Command {
+  private joinCommand(
+    socket: WorkerSocket,
+    hello: ReturnType<typeof helloSchema.parse>,
+    addressGroup: string | undefined,
+  ): Extract<Command, { kind: 'join' }> {
     const known = hello.resumeToken
       ? [...this.registry.tabs.values()].find((t) => safeEqual(t.resumeToken, hello.resumeToken!))
       : undefined;
@@ -720,6 +757,7 @@ export class Coordinator {
       fallbackAdapter: hello.fallbackAdapter,
       fault: hello.fault,
       socketId: socket.id,
+      ...(addressGroup === undefined ? {} : { addressGroup }),
     });
   }
 
@@ -753,6 +791,7 @@ export class Coordinator {
     }
     this.registry.setConnected(tab, true);
     tab.socketId = command.socketId;
+    tab.addressGroup = command.addressGroup;
     if (this.shared.distributed) tab.node = command.node;
     tab.backend = command.backend;
     tab.fallbackAdapter = command.fallbackAdapter;
@@ -893,6 +932,9 @@ export class Coordinator {
       if (placement?.proposer) this.proposersThisIteration.add(id);
       const socket = this.sockets.get(id);
       if (placement && socket) socket.emit('placement', placement);
+      const group = this.registry.tabs.get(id)?.addressGroup;
+      if (!placement && socket && group !== undefined && this.registry.isWaiting(id))
+        socket.emit('unseated', { reason: 'address-group-full', group });
     }
   }
 
@@ -1237,6 +1279,7 @@ export class Coordinator {
   private startIterationIfReady(now = Date.now()): void {
     if (this.closing || this.paused || this.phaseValue === 'done') return;
     const changed = this.registry.rebalance(now, this.options.resumeGraceMs ?? 10_000);
+    this.sendPlacements(this.registry.takeNewlyWaiting()); // they learn they wait (`unseated`)
     if (this.placementsDirty) {
       for (const tab of this.registry.connected()) changed.add(tab.id);
       this.placementsDirty = false;
@@ -1908,6 +1951,7 @@ export class Coordinator {
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
       quarantined: this.quarantinedTabs.map((q) => ({ ...q, reportedBy: [...q.reportedBy] })),
       proposals: { ...this.verdicts },
+      unseated: this.registry.unseated().length,
       serverTime: Date.now(),
       staleness: this.dashboardMetrics.staleness({
         learningRate: this.learningRateValue,

@@ -49,6 +49,8 @@ export type Command = CommandHeader &
         fallbackAdapter: boolean | undefined;
         fault: FaultMode | undefined;
         socketId: string;
+        /** The tab's address group (addresses.ts), so every node places it alike. */
+        addressGroup?: string | undefined;
       }
     | { kind: 'leave'; tabId: string; socketId: string }
     | { kind: 'rtt'; tabId: string; rttMs: number }

@@ -6,6 +6,7 @@
 import {
   createGradientCode,
   getPlacement,
+  groupSeatCap,
   type ClusterSeats,
   type GradientCode,
 } from '@swarmgrad/core';
@@ -39,6 +40,11 @@ export interface TabRecord {
   refutedAt?: number[] | undefined;
   /** Iterations at which it proposed without being its cluster's proposer. */
   racedAt?: number[] | undefined;
+  /**
+   * Its network address group (addresses.ts); placement caps each group's seats per cluster.
+   * Undefined: an exempt address, a group of its own.
+   */
+  addressGroup?: string | undefined;
 }
 
 /** What a node replicates of the registry (reports stay with the node that received them). */
@@ -75,6 +81,10 @@ export class TabRegistry {
   private live: ReadonlySet<number> | undefined;
   /** Per cluster id: how many times the proposer role moved on (rotateProposer). */
   private readonly rotations = new Map<number, number>();
+  /** Tabs the last placement left waiting under the address-group cap. */
+  private waiting = new Set<string>();
+  /** Of those, the ones that did not wait before it (takeNewlyWaiting). */
+  private newlyWaiting: string[] = [];
 
   constructor(private job: JobSpec) {}
 
@@ -197,6 +207,7 @@ export class TabRegistry {
   /** Re-places every connected tab (between iterations). Returns tabs whose seat changed. */
   rebalance(now = Date.now(), resumeGraceMs = 0): Set<string> {
     const before = this.seatByTab;
+    const waitingBefore = this.waiting;
     // a tab that dropped out moments ago keeps its seat for resumeGraceMs: when it reconnects
     // with its resume token it gets its cluster, slot and links back (it does not count as
     // live for the quorum meanwhile)
@@ -209,6 +220,7 @@ export class TabRegistry {
         id: t.id,
         joinSeq: t.joinSeq,
         ...(t.rttMs === undefined ? {} : { rttMs: t.rttMs }),
+        ...(t.addressGroup === undefined ? {} : { group: t.addressGroup }),
       }));
     const result = getPlacement(this.job.cluster.placement).place({
       clusters: this.clusterSeats,
@@ -218,6 +230,7 @@ export class TabRegistry {
     });
     this.clusterSeats = result.clusters;
     this.nextClusterId = result.nextClusterId;
+    this.waiting = new Set(result.unseated);
     this.reindex();
     // forget tabs that left and no longer hold a seat
     for (const tab of [...this.tabs.values()]) {
@@ -229,25 +242,62 @@ export class TabRegistry {
       const old = before.get(tab.id);
       if (seat?.clusterId !== old?.clusterId || seat?.slot !== old?.slot) changed.add(tab.id);
     }
+    this.newlyWaiting = [...this.waiting].filter((id) => !waitingBefore.has(id));
     return changed;
+  }
+
+  /** Connected tabs the last placement left waiting under the address-group cap. */
+  unseated(): TabRecord[] {
+    return [...this.waiting].flatMap((id) => {
+      const tab = this.tabs.get(id);
+      return tab?.connected === true && this.seatOf(id) === undefined ? [tab] : [];
+    });
+  }
+
+  /** Tabs the last rebalance newly left waiting under the address-group cap (once). */
+  takeNewlyWaiting(): string[] {
+    const ids = this.newlyWaiting;
+    this.newlyWaiting = [];
+    return ids;
+  }
+
+  /** Whether `tabId` waits under the address-group cap (it has no seat). */
+  isWaiting(tabId: string): boolean {
+    return this.waiting.has(tabId) && this.seatOf(tabId) === undefined;
   }
 
   /**
    * Seats a newcomer in a vacant seat now, mid-iteration, when there is one: clusters with
    * no live tab first (that is how a lost quorum comes back), then the lowest-numbered.
-   * New clusters are only made between iterations, so the voting set stays fixed.
+   * New clusters are only made between iterations, so the voting set stays fixed. Like
+   * placement, it never gives an address group more than groupSeatCap seats of a cluster
+   * (the seat it takes over from a gone tab does not count).
    */
   seatInVacancy(tabId: string): Seat | undefined {
     const live = this.liveClusters();
+    const group = this.tabs.get(tabId)?.addressGroup;
+    const cap = groupSeatCap(this.job.cluster.size);
+    const freeSlot = (c: ClusterSeats): number => {
+      const slot = c.seats.indexOf(undefined);
+      return slot >= 0 ? slot : c.seats.findIndex((id) => this.tabs.get(id!)?.connected !== true);
+    };
+    const allowed = (c: ClusterSeats, slot: number): boolean => {
+      if (group === undefined) return true;
+      let held = 0;
+      c.seats.forEach((id, s) => {
+        if (s !== slot && id !== undefined && this.tabs.get(id)?.addressGroup === group) held++;
+      });
+      return held < cap;
+    };
     const candidates = this.clusterSeats
-      .filter((c) =>
-        c.seats.some((id) => id === undefined || this.tabs.get(id)?.connected !== true),
-      )
+      .filter((c) => {
+        const slot = freeSlot(c);
+        return slot >= 0 && allowed(c, slot);
+      })
       .sort((a, b) => Number(live.has(a.id)) - Number(live.has(b.id)) || a.id - b.id);
     const target = candidates[0];
     if (target === undefined) return undefined;
-    let slot = target.seats.indexOf(undefined);
-    if (slot < 0) slot = target.seats.findIndex((id) => this.tabs.get(id!)?.connected !== true);
+    const slot = freeSlot(target);
     const previous = target.seats[slot];
     if (previous !== undefined && previous !== tabId) {
       this.tabs.delete(previous);
@@ -257,6 +307,7 @@ export class TabRegistry {
     this.live = undefined;
     const seat = { clusterId: target.id, slot };
     this.seatByTab.set(tabId, seat);
+    this.waiting.delete(tabId);
     return seat;
   }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
+  groupSeatCap,
   occupancy,
   placementStrategies,
   type ClusterSeats,
@@ -8,6 +9,7 @@ import {
 } from '../src/placement/index.ts';
 
 type Step = { join: number; leave: number[]; size: number };
+type GroupStep = { join: number[]; leave: number[]; size: number };
 
 describe.each(placementStrategies.map((s) => [s.name, s] as const))(
   'placement %s',
@@ -44,6 +46,7 @@ describe.each(placementStrategies.map((s) => [s.name, s] as const))(
               });
               clusters = result.clusters;
               nextClusterId = result.nextClusterId;
+              expect(result.unseated).toEqual([]);
 
               const seen = new Map<string, [number, number]>();
               for (const c of clusters) {
@@ -73,6 +76,145 @@ describe.each(placementStrategies.map((s) => [s.name, s] as const))(
         ),
         { numRuns: 200 },
       );
+    });
+
+    it('never seats a majority of one address group in a cluster; waits only when it must', () => {
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.record({
+              // each joining tab's group: 0-2 one of three shared addresses, 3 none of its own
+              join: fc.array(fc.nat({ max: 3 }), { maxLength: 10 }),
+              leave: fc.array(fc.nat({ max: 40 }), { maxLength: 6 }),
+              size: fc.constantFrom(1, 2, 3, 4, 4, 5, 8),
+            }),
+            { minLength: 1, maxLength: 14 },
+          ),
+          (steps: GroupStep[]) => {
+            let live: PlacementTab[] = [];
+            let clusters: ClusterSeats[] = [];
+            let nextClusterId = 0;
+            let seq = 0;
+            let size = 0;
+            for (const step of steps) {
+              const sameSize = step.size === size;
+              size = step.size;
+              const before = new Map<string, [number, number]>();
+              for (const c of clusters) c.seats.forEach((t, s) => t && before.set(t, [c.id, s]));
+              live = live.filter((_t, i) => !step.leave.includes(i));
+              for (const g of step.join) {
+                const id = `t${seq}`;
+                live.push({
+                  id,
+                  joinSeq: seq++,
+                  rttMs: (seq * 37) % 100,
+                  ...(g < 3 ? { group: `10.0.${g}.1/32` } : {}),
+                });
+              }
+              const result = strategy.place({ clusters, live, clusterSize: size, nextClusterId });
+              clusters = result.clusters;
+              nextClusterId = result.nextClusterId;
+
+              const groupOf = new Map(live.map((t) => [t.id, t.group]));
+              const cap = groupSeatCap(size);
+              const seen = new Map<string, [number, number]>();
+              const countIn = (c: ClusterSeats, group: string) =>
+                c.seats.filter((t) => t !== undefined && groupOf.get(t) === group).length;
+              for (const c of clusters) {
+                expect(c.seats.length).toBe(size);
+                expect(occupancy(c)).toBeGreaterThan(0);
+                c.seats.forEach((t, s) => {
+                  if (t === undefined) return;
+                  expect(seen.has(t)).toBe(false);
+                  seen.set(t, [c.id, s]);
+                });
+                for (const g of ['10.0.0.1/32', '10.0.1.1/32', '10.0.2.1/32']) {
+                  const n = countIn(c, g);
+                  expect(n).toBeLessThanOrEqual(cap);
+                  // never a majority of the cluster nor of any member's others (m ≥ 3)
+                  if (size >= 3) expect(2 * n).toBeLessThan(size);
+                  if (size >= 3) expect(2 * n).toBeLessThanOrEqual(size - 1);
+                }
+              }
+              // seated and waiting tabs are the live tabs, once each
+              for (const id of result.unseated) expect(seen.has(id)).toBe(false);
+              expect(new Set(result.unseated).size).toBe(result.unseated.length);
+              expect([...seen.keys(), ...result.unseated].sort()).toEqual(
+                live.map((t) => t.id).sort(),
+              );
+              // a tab waits only when its group is at the cap in every cluster with a vacancy
+              // (and there is one: with none, a new cluster would have been opened for it)
+              const open = clusters.filter((c) => occupancy(c) < size);
+              for (const id of result.unseated) {
+                const group = groupOf.get(id);
+                expect(group).toBeDefined();
+                expect(open.length).toBeGreaterThan(0);
+                for (const c of open) expect(countIn(c, group!)).toBe(cap);
+              }
+              // stayers keep cluster and slot when the size did not change, and a seated tab
+              // is never unseated then (compaction only moves tabs that find seats)
+              const survivingIds = new Set(clusters.map((c) => c.id));
+              for (const [tab, [cid, slot]] of before) {
+                const now = seen.get(tab);
+                if (!sameSize || !groupOf.has(tab)) continue;
+                expect(now).toBeDefined();
+                if (survivingIds.has(cid)) expect(now).toEqual([cid, slot]);
+              }
+            }
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
+    it('seats one tab of a crowd per cluster of 4 and lets the rest wait', () => {
+      const crowd = Array.from({ length: 6 }, (_, i) => ({
+        id: `s${i}`,
+        joinSeq: i,
+        group: '198.51.100.7/32',
+      }));
+      const honest = Array.from({ length: 6 }, (_, i) => ({ id: `h${i}`, joinSeq: 6 + i }));
+      const result = strategy.place({
+        clusters: [],
+        live: [...crowd, ...honest],
+        clusterSize: 4,
+        nextClusterId: 0,
+      });
+      // s0 opens cluster 0; s1..s5 wait behind its vacancies; the honest tabs fill cluster 0
+      // and open cluster 1, where s1 then sits; s2 finds no vacancy left and opens cluster 2
+      // (a cluster is opened only when none has a vacancy); s3..s5 wait behind cluster 2
+      for (const c of result.clusters) {
+        expect(c.seats.filter((t) => t?.startsWith('s')).length).toBeLessThanOrEqual(1);
+      }
+      expect(
+        result.clusters.flatMap((c) => c.seats).filter((t) => t?.startsWith('h')),
+      ).toHaveLength(6);
+      expect(result.clusters.map(occupancy)).toEqual([4, 4, 1]);
+      expect(result.unseated).toEqual(['s3', 's4', 's5']);
+    });
+
+    it('unseats the surplus of a group when the cluster size shrinks', () => {
+      const live = [
+        { id: 'a', joinSeq: 0, group: 'g' },
+        { id: 'b', joinSeq: 1, group: 'g' },
+        { id: 'c', joinSeq: 2 },
+        { id: 'd', joinSeq: 3 },
+        { id: 'e', joinSeq: 4 },
+      ];
+      // at size 5 the cap is 2: a and b share cluster 0
+      const { clusters } = strategy.place({
+        clusters: [{ id: 0, seats: ['a', 'b', 'c', 'd', 'e'] }],
+        live,
+        clusterSize: 5,
+        nextClusterId: 1,
+      });
+      expect(clusters[0]!.seats).toEqual(['a', 'b', 'c', 'd', 'e']);
+      // at size 3 the cap is 1: b leaves cluster 0 and sits with the bumped tabs
+      const shrunk = strategy.place({ clusters, live, clusterSize: 3, nextClusterId: 1 });
+      expect(shrunk.unseated).toEqual([]);
+      expect(shrunk.clusters[0]!.seats).toEqual(['a', 'd', 'c']);
+      const seatOfB = shrunk.clusters.find((c) => c.seats.includes('b'))!;
+      expect(seatOfB.id).not.toBe(0);
     });
 
     it('fills clusters of the requested size from scratch', () => {

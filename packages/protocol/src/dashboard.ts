@@ -153,6 +153,11 @@ export interface DashboardStatus {
    */
   quarantined: QuarantinedTab[];
   proposals: ProposalVerdicts;
+  /**
+   * Connected tabs waiting without a seat because their network address group already holds
+   * the most seats it may in every cluster with a vacancy (placement's address-group cap).
+   */
+  unseated: number;
   /** Server clock (ms since the epoch) when this status was taken. */
   serverTime: number;
   /** Null until proposals and a closed iteration have been measured. */

@@ -25,6 +25,8 @@ export const errorCodes = [
   'invalid-message',
   'payload-too-large',
   'rate-limited',
+  /** A hello refused: too many new tabs from one network address group (join rate limit). */
+  'too-many-joins',
   'unauthorized',
   'not-in-cluster',
   // proposals: only the cluster's designated proposer may propose, and a majority of the

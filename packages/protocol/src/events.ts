@@ -265,8 +265,21 @@ export interface WorkerClientToServer {
   confirmation: (answer: unknown) => void;
 }
 
+/**
+ * Why a welcomed tab has no seat: its network address group already holds the most seats it
+ * may in every cluster with a vacancy (no group makes a majority of a cluster). It waits,
+ * connected, and gets a `placement` when a seat its group may take opens.
+ */
+export interface Unseated {
+  reason: 'address-group-full';
+  /** The tab's address group as the coordinator sees it (e.g. `203.0.113.7/32`). */
+  group: string;
+}
+
 export interface WorkerServerToClient {
   placement: (placement: Placement) => void;
+  /** The tab waits without a seat (see Unseated); sent when it loses or cannot get one. */
+  unseated: (info: Unseated) => void;
   iteration: (start: IterationStart) => void;
   signal: (message: { from: string; data: unknown }) => void;
   phase: (phase: Phase) => void;

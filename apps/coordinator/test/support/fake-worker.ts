@@ -27,6 +27,7 @@ import {
   type IterationStart,
   type Placement,
   type TabReport,
+  type Unseated,
   type Welcome,
   type WireError,
   type WorkerClientToServer,
@@ -55,6 +56,8 @@ export interface FakeWorkerOptions {
   hello?: Record<string, unknown>;
   /** How this worker answers confirm requests for its peers' proposals (default 'honest'). */
   confirm?: 'honest' | 'contradict' | 'abstain' | 'silent';
+  /** HTTP headers of the connection (a trusted proxy's X-Forwarded-For, in address tests). */
+  headers?: Record<string, string>;
 }
 
 export class FakeWorker {
@@ -67,13 +70,15 @@ export class FakeWorker {
   readonly acks: { ok: boolean; code?: string }[] = [];
   readonly phases: string[] = [];
   readonly confirmRequests: ConfirmRequest[] = [];
+  /** `unseated` notices: the tab waits without a seat (address-group cap). */
+  readonly unseated: Unseated[] = [];
   private encoder!: CodecEncoder;
   private readonly data: TrainingData = {
     xs: new Float32Array(0),
     labels: new Uint8Array(0),
     cursor: 0,
   };
-  private readonly options: Required<Omit<FakeWorkerOptions, 'hello' | 'confirm'>> & {
+  private readonly options: Required<Omit<FakeWorkerOptions, 'hello' | 'confirm' | 'headers'>> & {
     confirm: NonNullable<FakeWorkerOptions['confirm']>;
     hello?: Record<string, unknown>;
   };
@@ -97,10 +102,12 @@ export class FakeWorker {
       transports: ['websocket'],
       reconnection: false,
       forceNew: true,
+      ...(options.headers === undefined ? {} : { extraHeaders: options.headers }),
     });
     this.socket.on('ping', (ack) => ack());
     this.socket.on('rejected', (error) => this.rejections.push(error));
     this.socket.on('phase', (phase) => this.phases.push(phase));
+    this.socket.on('unseated', (info) => this.unseated.push(info));
     this.socket.on('placement', (placement) => {
       const wasProposer = this.placement?.proposer === true;
       this.placement = placement;

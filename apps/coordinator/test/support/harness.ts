@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { JobSpecInput } from '@swarmgrad/protocol';
 import { Coordinator, parseJob } from '../../src/index.ts';
+import type { AddressOptions } from '../../src/addresses.ts';
 
 export const testJobInput: JobSpecInput = {
   name: 'test-softmax',
@@ -34,12 +35,16 @@ export async function startCoordinator(
     resumeGraceMs?: number;
     /** Redis URL: start the coordinator as one node of a multi-node swarm. */
     redis?: string;
+    /** Client addresses, address groups and joins per group (trusted proxies etc.). */
+    addresses?: AddressOptions;
+    /** Interface to listen on (default 127.0.0.1). */
+    host?: string;
   } = {},
 ): Promise<Coordinator> {
   return Coordinator.start({
     job: parseJob({ ...testJobInput, ...overrides }),
     port: 0,
-    host: '127.0.0.1',
+    host: options.host ?? '127.0.0.1',
     dataDir: options.dataDir ?? (await tempDir()),
     adminToken: 'test-token',
     logger: pino({ level: 'silent' }),
@@ -48,6 +53,7 @@ export async function startCoordinator(
     minTabs: options.minTabs ?? 1,
     resumeGraceMs: options.resumeGraceMs ?? 1000,
     redis: options.redis,
+    ...(options.addresses === undefined ? {} : { addresses: options.addresses }),
   });
 }
 
@@ -138,6 +144,8 @@ export async function status(url: string): Promise<{
   wire: { bytesSent: number; fp32EquivalentBytes: number };
   staleDropped: number;
   rejected: Record<string, number>;
+  /** Tabs waiting without a seat under the address-group cap. */
+  unseated: number;
 }> {
   return (await (await fetch(`${url}/api/status`)).json()) as never;
 }

@@ -4,8 +4,18 @@
  * Guarantees, for every strategy: a tab is in at most one cluster; clusters hold at most
  * `clusterSize` tabs; a tab that stays keeps its cluster and slot (so its WebRTC mesh and
  * gradient-coding partitions survive a rebalance); clusters with no live tab are retired;
- * every live tab is placed. Strategies differ only in the order newcomers are seated.
+ * no address group holds more than `groupSeatCap(clusterSize)` seats of one cluster (so the
+ * tabs of one client never make a majority of a cluster: they can neither confirm its
+ * proposals nor quarantine its honest members alone); every live tab is placed except a tab
+ * whose group already holds the cap in every cluster with a vacancy — it waits, unseated,
+ * and is listed in `unseated`. A new cluster is opened only when no cluster has a vacancy,
+ * so one group cannot open clusters of its own at will either. Strategies differ only in the
+ * order newcomers are seated and which allowed cluster each joins.
  * Runs between iterations (DESIGN.md step 1). Pure: no clock, no I/O.
+ *
+ * Parameters: clusterSize m; each tab's `group` (an opaque key; the coordinator derives it
+ * from the tab's network address). Paper: none; the bound is the majority rule of seed 000
+ * applied inside a cluster (quarantine needs a majority of the other members).
  */
 
 export interface PlacementTab {
@@ -14,6 +24,11 @@ export interface PlacementTab {
   joinSeq: number;
   /** Measured round-trip time to the coordinator, when known. */
   rttMs?: number;
+  /**
+   * Address group (e.g. the tab's /32 or /64 network): tabs sharing a group are capped per
+   * cluster by `groupSeatCap`. Absent: the tab is a group of its own.
+   */
+  group?: string;
 }
 
 export interface ClusterSeats {
@@ -32,6 +47,22 @@ export interface PlacementInput {
 export interface PlacementResult {
   clusters: ClusterSeats[];
   nextClusterId: number;
+  /**
+   * Live tabs left without a seat because their address group holds the cap in every
+   * cluster with a vacancy (in seating order). Every other live tab is seated.
+   */
+  unseated: string[];
+}
+
+/**
+ * Most seats one address group may hold in a cluster of size m: ⌈m/2⌉ − 1, i.e. strictly
+ * fewer than half, so the group is never a majority of the cluster nor of the other members
+ * of any one of them (quarantine asks for a majority of the others). For m ≤ 2 that is 0,
+ * which would seat nobody: one seat instead (a cluster of 2 then has at most one tab per
+ * group — a tie, not a majority; a cluster of 1 is its own majority whatever placement does).
+ */
+export function groupSeatCap(clusterSize: number): number {
+  return Math.max(1, Math.ceil(clusterSize / 2) - 1);
 }
 
 export type PlacementName = 'join-order' | 'rtt';
@@ -43,7 +74,8 @@ export interface PlacementStrategy {
 
 /**
  * The steps every strategy shares. `orderNewcomers` decides the seating order of unplaced
- * tabs and `chooseCluster` which vacant cluster a newcomer joins.
+ * tabs and `chooseCluster` which cluster a newcomer joins among those with a vacancy its
+ * address group may take.
  */
 export function placeWith(
   input: PlacementInput,
@@ -56,23 +88,31 @@ export function placeWith(
 ): PlacementResult {
   const size = input.clusterSize;
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`cluster size ${size}`);
+  const cap = groupSeatCap(size);
   const liveById = new Map(input.live.map((tab) => [tab.id, tab]));
+  const groupOf = (id: string): string | undefined => liveById.get(id)?.group;
   const seated = new Set<string>();
   const clusters: ClusterSeats[] = [];
   const bumped: PlacementTab[] = [];
+  const grouped = input.live.some((tab) => tab.group !== undefined);
 
   for (const cluster of [...input.clusters].sort((a, b) => a.id - b.id)) {
     const seats: (string | undefined)[] = [];
+    const held = new Map<string, number>();
     cluster.seats.forEach((tabId, slot) => {
       const tab = tabId === undefined ? undefined : liveById.get(tabId);
       if (tab === undefined || seated.has(tab.id)) {
         if (slot < size) seats[slot] = undefined;
         return;
       }
-      if (slot >= size) {
+      // past the (new) size, or past its group's cap (the size shrank): seated again below
+      const heldByGroup = tab.group === undefined ? 0 : (held.get(tab.group) ?? 0);
+      if (slot >= size || heldByGroup >= cap) {
+        if (slot < size) seats[slot] = undefined;
         bumped.push(tab);
         return;
       }
+      if (tab.group !== undefined) held.set(tab.group, heldByGroup + 1);
       seats[slot] = tab.id;
       seated.add(tab.id);
     });
@@ -80,43 +120,96 @@ export function placeWith(
     if (seats.some((s) => s !== undefined)) clusters.push({ id: cluster.id, seats });
   }
 
-  let nextClusterId = input.nextClusterId;
   const newcomers = orderNewcomers([
     ...bumped,
     ...input.live.filter((tab) => !seated.has(tab.id) && !bumped.includes(tab)),
   ]);
   const rttOf = (id: string): number | undefined => liveById.get(id)?.rttMs;
+  const seating: Seating = { size, cap, groupOf, chooseCluster, rttOf };
 
   // Compact: dissolve the emptiest clusters while their members fit in others' vacancies,
   // so churn does not leave many half-empty clusters (each needs its own majority vote).
+  // With address groups, "fit" means: seating them (and the newcomers) there keeps every
+  // group under its cap, tried on a copy first so that compaction never unseats a tab.
   const needed = Math.ceil((seated.size + newcomers.length) / size);
   clusters.sort((a, b) => a.id - b.id);
   while (clusters.length > Math.max(needed, 1)) {
     const smallest = [...clusters].sort((a, b) => occupancy(a) - occupancy(b) || b.id - a.id)[0]!;
-    const vacancies = clusters
-      .filter((c) => c !== smallest)
-      .reduce((n, c) => n + (size - occupancy(c)), 0);
+    const others = clusters.filter((c) => c !== smallest);
+    const vacancies = others.reduce((n, c) => n + (size - occupancy(c)), 0);
     if (occupancy(smallest) + newcomers.length > vacancies) break;
-    clusters.splice(clusters.indexOf(smallest), 1);
-    for (const tabId of smallest.seats) {
-      if (tabId !== undefined) newcomers.unshift(liveById.get(tabId)!);
+    const moved = smallest.seats.flatMap((id) => (id === undefined ? [] : [liveById.get(id)!]));
+    const queue = [...moved, ...newcomers];
+    if (grouped && queue.some((tab) => tab.group !== undefined)) {
+      // dissolve only when every moved tab finds a seat and no more newcomers wait than
+      // would without dissolving
+      const copy = (list: ClusterSeats[]) => list.map((c) => ({ id: c.id, seats: [...c.seats] }));
+      const closed = { next: Number.NaN, open: false };
+      const merged = seatAll(seating, copy(others), queue, closed).waiting;
+      const kept = seatAll(seating, copy(clusters), newcomers, closed).waiting;
+      if (merged.some((tab) => moved.includes(tab)) || merged.length > kept.length) break;
     }
+    clusters.splice(clusters.indexOf(smallest), 1);
+    newcomers.unshift(...moved);
   }
 
-  for (const tab of newcomers) {
-    const candidates = clusters.filter((c) => occupancy(c) < size);
-    let target: ClusterSeats;
-    if (candidates.length > 0) {
-      target = chooseCluster(tab, candidates, rttOf);
-    } else {
-      target = { id: nextClusterId++, seats: new Array<string | undefined>(size).fill(undefined) };
-      clusters.push(target);
-    }
-    const slot = target.seats.indexOf(undefined);
-    target.seats[slot] = tab.id;
-  }
+  const counter = { next: input.nextClusterId, open: true };
+  const { waiting } = seatAll(seating, clusters, newcomers, counter);
   clusters.sort((a, b) => a.id - b.id);
-  return { clusters, nextClusterId };
+  return { clusters, nextClusterId: counter.next, unseated: waiting.map((tab) => tab.id) };
+}
+
+interface Seating {
+  size: number;
+  cap: number;
+  groupOf: (id: string) => string | undefined;
+  chooseCluster: Parameters<typeof placeWith>[2];
+  rttOf: (id: string) => number | undefined;
+}
+
+/**
+ * Seats `queue` in order into `clusters` (modified in place): each tab in a cluster with a
+ * vacancy its group may take (the strategy chooses which); in a new cluster when no cluster
+ * has any vacancy and `counter.open`; else it waits. Tabs that waited are tried again after
+ * the others, until a pass seats nobody (later tabs may have opened a cluster or filled the
+ * last vacancy).
+ */
+function seatAll(
+  seating: Seating,
+  clusters: ClusterSeats[],
+  queue: readonly PlacementTab[],
+  counter: { next: number; open: boolean },
+): { waiting: PlacementTab[] } {
+  const { size, cap, groupOf } = seating;
+  const groupCount = (cluster: ClusterSeats, group: string): number => {
+    let n = 0;
+    for (const id of cluster.seats) if (id !== undefined && groupOf(id) === group) n++;
+    return n;
+  };
+  let pending = [...queue];
+  for (;;) {
+    const waiting: PlacementTab[] = [];
+    for (const tab of pending) {
+      const open = clusters.filter((c) => occupancy(c) < size);
+      const group = tab.group;
+      const candidates =
+        group === undefined ? open : open.filter((c) => groupCount(c, group) < cap);
+      let target: ClusterSeats;
+      if (candidates.length > 0) {
+        target = seating.chooseCluster(tab, candidates, seating.rttOf);
+      } else if (open.length === 0 && counter.open) {
+        target = { id: counter.next++, seats: new Array<string | undefined>(size).fill(undefined) };
+        clusters.push(target);
+      } else {
+        waiting.push(tab);
+        continue;
+      }
+      const slot = target.seats.indexOf(undefined);
+      target.seats[slot] = tab.id;
+    }
+    if (waiting.length === 0 || waiting.length === pending.length) return { waiting };
+    pending = waiting;
+  }
 }
 
 export function occupancy(cluster: ClusterSeats): number {
