@@ -392,6 +392,27 @@ export class ClusterRound {
     if (this.proposedIteration === iteration) this.proposedIteration = undefined;
   }
 
+  /**
+   * This tab lost its seat (the coordinator gave it a new identity): no cluster until the next
+   * setMembership, which then starts the current iteration's registers afresh, as a move does.
+   */
+  leaveCluster(): void {
+    this.membership = undefined;
+    this.clearTimer();
+    this.registers.clear();
+    this.doorRejected.clear();
+    this.lateRegisters.clear();
+    this.hardRejected.clear();
+    this.nextRegisters = undefined;
+    this.result = undefined;
+    this.record = undefined;
+    this.previous = undefined;
+    this.policy = undefined;
+    this.archive.clear();
+    // the iteration starts over for this tab: the outage is not time its peers were slow
+    this.startedAt = this.clock.now();
+  }
+
   /** Whether this tab is computing (a paused tab is not waited for). */
   setSelfActive(active: boolean): void {
     if (this.selfActive === active) return;

@@ -287,6 +287,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private readonly partitionCache = new Map<number, PartitionData>();
   private computing: Promise<void> | undefined;
   private computedIteration = -1;
+  /** Bumped when the coordinator gives this tab a new identity (forgetIdentity). */
+  private identity = 0;
   private fault: FaultInjector | undefined;
   private pendingProposal: PendingProposal | undefined;
   private pendingConfirms: { request: ConfirmRequest; until: number }[] = [];
@@ -604,11 +606,32 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         return;
       }
     } else if (info.newIdentity) {
-      this.runtime.mesh.setSelf(welcome.tabId);
-      this.placement = undefined;
+      this.forgetIdentity(this.runtime, welcome.tabId);
     }
     if (info.reconnect) void this.sendProposal();
     this.scheduleStatus();
+  }
+
+  /**
+   * The coordinator forgot this tab (it restarted, or its seat expired) and welcomed it under a
+   * new identity. Everything tied to the old one is void: its links, its seat, the register it
+   * published and the registers it holds for the current iteration (slots of the old seat), the
+   * proposal it may still be trying to send (for the old cluster), and the fact that it already
+   * computed this iteration. A restarted coordinator resumes at the iteration the tabs hold
+   * (its journal) but lost every proposal it held, so the tab computes that iteration again in
+   * its new seat once the placement comes; before this, every tab that had finished it sat
+   * "waiting for peers" with nobody left to write a register (issue 13).
+   */
+  private forgetIdentity(runtime: JobRuntime, tabId: string): void {
+    this.identity++;
+    runtime.mesh.setSelf(tabId);
+    runtime.mesh.publish(undefined);
+    runtime.round.leaveCluster();
+    // the residual belongs to a message nobody will use
+    runtime.registerEncoder.reset();
+    this.placement = undefined;
+    this.pendingProposal = undefined;
+    this.computedIteration = -1;
   }
 
   private setupJob(welcome: Welcome): void {
@@ -873,9 +896,11 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     const partitions = this.data!.partitions;
     const job = runtime.job;
     const anchor = Float32Array.from(client.base!);
+    const identity = this.identity;
     const cancelled = () =>
       this.left ||
       this.runtime !== runtime ||
+      this.identity !== identity ||
       this.placementKey !== key ||
       client.iteration !== iteration;
     let result;

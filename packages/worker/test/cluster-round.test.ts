@@ -433,6 +433,36 @@ describe('registers', () => {
     round.setMembership(membership(0, [0, 1], { clusterId: 8 }));
     expect(round.heldSlots()).toEqual([]);
   });
+
+  it('after leaveCluster (a new identity) the same iteration is aggregated and proposed again', () => {
+    const { round, clock, proposals, aggregates } = harness({ minPatienceMs: 500 });
+    const m = membership(0, [0, 1], { clusterSize: 2, redundancy: 0 });
+    round.setMembership(m);
+    round.startIteration(25);
+    round.writeOwn(25, new Float32Array(D).fill(1));
+    round.receive(1, 25, new Float32Array(D).fill(3));
+    round.receive(1, 26, new Float32Array(D).fill(5)); // a fast peer already at 26
+    expect(proposals.map((p) => p.iteration)).toEqual([25]);
+    // the coordinator restarted and lost that proposal; the tab is welcomed anew
+    // in the old seat, writing the iteration again is refused (a single writer writes once)
+    expect(round.writeOwn(25, new Float32Array(D).fill(7))).toBe('duplicate');
+    round.leaveCluster();
+    expect(round.heldSlots()).toEqual([]);
+    expect(round.writeOwn(25, new Float32Array(D))).toBe('ignored'); // no seat yet
+    expect(round.receive(1, 25, new Float32Array(D))).toBe('ignored');
+    clock.advance(10_000); // no deadline of the old seat fires
+    expect(aggregates).toHaveLength(1);
+    // seated again (the same cluster and slot, as a restarted coordinator may well give)
+    round.setMembership(m);
+    expect(round.heldSlots()).toEqual([]);
+    expect(round.writeOwn(25, new Float32Array(D).fill(2))).toBe('held');
+    expect(round.receive(1, 25, new Float32Array(D).fill(4))).toBe('held');
+    expect(proposals.map((p) => p.iteration)).toEqual([25, 25]);
+    expect(proposals[1]!.update[0]).toBeCloseTo(3, 6); // (2 + 4) / 2: only the new writes
+    // the old seat's register buffered for 26 is gone too
+    round.startIteration(26);
+    expect(round.heldSlots()).toEqual([]);
+  });
 });
 
 describe('proposer handover', () => {

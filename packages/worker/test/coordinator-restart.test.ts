@@ -1,0 +1,150 @@
+/**
+ * Issue 13, item 5, in Node: a real coordinator child process killed with SIGKILL and restarted
+ * on its port and data directory, with real workers (TF.js WASM, real WebRTC via @roamhq/wrtc)
+ * that reconnect by themselves.
+ *
+ * The restarted coordinator resumes at the iteration the workers hold (its journal), but it
+ * forgot the tabs (they come back under new identities and are seated anew) and every proposal
+ * it held. A worker that had already computed that iteration must compute it again in its new
+ * seat; before the fix it sat "waiting for peers" with nobody left to write a register, and so
+ * did the tabs of the SIGKILL chaos test (e2e/chaos.spec.ts) for 240 s.
+ *
+ * The kill is placed at that moment on purpose: three workers, clusters of two (a pair and a
+ * lone worker), the lone worker paused so its cluster never proposes; the pair computes,
+ * aggregates and proposes, and the coordinator holds that proposal while it waits for a
+ * majority (both clusters) when it is killed. The pair must then train on after the restart
+ * while the lone worker is still paused (with the bug they stalled unless a lucky seating
+ * slipped a zero update through), and once it resumes, all three do.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  spawnCoordinator,
+  status,
+  tempDir,
+  testJobInput,
+  waitFor,
+  type ChildCoordinator,
+} from '../../../apps/coordinator/test/support/harness.ts';
+import { createNodeWorker } from '../src/node.ts';
+import { consoleLogger, silentLogger } from '../src/runtime.ts';
+import type { SwarmWorker } from '../src/worker.ts';
+
+const children: ChildCoordinator[] = [];
+const workers: SwarmWorker[] = [];
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.leave()));
+  for (const c of children.splice(0)) c.process.kill('SIGKILL');
+});
+
+async function proposed(url: string): Promise<{ iteration: number; proposed: number[] }> {
+  const s = (await (await fetch(`${url}/api/status`)).json()) as {
+    iteration: number;
+    quorum: { proposed: number[] };
+  };
+  return { iteration: s.iteration, proposed: s.quorum.proposed };
+}
+
+describe('a coordinator killed with SIGKILL and restarted', () => {
+  it('its workers compute the iteration they had finished again, in their new seats, and train on', async () => {
+    const dir = await tempDir();
+    const config = join(dir, 'job.json');
+    await writeFile(
+      config,
+      JSON.stringify({ ...testJobInput, cluster: { size: 2, redundancy: 1 }, checkpointEvery: 10 }),
+    );
+    const args = ['--config', config, '--data-dir', dir];
+    const first = await spawnCoordinator(args);
+    children.push(first);
+    const port = new URL(first.url).port;
+    const counted: { worker: SwarmWorker; iteration: number }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const worker = createNodeWorker({
+        url: first.url,
+        backend: 'wasm',
+        logger: process.env.RESTART_DEBUG ? consoleLogger('info', `w${i}`) : silentLogger,
+        statusPollMs: 0,
+        cluster: { minPatienceMs: 600 },
+      });
+      worker.on('proposal', (p) => {
+        if (p.ok && p.counted) counted.push({ worker, iteration: p.iteration });
+      });
+      workers.push(worker);
+    }
+    await Promise.all(workers.map((w) => w.start()));
+    const idsBefore = workers.map((w) => w.status().tabId!);
+
+    // a pair and a lone worker, training
+    await waitFor(
+      async () => {
+        const s = await status(first.url);
+        const sizes = s.clusters.map((c) => c.members.filter((m) => m.live).length).sort();
+        return s.iteration >= 12 && sizes.join() === '1,2' ? s : undefined;
+      },
+      'a cluster of two and one of one at iteration 12',
+      90_000,
+    );
+    const lone = workers.find((w) => w.status().cluster?.peers.length === 0)!;
+    const pair = workers.filter((w) => w !== lone);
+    expect(pair.every((w) => w.status().cluster?.peers.length === 1)).toBe(true);
+    lone.pause();
+    // the pair computed the coordinator's iteration, its proposal was counted, and the
+    // coordinator holds it (the lone worker's cluster never proposes)
+    const killedAt = await waitFor(
+      async () => {
+        const s = await proposed(first.url);
+        const waiting = pair.every((w) => {
+          const ws = w.status();
+          return ws.iteration === s.iteration && ws.state === 'waiting';
+        });
+        const held = counted.some((c) => pair.includes(c.worker) && c.iteration === s.iteration);
+        return waiting && held && s.proposed.length === 1 ? s.iteration : undefined;
+      },
+      "the pair's proposal held while the lone worker is paused",
+      30_000,
+    );
+    first.process.kill('SIGKILL');
+    await first.exited;
+    const stepsAtKill = workers.map((w) => w.status().steps);
+
+    const second = await spawnCoordinator([...args, '--port', port]);
+    children.push(second);
+    expect(second.url).toBe(first.url);
+    // the journal holds every iteration a tab heard of
+    expect((await status(second.url)).iteration).toBe(killedAt);
+
+    // the pair trains on by itself (the lone worker still paused): the iteration it had
+    // finished is computed again and closed
+    await waitFor(
+      async () => {
+        const s = await status(second.url);
+        const trained = pair.every((w) => w.status().steps > stepsAtKill[workers.indexOf(w)]!);
+        return s.tabs === 3 && s.iteration >= killedAt + 3 && trained ? s : undefined;
+      },
+      'the pair to reconnect and close 3 iterations',
+      30_000,
+    );
+
+    lone.resume();
+    const trained = await waitFor(
+      async () => {
+        const s = await status(second.url);
+        const all = workers.every((w, i) => {
+          const ws = w.status();
+          return (
+            ws.connected && ws.steps > stepsAtKill[i]! && (ws.iteration ?? -1) >= killedAt + 10
+          );
+        });
+        return s.phase === 'training' && all ? s : undefined;
+      },
+      'all three workers to train 10 iterations past the restart',
+      60_000,
+    );
+    const sizes = trained.clusters.map((c) => c.members.filter((m) => m.live).length).sort();
+    expect(sizes).toEqual([1, 2]);
+    // the restarted coordinator did not know them: new identities
+    for (const w of workers) expect(idsBefore).not.toContain(w.status().tabId);
+  }, 180_000);
+});
