@@ -362,6 +362,9 @@ export class TabRegistry {
       peers: members
         .filter((m) => m.live && m.tabId !== tabId)
         .map(({ tabId: id, slot }) => ({ tabId: id, slot })),
+      linked: members
+        .filter((m) => m.tabId !== tabId)
+        .map(({ tabId: id, slot }) => ({ tabId: id, slot })),
       partitions,
       clusterSize: size,
       redundancy,

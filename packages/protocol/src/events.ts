@@ -76,6 +76,8 @@ export const signalSchema = z
         }),
       }),
       z.object({ type: z.enum(['renegotiate', 'transceiverRequest']) }).passthrough(),
+      // "send me your register again": a member that misses it to confirm a proposal
+      z.object({ type: z.literal('resend-register') }).strict(),
     ]),
   })
   .strict();
@@ -209,6 +211,12 @@ export interface Placement {
   clusterId: number;
   slot: number;
   peers: PeerInfo[];
+  /**
+   * Every other tab holding a seat in the cluster, live or not (one that lost its coordinator
+   * connection keeps its seat for the resume grace): the tab keeps its WebRTC links to them, so
+   * a short coordinator outage of a peer does not tear down the cluster's links (absent: peers).
+   */
+  linked?: PeerInfo[];
   /**
    * The cluster's gradient-code partitions this tab holds (s + 1 of them): for each, the global
    * data partitions it is made of and the coefficient of its gradient in the tab's message.

@@ -119,7 +119,7 @@ export interface ClusterProposal extends AggregateResult {
 export type ReceiveOutcome =
   | 'held' // stored for the current iteration
   | 'late' // the iteration already aggregated (or the previous one): recorded for the policy
-  | 'buffered' // for the next iteration
+  | 'buffered' // for a later iteration (up to REGISTERS_AHEAD ahead)
   | 'duplicate'
   | 'stale'
   | 'ignored'; // no cluster or iteration yet, or a slot outside the cluster
@@ -156,6 +156,14 @@ interface ArchivedRegister {
 
 /** Iterations of registers kept for confirmations (the current one and this many before). */
 const ARCHIVE_ITERATIONS = 4;
+/**
+ * A register for a later iteration than this tab's is kept — the newest one per slot, up to
+ * this many iterations ahead — for when this tab gets there: a tab that fell behind (a
+ * coordinator reconnection, a parameter download) gets its peers' registers of the iteration it
+ * will reach only once, as soon as they are written (they are not sent again on a link that is
+ * up), and its cluster could not confirm proposals without them.
+ */
+export const REGISTERS_AHEAD = 1000;
 
 export type RecomputeResult =
   | { ok: true; update: Float32Array }
@@ -220,9 +228,10 @@ export class ClusterRound {
    * every register of an iteration, not only the fastest ones the backup rule waited for. */
   private lateRegisters = new Map<number, Float32Array>();
   private hardRejected = new Set<number>();
-  private nextRegisters: { iteration: number; registers: Map<number, Float32Array> } | undefined;
   /** Every register of recent iterations, first write per slot, for recompute(). */
   private archive = new Map<number, Map<number, ArchivedRegister>>();
+  /** Per slot, its newest register for an iteration this tab has not reached yet. */
+  private readonly ahead = new Map<number, ArchivedRegister & { iteration: number }>();
   private record: ArrivalRecord | undefined;
   private previous: ArrivalRecord | undefined;
   private result: AggregateResult | undefined;
@@ -356,8 +365,8 @@ export class ClusterRound {
       this.doorRejected.clear();
       this.lateRegisters.clear();
       this.hardRejected.clear();
-      this.nextRegisters = undefined;
       this.archive.clear();
+      this.ahead.clear();
       this.result = undefined;
       this.previous = undefined;
       this.policy = undefined;
@@ -378,9 +387,37 @@ export class ClusterRound {
       membership.proposer &&
       (this.proposedIteration !== this.result.iteration || becameProposer)
     ) {
-      this.propose(this.result);
+      // registers that came after this tab aggregated are taken now: a proposal of the early
+      // ones alone is one the members that hold more do not vouch for (too-few-inputs)
+      if (!this.reaggregate()) this.propose(this.result);
     }
     this.evaluate();
+  }
+
+  /**
+   * Aggregates the current iteration again when registers came after it was aggregated (late
+   * ones), so a proposal made now takes them too. Returns whether it did (aggregate() then
+   * proposes, when this tab is the proposer).
+   */
+  private reaggregate(): boolean {
+    const iteration = this.currentIteration;
+    const result = this.result;
+    if (iteration === undefined || result === undefined || result.iteration !== iteration)
+      return false;
+    const archived = this.archive.get(iteration);
+    if (archived === undefined) return false;
+    const now = this.clock.now();
+    let added = false;
+    for (const [slot, register] of archived) {
+      if (this.registers.has(slot) || this.doorRejected.has(slot)) continue;
+      this.registers.set(slot, { vector: register.vector, at: now });
+      this.lateRegisters.delete(slot);
+      added = true;
+    }
+    if (!added) return false;
+    this.result = undefined;
+    this.aggregate(false);
+    return true;
   }
 
   /**
@@ -438,20 +475,21 @@ export class ClusterRound {
     this.previous = this.record;
     this.currentIteration = iteration;
     for (const kept of [...this.archive.keys()]) {
-      if (kept < iteration - ARCHIVE_ITERATIONS || kept > iteration + 1) this.archive.delete(kept);
+      if (kept < iteration - ARCHIVE_ITERATIONS || kept > iteration) this.archive.delete(kept);
     }
     this.startedAt = this.clock.now();
     this.result = undefined;
     this.registers = new Map();
     this.doorRejected = new Map();
     this.record = this.newRecord(iteration);
-    const buffered = this.nextRegisters;
-    this.nextRegisters = undefined;
-    if (buffered?.iteration === iteration) {
-      for (const [slot, vector] of buffered.registers) {
-        this.registers.set(slot, { vector, at: this.startedAt });
-        this.record.arrivals.set(slot, 0);
-      }
+    // registers written for this iteration before this tab got here
+    for (const [slot, kept] of [...this.ahead]) {
+      if (kept.iteration > iteration) continue;
+      this.ahead.delete(slot);
+      if (kept.iteration < iteration) continue;
+      this.archiveRegister(iteration, slot, kept.vector, kept.digest);
+      this.registers.set(slot, { vector: kept.vector, at: this.startedAt });
+      this.record.arrivals.set(slot, 0);
     }
     this.evaluate();
   }
@@ -471,7 +509,17 @@ export class ClusterRound {
     const current = this.currentIteration;
     if (!membership || current === undefined) return 'ignored';
     if (!Number.isInteger(slot) || slot < 0 || slot >= membership.clusterSize) return 'ignored';
-    if (iteration >= current - ARCHIVE_ITERATIONS && iteration <= current + 1)
+    if (iteration > current && iteration <= current + REGISTERS_AHEAD) {
+      const kept = this.ahead.get(slot);
+      if (kept !== undefined && kept.iteration >= iteration) {
+        this.stats.duplicate++;
+        return 'duplicate';
+      }
+      // peers only move forward: one register per slot, the newest
+      this.ahead.set(slot, { iteration, vector, digest: digest ?? vectorDigest(vector) });
+      return 'buffered';
+    }
+    if (iteration >= current - ARCHIVE_ITERATIONS && iteration <= current)
       this.archiveRegister(iteration, slot, vector, digest);
     const now = this.clock.now();
     if (iteration === current) {
@@ -489,17 +537,6 @@ export class ClusterRound {
       this.doorRejected.delete(slot); // a valid write supersedes a refused one
       this.evaluate();
       return 'held';
-    }
-    if (iteration === current + 1) {
-      if (this.nextRegisters?.iteration !== iteration) {
-        this.nextRegisters = { iteration, registers: new Map() };
-      }
-      if (this.nextRegisters.registers.has(slot)) {
-        this.stats.duplicate++;
-        return 'duplicate';
-      }
-      this.nextRegisters.registers.set(slot, vector);
-      return 'buffered';
     }
     const previous = this.previous;
     if (previous && iteration === previous.iteration) {
@@ -790,13 +827,18 @@ export class ClusterRound {
     // A proposer may aggregate fewer registers than the rule waits for only at its deadline,
     // when the others never came: if this tab holds registers the proposal left out, the
     // proposer chose its inputs (e.g. only its own) and this tab does not vouch for it.
-    const live = Math.max(1, this.liveSlots().size);
+    // registers of peers this tab's own filter quarantined are left out by every honest
+    // proposer: they neither count as live nor as left out
+    const trusted = (slot: number) => this.quarantine?.isQuarantined(this.keyOf(slot)) !== true;
+    const live = Math.max(1, [...this.liveSlots()].filter(trusted).length);
     const need =
       aggregationModeOf(rule.name) === 'coded'
         ? membership.clusterSize - membership.redundancy
         : 2 * rule.f + 1;
     const inputSlots = new Set(inputs.map((input) => input.slot));
-    const leftOut = [...(archived?.keys() ?? [])].filter((slot) => !inputSlots.has(slot));
+    const leftOut = [...(archived?.keys() ?? [])].filter(
+      (slot) => !inputSlots.has(slot) && trusted(slot),
+    );
     if (inputs.length < Math.min(live, need) && leftOut.length > 0)
       return { ok: false, reason: 'too-few-inputs', slots: leftOut.sort((a, b) => a - b) };
     const update = new Float32Array(this.options.dimension);

@@ -182,6 +182,14 @@ export class Mesh extends Emitter<MeshEvents> {
     if (this.closed || from === this.selfId || typeof data !== 'object' || data === null) return;
     const signal = data as { type?: string; sdp?: string; restart?: boolean; candidate?: unknown };
     let link = this.links.get(from);
+    if (signal.type === 'resend-register') {
+      // the peer misses this tab's register (it dropped it while behind): send it once more
+      if (link?.state === 'connected' && this.register !== undefined) {
+        link.queue = link.queue.filter((item) => !item.register || item.next > 0);
+        this.enqueue(link, this.register, true);
+      }
+      return;
+    }
     if (signal.type === 'renegotiate' && signal.restart === true) {
       // the answerer lost the link: offer again now if we are not connected either
       const age = link ? this.options.clock.now() - link.attemptStartedAt : 0;

@@ -54,6 +54,7 @@ import { selectBackend, isNode, type BackendChoice, type BackendName } from './b
 import { CoordinatorClient, type BaseMoved } from './client.ts';
 import {
   ClusterRound,
+  REGISTERS_AHEAD,
   decodeRegister,
   type AggregateResult,
   type AggregationMode,
@@ -291,7 +292,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private identity = 0;
   private fault: FaultInjector | undefined;
   private pendingProposal: PendingProposal | undefined;
-  private pendingConfirms: { request: ConfirmRequest; until: number }[] = [];
+  private pendingConfirms: { request: ConfirmRequest; until: number; asked?: boolean }[] = [];
   /** proposal-race fault: this tab's own register of the iteration, as a proposal. */
   private raceProposal: Parameters<TabWorker['queueProposal']>[0] | undefined;
   private readonly confirmations = { computed: 0, abstain: 0 };
@@ -759,7 +760,10 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       proposer: placement.proposer,
       peers: placement.peers,
     });
-    runtime.mesh.setPeers(placement.peers.map((p) => p.tabId));
+    // links to every seated peer, also one that is reconnecting to the coordinator (its seat is
+    // kept for the resume grace): tearing them down made the cluster lose registers for longer
+    // than the outage, and confirmations need them
+    runtime.mesh.setPeers((placement.linked ?? placement.peers).map((p) => p.tabId));
     this.scheduleStatus();
     this.kick();
   }
@@ -1027,7 +1031,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       jobId: runtime.jobId,
       dimension: runtime.dimension,
       minIteration: current - 1,
-      maxIteration: current + 1,
+      maxIteration: current + REGISTERS_AHEAD,
       senderSlot: peer.slot,
     });
     if (!decoded.ok) {
@@ -1171,6 +1175,15 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         });
         answer = { verdict: 'computed', ...about, digest: frameDigest(frame) };
       } else if (result.reason === 'missing-register' && now < pending.until) {
+        // ask the writers once for their register again (it may have been dropped here)
+        if (!pending.asked) {
+          pending.asked = true;
+          const peers = this.placement?.peers ?? [];
+          for (const slot of result.slots ?? []) {
+            const peer = peers.find((p) => p.slot === slot);
+            if (peer) client.signal(peer.tabId, { type: 'resend-register' });
+          }
+        }
         still.push(pending);
         continue;
       } else {
