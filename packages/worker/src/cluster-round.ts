@@ -440,7 +440,7 @@ export class ClusterRound {
     this.doorRejected.clear();
     this.lateRegisters.clear();
     this.hardRejected.clear();
-    this.nextRegisters = undefined;
+    this.ahead.clear();
     this.result = undefined;
     this.record = undefined;
     this.previous = undefined;
