@@ -124,7 +124,9 @@ describe('a coordinator killed with SIGKILL and restarted', () => {
         return s.tabs === 3 && s.iteration >= killedAt + 3 && trained ? s : undefined;
       },
       'the pair to reconnect and close 3 iterations',
-      30_000,
+      // reseated tabs must have their first proposals confirmed by their new peers (a member
+      // still missing a register waits up to 3 s; an unconfirmed proposal moves the role on)
+      60_000,
     );
 
     lone.resume();
