@@ -86,7 +86,12 @@ export class TabRegistry {
   /** Of those, the ones that did not wait before it (takeNewlyWaiting). */
   private newlyWaiting: string[] = [];
 
-  constructor(private job: JobSpec) {}
+  /** The cluster size of the placement in force (rebalance adopts the job's). */
+  private formedSize: number;
+
+  constructor(private job: JobSpec) {
+    this.formedSize = job.cluster.size;
+  }
 
   setJob(job: JobSpec): void {
     this.job = job;
@@ -176,7 +181,9 @@ export class TabRegistry {
    * left alone in a cluster of four cannot move the model by itself (issue 13).
    */
   minimumLive(): number {
-    return Math.max(1, Math.ceil(this.job.cluster.size / 2));
+    // of the size the clusters were formed with: an operator's new size applies at the next
+    // placement (an iteration boundary), and raising it must not silence clusters before it
+    return Math.max(1, Math.ceil(this.formedSize / 2));
   }
 
   /**
@@ -222,6 +229,8 @@ export class TabRegistry {
         ...(t.rttMs === undefined ? {} : { rttMs: t.rttMs }),
         ...(t.addressGroup === undefined ? {} : { group: t.addressGroup }),
       }));
+    this.formedSize = this.job.cluster.size;
+    this.live = undefined;
     const result = getPlacement(this.job.cluster.placement).place({
       clusters: this.clusterSeats,
       live,
