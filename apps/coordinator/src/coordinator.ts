@@ -1072,14 +1072,7 @@ export class Coordinator {
       aggregator: rule,
       answers: new Map(),
     };
-    const others = this.registry
-      .members(seat.clusterId)
-      .filter(
-        (m) =>
-          m.live &&
-          m.tabId !== command.tabId &&
-          this.registry.tabs.get(m.tabId)?.quarantined !== true,
-      );
+    const others = this.confirmingMembers(seat.clusterId).filter((id) => id !== command.tabId);
     if (others.length + 1 < this.registry.minimumLive()) {
       // too few members to confirm anything: a tab alone in its cluster does not move the model
       return {
@@ -1099,7 +1092,7 @@ export class Coordinator {
       inputs: command.inputs,
       aggregator: rule,
     };
-    for (const member of others) this.sockets.get(member.tabId)?.emit('confirm', request);
+    for (const id of others) this.sockets.get(id)?.emit('confirm', request);
     if (command.node === this.nodeId) {
       const timer = setTimeout(() => {
         this.confirmTimers.delete(pending.id);
@@ -1116,6 +1109,17 @@ export class Coordinator {
       this.confirmTimers.set(pending.id, timer);
     }
     return { pending: true };
+  }
+
+  /**
+   * The live members of a cluster that count for confirmations: a quarantined tab is on its
+   * way out of the cluster, it neither vouches nor is waited for.
+   */
+  private confirmingMembers(clusterId: number): string[] {
+    return this.registry
+      .members(clusterId)
+      .filter((m) => m.live && this.registry.tabs.get(m.tabId)?.quarantined !== true)
+      .map((m) => m.tabId);
   }
 
   /** The rule the tabs ran for a proposal on `baseIteration` (the operator may have changed it). */
@@ -1149,11 +1153,7 @@ export class Coordinator {
   /** Judges a pending proposal on the answers so far; `final`: no more are waited for. */
   private resolveProposal(pending: PendingProposal, final: boolean): void {
     if (this.pendingProposals.get(pending.clusterId) !== pending) return;
-    // a quarantined tab is on its way out of the cluster: it neither vouches nor is waited for
-    const liveMembers = this.registry
-      .members(pending.clusterId)
-      .filter((m) => m.live && this.registry.tabs.get(m.tabId)?.quarantined !== true)
-      .map((m) => m.tabId);
+    const liveMembers = this.confirmingMembers(pending.clusterId);
     const verdict = judgeProposal({
       digest: pending.digest,
       proposer: pending.tabId,

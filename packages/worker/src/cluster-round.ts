@@ -361,15 +361,7 @@ export class ClusterRound {
     this.membership = { ...membership, peers: [...membership.peers] };
     if (moved) {
       // registers of another cluster (or another code) mean nothing here
-      this.registers.clear();
-      this.doorRejected.clear();
-      this.lateRegisters.clear();
-      this.hardRejected.clear();
-      this.archive.clear();
-      this.ahead.clear();
-      this.result = undefined;
-      this.previous = undefined;
-      this.policy = undefined;
+      this.forgetSeat();
       if (this.currentIteration !== undefined) this.record = this.newRecord(this.currentIteration);
       this.clearTimer();
       if (before !== undefined) {
@@ -436,18 +428,23 @@ export class ClusterRound {
   leaveCluster(): void {
     this.membership = undefined;
     this.clearTimer();
+    this.forgetSeat();
+    this.record = undefined;
+    // the iteration starts over for this tab: the outage is not time its peers were slow
+    this.startedAt = this.clock.now();
+  }
+
+  /** Drops everything tied to the old seat: registers, result, arrival history, policy. */
+  private forgetSeat(): void {
     this.registers.clear();
     this.doorRejected.clear();
     this.lateRegisters.clear();
     this.hardRejected.clear();
+    this.archive.clear();
     this.ahead.clear();
     this.result = undefined;
-    this.record = undefined;
     this.previous = undefined;
     this.policy = undefined;
-    this.archive.clear();
-    // the iteration starts over for this tab: the outage is not time its peers were slow
-    this.startedAt = this.clock.now();
   }
 
   /** Whether this tab is computing (a paused tab is not waited for). */
