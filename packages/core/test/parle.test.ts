@@ -136,8 +136,9 @@ describe('runLocalSteps', () => {
         expect(seen).toEqual([0]);
         for (let i = 0; i < 8; i++) {
           const x1 = Math.fround(x0[i]! - eta * g[i]!);
-          expect(params[i]).toBe(x1);
-          expect(u[i]).toBe(Math.fround(x1 - x0[i]!));
+          // `+ 0` folds −0 into +0: the sign of a zero is not part of the contract (x0 = g = −0)
+          expect(params[i]! + 0).toBe(x1 + 0);
+          expect(u[i]! + 0).toBe(Math.fround(x1 - x0[i]!) + 0);
         }
         // elastic-sgd with any γ is the same at L = 1 (x starts at x̃)
         const u2 = runLocalSteps({
