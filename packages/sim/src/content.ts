@@ -27,12 +27,13 @@ import {
   getCodec,
   runLocalSteps,
   type Aggregator,
+  type Attack,
   type Codec,
   type CodecEncoder,
   type GradientCode,
 } from '@swarmgrad/core';
 import { PROPOSAL_SLOT } from '@swarmgrad/protocol';
-import { AttackerState, applyAttack, corruptFrame, defaultMagnitude } from './attacks.ts';
+import { attackerFor } from './attacks.ts';
 import { Stream, keyedRng, mix } from './hash.ts';
 import type { Model } from './models/model.ts';
 import type { CodecSpec, Scenario } from './scenario.ts';
@@ -105,7 +106,7 @@ export class ContentEngine {
   private readonly bases = new Map<number, Float32Array>();
   private readonly clusters = new Map<number, ClusterState>();
   private readonly encoders = new Map<number, CodecEncoder>();
-  private readonly attackers = new Map<number, AttackerState>();
+  private readonly attackers = new Map<number, Attack>();
   private readonly batch: Int32Array;
   private readonly gradBuf: Float32Array;
   private pool: Float32Array[] = [];
@@ -121,8 +122,7 @@ export class ContentEngine {
     this.proposalCodec = getCodec(scenario.proposalCodec.name);
     this.batch = new Int32Array(scenario.training.batchSize);
     this.gradBuf = new Float32Array(this.d);
-    for (const i of setup.byzantine)
-      this.attackers.set(i, new AttackerState(scenario.byzantine.lag));
+    for (const i of setup.byzantine) this.attackers.set(i, attackerFor(scenario.byzantine));
   }
 
   /** Parameters of a base iteration (the engine keeps them until `dropBasesBefore`). */
@@ -231,7 +231,8 @@ export class ContentEngine {
         this.encoders.set(m.worker, encoder);
       }
       let frame = this.encode(encoder, messages[i]!, job.baseIteration, m.slot);
-      if (this.attackers.has(m.worker) && s.byzantine.attack === 'nan') frame = corruptFrame(frame);
+      const attacker = this.attackers.get(m.worker);
+      if (attacker !== undefined) frame = attacker.corruptFrame(frame);
       const out = fast ? update : decoded[i]!.fill(0);
       const ok = decodeFrameInto(frame, out, {
         dimension: this.d,
@@ -385,9 +386,7 @@ export class ContentEngine {
     const s = this.s;
     const code = c.code;
     const it = job.baseIteration;
-    const attack = s.byzantine.attack;
-    const magnitude = s.byzantine.magnitude ?? defaultMagnitude[attack];
-    const flips = (worker: number) => this.attackers.has(worker) && attack === 'label-flip';
+    const flips = (worker: number) => this.attackers.get(worker)?.acts === 'data';
     try {
       if (code !== undefined) {
         // each partition's update once per cluster round (again for a label-flip attacker)
@@ -418,11 +417,19 @@ export class ContentEngine {
       if (error instanceof RangeError) throw new NonFinite(error.message);
       throw error;
     }
-    job.members.forEach((m, i) => {
-      const state = this.attackers.get(m.worker);
-      if (state === undefined) return;
+    // Attackers see every other member's honest message of the round (attacks.ts), so all
+    // messages are copied before the first one is replaced.
+    const members = job.members;
+    if (!members.some((m) => this.attackers.has(m.worker))) return;
+    const honest = members.map((_, i) => Float32Array.from(out[i]!));
+    members.forEach((m, i) => {
+      const attacker = this.attackers.get(m.worker);
+      if (attacker === undefined) return;
+      const peers = members.flatMap((p, j) =>
+        j === i ? [] : [{ id: `w${p.worker}`, update: honest[j]! }],
+      );
       const rng = keyedRng(s.seed, Stream.attack, m.worker, it);
-      applyAttack(attack, out[i]!, magnitude, state, rng);
+      out[i]!.set(attacker.craft({ honest: honest[i]!, peers, iteration: it, rng }));
     });
   }
 

@@ -11,7 +11,7 @@ import {
   type PlacementName,
 } from '@swarmgrad/core';
 import { codecNames, type CodecName } from '@swarmgrad/protocol';
-import { attackNames, type AttackName } from './attacks.ts';
+import { isAttackName, type AttackName } from './attacks.ts';
 import { checkDistribution, type TimeDistribution } from './distributions.ts';
 
 export type ModelSpec =
@@ -396,7 +396,7 @@ function check(s: Scenario): void {
   }
   int('byzantine.count', s.byzantine.count, 0);
   if (s.byzantine.count > s.workers) fail('more Byzantine workers than workers');
-  if (!attackNames.includes(s.byzantine.attack)) fail(`unknown attack '${s.byzantine.attack}'`);
+  if (!isAttackName(s.byzantine.attack)) fail(`unknown attack '${s.byzantine.attack}'`);
   int('byzantine.lag', s.byzantine.lag, 1);
   int('quarantine.window', s.quarantine.window, 1);
   positive('quarantine.threshold', s.quarantine.threshold);
