@@ -67,8 +67,12 @@
  * Per iteration s_i^t minus the median over the workers that have one (≥ 3) is accumulated
  * from a worker's first update on (not per window: the effect is small next to the noise of
  * one iteration — 0.02 against ±0.04 for real tabs, docs/architecture.md); at each window end
- * a worker with at least `lagMinIterations` values fails when their mean exceeds `lagZ`
- * standard errors (Newey–West, 3 lags: consecutive values are correlated). The evidence is
+ * a worker with at least `lagMinIterations` values fails when their mean, less the median of
+ * those means over the workers judged when that median is positive (≥ 3 workers; a majority
+ * cannot be replaying, so a positive median is a common offset: attackers sending a drift built
+ * from the honest past, drift.ts, shifted every honest mean up and had an honest worker
+ * quarantined), exceeds `lagZ` standard errors
+ * (Newey–West, 3 lags: consecutive values are correlated). The evidence is
  * never reset, so an honest worker's z wanders like a normalised random walk: over a long run
  * it can touch lagZ by chance, and 3 strikes need it there at 3 window ends. Memory:
  * 2 · lags unit vectors of the update length per worker.
@@ -634,10 +638,22 @@ export class Quarantine {
     const { lagSymmetry, lagZ, lagMinIterations } = this.config;
     if (!lagSymmetry) return [];
     const results: WindowReport['lags'] = [];
+    const evidence: { id: string; n: number; mean: number; se: number }[] = [];
     for (const [id, s] of this.workers) {
       const n = s.lagEvidence.count;
       if (this.banned.has(id) || n < lagMinIterations) continue;
-      const { mean: shift, se } = s.lagEvidence.meanAndError();
+      evidence.push({ id, n, ...s.lagEvidence.meanAndError() });
+    }
+    // Honest workers are exchangeable, so their accumulated means share one value; attackers
+    // whose updates carry a time structure of their own (a drift built from the honest past)
+    // shift every honest statistic up by a common offset. A majority cannot be replaying, so a
+    // positive median of the accumulated means (≥ 3 workers) is such an offset, not evidence:
+    // judge against it. A median ≤ 0 changes nothing (the test is then the per-iteration one).
+    const means = evidence.map((e) => e.mean).sort((a, b) => a - b);
+    const k = means.length;
+    const center = k >= 3 ? Math.max(0, (means[(k - 1) >> 1]! + means[k >> 1]!) / 2) : 0;
+    for (const { id, n, mean, se } of evidence) {
+      const shift = mean - center;
       const z = se > 0 ? shift / se : shift > 0 ? Infinity : 0;
       const fails = z > lagZ;
       if (fails) failed.add(id);

@@ -4,10 +4,10 @@
  * `?fault=`). The scenario's `byzantine.magnitude` is the attack's `strength` (undefined = the
  * attack's default), `byzantine.lag` the stale attack's lag.
  *
- * What an attacker sees: the simulator hands every attacker the honest messages of all the other
- * members of its cluster round, computed on the same base (colluding attackers share their own
- * honest messages too) — omniscient collusion, the setting of the ALIE, IPM and min-max papers and
- * an upper bound on what a tab sees (its peers' registers of the current or previous iteration).
+ * What an attacker sees: the simulator hands every attacker the honest members' messages of its
+ * cluster round, computed on the same base, besides its own honest one — omniscient collusion,
+ * the setting of the ALIE, IPM and min-max papers and an upper bound on what a tab sees (its
+ * peers' registers of the current or previous iteration).
  */
 import { createAttack, type Attack, type AttackName } from '@swarmgrad/core';
 

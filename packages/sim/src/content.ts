@@ -172,6 +172,8 @@ export class ContentEngine {
             threshold: q.threshold,
             strikes: q.strikes,
             floor: q.floor,
+            alignment: q.alignment,
+            lagSymmetry: q.lagSymmetry,
             dim: this.d,
           })
         : undefined,
@@ -417,17 +419,17 @@ export class ContentEngine {
       if (error instanceof RangeError) throw new NonFinite(error.message);
       throw error;
     }
-    // Attackers see every other member's honest message of the round (attacks.ts), so all
-    // messages are copied before the first one is replaced.
+    // Attackers see the honest members' messages of the round (attacks.ts), copied before the
+    // first one is replaced.
     const members = job.members;
     if (!members.some((m) => this.attackers.has(m.worker))) return;
     const honest = members.map((_, i) => Float32Array.from(out[i]!));
+    const peers = members.flatMap((p, j) =>
+      this.attackers.has(p.worker) ? [] : [{ id: `w${p.worker}`, update: honest[j]! }],
+    );
     members.forEach((m, i) => {
       const attacker = this.attackers.get(m.worker);
       if (attacker === undefined) return;
-      const peers = members.flatMap((p, j) =>
-        j === i ? [] : [{ id: `w${p.worker}`, update: honest[j]! }],
-      );
       const rng = keyedRng(s.seed, Stream.attack, m.worker, it);
       out[i]!.set(attacker.craft({ honest: honest[i]!, peers, iteration: it, rng }));
     });
@@ -471,9 +473,10 @@ export class ContentEngine {
       out,
       { f: s.aggregator.f },
     );
-    if (q !== undefined) {
-      for (const a of inputs) q.observe(`w${a.worker}`, job.round, a.vector);
-    }
+    q?.observeIteration(
+      job.round,
+      inputs.map((a) => ({ id: `w${a.worker}`, update: a.vector })),
+    );
     for (const r of report.rejected) {
       const a = inputs[r.index]!;
       const t = this.tally(result, a.worker);

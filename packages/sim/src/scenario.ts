@@ -170,6 +170,10 @@ export interface Scenario {
      * filter are quarantined"); off = only the distance test and door rejections count.
      */
     reportFiltered: boolean;
+    /** core's alignment test (cosine with the others' median, z standard errors; the tab's default). */
+    alignment: boolean;
+    /** core's lag-symmetry test for replayed updates (the tab's default). */
+    lagSymmetry: boolean;
   };
   stop: {
     maxIterations: number;
@@ -245,6 +249,8 @@ export const defaultScenario: Scenario = {
     strikes: 2,
     floor: 0,
     reportFiltered: true,
+    alignment: false,
+    lagSymmetry: false,
   },
   stop: {
     maxIterations: 100,
