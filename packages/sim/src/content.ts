@@ -96,6 +96,11 @@ export function codecOptions(codec: Codec, spec: CodecSpec, seed: number) {
 
 class NonFinite extends Error {}
 
+/** Centered clipping (alone or as bucketing's base) starts from the cluster's last aggregate. */
+function startsFromLast(name: string): boolean {
+  return name === 'centered-clipping' || name === 'bucketing';
+}
+
 export class ContentEngine {
   private readonly s: Scenario;
   private readonly model: Model;
@@ -185,10 +190,13 @@ export class ContentEngine {
       ),
     };
     const name = s.aggregator.name;
+    const center = () => state.lastAggregate;
     state.aggregator =
       name === 'centered-clipping'
-        ? getAggregator('centered-clipping', { center: () => state.lastAggregate })
-        : getAggregator(name);
+        ? getAggregator('centered-clipping', { center })
+        : name === 'bucketing'
+          ? getAggregator('bucketing', { center, seed: mix(s.seed, 0xb0, id) })
+          : getAggregator(name);
     this.clusters.set(id, state);
     c = state;
     return c;
@@ -264,7 +272,7 @@ export class ContentEngine {
       }
       if (admitted.length === 0) return;
     }
-    if (s.aggregator.name === 'centered-clipping') c.lastAggregate = update;
+    if (startsFromLast(s.aggregator.name)) c.lastAggregate = update;
     result.frame = this.encode(c.proposalEncoder, update, job.baseIteration, PROPOSAL_SLOT);
   }
 
@@ -287,9 +295,9 @@ export class ContentEngine {
     }
   }
 
-  /** Shared scratch, except for centered clipping, whose center is the cluster's last aggregate. */
+  /** Shared scratch, except for the rules whose center is the cluster's last aggregate. */
   private updateBuffer(): Float32Array {
-    if (this.s.aggregator.name === 'centered-clipping') return new Float32Array(this.d);
+    if (startsFromLast(this.s.aggregator.name)) return new Float32Array(this.d);
     this.scratchUpdate ??= new Float32Array(this.d);
     return this.scratchUpdate.fill(0);
   }
