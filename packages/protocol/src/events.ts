@@ -27,7 +27,25 @@ const count = z.number().int().nonnegative().finite();
 export const backendSchema = z.enum(['webgpu', 'webgl', 'wasm', 'cpu', 'none']);
 export type Backend = z.infer<typeof backendSchema>;
 
-export const faultModes = ['sign-flip', 'scale', 'nan', 'random', 'stale'] as const;
+/**
+ * Test-only attacks a tab may run (packages/core/src/attacks, one file each; the tab's shell is
+ * packages/worker faults.ts): the weak ones and those of the literature.
+ */
+export const faultModes = [
+  'sign-flip',
+  'scale',
+  'nan',
+  'random',
+  'stale',
+  'zero',
+  'alie',
+  'ipm',
+  'min-max',
+  'min-sum',
+  'mimic',
+  'sign-optimal',
+  'drift',
+] as const;
 export const faultModeSchema = z.enum(faultModes);
 export type FaultMode = z.infer<typeof faultModeSchema>;
 

@@ -180,6 +180,8 @@ export class ClusterRound {
   private currentIteration: number | undefined;
   private startedAt = 0;
   private registers = new Map<number, Register>();
+  /** The previous iteration's registers (what a fault-injecting tab may read, peerRegisters). */
+  private previousRegisters: { iteration: number; registers: Map<number, Register> } | undefined;
   /** Slots whose write for the current iteration was refused at the door (code, arrival). */
   private doorRejected = new Map<number, { code: string; at: number }>();
   /** Robust mode: registers of the current iteration that came after it was aggregated, and
@@ -276,6 +278,27 @@ export class ClusterRound {
     return [...this.registers.keys()].sort((a, b) => a - b);
   }
 
+  /**
+   * The peers' registers this tab holds (its own slot left out), keyed by tab id: those of the
+   * current iteration, or of the previous one when it holds more of those — what a
+   * fault-injecting tab's colluding attacks read (faults.ts).
+   */
+  peerRegisters(): { id: string; update: Float32Array }[] {
+    const m = this.membership;
+    if (!m) return [];
+    const of = (registers: Map<number, Register>) =>
+      [...registers.entries()]
+        .filter(([slot]) => slot !== m.slot)
+        .map(([slot, r]) => ({ id: this.keyOf(slot), update: r.vector }));
+    const current = of(this.registers);
+    const prev = this.previousRegisters;
+    const previous =
+      prev !== undefined && prev.iteration === (this.currentIteration ?? 0) - 1
+        ? of(prev.registers)
+        : [];
+    return previous.length > current.length ? previous : current;
+  }
+
   /** How many registers the backup rule currently waits for (k), for status displays. */
   waitCount(): number {
     const n = this.liveSlots().size;
@@ -320,6 +343,7 @@ export class ClusterRound {
     if (moved) {
       // registers of another cluster (or another code) mean nothing here
       this.registers.clear();
+      this.previousRegisters = undefined;
       this.doorRejected.clear();
       this.lateRegisters.clear();
       this.hardRejected.clear();
@@ -366,6 +390,9 @@ export class ClusterRound {
     }
     this.commitPrevious();
     this.previous = this.record;
+    if (this.currentIteration !== undefined) {
+      this.previousRegisters = { iteration: this.currentIteration, registers: this.registers };
+    }
     this.currentIteration = iteration;
     this.startedAt = this.clock.now();
     this.result = undefined;
