@@ -127,18 +127,24 @@ describe('simulate', () => {
     expect(mean.final.accuracy).toBeLessThan(r.final.accuracy - 0.2);
   });
 
-  it('quarantines no honest worker when colluders add a drift built from the honest past', () => {
+  it('quarantines no honest worker under drift or mimic colluders', () => {
     // The tab's quarantine (window 10, 3 strikes, alignment and lag-symmetry tests). Before the
     // lag-symmetry test judged against the median of the workers' evidence, the drift attackers'
-    // time structure lifted every honest statistic and one honest worker (w8) was quarantined.
-    for (const count of [2, 3]) {
+    // time structure lifted every honest statistic and one honest worker (w8) was quarantined;
+    // before it left bit-identical updates out, mimic's honest target was quarantined with its
+    // copier (its over-weighted update, and the model's response to it, read as a replay).
+    for (const [attack, count] of [
+      ['drift', 2],
+      ['mimic', 1],
+      ['mimic', 4],
+    ] as const) {
       const r = simulate({
         seed: 7,
         workers: 10,
         cluster: { size: 10, rebalance: false },
         codec: { name: 'fp32' },
         aggregator: { name: 'cge', f: count },
-        byzantine: { count, attack: 'drift', placement: 'first' },
+        byzantine: { count, attack, placement: 'first' },
         quarantine: {
           enabled: true,
           window: 10,
