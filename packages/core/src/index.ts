@@ -3,6 +3,7 @@ export * from './random.ts';
 export * from './codec/index.ts';
 export * from './gradient-coding.ts';
 export * from './aggregators/index.ts';
+export * from './attacks/index.ts';
 export * from './agreement.ts';
 export * from './backup-workers.ts';
 export * from './sdde.ts';

@@ -67,11 +67,19 @@
  * Per iteration s_i^t minus the median over the workers that have one (≥ 3) is accumulated
  * from a worker's first update on (not per window: the effect is small next to the noise of
  * one iteration — 0.02 against ±0.04 for real tabs, docs/architecture.md); at each window end
- * a worker with at least `lagMinIterations` values fails when their mean exceeds `lagZ`
- * standard errors (Newey–West, 3 lags: consecutive values are correlated). The evidence is
+ * a worker with at least `lagMinIterations` values fails when their mean, less the median of
+ * those means over the workers judged when that median is positive (≥ 3 workers; a majority
+ * cannot be replaying, so a positive median is a common offset: attackers sending a drift built
+ * from the honest past, drift.ts, shifted every honest mean up and had an honest worker
+ * quarantined), exceeds `lagZ` standard errors
+ * (Newey–West, 3 lags: consecutive values are correlated). The evidence is
  * never reset, so an honest worker's z wanders like a normalised random walk: over a long run
  * it can touch lagZ by chance, and 3 strikes need it there at 3 window ends. Memory:
- * 2 · lags unit vectors of the update length per worker.
+ * 2 · lags unit vectors of the update length per worker. Workers whose updates of an iteration
+ * are bit-identical (one copies the other: the mimic attack) get no statistic for it and are
+ * left out of each other's reference: a copied update weighs double in the aggregate, the
+ * model's response to it makes its sender look like a replay, and the honest original was
+ * quarantined with its copier. (A cost: colluders that send identical replays escape this test.)
  *
  * Parameters: window (iterations, ≥ 1), threshold (> 0, relative to the median distance; 3 is a
  * sensible start), strikes (≥ 1), floor (absolute lower bound of the scale, default 0 — set it
@@ -257,6 +265,13 @@ function unitSegmentsInto(
   return out;
 }
 
+function sameVector(a: Float32Array, b: Float32Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function cosine(a: Float32Array, b: Float32Array): number {
   let ab = 0;
   let aa = 0;
@@ -394,14 +409,32 @@ export class Quarantine {
     }
     const reference = new Float32Array(this.dim);
     const lagStatistics = new Map<string, number>();
+    // Updates sent by two workers bit for bit (a copy: honest workers hold different data) are not
+    // independent evidence: a copy is left out of the reference of its twin, and no lag-symmetry
+    // statistic is recorded for either — over-weighted in the aggregate, the copied update is
+    // followed by the model's response to it, which the test read as a replay (the mimic attack
+    // had its honest target quarantined).
+    const copied = new Set<string>();
+    for (let a = 0; a < accepted.length; a++) {
+      for (let b = a + 1; b < accepted.length; b++) {
+        if (sameVector(accepted[a]!.update, accepted[b]!.update)) {
+          copied.add(accepted[a]!.id);
+          copied.add(accepted[b]!.id);
+        }
+      }
+    }
     for (const { id, update } of accepted) {
+      const others = accepted.filter((a) => a.id !== id);
+      const distinct = copied.has(id)
+        ? others.filter((a) => !sameVector(a.update, update))
+        : others;
       coordinateMedianInto(
-        accepted.filter((a) => a.id !== id).map((a) => a.update),
+        (distinct.length > 0 ? distinct : others).map((a) => a.update),
         reference,
       );
       const state = this.state(id);
       if (alignment) state.cosines.push(cosine(update, reference));
-      if (lagSymmetry) {
+      if (lagSymmetry && !copied.has(id)) {
         const statistic = this.recordPast(state, iteration, update, reference);
         if (statistic !== undefined) lagStatistics.set(id, statistic);
       }
@@ -634,10 +667,22 @@ export class Quarantine {
     const { lagSymmetry, lagZ, lagMinIterations } = this.config;
     if (!lagSymmetry) return [];
     const results: WindowReport['lags'] = [];
+    const evidence: { id: string; n: number; mean: number; se: number }[] = [];
     for (const [id, s] of this.workers) {
       const n = s.lagEvidence.count;
       if (this.banned.has(id) || n < lagMinIterations) continue;
-      const { mean: shift, se } = s.lagEvidence.meanAndError();
+      evidence.push({ id, n, ...s.lagEvidence.meanAndError() });
+    }
+    // Honest workers are exchangeable, so their accumulated means share one value; attackers
+    // whose updates carry a time structure of their own (a drift built from the honest past)
+    // shift every honest statistic up by a common offset. A majority cannot be replaying, so a
+    // positive median of the accumulated means (≥ 3 workers) is such an offset, not evidence:
+    // judge against it. A median ≤ 0 changes nothing (the test is then the per-iteration one).
+    const means = evidence.map((e) => e.mean).sort((a, b) => a - b);
+    const k = means.length;
+    const center = k >= 3 ? Math.max(0, (means[(k - 1) >> 1]! + means[k >> 1]!) / 2) : 0;
+    for (const { id, n, mean, se } of evidence) {
+      const shift = mean - center;
       const z = se > 0 ? shift / se : shift > 0 ? Infinity : 0;
       const fails = z > lagZ;
       if (fails) failed.add(id);

@@ -204,6 +204,16 @@ const bounds: Record<AggregatorName, { bound: string; check: (c: BoundCase) => v
       expect(distanceToBox(out, honest)).toBeLessThanOrEqual(bound + TOL);
     },
   },
+  bucketing: {
+    bound:
+      'with 2b < B = ⌈n/2⌉ buckets: L2 distance to the honest box ≤ iterations·(b/B)·diag (centered-clipping base)',
+    check: ({ out, honest, nAdmitted, bAdmitted }) => {
+      const buckets = Math.ceil(nAdmitted / 2);
+      if (2 * bAdmitted >= buckets) return; // no bound beyond finiteness (checked by the caller)
+      const bound = CENTERED_CLIPPING_DEFAULT_ITERATIONS * (bAdmitted / buckets) * honest.diag;
+      expect(distanceToBox(out, honest)).toBeLessThanOrEqual(bound + TOL);
+    },
+  },
   'sign-majority': {
     bound:
       'out_j ∈ {−s, 0, s}, s within honest mean|x| range; honest-unanimous strict signs are kept',
@@ -427,6 +437,7 @@ describe('aggregator registry', () => {
   it('lists every rule once', () => {
     expect([...aggregatorNames].sort()).toEqual(
       [
+        'bucketing',
         'centered-clipping',
         'cge',
         'krum',
@@ -447,6 +458,8 @@ describe('aggregator registry', () => {
     expect(() => getAggregator('multi-krum', { m: 0 })).toThrow(RangeError);
     expect(() => getAggregator('centered-clipping', { tau: -1 })).toThrow(RangeError);
     expect(() => getAggregator('centered-clipping', { iterations: 0 })).toThrow(RangeError);
+    expect(() => getAggregator('bucketing', { bucketSize: 0 })).toThrow(RangeError);
+    expect(() => getAggregator('bucketing', { base: 'bucketing' as 'mean' })).toThrow(RangeError);
   });
 });
 
@@ -634,5 +647,45 @@ describe('sign-majority', () => {
     const { out } = run('sign-majority', [f32(1, 2), f32(-1, 2)], 2, 0);
     expect(out[0]).toBe(0);
     expect(out[1]).toBeCloseTo(1.5, 6);
+  });
+});
+
+describe('bucketing', () => {
+  it('averages buckets of s before the base rule (s = 1 is the base rule itself)', () => {
+    const inputs = [f32(0, 4), f32(2, 0), f32(10, 10), f32(-1, 1), f32(3, 3)];
+    for (const base of ['median', 'cge', 'centered-clipping'] as const) {
+      const one = run('bucketing', inputs, 2, 1);
+      expect(allFinite(one.out)).toBe(true);
+      const out = new Float32Array(2);
+      getAggregator('bucketing', { bucketSize: 1, base }).aggregate(inputs, out, { f: 1 });
+      expectClose(out, run(base, inputs, 2, 1).out);
+    }
+    // s ≥ n: one bucket, the mean of everything
+    const all = new Float32Array(2);
+    getAggregator('bucketing', { bucketSize: 5, base: 'median' }).aggregate(inputs, all, { f: 0 });
+    expectClose(all, f32(2.8, 3.6));
+  });
+
+  it('reports the inputs of the buckets the base rule filtered', () => {
+    // CGE over 2 buckets of 2 with f = 1 drops the larger-norm bucket: exactly 2 inputs filtered
+    const inputs = [f32(1, 0), f32(0, 1), f32(100, 0), f32(0, 100)];
+    const out = new Float32Array(2);
+    const report = getAggregator('bucketing', { base: 'cge' }).aggregate(inputs, out, { f: 1 });
+    expect(report.accepted).toHaveLength(2);
+    expect(report.rejected.filter((r) => r.reason === 'filtered')).toHaveLength(2);
+    // whatever the buckets, the kept one is the one of smaller norm
+    expect(l2Norm(out)).toBeLessThanOrEqual(Math.hypot(50, 50) + 1e-3);
+  });
+
+  it('draws new buckets every call (the shuffle advances)', () => {
+    const inputs = [f32(0), f32(1), f32(2), f32(3), f32(4), f32(50)];
+    const agg = getAggregator('bucketing', { base: 'median' });
+    const seen = new Set<number>();
+    for (let t = 0; t < 20; t++) {
+      const out = new Float32Array(1);
+      agg.aggregate(inputs, out, { f: 1 });
+      seen.add(out[0]!);
+    }
+    expect(seen.size).toBeGreaterThan(1);
   });
 });

@@ -28,11 +28,13 @@ export const backendSchema = z.enum(['webgpu', 'webgl', 'wasm', 'cpu', 'none']);
 export type Backend = z.infer<typeof backendSchema>;
 
 /**
- * Test-only misbehaviour of a tab. The register modes corrupt the tab's own register; the
- * `proposal-*` modes leave registers honest and attack the cluster's proposal: `proposal-scale`
- * and `proposal-flip` rewrite the proposal frame this tab sends as its cluster's proposer (×100,
- * and −4×), `proposal-race` sends a proposal for every iteration whether it is the proposer or
- * not, as early as it can (its own register as the cluster update).
+ * Test-only attacks a tab may run. The register attacks (packages/core/src/attacks, one file
+ * each; the tab's shell is packages/worker faults.ts), weak ones and those of the literature,
+ * corrupt the tab's own register. The `proposal-*` modes leave registers honest and attack the
+ * cluster's proposal: `proposal-scale` and `proposal-flip` rewrite the proposal frame this tab
+ * sends as its cluster's proposer (×100, and −4×), `proposal-race` sends a proposal for every
+ * iteration whether it is the proposer or not, as early as it can (its own register as the
+ * cluster update).
  */
 export const faultModes = [
   'sign-flip',
@@ -40,6 +42,14 @@ export const faultModes = [
   'nan',
   'random',
   'stale',
+  'zero',
+  'alie',
+  'ipm',
+  'min-max',
+  'min-sum',
+  'mimic',
+  'sign-optimal',
+  'drift',
   'proposal-scale',
   'proposal-flip',
   'proposal-race',

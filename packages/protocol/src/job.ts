@@ -18,6 +18,7 @@ export const aggregatorNames = [
   'multi-krum',
   'centered-clipping',
   'sign-majority',
+  'bucketing',
 ] as const;
 export type AggregatorName = (typeof aggregatorNames)[number];
 

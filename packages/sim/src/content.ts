@@ -32,17 +32,20 @@ import {
   encodeInto,
   encodeProposal,
   encodeToFrame,
+  forgeProposal,
   getAggregator,
+  isProposalAttackName,
   judgeProposal,
   getCodec,
   runLocalSteps,
   type Aggregator,
+  type Attack,
   type Codec,
   type CodecEncoder,
   type GradientCode,
   type MemberAnswer,
 } from '@swarmgrad/core';
-import { AttackerState, applyAttack, corruptFrame, defaultMagnitude } from './attacks.ts';
+import { attackerFor } from './attacks.ts';
 import { Stream, keyedRng, mix } from './hash.ts';
 import type { Model } from './models/model.ts';
 import type { CodecSpec, Scenario } from './scenario.ts';
@@ -98,8 +101,6 @@ interface ClusterState {
 
 /** Proposals a racing worker sent without the role that get it banned (the coordinator's rule). */
 const RACES_TO_BAN = 3;
-/** The proposal attacks' factors: `proposal-scale` ×100, `proposal-flip` ×(−4) (faults.ts). */
-const PROPOSAL_FACTOR = { 'proposal-scale': 100, 'proposal-flip': -4 } as const;
 
 export function codecOptions(codec: Codec, spec: CodecSpec, seed: number) {
   return {
@@ -111,6 +112,11 @@ export function codecOptions(codec: Codec, spec: CodecSpec, seed: number) {
 
 class NonFinite extends Error {}
 
+/** Centered clipping (alone or as bucketing's base) starts from the cluster's last aggregate. */
+function startsFromLast(name: string): boolean {
+  return name === 'centered-clipping' || name === 'bucketing';
+}
+
 export class ContentEngine {
   private readonly s: Scenario;
   private readonly model: Model;
@@ -121,7 +127,10 @@ export class ContentEngine {
   private readonly bases = new Map<number, Float32Array>();
   private readonly clusters = new Map<number, ClusterState>();
   private readonly encoders = new Map<number, CodecEncoder>();
-  private readonly attackers = new Map<number, AttackerState>();
+  /** Register attackers (their proposals are honest). */
+  private readonly attackers = new Map<number, Attack>();
+  /** Proposal attackers (their registers are honest). */
+  private readonly proposalAttackers = new Set<number>();
   private readonly races = new Map<number, number>();
   private readonly batch: Int32Array;
   private readonly gradBuf: Float32Array;
@@ -138,8 +147,11 @@ export class ContentEngine {
     this.proposalCodec = getCodec(scenario.proposalCodec.name);
     this.batch = new Int32Array(scenario.training.batchSize);
     this.gradBuf = new Float32Array(this.d);
-    for (const i of setup.byzantine)
-      this.attackers.set(i, new AttackerState(scenario.byzantine.lag));
+    const { attack, magnitude, lag } = scenario.byzantine;
+    for (const i of setup.byzantine) {
+      if (isProposalAttackName(attack)) this.proposalAttackers.add(i);
+      else this.attackers.set(i, attackerFor({ attack, magnitude, lag }));
+    }
   }
 
   /** Parameters of a base iteration (the engine keeps them until `dropBasesBefore`). */
@@ -190,6 +202,8 @@ export class ContentEngine {
             threshold: q.threshold,
             strikes: q.strikes,
             floor: q.floor,
+            alignment: q.alignment,
+            lagSymmetry: q.lagSymmetry,
             dim: this.d,
           })
         : undefined,
@@ -197,10 +211,13 @@ export class ContentEngine {
       lastAggregate: undefined,
     };
     const name = s.aggregator.name;
+    const center = () => state.lastAggregate;
     state.aggregator =
       name === 'centered-clipping'
-        ? getAggregator('centered-clipping', { center: () => state.lastAggregate })
-        : getAggregator(name);
+        ? getAggregator('centered-clipping', { center })
+        : name === 'bucketing'
+          ? getAggregator('bucketing', { center, seed: mix(s.seed, 0xb0, id) })
+          : getAggregator(name);
     this.clusters.set(id, state);
     c = state;
     return c;
@@ -245,7 +262,8 @@ export class ContentEngine {
         this.encoders.set(m.worker, encoder);
       }
       let frame = this.encode(encoder, messages[i]!, job.baseIteration, m.slot);
-      if (this.attackers.has(m.worker) && s.byzantine.attack === 'nan') frame = corruptFrame(frame);
+      const attacker = this.attackers.get(m.worker);
+      if (attacker !== undefined) frame = attacker.corruptFrame(frame);
       const out = fast ? update : decoded[i]!.fill(0);
       const ok = decodeFrameInto(frame, out, {
         dimension: this.d,
@@ -275,7 +293,7 @@ export class ContentEngine {
       }
       if (admitted.length === 0) return;
     }
-    if (s.aggregator.name === 'centered-clipping') c.lastAggregate = update;
+    if (startsFromLast(s.aggregator.name)) c.lastAggregate = update;
     const proposed = this.propose(job, update, result);
     try {
       result.frame = encodeProposal(proposed, {
@@ -302,28 +320,27 @@ export class ContentEngine {
     const proposer = members[0]!.worker;
     if (attack === 'proposal-race') {
       for (const m of members.slice(1)) {
-        if (!this.attackers.has(m.worker)) continue;
+        if (!this.proposalAttackers.has(m.worker)) continue;
         result.proposalsRefused++;
         const strikes = (this.races.get(m.worker) ?? 0) + 1;
         this.races.set(m.worker, strikes);
         if (strikes >= RACES_TO_BAN) result.banned.push(m.worker);
       }
       // a racing proposer's own register is not confirmed; the next member proposes
-      if (this.attackers.has(proposer) && members.length > 1) result.proposalsRefused++;
+      if (this.proposalAttackers.has(proposer) && members.length > 1) result.proposalsRefused++;
       return update;
     }
     if (
       (attack !== 'proposal-scale' && attack !== 'proposal-flip') ||
-      !this.attackers.has(proposer)
+      !this.proposalAttackers.has(proposer)
     )
       return update;
-    const factor = PROPOSAL_FACTOR[attack];
-    const forged = update.map((v) => factor * v);
+    const forged = forgeProposal(attack, update);
     const answers = new Map<string, MemberAnswer>();
     for (const m of members.slice(1)) {
       answers.set(`w${m.worker}`, {
         kind: 'computed',
-        digest: this.attackers.has(m.worker) ? 'forged' : 'honest',
+        digest: this.proposalAttackers.has(m.worker) ? 'forged' : 'honest',
       });
     }
     const verdict = judgeProposal({
@@ -358,9 +375,9 @@ export class ContentEngine {
     }
   }
 
-  /** Shared scratch, except for centered clipping, whose center is the cluster's last aggregate. */
+  /** Shared scratch, except for the rules whose center is the cluster's last aggregate. */
   private updateBuffer(): Float32Array {
-    if (this.s.aggregator.name === 'centered-clipping') return new Float32Array(this.d);
+    if (startsFromLast(this.s.aggregator.name)) return new Float32Array(this.d);
     this.scratchUpdate ??= new Float32Array(this.d);
     return this.scratchUpdate.fill(0);
   }
@@ -459,9 +476,7 @@ export class ContentEngine {
     const s = this.s;
     const code = c.code;
     const it = job.baseIteration;
-    const attack = s.byzantine.attack;
-    const magnitude = s.byzantine.magnitude ?? defaultMagnitude[attack];
-    const flips = (worker: number) => this.attackers.has(worker) && attack === 'label-flip';
+    const flips = (worker: number) => this.attackers.get(worker)?.acts === 'data';
     try {
       if (code !== undefined) {
         // each partition's update once per cluster round (again for a label-flip attacker)
@@ -492,11 +507,19 @@ export class ContentEngine {
       if (error instanceof RangeError) throw new NonFinite(error.message);
       throw error;
     }
-    job.members.forEach((m, i) => {
-      const state = this.attackers.get(m.worker);
-      if (state === undefined) return;
+    // Attackers see the honest members' messages of the round (attacks.ts), copied before the
+    // first one is replaced.
+    const members = job.members;
+    if (!members.some((m) => this.attackers.has(m.worker))) return;
+    const honest = members.map((_, i) => Float32Array.from(out[i]!));
+    const peers = members.flatMap((p, j) =>
+      this.attackers.has(p.worker) ? [] : [{ id: `w${p.worker}`, update: honest[j]! }],
+    );
+    members.forEach((m, i) => {
+      const attacker = this.attackers.get(m.worker);
+      if (attacker === undefined) return;
       const rng = keyedRng(s.seed, Stream.attack, m.worker, it);
-      applyAttack(attack, out[i]!, magnitude, state, rng);
+      out[i]!.set(attacker.craft({ honest: honest[i]!, peers, iteration: it, rng }));
     });
   }
 
@@ -538,9 +561,10 @@ export class ContentEngine {
       out,
       { f: s.aggregator.f },
     );
-    if (q !== undefined) {
-      for (const a of inputs) q.observe(`w${a.worker}`, job.round, a.vector);
-    }
+    q?.observeIteration(
+      job.round,
+      inputs.map((a) => ({ id: `w${a.worker}`, update: a.vector })),
+    );
     for (const r of report.rejected) {
       const a = inputs[r.index]!;
       const t = this.tally(result, a.worker);

@@ -11,7 +11,7 @@ import {
   type PlacementName,
 } from '@swarmgrad/core';
 import { codecNames, type CodecName } from '@swarmgrad/protocol';
-import { attackNames, type AttackName } from './attacks.ts';
+import { isAttackName, type AttackName } from './attacks.ts';
 import { checkDistribution, type TimeDistribution } from './distributions.ts';
 
 export type ModelSpec =
@@ -170,6 +170,10 @@ export interface Scenario {
      * filter are quarantined"); off = only the distance test and door rejections count.
      */
     reportFiltered: boolean;
+    /** core's alignment test (cosine with the others' median, z standard errors; the tab's default). */
+    alignment: boolean;
+    /** core's lag-symmetry test for replayed updates (the tab's default). */
+    lagSymmetry: boolean;
   };
   stop: {
     maxIterations: number;
@@ -245,6 +249,8 @@ export const defaultScenario: Scenario = {
     strikes: 2,
     floor: 0,
     reportFiltered: true,
+    alignment: false,
+    lagSymmetry: false,
   },
   stop: {
     maxIterations: 100,
@@ -396,7 +402,7 @@ function check(s: Scenario): void {
   }
   int('byzantine.count', s.byzantine.count, 0);
   if (s.byzantine.count > s.workers) fail('more Byzantine workers than workers');
-  if (!attackNames.includes(s.byzantine.attack)) fail(`unknown attack '${s.byzantine.attack}'`);
+  if (!isAttackName(s.byzantine.attack)) fail(`unknown attack '${s.byzantine.attack}'`);
   int('byzantine.lag', s.byzantine.lag, 1);
   int('quarantine.window', s.quarantine.window, 1);
   positive('quarantine.threshold', s.quarantine.threshold);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, decodeFrameInto, encodeToFrame, getCodec } from '@swarmgrad/core';
-import { AttackerState, applyAttack, corruptFrame } from '../src/attacks.ts';
+import { createRng } from '@swarmgrad/core';
+import { attackerFor, type AttackName } from '../src/attacks.ts';
 import {
   checkDistribution,
   meanTime,
@@ -57,51 +57,24 @@ describe('time distributions', () => {
   });
 });
 
-describe('attacks', () => {
+describe("attacks (a shell over core's library)", () => {
   const honest = Float32Array.of(1, -2, 3, 0.5);
-  it('transform the honest message as documented', () => {
-    const rng = createRng(1);
-    const run = (attack: Parameters<typeof applyAttack>[0], magnitude: number) => {
-      const m = Float32Array.from(honest);
-      applyAttack(attack, m, magnitude, new AttackerState(3), rng);
-      return Array.from(m);
-    };
-    expect(run('sign-flip', 4)).toEqual([-4, 8, -12, -2]);
-    expect(run('scale', 100)).toEqual([100, -200, 300, 50]);
-    expect(run('zero', 0)).toEqual([0, 0, 0, 0]);
-    const random = Float32Array.from(run('random', 10));
-    const norm = (v: ArrayLike<number>) => Math.hypot(...Array.from(v));
-    expect(norm(random)).toBeCloseTo(10 * norm(honest), 3);
-    expect(run('label-flip', 1)).toEqual(Array.from(honest)); // acts on the data, not here
+  const input = (h: Float32Array) => ({ honest: h, peers: [], iteration: 0, rng: createRng(1) });
+  it("maps the scenario's magnitude to the attack's strength (undefined: its default)", () => {
+    const flip = (magnitude: number | undefined) =>
+      Array.from(attackerFor({ attack: 'sign-flip', magnitude, lag: 3 }).craft(input(honest)));
+    expect(flip(undefined)).toEqual([-4, 8, -12, -2]);
+    expect(flip(2)).toEqual([-2, 4, -6, -1]);
   });
-  it('stale replays the message from `lag` rounds before', () => {
-    const state = new AttackerState(2);
-    const sent: number[] = [];
-    for (let r = 0; r < 5; r++) {
-      const m = Float32Array.of(r);
-      applyAttack('stale', m, 1, state, createRng(0));
-      sent.push(m[0]!);
-    }
+  it('passes the lag to the stale attack', () => {
+    const attacker = attackerFor({ attack: 'stale', magnitude: undefined, lag: 2 });
+    const sent = [0, 1, 2, 3, 4].map((r) => attacker.craft(input(Float32Array.of(r)))[0]);
     expect(sent).toEqual([0, 0, 0, 1, 2]);
   });
-  it('nan: a valid frame whose payload carries a NaN is rejected at the door', () => {
-    for (const name of ['one-bit', 'fp16', 'fp32'] as const) {
-      const codec = getCodec(name);
-      const encoder = codec.createEncoder(64, codec.defaultBlockSize > 0 ? { blockSize: 32 } : {});
-      const frame = encodeToFrame(encoder, new Float32Array(64).fill(0.5), {
-        jobId: 1,
-        iteration: 0,
-        round: 0,
-        senderSlot: 0,
-      });
-      const out = new Float32Array(64);
-      expect(decodeFrameInto(frame, out, { dimension: 64 }).ok).toBe(true);
-      const bad = corruptFrame(frame);
-      const result = decodeFrameInto(bad, out.fill(0), { dimension: 64 });
-      expect(result.ok).toBe(false);
-      if (!result.ok) expect(result.error.code).toBe('non-finite');
-      expect(out.every((x) => x === 0)).toBe(true);
-    }
+  it('refuses an unknown attack name in a scenario', () => {
+    expect(() => defineScenario({ byzantine: { count: 1, attack: 'nope' as AttackName } })).toThrow(
+      /unknown attack/,
+    );
   });
 });
 

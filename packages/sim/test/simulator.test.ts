@@ -170,6 +170,43 @@ describe('simulate', () => {
     expect(plain.final.accuracy).toBeLessThan(robust.final.accuracy - 0.05);
   });
 
+  it('quarantines no honest worker under drift or mimic colluders', () => {
+    // The tab's quarantine (window 10, 3 strikes, alignment and lag-symmetry tests). Before the
+    // lag-symmetry test judged against the median of the workers' evidence, the drift attackers'
+    // time structure lifted every honest statistic and one honest worker (w8) was quarantined;
+    // before it left bit-identical updates out, mimic's honest target was quarantined with its
+    // copier (its over-weighted update, and the model's response to it, read as a replay).
+    for (const [attack, count] of [
+      ['drift', 2],
+      ['mimic', 1],
+      ['mimic', 4],
+    ] as const) {
+      const r = simulate({
+        seed: 7,
+        workers: 10,
+        cluster: { size: 10, rebalance: false },
+        codec: { name: 'fp32' },
+        aggregator: { name: 'cge', f: count },
+        byzantine: { count, attack, placement: 'first' },
+        quarantine: {
+          enabled: true,
+          window: 10,
+          threshold: 3,
+          strikes: 3,
+          reportFiltered: false,
+          alignment: true,
+          lagSymmetry: true,
+        },
+        backup: { kind: 'static', backups: 0 },
+        training: { learningRate: 0.5, batchSize: 16 },
+        stop: { maxIterations: 100 },
+        evalEvery: 100,
+      });
+      expect(r.quarantined.filter((id) => !r.byzantine.includes(id))).toEqual([]);
+      expect(r.final.accuracy).toBeGreaterThan(0.8);
+    }
+  });
+
   it('rejects NaN frames at the door and quarantines their sender', () => {
     const r = simulate({
       workers: 8,

@@ -318,6 +318,24 @@ export class ClusterRound {
     return [...this.registers.keys()].sort((a, b) => a - b);
   }
 
+  /**
+   * The peers' registers this tab holds (its own slot left out), keyed by tab id: those of the
+   * current iteration, or of the previous one when it holds more of those — what a
+   * fault-injecting tab's colluding attacks read (faults.ts).
+   */
+  peerRegisters(): { id: string; update: Float32Array }[] {
+    const m = this.membership;
+    if (!m) return [];
+    const of = (registers: Map<number, { vector: Float32Array }> | undefined) =>
+      [...(registers?.entries() ?? [])]
+        .filter(([slot]) => slot !== m.slot)
+        .map(([slot, r]) => ({ id: this.keyOf(slot), update: r.vector }));
+    const current = of(this.registers);
+    const previous =
+      this.currentIteration === undefined ? [] : of(this.archive.get(this.currentIteration - 1));
+    return previous.length > current.length ? previous : current;
+  }
+
   /** How many registers the backup rule currently waits for (k), for status displays. */
   waitCount(): number {
     const n = this.liveSlots().size;

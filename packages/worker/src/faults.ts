@@ -1,81 +1,76 @@
 /**
  * Test-only misbehaviour of a tab's own outgoing register (DESIGN.md "fault injection is a
- * first-class option"). Only used when the coordinator allows fault injection: the tab announces
- * its mode in hello and a coordinator that refuses it answers 'fault-injection-disabled'.
+ * first-class option"): a thin shell over core's attack library (packages/core/src/attacks, one
+ * file per attack, the same code the simulator's Table 5 measures). Only used when the
+ * coordinator allows fault injection: the tab announces its mode in hello and a coordinator that
+ * refuses it answers 'fault-injection-disabled'.
  *
- * Modes (applied to the honest message u before it is 1-bit coded):
- * - 'sign-flip': −u (the classic Byzantine sign attack).
- * - 'scale':     SCALE_FACTOR · u (a large-norm update; CGE drops it first).
- * - 'random':    Gaussian noise with the norm of u (seeded).
- * - 'stale':     the honest update of STALE_LAG iterations ago, stamped with the current
- *                iteration (a replayed, outdated update that passes the door).
- * - 'nan':       the honest update is coded, then the frame's first float (a block scale for the
- *                sign codecs, a coordinate for fp32/fp16) is overwritten with NaN and the frame
- *                resealed, so the checksum is right and peers must reject it as 'non-finite'.
- * - 'proposal-scale', 'proposal-flip': the register stays honest; the proposal this tab sends
- *   as its cluster's proposer is PROPOSAL_SCALE × and PROPOSAL_FLIP × the cluster update (a tab
- *   that rewrites its outgoing proposal frame). Its cluster's members recompute the update and
- *   contradict it (core swarm/proposal.ts).
- * - 'proposal-race': the register stays honest; the tab also proposes its own register as the
- *   cluster update for every iteration, as soon as it has computed it, proposer or not.
- * In the register modes the proposal this tab may send as its cluster's proposer is not altered.
+ * Register modes: the attack is applied to the honest message u before it is coded. What the
+ * attacker sees is what a tab holds: its peers' registers of the current iteration, or of the
+ * previous one when it holds more of those (ClusterRound.peerRegisters); colluding modes (alie,
+ * ipm, min-max, min-sum, mimic, sign-optimal, drift) compute their statistics over u and those
+ * registers. The browser keeps its historical strengths: sign-flip −u, scale SCALE_FACTOR·u,
+ * random of u's norm, stale STALE_LAG iterations; the others use core's defaults. 'nan' codes the
+ * honest update, then overwrites the frame's first float with NaN and reseals it (peers must
+ * reject it as 'non-finite'). In the register modes the proposal this tab may send as its
+ * cluster's proposer is not altered.
+ *
+ * Proposal modes (core attacks/proposal.ts): the register stays honest; 'proposal-scale' and
+ * 'proposal-flip' rewrite the proposal this tab sends as its cluster's proposer (its members
+ * recompute the update and contradict it), 'proposal-race' also proposes its own register as
+ * the cluster update for every iteration, as soon as it has computed it, proposer or not.
  */
-import { createRng, gaussian, l2Norm, type Rng } from '@swarmgrad/core';
-import { FRAME_HEADER_BYTES, sealFrame, type FaultMode } from '@swarmgrad/protocol';
+import {
+  createAttack,
+  createRng,
+  forgeProposal,
+  isProposalAttackName,
+  type Attack,
+  type AttackParams,
+  type PeerRegister,
+  type Rng,
+} from '@swarmgrad/core';
+import type { FaultMode } from '@swarmgrad/protocol';
 
 export const SCALE_FACTOR = 100;
 export const STALE_LAG = 5;
-export const PROPOSAL_SCALE = 100;
-export const PROPOSAL_FLIP = -4;
+
+const browserParams: Partial<Record<FaultMode, AttackParams>> = {
+  'sign-flip': { strength: 1 },
+  scale: { strength: SCALE_FACTOR },
+  random: { strength: 1 },
+  stale: { lag: STALE_LAG },
+};
 
 export class FaultInjector {
   readonly mode: FaultMode;
+  /** The register attack (undefined in the proposal modes, whose registers stay honest). */
+  private readonly attack: Attack | undefined;
   private readonly rng: Rng;
-  private readonly history: Float32Array[] = [];
 
   constructor(mode: FaultMode, seed = 1) {
     this.mode = mode;
+    // every fault mode is a register attack of core's library or a proposal attack
+    this.attack = isProposalAttackName(mode) ? undefined : createAttack(mode, browserParams[mode]);
     this.rng = createRng(seed);
   }
 
   /** The message to send instead of the honest `update` (a new array, or `update` itself). */
-  corruptUpdate(update: Float32Array): Float32Array {
-    switch (this.mode) {
-      case 'sign-flip':
-        return update.map((v) => -v);
-      case 'scale':
-        return update.map((v) => SCALE_FACTOR * v);
-      case 'random': {
-        const norm = l2Norm(update) || 1e-3;
-        const noise = new Float32Array(update.length);
-        for (let i = 0; i < noise.length; i++) noise[i] = gaussian(this.rng);
-        const scale = norm / (l2Norm(noise) || 1);
-        for (let i = 0; i < noise.length; i++) noise[i]! *= scale;
-        return noise;
-      }
-      case 'stale': {
-        this.history.push(Float32Array.from(update));
-        if (this.history.length > STALE_LAG + 1) this.history.shift();
-        return this.history[0]!;
-      }
-      case 'nan':
-      case 'proposal-scale':
-      case 'proposal-flip':
-      case 'proposal-race':
-        return update;
-    }
+  corruptUpdate(
+    update: Float32Array,
+    peers: readonly PeerRegister[] = [],
+    iteration = 0,
+  ): Float32Array {
+    if (this.attack === undefined) return update;
+    return this.attack.craft({ honest: update, peers, iteration, rng: this.rng });
   }
 
   /** The cluster update this tab proposes instead of the honest one (proposal modes). */
   corruptProposal(update: Float32Array): Float32Array {
-    switch (this.mode) {
-      case 'proposal-scale':
-        return update.map((v) => PROPOSAL_SCALE * v);
-      case 'proposal-flip':
-        return update.map((v) => PROPOSAL_FLIP * v);
-      default:
-        return update;
+    if (this.mode === 'proposal-scale' || this.mode === 'proposal-flip') {
+      return forgeProposal(this.mode, update);
     }
+    return update;
   }
 
   /** Whether this tab proposes its own register for every iteration, proposer or not. */
@@ -85,9 +80,6 @@ export class FaultInjector {
 
   /** Applied to the sealed frame: 'nan' poisons it (see the file comment); others pass. */
   corruptFrame(frame: Uint8Array): Uint8Array {
-    if (this.mode !== 'nan' || frame.byteLength < FRAME_HEADER_BYTES + 4) return frame;
-    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-    view.setFloat32(FRAME_HEADER_BYTES, Number.NaN, true);
-    return sealFrame(frame);
+    return this.attack === undefined ? frame : this.attack.corruptFrame(frame);
   }
 }

@@ -939,7 +939,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       runtime.round.mode === 'coded'
         ? codedMessage(placement.partitions, result.updates)
         : robustMessage(result.updates);
-    const message = this.fault ? this.fault.corruptUpdate(honest) : honest;
+    const message = this.fault
+      ? this.fault.corruptUpdate(honest, runtime.round.peerRegisters(), iteration)
+      : honest;
     let frame: Uint8Array;
     try {
       frame = encodeToFrame(runtime.registerEncoder, message, {

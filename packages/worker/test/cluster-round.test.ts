@@ -655,3 +655,43 @@ describe('proposing again', () => {
     expect(proposals[1]!.iteration).toBe(2);
   });
 });
+
+describe('peerRegisters (what a fault-injecting tab sees)', () => {
+  it("gives the peers' registers of the current iteration, or of the previous one when it holds more", () => {
+    const h = harness({ aggregator: 'cge', f: 1 });
+    h.round.setMembership(membership(0, [0, 1, 2, 3]));
+    expect(h.round.peerRegisters()).toEqual([]);
+    h.round.startIteration(5);
+    const v = randomVectors(4, 3);
+    h.round.writeOwn(5, v[0]!);
+    h.round.receive(1, 5, v[1]!);
+    h.round.receive(2, 5, v[2]!);
+    const now = h.round.peerRegisters();
+    expect(now.map((p) => p.id).sort()).toEqual(['tab-1', 'tab-2']); // its own slot left out
+    expect(now.find((p) => p.id === 'tab-1')!.update).toBe(v[1]);
+    h.round.startIteration(6);
+    // nothing of 6 yet: the two registers of 5
+    expect(
+      h.round
+        .peerRegisters()
+        .map((p) => p.id)
+        .sort(),
+    ).toEqual(['tab-1', 'tab-2']);
+    const w = randomVectors(4, 4);
+    h.round.receive(3, 6, w[3]!);
+    expect(
+      h.round
+        .peerRegisters()
+        .map((p) => p.id)
+        .sort(),
+    ).toEqual(['tab-1', 'tab-2']);
+    h.round.receive(1, 6, w[1]!);
+    h.round.receive(2, 6, w[2]!);
+    const six = h.round.peerRegisters();
+    expect(six.map((p) => p.id).sort()).toEqual(['tab-1', 'tab-2', 'tab-3']);
+    expect(six.find((p) => p.id === 'tab-1')!.update).toBe(w[1]);
+    // two iterations later the registers of 6 are too old
+    h.round.startIteration(8);
+    expect(h.round.peerRegisters()).toEqual([]);
+  });
+});

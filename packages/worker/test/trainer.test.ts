@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRng, runLocalSteps } from '@swarmgrad/core';
+import { createAttack, createRng, runLocalSteps } from '@swarmgrad/core';
 import { buildModel, computeGradient, getFlatParameters, setFlatParameters } from '../src/model.ts';
 import { FaultInjector, SCALE_FACTOR, STALE_LAG } from '../src/faults.ts';
 import { Trainer, codedMessage, robustMessage, type LocalPartition } from '../src/trainer.ts';
@@ -109,6 +109,37 @@ describe('FaultInjector', () => {
     const norm = (v: Float32Array) => Math.hypot(...v);
     expect(norm(r)).toBeCloseTo(norm(u), 3);
     expect(r[0]).not.toBeCloseTo(u[0]!, 3);
+  });
+
+  it('runs the attacks of the literature through core, over the peer registers it is given', () => {
+    const peers = [1, 2, 3].map((k) => ({
+      id: `tab-${k}`,
+      update: Float32Array.from(u, (v, i) => v + 0.1 * Math.cos(k * (i + 1))),
+    }));
+    for (const mode of [
+      'alie',
+      'ipm',
+      'min-max',
+      'min-sum',
+      'mimic',
+      'sign-optimal',
+      'drift',
+    ] as const) {
+      const sent = new FaultInjector(mode).corruptUpdate(u, peers, 3);
+      const expected = createAttack(mode).craft({
+        honest: u,
+        peers,
+        iteration: 3,
+        rng: createRng(1),
+      });
+      expect(Array.from(sent)).toEqual(Array.from(expected));
+      expect(Array.from(sent)).not.toEqual(Array.from(u));
+    }
+    // ipm points against the mean of what it saw
+    const ipm = new FaultInjector('ipm').corruptUpdate(u, peers);
+    const pool = [u, ...peers.map((p) => p.update)];
+    const mu = Float32Array.from(u, (_, i) => pool.reduce((s, v) => s + v[i]!, 0) / pool.length);
+    expect(ipm.reduce((s, x, i) => s + x * mu[i]!, 0)).toBeLessThan(0);
   });
 
   it('stale replays the update of STALE_LAG iterations ago', () => {

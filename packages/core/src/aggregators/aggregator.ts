@@ -64,6 +64,17 @@ export interface CenteredClippingParams {
   center?: Float32Array | (() => Float32Array | undefined);
 }
 
+export interface BucketingParams {
+  /** Inputs per bucket s ≥ 1; default BUCKETING_DEFAULT_SIZE (2). */
+  bucketSize?: number;
+  /** The rule run over the bucket means; default 'centered-clipping'. */
+  base?: Exclude<AggregatorName, 'bucketing'>;
+  /** Seed of the bucket shuffle (default 1). */
+  seed?: number;
+  /** Start center of a centered-clipping base (see CenteredClippingParams). */
+  center?: CenteredClippingParams['center'];
+}
+
 /** Per-name construction parameters accepted by `getAggregator`. */
 export interface AggregatorParams {
   mean: undefined;
@@ -74,6 +85,7 @@ export interface AggregatorParams {
   'multi-krum': MultiKrumParams;
   'centered-clipping': CenteredClippingParams;
   'sign-majority': undefined;
+  bucketing: BucketingParams;
 }
 
 export type AggregatorFactory<N extends AggregatorName> = (

@@ -6,8 +6,10 @@ export * from './trimmed-mean.ts';
 export * from './krum.ts';
 export * from './centered-clipping.ts';
 export * from './sign-majority.ts';
+export * from './bucketing.ts';
 
 import { registerAggregator } from './aggregator.ts';
+import { createBucketing } from './bucketing.ts';
 import { createCenteredClipping } from './centered-clipping.ts';
 import { createCge } from './cge.ts';
 import { createCoordinateMedian } from './coordinate-median.ts';
@@ -24,3 +26,4 @@ registerAggregator('krum', createKrum);
 registerAggregator('multi-krum', createMultiKrum);
 registerAggregator('centered-clipping', createCenteredClipping);
 registerAggregator('sign-majority', createSignMajority);
+registerAggregator('bucketing', createBucketing);
