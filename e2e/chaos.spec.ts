@@ -235,6 +235,8 @@ test.describe('one Byzantine tab in four', () => {
     evaluateEvery: 5,
   });
   let clean: SwarmSummary;
+  /** The clean run's accuracy near ITERATIONS (accuracyNear). */
+  let cleanNear: { iterations: number[]; accuracy: number };
 
   test.beforeAll(async () => {
     test.setTimeout(10 * 60_000);
@@ -246,10 +248,11 @@ test.describe('one Byzantine tab in four', () => {
     try {
       await swarm.untilJoined();
       clean = await swarm.run({ accuracy: 0, maxIterations: ITERATIONS, timeoutSeconds: 480 });
+      cleanNear = await accuracyNear(swarm, ITERATIONS);
     } finally {
       await swarm.close();
     }
-    console.log(`clean run: ${JSON.stringify(clean)}`);
+    console.log(`clean run: ${JSON.stringify({ ...clean, near: cleanNear })}`);
     expect(clean.ok).toBe(true);
     expect(clean.evaluatedAt).toBe(ITERATIONS);
     // honest tabs are never quarantined
@@ -296,20 +299,18 @@ test.describe('one Byzantine tab in four', () => {
         9 * 60_000,
         500,
       );
-      const accuracy = await accuracyAt(swarm, ITERATIONS);
+      const accuracy = await accuracyNear(swarm, ITERATIONS);
       const summary = await swarm.summary();
       note(attack, {
         accuracy,
-        clean: clean.accuracy,
+        clean: cleanNear,
         iteration: end.iteration,
         quarantined: summary.quarantined,
         byzantine,
         quarantine: end.quarantined,
       });
-      // the last evaluation at or before ITERATIONS (one may be skipped while another runs:
-      // comparing an earlier one with the clean run's at ITERATIONS only makes the check harder)
-      expect(accuracy.iteration).toBeGreaterThanOrEqual(ITERATIONS - 10);
-      expect(accuracy.accuracy).toBeGreaterThanOrEqual(clean.accuracy! - 0.02);
+      // both runs' accuracy near ITERATIONS, measured alike (see accuracyNear)
+      expect(accuracy.accuracy).toBeGreaterThanOrEqual(cleanNear.accuracy - 0.02);
       if (mustCatch) {
         // the attacker, and nobody else
         expect(summary.quarantined).toEqual(byzantine);
@@ -321,25 +322,34 @@ test.describe('one Byzantine tab in four', () => {
   }
 });
 
-/** The held-out accuracy of the last evaluation at or before `iteration` (/api/metrics.csv). */
-async function accuracyAt(
+/**
+ * The mean held-out accuracy of the evaluations in [iteration − 10, iteration] (/api/metrics.csv;
+ * evaluateEvery 5 gives three, at least two are required). One evaluation swings by about a
+ * point from one to the next (one-bit updates, the agreed model oscillates), so a single
+ * evaluation of each run made the 2-point comparison fail on noise (a racer quarantined at
+ * iteration 4: 0.8285 against a clean 0.8495); both runs are measured the same way.
+ */
+async function accuracyNear(
   swarm: Swarm,
   iteration: number,
-): Promise<{ iteration: number; accuracy: number }> {
+): Promise<{ iterations: number[]; accuracy: number }> {
   const csv = await (await fetch(`${swarm.apiUrl}/api/metrics.csv`)).text();
   const [header, ...rows] = csv.trim().split('\n');
   const columns = header!.split(',');
   const at = columns.indexOf('iteration');
   const acc = columns.indexOf('heldout_accuracy');
-  let best: { iteration: number; accuracy: number } | undefined;
-  for (const row of rows) {
-    const cells = row.split(',');
-    const i = Number(cells[at]);
-    if (cells[acc] === '' || i > iteration) continue;
-    if (!best || i > best.iteration) best = { iteration: i, accuracy: Number(cells[acc]) };
+  const near = rows
+    .map((row) => row.split(','))
+    .filter((cells) => cells[acc] !== '')
+    .map((cells) => ({ iteration: Number(cells[at]), accuracy: Number(cells[acc]) }))
+    .filter((e) => e.iteration >= iteration - 10 && e.iteration <= iteration);
+  if (near.length < 2) {
+    throw new Error(`fewer than two evaluations in [${iteration - 10}, ${iteration}]: ${csv}`);
   }
-  if (!best) throw new Error(`no evaluation at or before iteration ${iteration}`);
-  return best;
+  return {
+    iterations: near.map((e) => e.iteration),
+    accuracy: near.reduce((sum, e) => sum + e.accuracy, 0) / near.length,
+  };
 }
 
 test('the coordinator killed with SIGKILL resumes from its checkpoint and the tabs reconnect by themselves', async ({

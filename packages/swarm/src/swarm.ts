@@ -8,9 +8,9 @@
  * - `byzantine: { count, attack }`: `count` of the first tabs open the page with
  *   `?fault=<attack>` (packages/worker faults.ts); a coordinator refuses them unless started with
  *   `--allow-fault-injection` (launchSwarm then fails with the coordinator's refusal). For a
- *   register attack they are the last ones opened; for a `proposal-*` attack the first ones, so
- *   that an attacker joins first and holds its cluster's proposer role from the start (the worst
- *   case: a proposal attack does nothing while another tab proposes).
+ *   register attack they are the last ones opened; for a `proposal-*` attack the first ones,
+ *   joined before the others open, so that an attacker holds its cluster's proposer role from
+ *   the start (the worst case: a proposal attack does nothing while another tab proposes).
  * - `churn: { rate, rejoin }`: a Poisson process closes on average `rate` × (tabs asked for)
  *   tabs per minute, each at a random moment INSIDE a round: the victim is watched until it is
  *   computing or has published its register for the coordinator's current iteration and its
@@ -554,6 +554,9 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
       const attacker = first ? i < k : i >= options.tabs - k;
       const fault = attacker ? options.byzantine!.attack : undefined;
       await openSwarmTab(fault === undefined ? {} : { fault });
+      // proposal attackers must hold the first seats, where the proposer role starts: the
+      // honest tabs open only once they have joined (a slow backend trial reorders joins)
+      if (first && i === k - 1) await swarm.untilJoined();
     }
     log(
       `${options.tabs} tabs opened on ${url}${k > 0 ? ` (${k} running ${options.byzantine!.attack})` : ''}`,
