@@ -89,6 +89,8 @@ export interface CoordinatorOptions {
   minTabs?: number;
   /** How long a disconnected tab keeps its seat for a reconnect with its resume token. */
   resumeGraceMs?: number;
+  /** The least patience (ms) a cluster's proposer gets before the role moves on (default 10 s). */
+  proposerPatienceMs?: number;
   /**
    * Redis URL: this process is one node of a multi-node coordinator sharing its round,
    * cluster and placement state through Redis (redis-state.ts). Absent: one process, no Redis.
@@ -115,6 +117,16 @@ type WorkerSocket = Socket<WorkerClientToServer, WorkerServerToClient>;
 const HELLO_TIMEOUT_MS = 10_000;
 /** How long a proposal waits for its cluster's confirmations (below the tabs' 10 s ack timeout). */
 const CONFIRM_TIMEOUT_MS = 5_000;
+/**
+ * A live cluster whose proposer has neither proposed nor had a proposal pending this long into
+ * an iteration loses the role to its next member (the silent tab is demoted): the larger of
+ * SILENT_PROPOSER_MIN_MS and SILENT_PROPOSER_FACTOR × the median duration of the last
+ * ITERATION_HISTORY iterations. Without it one tab holding the role and never proposing stalls
+ * its cluster forever, and the swarm with it when that cluster is needed for the majority.
+ */
+const SILENT_PROPOSER_MIN_MS = 10_000;
+const SILENT_PROPOSER_FACTOR = 5;
+const ITERATION_HISTORY = 21;
 /** Refutations (proposal) or proposals without the role (race) within this many iterations … */
 const STRIKE_WINDOW = 50;
 /**
@@ -220,7 +232,12 @@ export class Coordinator {
     refuted: 0,
     unconfirmed: 0,
     notProposer: 0,
+    silent: 0,
   };
+  /** Fires when a cluster's proposer has been silent too long (armSilenceWatch). */
+  private silenceTimer: NodeJS.Timeout | undefined;
+  /** Durations (ms) of the last ITERATION_HISTORY iterations, oldest first. */
+  private readonly recentIterationMs: number[] = [];
   /** The rule before the operator's last change and the iteration of the change. */
   private previousAggregator:
     { name: JobSpec['aggregator']['name']; f: number; until: number } | undefined;
@@ -1307,6 +1324,62 @@ export class Coordinator {
     this.started = true;
     this.setPhase('training');
     this.updateQuorum();
+    this.armSilenceWatch();
+  }
+
+  /** (Re)starts the patience a cluster's proposer gets in the current iteration. */
+  private armSilenceWatch(): void {
+    clearTimeout(this.silenceTimer);
+    const iteration = this.engine.iteration;
+    const sorted = [...this.recentIterationMs].sort((a, b) => a - b);
+    const median = sorted.length === 0 ? 0 : sorted[sorted.length >> 1]!;
+    const patience = Math.max(
+      this.options.proposerPatienceMs ?? SILENT_PROPOSER_MIN_MS,
+      SILENT_PROPOSER_FACTOR * median,
+    );
+    this.silenceTimer = setTimeout(() => this.checkSilentProposers(iteration), patience);
+    this.silenceTimer.unref();
+  }
+
+  /**
+   * Every live cluster that has neither a held nor a pending proposal for `iteration`: its
+   * proposer is reported silent (any node may report; applying is idempotent).
+   */
+  private checkSilentProposers(iteration: number): void {
+    if (this.closing || this.engine.iteration !== iteration) return;
+    // paused, quorum lost or Redis away: nobody is expected to propose; patience starts over
+    if (this.phaseValue !== 'training' || !this.shared.available()) {
+      this.armSilenceWatch();
+      return;
+    }
+    const held = new Set(this.engine.proposers());
+    for (const clusterId of this.registry.liveClusters()) {
+      if (held.has(clusterId) || this.pendingProposals.has(clusterId)) continue;
+      const tabId = this.registry.proposerOf(clusterId);
+      if (tabId === undefined) continue;
+      this.submit(this.command({ kind: 'proposer-silent', clusterId, iteration, tabId }));
+    }
+    // the next proposer gets the same patience
+    this.armSilenceWatch();
+  }
+
+  private applyProposerSilent(command: Extract<Command, { kind: 'proposer-silent' }>): void {
+    const { clusterId, iteration, tabId } = command;
+    if (iteration !== this.engine.iteration) return;
+    if (this.engine.proposers().includes(clusterId) || this.pendingProposals.has(clusterId)) return;
+    // another node's report moved the role already
+    if (this.registry.proposerOf(clusterId) !== tabId) return;
+    const tab = this.registry.tabs.get(tabId);
+    if (tab) tab.demoted = true;
+    this.registry.rotateProposer(clusterId);
+    const next = this.registry.proposerOf(clusterId);
+    if (next !== undefined) this.proposersThisIteration.add(next);
+    this.countVerdict('silent');
+    this.logEvent(
+      'proposer-silent',
+      `${tabId}, cluster ${clusterId}'s proposer, had not proposed iteration ${iteration}: the role moves to ${next ?? 'nobody'}`,
+    );
+    this.sendPlacements(this.registry.members(clusterId).map((m) => m.tabId));
   }
 
   private setPhase(phase: Phase): void {
@@ -1389,6 +1462,8 @@ export class Coordinator {
   /** `own`: this node decided the close (several nodes: only the decider times the close). */
   private closeIteration(decidedAt: number, at = Date.now(), own = true): void {
     clearTimeout(this.closeTimer);
+    // taken now: startIterationIfReady below restarts the iteration clock
+    const iterationSeconds = (performance.now() - this.iterationStartedAt) / 1000;
     let closed: ClosedIteration;
     try {
       closed = this.engine.close();
@@ -1398,6 +1473,8 @@ export class Coordinator {
       return;
     }
     this.lastRounds = closed.rounds;
+    this.recentIterationMs.push(iterationSeconds * 1000);
+    if (this.recentIterationMs.length > ITERATION_HISTORY) this.recentIterationMs.shift();
     if (this.shared.distributed) this.heldFrames.clear(); // close() let go of every proposal
     // with several nodes the log in Redis is the journal (redis-state.ts)
     if (!this.shared.distributed) {
@@ -1426,7 +1503,7 @@ export class Coordinator {
       this.dimension * 4 * recipients,
     );
     if (own) this.metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
-    this.metrics.iterationSeconds.observe((performance.now() - this.iterationStartedAt) / 1000);
+    this.metrics.iterationSeconds.observe(iterationSeconds);
     this.dashboardMetrics.recordIteration(
       {
         iteration: closed.iteration,
@@ -1435,7 +1512,7 @@ export class Coordinator {
         bytesSent: this.bytesSent,
         fp32EquivalentBytes: this.fp32EquivalentBytes,
       },
-      (performance.now() - this.iterationStartedAt) / 1000,
+      iterationSeconds,
       closed.contributors,
     );
     this.metrics.iteration.set(closed.iteration);
@@ -1684,6 +1761,9 @@ export class Coordinator {
       }
       case 'confirmation':
         this.applyConfirmation(command);
+        break;
+      case 'proposer-silent':
+        this.applyProposerSilent(command);
         break;
       case 'confirm-timeout': {
         const pending = this.pendingProposals.get(command.clusterId);
@@ -2010,6 +2090,7 @@ export class Coordinator {
     if (this.closing) return;
     this.closing = true;
     clearTimeout(this.closeTimer);
+    clearTimeout(this.silenceTimer);
     clearImmediate(this.closeImmediate);
     clearInterval(this.statusTimer);
     if (options.checkpoint !== false && this.shared.holdsLease()) await this.writeCheckpoint();

@@ -79,6 +79,8 @@ export type Command = CommandHeader &
       }
     /** A pending proposal's confirmations are no longer waited for. */
     | { kind: 'confirm-timeout'; clusterId: number; proposalId: string }
+    /** The cluster's proposer had not proposed the iteration after the coordinator's patience. */
+    | { kind: 'proposer-silent'; clusterId: number; iteration: number; tabId: string }
     | { kind: 'close'; iteration: number }
     | { kind: 'control'; command: ControlCommand }
     | { kind: 'evaluated'; point: EvaluationRecord }

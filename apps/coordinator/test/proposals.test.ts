@@ -28,10 +28,11 @@ async function statusOf(coordinator: Coordinator): Promise<DashboardStatus> {
 async function clusterOfFour(
   confirm: ('honest' | 'contradict' | 'abstain' | 'silent')[],
   autoPropose = false,
+  proposerPatienceMs?: number,
 ): Promise<{ coordinator: Coordinator; tabs: FakeWorker[] }> {
   const coordinator = await startCoordinator(
     { cluster: { size: 4, redundancy: 1 } },
-    { minTabs: 4 },
+    { minTabs: 4, ...(proposerPatienceMs === undefined ? {} : { proposerPatienceMs }) },
   );
   running.push(coordinator);
   const tabs: FakeWorker[] = [];
@@ -193,5 +194,52 @@ describe('proposals confirmed by the cluster', () => {
     const s = await statusOf(coordinator);
     expect(s.proposals.confirmed).toBeGreaterThanOrEqual(10);
     expect(s.proposals.refuted + s.proposals.unconfirmed).toBe(0);
+  });
+});
+
+describe('silent proposers', () => {
+  it('a proposer that never proposes loses the role after the patience; the next one closes the iteration', async () => {
+    const { coordinator, tabs } = await clusterOfFour(
+      ['honest', 'honest', 'honest', 'honest'],
+      false,
+      300,
+    );
+    const silent = proposerOf(tabs)!;
+    const start = coordinator.iteration;
+    const next = await waitFor(() => {
+      const p = proposerOf(tabs);
+      return p !== undefined && p !== silent ? p : undefined;
+    }, 'the proposer role to move on');
+    expect(silent.placement!.proposer).toBe(false);
+    expect(coordinator.iteration).toBe(start);
+    expect(await next.propose()).toEqual({ ok: true });
+    await waitFor(() => coordinator.iteration > start, 'the iteration to close');
+    const s = await statusOf(coordinator);
+    expect(s.proposals.silent).toBe(1);
+    expect(s.proposals.confirmed).toBe(1);
+    expect(coordinator.events.filter((e) => e.kind === 'proposer-silent')).toEqual([
+      expect.objectContaining({ message: expect.stringContaining(silent.id!) }),
+    ]);
+    // demoted, not quarantined: a slow tab is not a liar
+    expect(s.quarantined).toEqual([]);
+    // the silent tab's late proposal is refused (it held the role this iteration: no strike)
+    expect(await silent.propose()).toEqual({ ok: false, code: 'not-proposer' });
+    const metrics = await (await fetch(`${coordinator.url}/metrics`)).text();
+    expect(metrics).toMatch(/swarmgrad_proposal_verdicts_total\{verdict="silent"\} 1/);
+  });
+
+  it('a proposer that proposes within the patience keeps the role', async () => {
+    // (fake workers take up to a second to load their data before their first proposal)
+    const { coordinator, tabs } = await clusterOfFour(
+      ['honest', 'honest', 'honest', 'honest'],
+      true,
+      3000,
+    );
+    const proposer = proposerOf(tabs)!;
+    const start = coordinator.iteration;
+    await waitFor(() => coordinator.iteration >= start + 10, 'ten iterations', 30_000);
+    const s = await statusOf(coordinator);
+    expect(s.proposals.silent).toBe(0);
+    expect(proposerOf(tabs)).toBe(proposer);
   });
 });

@@ -51,6 +51,8 @@ export interface ProposalVerdicts {
   unconfirmed: number;
   /** Sent by a tab that was not its cluster's proposer: refused. */
   notProposer: number;
+  /** Proposers that had not proposed after the coordinator's patience: the role moved on. */
+  silent: number;
 }
 
 export interface DashboardCluster {
@@ -183,6 +185,7 @@ export type DashboardEventKind =
   | 'tab-quarantined'
   | 'proposal-refuted'
   | 'proposal-unconfirmed'
+  | 'proposer-silent'
   | 'checkpoint'
   | 'control'
   | 'iteration'

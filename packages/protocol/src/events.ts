@@ -34,7 +34,7 @@ export type Backend = z.infer<typeof backendSchema>;
  * cluster's proposal: `proposal-scale` and `proposal-flip` rewrite the proposal frame this tab
  * sends as its cluster's proposer (×100, and −4×), `proposal-race` sends a proposal for every
  * iteration whether it is the proposer or not, as early as it can (its own register as the
- * cluster update).
+ * cluster update), `proposal-silent` never proposes.
  */
 export const faultModes = [
   'sign-flip',
@@ -53,6 +53,7 @@ export const faultModes = [
   'proposal-scale',
   'proposal-flip',
   'proposal-race',
+  'proposal-silent',
 ] as const;
 export const faultModeSchema = z.enum(faultModes);
 export type FaultMode = z.infer<typeof faultModeSchema>;

@@ -20,13 +20,20 @@ import {
   type ProposalAttackName,
 } from '@swarmgrad/core';
 
-/** A scenario's attack: one of the register attacks, or one on the cluster's proposal. */
-export type AttackName = RegisterAttackName | ProposalAttackName;
+/**
+ * A scenario's attack: one of the register attacks, or one on the cluster's proposal — but not
+ * `proposal-silent`, whose cost is the coordinator's patience in wall time (coordinator.ts),
+ * which the simulator's rounds do not model: the chaos suite measures it with real tabs.
+ */
+export type AttackName = RegisterAttackName | Exclude<ProposalAttackName, 'proposal-silent'>;
 
-export const attackNames: readonly AttackName[] = [...registerAttackNames, ...proposalAttackNames];
+export const attackNames: readonly AttackName[] = [
+  ...registerAttackNames,
+  ...proposalAttackNames.filter((name) => name !== 'proposal-silent'),
+] as AttackName[];
 
 export function isAttackName(name: string): name is AttackName {
-  return isRegisterAttackName(name) || isProposalAttackName(name);
+  return isRegisterAttackName(name) || (isProposalAttackName(name) && name !== 'proposal-silent');
 }
 
 /**

@@ -18,7 +18,8 @@
  * Proposal modes (core attacks/proposal.ts): the register stays honest; 'proposal-scale' and
  * 'proposal-flip' rewrite the proposal this tab sends as its cluster's proposer (its members
  * recompute the update and contradict it), 'proposal-race' also proposes its own register as
- * the cluster update for every iteration, as soon as it has computed it, proposer or not.
+ * the cluster update for every iteration, as soon as it has computed it, proposer or not;
+ * 'proposal-silent' never proposes.
  */
 import {
   createAttack,
@@ -71,6 +72,11 @@ export class FaultInjector {
       return forgeProposal(this.mode, update);
     }
     return update;
+  }
+
+  /** Whether this tab never proposes, even as its cluster's proposer. */
+  get silent(): boolean {
+    return this.mode === 'proposal-silent';
   }
 
   /** Whether this tab proposes its own register for every iteration, proposer or not. */

@@ -1083,6 +1083,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     const client = this.client;
     if (!client || this.left) return;
     if (proposal.iteration !== client.iteration) return;
+    if (this.fault?.silent) return;
     // a racing tab sends its own register instead (faults.ts); a real proposer what it computed
     if (this.fault?.races) {
       if (this.raceProposal?.iteration === proposal.iteration)

@@ -33,6 +33,7 @@ export async function startCoordinator(
     dataDir?: string;
     minTabs?: number;
     resumeGraceMs?: number;
+    proposerPatienceMs?: number;
     /** Redis URL: start the coordinator as one node of a multi-node swarm. */
     redis?: string;
     /** Client addresses, address groups and joins per group (trusted proxies etc.). */
@@ -52,6 +53,9 @@ export async function startCoordinator(
     allowFaultInjection: options.allowFaultInjection ?? false,
     minTabs: options.minTabs ?? 1,
     resumeGraceMs: options.resumeGraceMs ?? 1000,
+    ...(options.proposerPatienceMs === undefined
+      ? {}
+      : { proposerPatienceMs: options.proposerPatienceMs }),
     redis: options.redis,
     ...(options.addresses === undefined ? {} : { addresses: options.addresses }),
   });
