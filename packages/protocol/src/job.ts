@@ -8,6 +8,20 @@ import { z } from 'zod';
 export const modelPresets = ['mlp-784-128-10', 'softmax-784-10', 'mlp-784-32-10'] as const;
 export type ModelPreset = (typeof modelPresets)[number];
 
+/**
+ * The in-cluster rule of a job that names none: a robust rule, because anyone may open the
+ * volunteer page (issue 13). The recommendation computed in docs/results.md: Table 5 (one
+ * cluster of 10: clean accuracy as the mean's, the best worst case over every attack with 2
+ * attackers) and Table 5b (the default job's clusters of 4, where Multi-Krum with f = 1 falls
+ * back to the coordinate median: clean as the mean's or better, the best worst case).
+ */
+export const DEFAULT_AGGREGATOR = 'multi-krum' as const;
+
+/** Tolerates one Byzantine tab per cluster where the rule allows it (f < size / 2). */
+export function defaultAggregator(clusterSize: number): { name: AggregatorName; f: number } {
+  return { name: DEFAULT_AGGREGATOR, f: clusterSize >= 3 ? 1 : 0 };
+}
+
 /** The robust aggregation rules (packages/core/src/aggregators), one file each. */
 export const aggregatorNames = [
   'mean',
@@ -84,11 +98,15 @@ export const jobSpecSchema = z
     /**
      * Inside a cluster: `mean` decodes the gradient code exactly (straggler-proof); any other
      * rule aggregates the tabs' own update estimates robustly (Byzantine-tolerant for f).
+     * Absent: `defaultAggregator(cluster.size)`.
      */
     aggregator: z
-      .object({ name: aggregatorNameSchema.default('mean'), f: z.number().int().min(0).default(0) })
+      .object({
+        name: aggregatorNameSchema.default(DEFAULT_AGGREGATOR),
+        f: z.number().int().min(0).default(0),
+      })
       .strict()
-      .default({ name: 'mean', f: 0 }),
+      .optional(),
     agreement: z
       .object({
         mode: z.enum(['majority', 'average']).default('majority'),
@@ -143,14 +161,19 @@ export const jobSpecSchema = z
         message: 'fractional-repetition needs cluster.size divisible by redundancy + 1',
       });
     }
-    if (job.aggregator.f * 2 >= job.cluster.size && job.aggregator.f > 0) {
+    const f = job.aggregator?.f ?? 0;
+    if (f * 2 >= job.cluster.size && f > 0) {
       ctx.addIssue({
         code: 'custom',
         path: ['aggregator', 'f'],
         message: `must be below half of cluster.size (${job.cluster.size})`,
       });
     }
-  });
+  })
+  .transform((job) => ({
+    ...job,
+    aggregator: job.aggregator ?? defaultAggregator(job.cluster.size),
+  }));
 
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 export type JobSpec = z.output<typeof jobSpecSchema>;

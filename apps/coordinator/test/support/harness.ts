@@ -14,6 +14,9 @@ export const testJobInput: JobSpecInput = {
   model: { preset: 'softmax-784-10' },
   partitions: 16,
   cluster: { size: 2, redundancy: 0 },
+  // these tests isolate rounds, placement and coding: the gradient-coded mean, not the default
+  // robust rule (which the e2e suite runs, and packages/protocol/test/job.test.ts pins)
+  aggregator: { name: 'mean', f: 0 },
   agreement: { graceMs: 50 },
   optimizer: { learningRate: 0.5 },
   evaluateEvery: 1000,
