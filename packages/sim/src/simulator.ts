@@ -104,6 +104,8 @@ export interface SimulationResult {
   };
   /** Quarantined worker ids, in the order they were banned. */
   quarantined: string[];
+  /** Per quarantined worker id: the coordinator's iteration when it was banned. */
+  quarantinedAt: Record<string, number>;
   /** Per worker id: messages its cluster used, filtered by the rule, rejected at the door. */
   perWorker: Record<string, WorkerTally>;
   byzantine: string[];
@@ -241,6 +243,7 @@ class Simulation {
     leaves: 0,
   };
   private readonly quarantined: string[] = [];
+  private readonly quarantinedAt: Record<string, number> = {};
   private readonly perWorker: Record<string, WorkerTally> = {};
   private readonly staleness: number[] = [];
   private readonly waitCounts: number[] = [];
@@ -480,6 +483,7 @@ class Simulation {
       bytes: { ...this.bytes },
       counters: { ...this.counters },
       quarantined: [...this.quarantined],
+      quarantinedAt: { ...this.quarantinedAt },
       perWorker: this.perWorker,
       byzantine: [...this.byzantine].sort((a, b) => a - b).map((i) => `w${i}`),
       staleness: this.staleness,
@@ -717,6 +721,7 @@ class Simulation {
       if (this.banned.has(index)) continue;
       this.banned.add(index);
       this.quarantined.push(`w${index}`);
+      this.quarantinedAt[`w${index}`] = this.coordinator.iteration;
       this.liveCache = undefined;
     }
     if (r.diverged !== undefined) throw new DivergedError(r.diverged);

@@ -4,7 +4,7 @@
  * under docs/results/.
  *
  * - filter: run only the experiments whose id contains one of the words (codecs, parle,
- *   staleness, backup, byzantine, default-rule, crashes); their sections in an existing results.md are replaced
+ *   staleness, backup, byzantine, default-rule, quarantine-long, crashes); their sections in an existing results.md are replaced
  *   in place (each section sits between `<!-- experiment:<id> -->` markers), the others kept.
  * - --quick: a smoke run with tiny sizes, written to a temporary directory unless --out is given
  *   (its numbers are not meant to be read).
@@ -22,6 +22,7 @@ import { codecsExperiment } from './codecs.ts';
 import type { Experiment, ExperimentOutput } from './common.ts';
 import { crashesExperiment } from './crashes.ts';
 import { defaultRuleExperiment } from './default-rule.ts';
+import { quarantineLongExperiment } from './quarantine-long.ts';
 import { parleExperiment } from './parle.ts';
 import { stalenessExperiment } from './staleness.ts';
 
@@ -32,6 +33,7 @@ export const experiments: readonly Experiment[] = [
   backupExperiment,
   byzantineExperiment,
   defaultRuleExperiment,
+  quarantineLongExperiment,
   crashesExperiment,
 ];
 
