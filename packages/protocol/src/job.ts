@@ -12,7 +12,7 @@ export type ModelPreset = (typeof modelPresets)[number];
  * The in-cluster rule of a job that names none: a robust rule, because anyone may open the
  * volunteer page (issue 13). The recommendation computed in docs/results.md: Table 5 (one
  * cluster of 10: clean accuracy as the mean's, the best worst case over every attack with 2
- * attackers) and Table 5b (the default job's clusters of 4, where Multi-Krum with f = 1 falls
+ * attackers) and Table 7 (the default job's clusters of 4, where Multi-Krum with f = 1 falls
  * back to the coordinate median: clean as the mean's or better, the best worst case).
  */
 export const DEFAULT_AGGREGATOR = 'multi-krum' as const;

@@ -1,5 +1,5 @@
 /**
- * Table 5b — the default job's in-cluster rule, measured at the product's own settings (issue 13,
+ * Table 7 — the default job's in-cluster rule, measured at the product's own settings (issue 13,
  * item 2): an MLP (784-32-10; the default job's is 784-128-10), clusters of 4 with one redundant partition per tab
  * (`mean` decodes the cyclic gradient code; the robust rules take each tab's own message, which
  * averages its two partitions' updates: simulated as one partition with twice the batch), one-bit
@@ -36,7 +36,7 @@ const candidates: readonly AggregatorName[] = [
 
 export const defaultRuleExperiment: Experiment = {
   id: 'default-rule',
-  title: "Table 5b — the default job's in-cluster rule at the product's settings (issue 13)",
+  title: "Table 7 — the default job's in-cluster rule at the product's settings (issue 13)",
   run(ctx: ExperimentContext): ExperimentOutput {
     const iterations = ctx.quick ? 10 : 100;
     const seeds = ctx.quick ? [1] : [1, 2, 3];

@@ -1,5 +1,5 @@
 /**
- * Table 5c — the quarantine over a long run (issue 13, item 3): Table 5's quarantine rows
+ * Table 8 — the quarantine over a long run (issue 13, item 3): Table 5's quarantine rows
  * (the tab's quarantine on top of mean, CGE and Multi-Krum) with 1 and 2 attackers of 10 under
  * every register attack, run for 500 iterations instead of 100: an honest worker's evidence is
  * a random walk that a long run gives more chances to cross a threshold, so "no honest worker
@@ -28,7 +28,7 @@ function median(values: readonly number[]): number {
 
 export const quarantineLongExperiment: Experiment = {
   id: 'quarantine-long',
-  title: 'Table 5c — the quarantine over 500 iterations: honest victims and detection delay',
+  title: 'Table 8 — the quarantine over 500 iterations: honest victims and detection delay',
   run(ctx: ExperimentContext): ExperimentOutput {
     const iterations = ctx.quick ? 20 : 500;
     const counts = ctx.quick ? [1] : [1, 2];

@@ -4,7 +4,7 @@
  * under docs/results/.
  *
  * - filter: run only the experiments whose id contains one of the words (codecs, parle,
- *   staleness, backup, byzantine, default-rule, quarantine-long, crashes); their sections in an existing results.md are replaced
+ *   staleness, backup, byzantine, crashes, default-rule, quarantine-long); their sections in an existing results.md are replaced
  *   in place (each section sits between `<!-- experiment:<id> -->` markers), the others kept.
  * - --quick: a smoke run with tiny sizes, written to a temporary directory unless --out is given
  *   (its numbers are not meant to be read).
@@ -32,9 +32,9 @@ export const experiments: readonly Experiment[] = [
   stalenessExperiment,
   backupExperiment,
   byzantineExperiment,
+  crashesExperiment,
   defaultRuleExperiment,
   quarantineLongExperiment,
-  crashesExperiment,
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
