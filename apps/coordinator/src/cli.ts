@@ -5,13 +5,15 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 // types only: `serve` must never load Playwright, the action imports the command lazily
 import type { SwarmCommandOptions } from '@swarmgrad/swarm/command';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Coordinator } from './coordinator.ts';
 import { ConfigError, loadJob } from './config.ts';
 import { AddressGate, addressDefaults, blockListOf, type AddressOptions } from './addresses.ts';
+import { DataError } from './pack/errors.ts';
+import { addDatasetCommand } from './pack/command.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -140,8 +142,14 @@ export function buildProgram(): Command {
               : {}),
             webRoot,
             logger,
+            ...(opts.config === undefined ? {} : { jobDir: dirname(resolve(opts.config)) }),
           });
         } catch (error) {
+          // the job's dataset pack is missing or bad: one line naming the file and the problem
+          if (error instanceof DataError) {
+            process.stderr.write(`swarmgrad: ${error.message}\n`);
+            process.exit(2);
+          }
           // multi-node start-up failures (Redis unreachable, another job in Redis): one line
           if (opts.redis === undefined) throw error;
           process.stderr.write(
@@ -216,6 +224,7 @@ export function buildProgram(): Command {
       }
     });
   addSwarmCommand(program);
+  addDatasetCommand(program);
   return program;
 }
 

@@ -64,7 +64,7 @@ import { AddressGate, type AddressOptions } from './addresses.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { DeltaJournal } from './journal.ts';
 import { CheckpointStore } from './checkpoint.ts';
-import { buildDataset, type Dataset } from './dataset.ts';
+import { loadDataset, type Dataset } from './dataset.ts';
 import { Evaluator } from './evaluator.ts';
 import { createHttpApp } from './http.ts';
 import { DashboardMetrics, estimateCurvature } from './dashboard.ts';
@@ -100,6 +100,8 @@ export interface CoordinatorOptions {
   leaseMs?: number;
   /** Client addresses, address groups and joins per group (addresses.ts). */
   addresses?: AddressOptions;
+  /** Directory a relative dataset.manifestUrl is resolved against (the job file's). */
+  jobDir?: string;
 }
 
 export interface EvaluationPoint {
@@ -311,7 +313,7 @@ export class Coordinator {
     await mkdir(options.dataDir, { recursive: true });
     // the main thread only builds the model once for its topology and initial weights
     await tf.setBackend('cpu');
-    const dataset = buildDataset(job);
+    const dataset = await loadDataset(job, { baseDir: options.jobDir });
     const model = buildModel(job.model);
     const topology = modelTopologyJSON(model);
     const specs = weightSpecs(model);

@@ -61,8 +61,34 @@ export const datasetSpecSchema = z.union([
       seed: z.number().int().default(1),
     })
     .strict(),
-  z.object({ manifestUrl: z.string().url() }).strict(),
+  z
+    .object({
+      /**
+       * A dataset pack (docs/datasets.md): an http(s) or file URL of its manifest.json, or a
+       * path (to the manifest or to the pack's directory) relative to the job file.
+       */
+      manifestUrl: z
+        .string()
+        .min(1)
+        .max(2048)
+        .refine(isManifestLocation, 'an http(s) or file URL, or a path relative to the job file'),
+    })
+    .strict(),
 ]);
+
+/** A URL with scheme http, https or file, or a path (no scheme). */
+function isManifestLocation(value: string): boolean {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(value);
+  // a Windows drive letter (C:\…) is a path, not a scheme
+  if (!scheme || /^[a-z]:[\\/]/i.test(value)) return true;
+  if (!['http', 'https', 'file'].includes(scheme[1]!.toLowerCase())) return false;
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const jobSpecSchema = z
   .object({

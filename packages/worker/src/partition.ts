@@ -19,6 +19,9 @@
  * 'unsupported-version', 'bad-header', 'oversized', 'invalid-message' for a label out of
  * range, 'dimension-mismatch' against expected features, 'checksum-mismatch' when the
  * SHA-256 of the bytes differs from the manifest's).
+ *
+ * The manifest that lists these files is `dataManifestSchema` in packages/protocol
+ * (dataset.ts); docs/datasets.md describes both for people.
  */
 import { fail, ok, type Result } from '@swarmgrad/protocol';
 
@@ -26,24 +29,8 @@ export const PARTITION_MAGIC = 0x50444753;
 export const PARTITION_VERSION = 1;
 export const PARTITION_HEADER_BYTES = 16;
 
-export interface PartitionEntry {
-  index: number;
-  count: number;
-  /** Size of the partition file in bytes. */
-  bytes: number;
-  /** Lower-case hex SHA-256 of the file. */
-  sha256: string;
-  /** Where the coordinator serves it: `/data/<sha256>.bin`. */
-  url: string;
-}
-
-export interface DataManifest {
-  job: string;
-  features: number;
-  classes: number;
-  partitions: PartitionEntry[];
-  heldOutCount: number;
-}
+/** The manifest and its entries: zod schema and types in packages/protocol dataset.ts. */
+export type { DataManifest, PartitionEntry } from '@swarmgrad/protocol';
 
 export interface PartitionData {
   /** count × features values in [0, 1] (pixel / 255). */
