@@ -9,7 +9,18 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { tempDir, waitFor } from './harness.ts';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+
+// self-contained (no harness import): the e2e tests start coturn with it too
+
+async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 const ensureScript = fileURLToPath(
   new URL('../../../../scripts/ensure-coturn.mjs', import.meta.url),
@@ -52,7 +63,7 @@ export class Coturn {
   ): Promise<Coturn> {
     const binary = ensureTurnserver();
     const port = await freeUdpPort(host);
-    const dir = await tempDir('swarmgrad-coturn-');
+    const dir = await mkdtemp(join(tmpdir(), 'swarmgrad-coturn-'));
     const relayBase = 40000 + Math.floor(Math.random() * 20000);
     const server = new Coturn(host, port, secret, 'swarmgrad.test');
     const child = spawn(
