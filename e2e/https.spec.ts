@@ -171,8 +171,10 @@ test('tabs on the https origin are secure contexts, join over wss and train', as
         async () => {
           const s = await page.evaluate(() => (globalThis as HookWindow).__swarmgrad!.status());
           if (s.error) throw new Error(`tab ${i + 1}: ${s.error}`);
-          const linked = s.cluster?.peers.every((p) => p.link === 'connected') ?? false;
-          return s.steps > 0 && s.cluster !== undefined && linked ? s : undefined;
+          // seated with the other tab (cluster size 2) and linked to it over WebRTC
+          const peers = s.cluster?.peers ?? [];
+          const linked = peers.length === 1 && peers[0]!.link === 'connected';
+          return s.steps > 0 && linked ? s : undefined;
         },
         `tab ${i + 1} to train with its peer`,
         60_000,
