@@ -6,7 +6,8 @@
  *    WITHOUT `--unsafely-treat-insecure-origin-as-secure` (the browser contexts only ignore the
  *    self-signed certificate's error, as a volunteer who accepted the warning would): each is a
  *    secure context, cross-origin isolated, offered WebGPU and SharedArrayBuffer, joins over wss
- *    and trains with its peer.
+ *    and trains with its peer; each of its RTCPeerConnections got the welcome's ICE servers
+ *    (TURN with the tab's own short-lived username).
  * 2. Chromium connects a data channel through coturn with `iceTransportPolicy: 'relay'` using
  *    the ICE servers two real welcomes carried (so the TURN credentials the coordinator derived
  *    are accepted by the TURN server): the selected candidate pair is relay ↔ relay.
@@ -48,6 +49,7 @@ let server: ChildProcess;
 let serverOutput = '';
 let origin = '';
 let ca = '';
+let turnUrl = '';
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
@@ -75,7 +77,8 @@ test.beforeAll(async () => {
   coturn = await Coturn.start(lan);
   const dir = await mkdtemp(join(tmpdir(), 'swarmgrad-https-'));
   await writeFile(join(dir, 'job.json'), JSON.stringify(job));
-  const turn = `turn:${lan}:${coturn.port}`;
+  turnUrl = `turn:${lan}:${coturn.port}`;
+  const turn = turnUrl;
   server = spawn(
     process.execPath,
     [
@@ -144,6 +147,19 @@ test('tabs on the https origin are secure contexts, join over wss and train', as
   for (let i = 0; i < 2; i++) {
     const page = await newPage();
     page.on('websocket', (ws) => sockets.push(ws.url()));
+    // records the configuration of every RTCPeerConnection the page makes (simple-peer takes
+    // the global constructor when it builds a peer)
+    await page.addInitScript(() => {
+      const configs: RTCConfiguration[] = [];
+      const Native = globalThis.RTCPeerConnection;
+      (globalThis as { __iceConfigs?: RTCConfiguration[] }).__iceConfigs = configs;
+      globalThis.RTCPeerConnection = class extends Native {
+        constructor(config?: RTCConfiguration) {
+          configs.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
+          super(config);
+        }
+      };
+    });
     await page.goto(`${origin}/?debug&backend=wasm`);
     const env = await page.evaluate(() => ({
       protocol: location.protocol,
@@ -194,6 +210,21 @@ test('tabs on the https origin are secure contexts, join over wss and train', as
     45_000,
   );
   expect(status.tabs).toBe(2);
+  // each tab's mesh handed RTCPeerConnection the ICE servers of its own welcome: the TURN
+  // entry with a username <expiry>:<tabId> and a credential (recorded by the init script)
+  for (const [i, page] of pages.entries()) {
+    const tabId = statuses[i]!.tabId!;
+    const configs = await page.evaluate(
+      () => (globalThis as { __iceConfigs?: RTCConfiguration[] }).__iceConfigs ?? [],
+    );
+    expect(configs.length).toBeGreaterThan(0);
+    for (const config of configs) {
+      const turn = config.iceServers?.find((s) => s.username !== undefined);
+      expect(turn?.urls).toEqual([`${turnUrl}?transport=udp`, `${turnUrl}?transport=tcp`]);
+      expect(turn?.username).toMatch(new RegExp(`^\\d+:${tabId}$`));
+      expect(turn?.credential).toMatch(/^[A-Za-z0-9+/]{27}=$/);
+    }
+  }
 });
 
 async function welcome(): Promise<{ welcome: Welcome; close: () => void }> {

@@ -23,6 +23,11 @@ export interface TlsOptions {
   cert: string;
   /** PEM private key. */
   key: string;
+  /**
+   * A throwaway certificate: no Strict-Transport-Security header, which would make a browser
+   * that trusted it insist on https for `localhost` (every port) for a year.
+   */
+  selfSigned?: boolean;
 }
 
 export class TlsConfigError extends Error {
@@ -35,9 +40,17 @@ export class TlsConfigError extends Error {
 /** The coordinator's server: https when `tls` is given, else plain http. */
 export function createHttpServer(app: RequestListener, tls?: TlsOptions): Server {
   if (!tls) return createPlainServer(app);
+  const listener: RequestListener = tls.selfSigned
+    ? (req, res) => {
+        const setHeader = res.setHeader.bind(res);
+        res.setHeader = (name, value) =>
+          name.toLowerCase() === 'strict-transport-security' ? res : setHeader(name, value);
+        app(req, res);
+      }
+    : app;
   // https.Server has http.Server's request/upgrade surface, which is all socket.io and
   // listen() use
-  return createTlsServer({ cert: tls.cert, key: tls.key }, app) as unknown as Server;
+  return createTlsServer({ cert: tls.cert, key: tls.key }, listener) as unknown as Server;
 }
 
 /** Checks that the key opens the certificate; throws TlsConfigError with a one-line reason. */
@@ -166,6 +179,7 @@ function describe(
   const spkiDer = createPublicKey(tls.cert).export({ type: 'spki', format: 'der' });
   return {
     ...tls,
+    selfSigned: true,
     certFile,
     keyFile,
     fingerprint: new X509Certificate(tls.cert).fingerprint256,

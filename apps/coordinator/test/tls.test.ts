@@ -137,6 +137,8 @@ describe('swarmgrad serve over TLS', () => {
     expect(page.status).toBe(200);
     expect(page.headers['cross-origin-opener-policy']).toBe('same-origin');
     expect(page.headers['cross-origin-embedder-policy']).toBe('require-corp');
+    // no HSTS for a throwaway certificate (it would pin https on localhost for a year)
+    expect(page.headers['strict-transport-security']).toBeUndefined();
     // a client that does not trust the certificate is refused (the TLS is real)
     await expect(get(`${served.url}/api/status`, '')).rejects.toThrow();
 
@@ -161,6 +163,8 @@ describe('swarmgrad serve over TLS', () => {
     expect(served.stdout()).not.toMatch(/self-signed certificate/);
     const status = await get(`${served.url}/api/status`, own.cert);
     expect(status.status).toBe(200);
+    // the operator's certificate: browsers are told to keep to https
+    expect(String(status.headers['strict-transport-security'])).toMatch(/max-age=\d+/);
     expect((await welcomeOver(served.url, own.cert)).tabId).toMatch(/^tab-/);
     served.child.kill('SIGTERM');
   }, 90_000);

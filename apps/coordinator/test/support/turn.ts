@@ -94,6 +94,7 @@ export class Coturn {
         '--log-file',
         'stdout',
         '--simple-log',
+        '--verbose',
         ...(host.startsWith('127.') ? ['--allow-loopback-peers'] : []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
