@@ -235,7 +235,7 @@ export function buildProgram(): Command {
               : [
                   `  ICE servers:    ${[...ice.stun, ...ice.turn].join(', ')}${ice.turn.length > 0 ? ` (TURN credentials valid ${ice.turnTtlSeconds} s)` : ''}`,
                 ]),
-            ...(selfSigned === undefined ? [] : trustInstructions(selfSigned, `${base}/`)),
+            ...(selfSigned === undefined ? [] : trustInstructions(selfSigned, base)),
             '',
           ].join('\n'),
         );

@@ -190,7 +190,8 @@ function describe(
 }
 
 /** What `swarmgrad serve --tls self-signed` prints: how to make browsers and Node trust it. */
-export function trustInstructions(self: SelfSigned, url: string): string[] {
+export function trustInstructions(self: SelfSigned, base: string): string[] {
+  const url = `${base}/`;
   return [
     `  TLS:            self-signed certificate ${self.created ? 'made' : 'reused'}: ${self.certFile}`,
     `                  SHA-256 ${self.fingerprint}`,
@@ -198,8 +199,8 @@ export function trustInstructions(self: SelfSigned, url: string): string[] {
     '  to trust it (local trials only; use a real certificate for volunteers):',
     `    any browser:  open ${url} and accept the warning (the page is still a secure context)`,
     `    Chromium/Chrome (Linux): certutil -d sql:$HOME/.pki/nssdb -A -t "P,," -n swarmgrad -i ${self.certFile}`,
-    `    Chromium, one run: --ignore-certificate-errors-spki-list=${self.spki}`,
+    `    Chromium, one run: --user-data-dir=<dir> --ignore-certificate-errors-spki-list=${self.spki}`,
     `    Firefox:      about:preferences#privacy → View Certificates → Servers → Add Exception → ${url}`,
-    `    Node workers: NODE_EXTRA_CA_CERTS=${self.certFile} npx swarmgrad worker --url ${url}`,
+    `    Node workers: NODE_EXTRA_CA_CERTS=${self.certFile} npx swarmgrad worker --url ${base}`,
   ];
 }

@@ -171,32 +171,20 @@ describe('swarmgrad serve over TLS', () => {
 
   it('refuses half or contradictory TLS options (exit 2)', async () => {
     const own = await selfSignedCertificate(await tempDir());
+    const other = await selfSignedCertificate(await tempDir());
     const dir = await tempDir();
-    const half = await runCli([
-      'serve',
-      '--port',
-      '0',
-      '--data-dir',
-      dir,
-      '--tls-cert',
-      own.certFile,
+    const serve = (...args: string[]) =>
+      runCli(['serve', '--port', '0', '--data-dir', dir, ...args]);
+    // started together: each exits before it listens
+    const [half, mismatched, mode] = await Promise.all([
+      serve('--tls-cert', own.certFile),
+      serve('--tls-cert', own.certFile, '--tls-key', other.keyFile),
+      serve('--tls', 'yes'),
     ]);
     expect(half.code).toBe(2);
     expect(half.stderr).toMatch(/go together/);
-    const mismatched = await runCli([
-      'serve',
-      '--port',
-      '0',
-      '--data-dir',
-      dir,
-      '--tls-cert',
-      own.certFile,
-      '--tls-key',
-      (await selfSignedCertificate(await tempDir())).keyFile,
-    ]);
     expect(mismatched.code).toBe(2);
     expect(mismatched.stderr).toMatch(/does not belong/);
-    const mode = await runCli(['serve', '--port', '0', '--data-dir', dir, '--tls', 'yes']);
     expect(mode.code).toBe(2);
     expect(mode.stderr).toMatch(/self-signed/);
   }, 90_000);
