@@ -5,7 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 // types only: `serve` must never load Playwright, the action imports the command lazily
 import type { SwarmCommandOptions } from '@swarmgrad/swarm/command';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
@@ -14,6 +14,16 @@ import { ConfigError, loadJob } from './config.ts';
 import { AddressGate, addressDefaults, blockListOf, type AddressOptions } from './addresses.ts';
 import { DataError } from './pack/errors.ts';
 import { addDatasetCommand } from './pack/command.ts';
+import { readFileSync } from 'node:fs';
+import {
+  loadTlsFiles,
+  selfSignedCertificate,
+  trustInstructions,
+  TlsConfigError,
+  type SelfSigned,
+  type TlsOptions,
+} from './tls.ts';
+import { checkIceOptions, defaultTurnTtlSeconds, IceConfigError, type IceOptions } from './ice.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -86,9 +96,38 @@ export function buildProgram(): Command {
       positiveInt('--join-burst'),
       addressDefaults.joinBurst,
     )
+    .option('--tls-cert <file>', 'serve over https/wss with this PEM certificate (chain)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option(
+      '--tls <mode>',
+      "'self-signed': https with a throwaway certificate for local trials (kept in <data-dir>/tls/)",
+    )
+    .option('--stun <urls>', 'STUN servers for the tabs, comma-separated (stun:host:3478)', urlList)
+    .option(
+      '--turn <urls>',
+      'TURN servers for the tabs, comma-separated (turn:host:3478?transport=udp,turns:host:5349?transport=tcp); credentials are derived from SWARMGRAD_TURN_SECRET or --turn-secret-file',
+      urlList,
+    )
+    .option(
+      '--turn-secret-file <file>',
+      "file holding the TURN server's shared secret (coturn static-auth-secret)",
+    )
+    .option(
+      '--turn-ttl <seconds>',
+      'lifetime of the TURN credentials a tab gets in its welcome',
+      positiveInt('--turn-ttl'),
+      defaultTurnTtlSeconds,
+    )
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .action(
       async (opts: {
+        tlsCert?: string;
+        tlsKey?: string;
+        tls?: string;
+        stun?: string[];
+        turn?: string[];
+        turnSecretFile?: string;
+        turnTtl: number;
         config?: string;
         port: number;
         host: string;
@@ -125,6 +164,31 @@ export function buildProgram(): Command {
           }
           throw error;
         }
+        let tls: TlsOptions | undefined;
+        let selfSigned: SelfSigned | undefined;
+        let ice: IceOptions | undefined;
+        try {
+          ice = iceOptionsOf(opts);
+          if (opts.tls !== undefined) {
+            if (opts.tls !== 'self-signed')
+              throw new TlsConfigError(`--tls takes 'self-signed', got '${opts.tls}'`);
+            if (opts.tlsCert !== undefined || opts.tlsKey !== undefined)
+              throw new TlsConfigError(
+                '--tls self-signed and --tls-cert/--tls-key exclude each other',
+              );
+            tls = selfSigned = await selfSignedCertificate(join(resolve(opts.dataDir), 'tls'));
+          } else if (opts.tlsCert !== undefined || opts.tlsKey !== undefined) {
+            if (opts.tlsCert === undefined || opts.tlsKey === undefined)
+              throw new TlsConfigError('--tls-cert and --tls-key go together');
+            tls = await loadTlsFiles(opts.tlsCert, opts.tlsKey);
+          }
+        } catch (error) {
+          if (error instanceof TlsConfigError || error instanceof IceConfigError) {
+            process.stderr.write(`swarmgrad: ${error.message}\n`);
+            process.exit(2);
+          }
+          throw error;
+        }
         const webRoot = resolve(fileURLToPath(new URL('../../web/dist', import.meta.url)));
         let coordinator: Coordinator;
         try {
@@ -143,6 +207,8 @@ export function buildProgram(): Command {
             webRoot,
             logger,
             ...(opts.config === undefined ? {} : { jobDir: dirname(resolve(opts.config)) }),
+            ...(tls === undefined ? {} : { tls }),
+            ...(ice === undefined ? {} : { ice }),
           });
         } catch (error) {
           // the job's dataset pack is missing or bad: one line naming the file and the problem
@@ -158,7 +224,7 @@ export function buildProgram(): Command {
           process.exit(2);
         }
         const host = lanAddress() ?? '127.0.0.1';
-        const base = `http://${host}:${coordinator.port}`;
+        const base = `${tls ? 'https' : 'http'}://${host}:${coordinator.port}`;
         process.stdout.write(
           [
             `swarmgrad coordinator: job ${job.name}, ${coordinator.dimension} parameters, iteration ${coordinator.iteration}`,
@@ -171,6 +237,12 @@ export function buildProgram(): Command {
               : [
                   `  node:           ${coordinator.nodeId} of the coordinator sharing ${opts.redis}`,
                 ]),
+            ...(ice === undefined
+              ? []
+              : [
+                  `  ICE servers:    ${[...ice.stun, ...ice.turn].join(', ')}${ice.turn.length > 0 ? ` (TURN credentials valid ${ice.turnTtlSeconds} s)` : ''}`,
+                ]),
+            ...(selfSigned === undefined ? [] : trustInstructions(selfSigned, base)),
             '',
           ].join('\n'),
         );
@@ -226,6 +298,44 @@ export function buildProgram(): Command {
   addSwarmCommand(program);
   addDatasetCommand(program);
   return program;
+}
+
+/** A comma-separated list of URLs (checked by checkIceOptions). */
+function urlList(value: string): string[] {
+  return value
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+}
+
+/** The ICE servers from the serve flags and SWARMGRAD_TURN_SECRET; undefined when none. */
+function iceOptionsOf(opts: {
+  stun?: string[];
+  turn?: string[];
+  turnSecretFile?: string;
+  turnTtl: number;
+}): IceOptions | undefined {
+  const stun = opts.stun ?? [];
+  const turn = opts.turn ?? [];
+  if (stun.length === 0 && turn.length === 0) {
+    if (opts.turnSecretFile !== undefined)
+      throw new IceConfigError('--turn-secret-file without --turn');
+    return undefined;
+  }
+  let turnSecret = process.env.SWARMGRAD_TURN_SECRET;
+  if (opts.turnSecretFile !== undefined) {
+    try {
+      turnSecret = readFileSync(opts.turnSecretFile, 'utf8').trim();
+    } catch (error) {
+      throw new IceConfigError(`${opts.turnSecretFile}: cannot read (${(error as Error).message})`);
+    }
+  }
+  return checkIceOptions({
+    stun,
+    turn,
+    ...(turnSecret ? { turnSecret } : {}),
+    turnTtlSeconds: opts.turnTtl,
+  });
 }
 
 function positiveInt(what: string) {

@@ -7,7 +7,7 @@
  * size and rate, and refused with a typed error code. Nothing a tab sends can stop the
  * server or change the model except through a validated, finite, correctly-sized proposal.
  */
-import { createServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -67,6 +67,8 @@ import { CheckpointStore } from './checkpoint.ts';
 import { loadDataset, type Dataset } from './dataset.ts';
 import { Evaluator } from './evaluator.ts';
 import { createHttpApp } from './http.ts';
+import { createHttpServer, type TlsOptions } from './tls.ts';
+import { welcomeIce, type IceOptions } from './ice.ts';
 import { DashboardMetrics, estimateCurvature } from './dashboard.ts';
 import { MemoryState, type Command, type NodeStatus, type SharedState } from './shared-state.ts';
 import type { RedisState } from './redis-state.ts';
@@ -102,6 +104,10 @@ export interface CoordinatorOptions {
   addresses?: AddressOptions;
   /** Directory a relative dataset.manifestUrl is resolved against (the job file's). */
   jobDir?: string;
+  /** Serve the pages, the API and socket.io over TLS (tls.ts). */
+  tls?: TlsOptions;
+  /** STUN/TURN servers handed to each tab in its welcome (ice.ts). */
+  ice?: IceOptions;
 }
 
 export interface EvaluationPoint {
@@ -427,7 +433,7 @@ export class Coordinator {
     const address = this.http?.address() as AddressInfo | null;
     const host =
       this.options.host && this.options.host !== '0.0.0.0' ? this.options.host : '127.0.0.1';
-    return `http://${host}:${address?.port ?? 0}`;
+    return `${this.options.tls ? 'https' : 'http'}://${host}:${address?.port ?? 0}`;
   }
 
   get port(): number {
@@ -469,7 +475,7 @@ export class Coordinator {
     adapter?: ReturnType<RedisState['adapter']>,
   ): Promise<void> {
     const app = createHttpApp(this, this.options.webRoot);
-    this.http = createServer(app);
+    this.http = createHttpServer(app, this.options.tls);
     const fp32FrameBytes = FRAME_HEADER_BYTES + this.dimension * 4;
     this.io = new Server(this.http, {
       // WebSocket only: no sticky sessions needed behind a load balancer
@@ -605,6 +611,7 @@ export class Coordinator {
             learningRate: this.learningRateValue,
             paramsUrl: '/api/params',
             manifestUrl: '/data/manifest.json',
+            ...welcomeIce(this.options.ice, admitted.id),
           },
         });
         void this.measureRtt(admitted, socket);

@@ -245,6 +245,36 @@ export interface Placement {
   clusterCount: number;
 }
 
+/**
+ * One STUN or TURN server as RTCPeerConnection takes it (RTCIceServer). The coordinator sends a
+ * tab its list in the welcome; TURN entries carry short-lived credentials derived from a shared
+ * secret (TURN REST API: username `<expiry unix seconds>:<tabId>`, credential
+ * base64(HMAC-SHA1(secret, username)), coturn's `use-auth-secret`), never a static password.
+ */
+export const iceServerSchema = z
+  .object({
+    urls: z.union([
+      z
+        .string()
+        .regex(/^(stun|stuns|turn|turns):/, 'a stun:, stuns:, turn: or turns: URL')
+        .max(512),
+      z
+        .array(
+          z
+            .string()
+            .regex(/^(stun|stuns|turn|turns):/, 'a stun:, stuns:, turn: or turns: URL')
+            .max(512),
+        )
+        .min(1)
+        .max(8),
+    ]),
+    username: z.string().min(1).max(256).optional(),
+    credential: z.string().min(1).max(256).optional(),
+  })
+  .strict();
+export type IceServer = z.infer<typeof iceServerSchema>;
+export const iceServersSchema = z.array(iceServerSchema).max(16);
+
 export interface Welcome {
   tabId: string;
   resumeToken: string;
@@ -257,6 +287,12 @@ export interface Welcome {
   /** Where to fetch the agreed parameters (an fp32 frame) and the data manifest. */
   paramsUrl: string;
   manifestUrl: string;
+  /**
+   * STUN/TURN servers for this tab's WebRTC links (iceServerSchema; the tab validates them).
+   * Absent: host candidates only (one LAN). TURN credentials expire: a welcome after a
+   * reconnect brings fresh ones.
+   */
+  iceServers?: IceServer[];
 }
 
 export interface IterationStart {

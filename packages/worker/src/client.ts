@@ -18,6 +18,7 @@ import { io, type Socket } from 'socket.io-client';
 import { decodeFrameInto } from '@swarmgrad/core';
 import {
   PROTOCOL_VERSION,
+  iceServersSchema,
   type Confirmation,
   type ConfirmRequest,
   type FaultMode,
@@ -296,6 +297,17 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       return;
     }
     const welcome = answer.value;
+    if (welcome.iceServers !== undefined) {
+      // handed to RTCPeerConnection: only well-formed STUN/TURN entries, else none
+      const ice = iceServersSchema.safeParse(welcome.iceServers);
+      if (!ice.success) {
+        this.options.logger.warn(
+          { issue: ice.error.issues[0]?.message },
+          'ignoring malformed ICE servers in the welcome',
+        );
+        delete welcome.iceServers;
+      } else welcome.iceServers = ice.data;
+    }
     const reconnect = this.welcomeValue !== undefined;
     const newIdentity = reconnect && this.welcomeValue!.tabId !== welcome.tabId;
     this.welcomeValue = welcome;

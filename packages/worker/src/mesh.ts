@@ -147,6 +147,7 @@ export class Mesh extends Emitter<MeshEvents> {
   private closed = false;
   private readonly highWaterMark: number;
   private readonly lowWaterMark: number;
+  private iceServers: unknown[];
   /** Totals over all links, ever. */
   bytesSent = 0;
   fp32Bytes = 0;
@@ -160,6 +161,15 @@ export class Mesh extends Emitter<MeshEvents> {
     this.selfId = options.selfId;
     this.highWaterMark = options.highWaterMark ?? 1 << 20;
     this.lowWaterMark = options.lowWaterMark ?? 256 << 10;
+    this.iceServers = options.iceServers ?? [];
+  }
+
+  /**
+   * STUN/TURN servers for the connection attempts from now on (a welcome brings fresh TURN
+   * credentials); links already up keep theirs.
+   */
+  setIceServers(servers: unknown[]): void {
+    this.iceServers = servers;
   }
 
   /** A new identity (the coordinator forgot this tab): every link starts over. */
@@ -330,7 +340,7 @@ export class Mesh extends Emitter<MeshEvents> {
     const peer = new this.options.PeerCtor({
       initiator: link.initiator,
       trickle: true,
-      config: { iceServers: this.options.iceServers ?? [] },
+      config: { iceServers: this.iceServers },
       channelConfig: { ordered: true },
       ...(this.options.wrtc === undefined ? {} : { wrtc: this.options.wrtc }),
     });

@@ -89,7 +89,10 @@ export interface WorkerOptions {
   clock?: Clock;
   /** Reported in hello (default: 'node' in Node, else 'browser'). */
   kind?: 'browser' | 'node';
-  /** RTCIceServer list for the mesh (default [] — host candidates only). */
+  /**
+   * RTCIceServer list for the mesh; default: the welcome's (the coordinator's STUN/TURN servers,
+   * fresh TURN credentials with every welcome), else [] — host candidates only.
+   */
   iceServers?: unknown[];
   /** Interval of `report` events to the coordinator (default 2000 ms). */
   reportIntervalMs?: number;
@@ -609,6 +612,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     } else if (info.newIdentity) {
       this.forgetIdentity(this.runtime, welcome.tabId);
     }
+    this.runtime?.mesh.setIceServers(this.options.iceServers ?? welcome.iceServers ?? []);
     if (info.reconnect) void this.sendProposal();
     this.scheduleStatus();
   }
@@ -668,7 +672,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       selfId: welcome.tabId,
       PeerCtor: this.PeerCtor!,
       ...(this.options.wrtc === undefined ? {} : { wrtc: this.options.wrtc }),
-      iceServers: this.options.iceServers ?? [],
+      iceServers: this.options.iceServers ?? welcome.iceServers ?? [],
       sendSignal: (to, data) => this.client?.signal(to, data),
       clock: this.clock,
       logger: this.logger,

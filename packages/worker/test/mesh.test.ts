@@ -151,3 +151,37 @@ describe('mesh over simple-peer links', () => {
     expect(states.get('a')!.at(-1)).toBe('closed');
   });
 });
+
+describe('mesh ICE servers', () => {
+  it('new connection attempts use the latest ICE servers (a welcome brings fresh TURN credentials)', async () => {
+    const network = new FakeNetwork();
+    const Base = network.ctor();
+    const configs: unknown[][] = [];
+    const Recording = class extends Base {
+      constructor(options: ConstructorParameters<typeof Base>[0]) {
+        configs.push(options.config.iceServers);
+        super(options);
+      }
+    };
+    const stun = { urls: ['stun:192.0.2.1:3478'] };
+    const mesh = new Mesh({
+      selfId: 'a',
+      PeerCtor: Recording,
+      iceServers: [stun],
+      sendSignal: () => undefined,
+      clock: new FakeClock(),
+      logger: silentLogger,
+    });
+    mesh.setPeers(['b']);
+    await flush();
+    expect(configs).toEqual([[stun]]);
+    const turn = { urls: 'turn:192.0.2.1:3478', username: '1700000000:a', credential: 'c2VjcmV0' };
+    mesh.setIceServers([stun, turn]);
+    // a new identity drops every link; the next attempt takes the new list
+    mesh.setSelf('a2');
+    mesh.setPeers(['b']);
+    await flush();
+    expect(configs.at(-1)).toEqual([stun, turn]);
+    mesh.close();
+  });
+});

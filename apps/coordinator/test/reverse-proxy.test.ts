@@ -1,0 +1,190 @@
+/**
+ * Issue 14: the nginx configuration docs/internet.md documents, run for real. Debian's nginx
+ * (scripts/ensure-nginx.mjs installs it when missing) terminates TLS with a self-signed
+ * certificate in front of a real coordinator on plain http: pages (with their COOP/COEP
+ * headers), API and socket.io over wss pass through; plain http redirects to https. The config
+ * is taken from the doc's ```nginx block, only its ports and certificate paths replaced.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { io } from 'socket.io-client';
+import { PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
+import { Coordinator, parseJob } from '../src/index.ts';
+import { selfSignedCertificate, type SelfSigned } from '../src/tls.ts';
+import { tempDir, testJobInput, waitFor } from './support/harness.ts';
+import { freePort } from './support/redis.ts';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The doc's nginx block with this test's ports and certificate. */
+export async function documentedNginxConfig(values: {
+  upstreamPort: number;
+  httpPort: number;
+  httpsPort: number;
+  cert: string;
+  key: string;
+}): Promise<string> {
+  const doc = await readFile(join(root, 'docs', 'internet.md'), 'utf8');
+  const block = /```nginx\n([\s\S]*?)```/.exec(doc)?.[1];
+  if (!block) throw new Error('docs/internet.md has no ```nginx block');
+  const replacements: [string | RegExp, string][] = [
+    ['server 127.0.0.1:8080;', `server 127.0.0.1:${values.upstreamPort};`],
+    ['listen 80;', `listen 127.0.0.1:${values.httpPort};`],
+    ['listen 443 ssl;', `listen 127.0.0.1:${values.httpsPort} ssl;`],
+    [/ssl_certificate\s+\S+;/, `ssl_certificate ${values.cert};`],
+    [/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${values.key};`],
+  ];
+  let config = block;
+  for (const [from, to] of replacements) {
+    const next = config.replace(from, to);
+    if (next === config) throw new Error(`the documented nginx config lost ${String(from)}`);
+    config = next;
+  }
+  return config;
+}
+
+function nginxBinary(): string {
+  execFileSync(process.execPath, [join(root, 'scripts', 'ensure-nginx.mjs')], { stdio: 'inherit' });
+  return process.env.NGINX ?? '/usr/sbin/nginx';
+}
+
+function get(
+  url: string,
+  ca?: string,
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const done = (res: IncomingMessage) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    };
+    const req = url.startsWith('https:') ? httpsRequest(url, { ca }, done) : httpRequest(url, done);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('behind nginx (docs/internet.md)', () => {
+  let coordinator: Coordinator;
+  let nginx: ChildProcess;
+  let log = '';
+  let cert: SelfSigned;
+  let httpsPort: number;
+  let httpPort: number;
+
+  beforeAll(async () => {
+    const binary = nginxBinary();
+    coordinator = await Coordinator.start({
+      job: parseJob(testJobInput),
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: await tempDir(),
+      logger: pino({ level: 'silent' }),
+      evaluate: false,
+      minTabs: 1,
+      addresses: { trustProxy: ['127.0.0.1'] },
+    });
+    const dir = await tempDir('swarmgrad-nginx-');
+    cert = await selfSignedCertificate(join(dir, 'tls'), {
+      dns: ['localhost'],
+      ips: ['127.0.0.1'],
+    });
+    httpsPort = await freePort();
+    httpPort = await freePort();
+    const site = await documentedNginxConfig({
+      upstreamPort: coordinator.port,
+      httpPort,
+      httpsPort,
+      cert: cert.certFile,
+      key: cert.keyFile,
+    });
+    await mkdir(join(dir, 'tmp'), { recursive: true });
+    // a minimal main config around the documented site: everything in the temporary directory
+    const main = [
+      `pid ${join(dir, 'nginx.pid')};`,
+      `error_log ${join(dir, 'error.log')} warn;`,
+      'worker_processes 1;',
+      'events { worker_connections 64; }',
+      'http {',
+      `  access_log off;`,
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
+        (t) => `  ${t}_temp_path ${join(dir, 'tmp', t)};`,
+      ),
+      site,
+      '}',
+      '',
+    ].join('\n');
+    const conf = join(dir, 'nginx.conf');
+    await writeFile(conf, main);
+    nginx = spawn(binary, ['-p', dir, '-c', conf, '-g', 'daemon off;'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    nginx.stdout!.on('data', (c: Buffer) => (log += c.toString()));
+    nginx.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+    await waitFor(
+      async () => {
+        if (nginx.exitCode !== null) throw new Error(`nginx exited: ${log}`);
+        return (
+          (await get(`https://127.0.0.1:${httpsPort}/api/status`, cert.cert).catch(() => undefined))
+            ?.status === 200
+        );
+      },
+      'nginx to proxy',
+      20_000,
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    if (nginx && nginx.exitCode === null) {
+      const exited = new Promise((resolve) => nginx.once('exit', resolve));
+      nginx.kill('SIGQUIT');
+      const timer = setTimeout(() => nginx.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await coordinator?.close();
+  });
+
+  it('serves the API and the page over https with the coordinator’s headers', async () => {
+    const status = await get(`https://127.0.0.1:${httpsPort}/api/status`, cert.cert);
+    expect(status.status).toBe(200);
+    expect(JSON.parse(status.body).phase).toBe('waiting');
+    const page = await get(`https://127.0.0.1:${httpsPort}/`, cert.cert);
+    expect(page.status).toBe(200);
+    expect(page.headers['cross-origin-opener-policy']).toBe('same-origin');
+    expect(page.headers['cross-origin-embedder-policy']).toBe('require-corp');
+    expect(String(page.headers['content-security-policy'])).toContain("connect-src 'self'");
+  });
+
+  it('carries socket.io over wss', async () => {
+    const socket = io(`https://127.0.0.1:${httpsPort}/worker`, {
+      transports: ['websocket'],
+      ca: cert.cert,
+      reconnection: false,
+    });
+    try {
+      const answer = (await socket
+        .timeout(10_000)
+        .emitWithAck('hello', { protocolVersion: PROTOCOL_VERSION, kind: 'node' })) as {
+        ok: boolean;
+        value: Welcome;
+      };
+      expect(answer.ok).toBe(true);
+      await waitFor(() => coordinator.status().tabs === 1, 'the coordinator to count the tab');
+    } finally {
+      socket.disconnect();
+    }
+  });
+
+  it('redirects plain http to https', async () => {
+    const answer = await get(`http://127.0.0.1:${httpPort}/api/status`);
+    expect(answer.status).toBe(301);
+    expect(answer.headers.location).toBe(`https://127.0.0.1/api/status`);
+  });
+});
