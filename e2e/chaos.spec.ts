@@ -9,7 +9,7 @@
  *    must stay live) and training goes on; one cluster more and the coordinator reports
  *    `quorum-lost` and stops; two tabs return and training resumes from the iteration it
  *    stopped at.
- * 3. One Byzantine tab in four (robust mode: CGE, f = 1, one cluster of four), for each attack
+ * 3. One Byzantine tab in four (the default rule, Multi-Krum with f = 1, one cluster of four), for each attack
  *    of `--attack`: accuracy at iteration 100 within 2 points of the clean run's, and the
  *    attacking tab — and no honest one — quarantined by its cluster by iteration 250. A `stale`
  *    tab (replaying its own honest updates of 5 iterations ago) is caught by the lag-symmetry
@@ -234,8 +234,8 @@ test.describe('one Byzantine tab in four', () => {
   const QUARANTINE_HORIZON = 250;
   const job = (name: string, maxIterations: number) => ({
     name,
+    // the default rule (Multi-Krum, f = 1: the coordinate median in a cluster of four)
     cluster: { size: 4 },
-    aggregator: { name: 'cge', f: 1 },
     maxIterations,
     evaluateEvery: 5,
   });
