@@ -128,7 +128,7 @@ function alive(pid: number): boolean {
 /** Kills what runs in the namespaces, then deletes them (their veths go with them). */
 function deleteNamespaces(names: readonly string[]): void {
   for (const ns of names) {
-    let pids: number[] = [];
+    let pids: number[];
     try {
       pids = ip('netns', 'pids', ns).split('\n').filter(Boolean).map(Number);
     } catch {
