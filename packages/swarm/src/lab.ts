@@ -15,8 +15,10 @@
  * - `symmetric-nat`: masquerade `fully-random` — a new random port per destination
  *   (endpoint-dependent mapping), so hole punching fails and links relay through TURN.
  * - `udp-blocked`: `nat`, and the routers drop all forwarded UDP: only TURN over TCP works.
- * - `wan`: `nat`, plus netem on each home's access link, both directions: delay ± jitter, loss
- *   and a rate limit (defaults 40 ms ± 10 ms, 1 %, 20 Mbit/s).
+ * - `wan`: `nat`, plus shaping of each home's access link, both directions: a rate limit (tbf),
+ *   random loss (nftables) and delay ± jitter (netem) — defaults 20 Mbit/s, 1 %, 40 ms ± 10 ms.
+ *   Some kernels (this project's CI VMs) lack sch_netem: there the delay is not emulated, the
+ *   lab says so (`wanApplied`, a log line), and rate and loss still are.
  *
  * Every address is inside namespaces the lab created; the root namespace only gets a route to
  * the public subnet through the API veth, and the public namespace forwards nothing, so no
@@ -68,6 +70,9 @@ export interface NetworkLab {
   readonly publicNamespace: string;
   /** `swarmgrad serve` flags: the lab's STUN and TURN servers (none for `lan`). */
   readonly serveArgs: string[];
+  /** `wan`: the shaping the routers apply (delay and jitter 0 when the kernel has no
+   * sch_netem); undefined for the other profiles. */
+  readonly wanApplied: WanShape | undefined;
   /** `argv` prefixed to run in the public namespace. */
   inPublic(argv: string[]): string[];
   /** A new home (its router too, unless `lan`); resolves with its Chromium wrapper script. */
@@ -210,6 +215,8 @@ export async function createNetworkLab(options: {
     throw new LabError(`network must be one of ${networkProfiles.join(', ')}, got ${profile}`);
   }
   const wan = { ...defaultWanShape, ...options.wan };
+  /** What the routers really apply (no delay without sch_netem in the kernel). */
+  const applied: WanShape = { ...wan };
   for (const [key, value] of Object.entries(wan)) {
     if (!(value >= 0) || !Number.isFinite(value)) {
       throw new LabError(`wan ${key} must be a finite number ≥ 0, got ${value}`);
@@ -239,6 +246,12 @@ export async function createNetworkLab(options: {
     destroyed = true;
     turn?.kill('SIGKILL');
     deleteNamespaces([...created].reverse());
+    // the API veth dies with its peer, but only once the kernel has let the namespace go
+    try {
+      ip('link', 'del', name);
+    } catch {
+      // gone already
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   const onExit = () => destroySync();
@@ -267,6 +280,17 @@ export async function createNetworkLab(options: {
     ip('-n', pub, 'link', 'set', 'api', 'up');
     ip('route', 'add', `100.64.${x}.0/24`, 'via', `100.65.${x}.2`);
     run(inNs(pub, ['sysctl', '-qw', 'net.ipv4.ip_forward=0']));
+    if (profile === 'wan' && (wan.delayMs > 0 || wan.jitterMs > 0)) {
+      // does this kernel have sch_netem? (probed on the public namespace's loopback)
+      try {
+        run(inNs(pub, ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms']));
+        run(inNs(pub, ['tc', 'qdisc', 'del', 'dev', 'lo', 'root']));
+      } catch (error) {
+        if (!/unknown/i.test((error as Error).message)) throw error;
+        applied.delayMs = 0;
+        applied.jitterMs = 0;
+      }
+    }
 
     if (profile !== 'lan') {
       const binary = process.env.TURNSERVER ?? '/usr/bin/turnserver';
@@ -351,25 +375,68 @@ export async function createNetworkLab(options: {
     return `${lines.join('\n')}\n`;
   };
 
+  /**
+   * Shapes one direction of an access link: the rate with tbf, the loss with an nftables
+   * random drop (both in every kernel), the delay and jitter with netem as tbf's child — when
+   * the kernel has sch_netem; without it the delay is not emulated and `wanApplied` says so.
+   */
   const shape = (ns: string, dev: string) => {
-    const args = [
-      'tc',
-      'qdisc',
-      'add',
-      'dev',
-      dev,
-      'root',
-      'netem',
-      'delay',
-      `${wan.delayMs}ms`,
-      `${wan.jitterMs}ms`,
-      'loss',
-      `${wan.lossPercent}%`,
-      'rate',
-      `${wan.rateMbit}mbit`,
-    ];
-    run(inNs(ns, args));
+    if (wan.rateMbit > 0) {
+      // burst: at least one full-size frame per timer tick at this rate
+      const burstKbit = Math.max(32, Math.ceil(wan.rateMbit * 10));
+      run(
+        inNs(ns, [
+          'tc',
+          'qdisc',
+          'add',
+          'dev',
+          dev,
+          'root',
+          'handle',
+          '1:',
+          'tbf',
+          'rate',
+          `${wan.rateMbit}mbit`,
+          'burst',
+          `${burstKbit}kbit`,
+          'latency',
+          '200ms',
+        ]),
+      );
+    }
+    if (applied.delayMs > 0 || applied.jitterMs > 0) {
+      const parent = wan.rateMbit > 0 ? ['parent', '1:1'] : ['root'];
+      run(
+        inNs(ns, [
+          'tc',
+          'qdisc',
+          'add',
+          'dev',
+          dev,
+          ...parent,
+          'handle',
+          '10:',
+          'netem',
+          'delay',
+          `${wan.delayMs}ms`,
+          `${wan.jitterMs}ms`,
+        ]),
+      );
+    }
   };
+  /** The loss of both directions of a router's links: each forwarded packet dropped with p. */
+  const lossRules = (): string =>
+    wan.lossPercent > 0
+      ? [
+          'table ip wanloss {',
+          '  chain forward {',
+          '    type filter hook forward priority -10;',
+          `    numgen random mod 10000 < ${Math.round(wan.lossPercent * 100)} drop`,
+          '  }',
+          '}',
+          '',
+        ].join('\n')
+      : '';
 
   const addHome = async (): Promise<LabHome> => {
     if (destroyed) throw new LabError('the lab was destroyed');
@@ -442,6 +509,8 @@ export async function createNetworkLab(options: {
       if (profile === 'wan') {
         shape(router, 'wan'); // uplink
         shape(router, 'lan'); // downlink
+        const loss = lossRules();
+        if (loss) run(inNs(router, [nft(), '-f', '-']), loss);
       }
     }
     const chromium = join(dir, `chromium-h${index}.sh`);
@@ -468,6 +537,9 @@ export async function createNetworkLab(options: {
             '--turn-secret-file',
             secretFile,
           ],
+    get wanApplied() {
+      return profile === 'wan' ? { ...applied } : undefined;
+    },
     inPublic: (argv) => inNs(pub, argv),
     addHome,
     homes,

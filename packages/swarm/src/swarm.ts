@@ -273,6 +273,15 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     if (options.network) {
       lab = await createNetworkLab(options.network);
       log(`network lab ${lab.name}: ${lab.profile}, coordinator and TURN on ${lab.publicAddress}`);
+      const shaped = lab.wanApplied;
+      if (shaped) {
+        log(
+          `wan shaping per direction: ${shaped.rateMbit} Mbit/s, ${shaped.lossPercent} % loss, ${shaped.delayMs} ± ${shaped.jitterMs} ms delay`,
+        );
+        if (shaped.delayMs === 0 && (options.network.wan?.delayMs ?? 40) > 0) {
+          log('warning: this kernel has no sch_netem (tc netem): the wan delay is not emulated');
+        }
+      }
     }
     const start: StartCoordinatorOptions = {
       args: [
