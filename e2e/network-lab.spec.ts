@@ -10,7 +10,8 @@
  * 2. `symmetric-nat` (a new port per destination): hole punching fails, links relay through
  *    TURN; the swarm trains 40 iterations (held-out accuracy ≥ 0.75) with no stalled round;
  * 3. `udp-blocked` (the routers drop all UDP): only TURN over TCP works; 40 iterations, no stall;
- * 4. `wan` (`nat` plus 20 Mbit/s, 1 % loss per direction, and 40 ± 10 ms delay where the
+ * 4. `lan` (homes on the public bridge, no ICE servers): links connect on host candidates;
+ * 5. `wan` (`nat` plus 20 Mbit/s, 1 % loss per direction, and 40 ± 10 ms delay where the
  *    kernel has netem): 40 iterations with no stalled round.
  *
  * Tabs use the wasm backend (the fastest here) instead of timing every backend.
@@ -85,6 +86,19 @@ for (const profile of ['symmetric-nat', 'udp-blocked'] as const) {
     }
   });
 }
+
+test('lan: homes on one bridge connect on host candidates, with no STUN or TURN', async ({
+  launchSwarm,
+}) => {
+  test.setTimeout(6 * 60_000);
+  const swarm = await launchSwarm({ serve: true, tabs: 4, backend, network: { profile: 'lan' } });
+  const summary = await trainFor(swarm, 20);
+  note('lan', summary);
+  expect(summary.ok).toBe(true);
+  expect(summary.roundsStalled).toBe(0);
+  expect(summary.candidatePairs.host).toBeGreaterThan(0);
+  expect(summary.candidatePairs.srflx + summary.candidatePairs.relay).toBe(0);
+});
 
 test('wan: a shaped, lossy access link per tab, and no stalled round', async ({ launchSwarm }) => {
   test.setTimeout(8 * 60_000);

@@ -464,6 +464,9 @@ export async function createNetworkLab(options: {
       ip('-n', pub, 'link', 'set', `p${index}`, 'master', 'br0', 'up');
       ip('-n', home, 'addr', 'add', `${address}/24`, 'dev', 'eth0');
       ip('-n', home, 'link', 'set', 'eth0', 'up');
+      // Chromium gathers no host candidate on an interface without a default route; the
+      // public namespace forwards nothing, so the route leads nowhere past the bridge
+      ip('-n', home, 'route', 'add', 'default', 'via', publicAddress);
     } else {
       const router = `${name}-r${index}`;
       addNamespace(router);
