@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeFrameInto } from '@swarmgrad/core';
-import { FakeWorker } from './support/fake-worker.ts';
+import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
 import {
   runCli,
   spawnCoordinator,
@@ -15,7 +15,7 @@ import {
   testJobInput,
   waitFor,
   type ChildCoordinator,
-} from './support/harness.ts';
+} from '@swarmgrad/test-support/harness';
 
 const children: ChildCoordinator[] = [];
 const workers: FakeWorker[] = [];

@@ -4,7 +4,7 @@
  * NaN-poisoned frames; then coordinator connections that drop and come back by themselves.
  */
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../../../apps/coordinator/test/support/harness.ts';
+import { waitFor } from '@swarmgrad/test-support/harness';
 import type { WorkerOptions } from '../src/worker.ts';
 import { connectedLinks, useNodeSwarm } from './support/node-swarm.ts';
 
