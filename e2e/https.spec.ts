@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
 import type { WorkerStatus } from '@swarmgrad/worker';
-import { chromiumBaseArgs, chromiumPath } from '../packages/swarm/src/browser.ts';
+import { chromiumBaseArgs, chromiumPath } from '@swarmgrad/swarm/browser';
 import { cli, lanAddress, until } from './support/coordinator.ts';
 import { Coturn } from '@swarmgrad/test-support/turn';
 

@@ -6,8 +6,7 @@
  */
 import { encodeToFrame, frameDigest, getCodec, type CodecEncoder } from '@swarmgrad/core';
 import type { Phase, Placement } from '@swarmgrad/protocol';
-import { CoordinatorClient } from '../../../../packages/worker/src/client.ts';
-import { silentLogger, systemClock } from '../../../../packages/worker/src/runtime.ts';
+import { CoordinatorClient, silentLogger, systemClock } from '@swarmgrad/worker';
 import { loadPlacementData, softmaxUpdate } from '@swarmgrad/test-support/softmax-data';
 import { proposalBoard } from '@swarmgrad/test-support/proposal-board';
 

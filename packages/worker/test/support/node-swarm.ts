@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll } from 'vitest';
 import type { JobSpecInput } from '@swarmgrad/protocol';
-import type { Coordinator } from '../../../../apps/coordinator/src/index.ts';
+import type { Coordinator } from '@swarmgrad/coordinator';
 import { startCoordinator, waitFor } from '@swarmgrad/test-support/harness';
 import { createNodeWorker, type NodeWorkerOptions } from '../../src/node.ts';
 import { silentLogger } from '../../src/runtime.ts';
