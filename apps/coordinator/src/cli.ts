@@ -430,6 +430,14 @@ function addSwarmCommand(program: Command): void {
       '--backend <name>',
       'every tab uses this TF.js backend (webgpu, webgl, wasm, cpu) instead of measuring',
     )
+    .option(
+      '--network <profile>',
+      'root only: run coordinator, TURN server and tabs in a network lab of namespaces (lan, nat, symmetric-nat, udp-blocked, wan); needs --serve',
+    )
+    .option('--wan-delay <ms>', '--network wan: one-way delay per access link', nonNegative, 40)
+    .option('--wan-jitter <ms>', '--network wan: delay jitter', nonNegative, 10)
+    .option('--wan-loss <percent>', '--network wan: packet loss per direction', nonNegative, 1)
+    .option('--wan-rate <mbit>', '--network wan: rate limit per direction', nonNegative, 20)
     .action(async (opts: SwarmCliOptions) => {
       // loaded here so that `serve` never loads Playwright
       const { runSwarmCommand } = await import('@swarmgrad/swarm/command');

@@ -71,10 +71,16 @@
  * those means over the workers judged when that median is positive (≥ 3 workers; a majority
  * cannot be replaying, so a positive median is a common offset: attackers sending a drift built
  * from the honest past, drift.ts, shifted every honest mean up and had an honest worker
- * quarantined), exceeds `lagZ` standard errors
- * (Newey–West, 3 lags: consecutive values are correlated). The evidence is
- * never reset, so an honest worker's z wanders like a normalised random walk: over a long run
- * it can touch lagZ by chance, and 3 strikes need it there at 3 window ends. Memory:
+ * quarantined), exceeds the boundary b(n) = √(lagZ² + 2·ln(n / lagMinIterations)) standard
+ * errors (Newey–West, 3 lags: consecutive values are correlated) after n iterations of
+ * evidence. The evidence is never reset, so an honest worker's z wanders like a normalised
+ * random walk, and a fixed threshold is crossed by chance in a long enough run (the law of the
+ * iterated logarithm; at lagZ = 3 an honest worker of Table 8 sat at z ≈ 3.1 for three windows
+ * around iteration 400 and was quarantined). The slowly growing boundary bounds that: the
+ * chance of z > b(n) at one look is ≤ e^(−lagZ²/2)·(n₀/n), so over the geometric epochs
+ * n₀·2^j it sums to ≤ 2·e^(−lagZ²/2) whatever the run's length (a peeling bound), while a
+ * replayer's z grows like √n and crosses it almost as early as lagZ (b = 3.25 at 3.3·n₀).
+ * Memory:
  * 2 · lags unit vectors of the update length per worker. Workers whose updates of an iteration
  * are bit-identical (one copies the other: the mimic attack) get no statistic for it and are
  * left out of each other's reference: a copied update weighs double in the aggregate, the
@@ -85,7 +91,8 @@
  * sensible start), strikes (≥ 1), floor (absolute lower bound of the scale, default 0 — set it
  * when honest updates can be exactly equal), filteredShare (default 0.5), dim (optional),
  * alignment (default false), z (default 5), lagSymmetry (default false), lags (default 6),
- * lagZ (default 3), lagMinIterations (default 30), segments (default: one).
+ * lagZ (default 3: the boundary at lagMinIterations), lagMinIterations (default 30),
+ * segments (default: one).
  */
 import type { RejectReason } from './aggregators/aggregator.ts';
 import { coordinateMedianInto } from './aggregators/coordinate-median.ts';
@@ -112,7 +119,8 @@ export interface QuarantineConfig {
   lagSymmetry?: boolean;
   /** Iterations back the lag-symmetry test compares (default 6). */
   lags?: number;
-  /** Standard errors the lag-symmetry statistic must exceed (default 3). */
+  /** Standard errors the lag-symmetry statistic must exceed after lagMinIterations iterations
+   * of evidence (default 3); the boundary then grows like √(lagZ² + 2 ln(n / lagMinIterations)). */
   lagZ?: number;
   /** Iterations of evidence before the lag-symmetry test judges a worker (default 30). */
   lagMinIterations?: number;
@@ -144,7 +152,15 @@ export interface WindowReport {
   /** Lag-symmetry test: per worker with enough evidence, the mean of its relative statistic
    * (positive: its updates look older than the others'), in standard errors, over how many
    * iterations, and whether it failed; empty when off. */
-  lags: { id: string; shift: number; z: number; iterations: number; failed: boolean }[];
+  lags: {
+    id: string;
+    shift: number;
+    z: number;
+    iterations: number;
+    /** The boundary z had to exceed at this many iterations (lagBoundary). */
+    boundary: number;
+    failed: boolean;
+  }[];
 }
 
 interface WorkerState {
@@ -190,6 +206,12 @@ function boundsOf(lengths: readonly number[]): (readonly [number, number])[] {
     from += n;
     return bounds;
   });
+}
+
+/** The lag-symmetry test's boundary in standard errors after n ≥ n₀ iterations of evidence
+ * (file comment: a fixed boundary is crossed by chance in a long run). */
+export function lagBoundary(lagZ: number, minIterations: number, n: number): number {
+  return Math.sqrt(lagZ * lagZ + 2 * Math.log(Math.max(1, n / minIterations)));
 }
 
 /** Autocovariance lags in the lag-symmetry test's standard error (see SeriesMean). */
@@ -684,9 +706,10 @@ export class Quarantine {
     for (const { id, n, mean, se } of evidence) {
       const shift = mean - center;
       const z = se > 0 ? shift / se : shift > 0 ? Infinity : 0;
-      const fails = z > lagZ;
+      const boundary = lagBoundary(lagZ, lagMinIterations, n);
+      const fails = z > boundary;
       if (fails) failed.add(id);
-      results.push({ id, shift, z, iterations: n, failed: fails });
+      results.push({ id, shift, z, iterations: n, boundary, failed: fails });
     }
     return results;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { WindowReport } from '../src/quarantine.ts';
-import { Quarantine } from '../src/quarantine.ts';
+import { lagBoundary, Quarantine } from '../src/quarantine.ts';
 import type { Rng } from '../src/random.ts';
 import { createRng, gaussian } from '../src/random.ts';
 
@@ -319,6 +319,40 @@ describe('Quarantine lag-symmetry test (replayed old updates)', () => {
     // windows closed at 40, 50, …, 290 judge all four (at 30: 29 values, iteration 0 has no past)
     expect(judged).toBe(12 * 4 * 26);
     expect(failed / judged).toBeLessThan(0.01);
+  });
+
+  it('the growing boundary is crossed by far fewer null random walks than the fixed lagZ', () => {
+    // An honest worker's lag evidence is a mean of centred values, so its z wanders like a
+    // normalised random walk; judged every 10 iterations from iteration 30 to 2,000 (the
+    // quarantine's windows), a fixed level of 3 is crossed by chance in a few percent of runs
+    // (the law of the iterated logarithm), the growing boundary ≤ 2·e^(−9/2) ≈ 2.2 % (peeling).
+    const rng = createRng(20261203);
+    const walks = 1500;
+    let crossedFixed = 0;
+    let crossedBoundary = 0;
+    for (let w = 0; w < walks; w++) {
+      let sum = 0;
+      let fixed = false;
+      let growing = false;
+      for (let n = 1; n <= 2000; n++) {
+        sum += gaussian(rng);
+        if (n < 30 || n % 10 !== 0) continue;
+        const z = sum / Math.sqrt(n);
+        fixed ||= z > 3;
+        growing ||= z > lagBoundary(3, 30, n);
+      }
+      crossedFixed += fixed ? 1 : 0;
+      crossedBoundary += growing ? 1 : 0;
+    }
+    expect(crossedBoundary / walks).toBeLessThanOrEqual(2 * Math.exp(-4.5));
+    expect(crossedBoundary).toBeLessThan(crossedFixed / 4);
+  });
+
+  it('lagBoundary starts at lagZ and grows like √(2 ln n)', () => {
+    expect(lagBoundary(3, 30, 30)).toBe(3);
+    expect(lagBoundary(3, 30, 10)).toBe(3);
+    expect(lagBoundary(3, 30, 300)).toBeCloseTo(Math.sqrt(9 + 2 * Math.log(10)), 12);
+    expect(lagBoundary(3, 30, 3000)).toBeGreaterThan(lagBoundary(3, 30, 300));
   });
 
   it('never quarantines a cluster that is late as a whole (nobody is older than the others)', () => {

@@ -13,6 +13,9 @@ export interface DataChannelTraffic {
   bytesSent: number;
   /** From getStats() of the link's current RTCPeerConnection ('data-channel' reports). */
   stats: { bytesSent: number; messagesSent: number; channels: number } | null;
+  /** The ICE candidate types (host, srflx, prflx, relay) of the link's selected candidate
+   * pair, local and remote, from the same getStats(); null before a pair is selected. */
+  candidatePair: { local: string; remote: string } | null;
 }
 
 export interface GradientRun {

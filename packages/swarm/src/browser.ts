@@ -52,10 +52,17 @@ export function chromiumArgs(origin: string): string[] {
   ];
 }
 
-/** Launches headless Chromium for pages on `origin` (http://<lan ip>:<port>). */
-export async function launchBrowser(origin: string, extraArgs: string[] = []): Promise<Browser> {
+/**
+ * Launches headless Chromium for pages on `origin` (http://<lan ip>:<port>); `executablePath`
+ * replaces Debian's binary (the network lab's wrapper that runs it in a namespace).
+ */
+export async function launchBrowser(
+  origin: string,
+  extraArgs: string[] = [],
+  executablePath = chromiumPath,
+): Promise<Browser> {
   return chromium.launch({
-    executablePath: chromiumPath,
+    executablePath,
     headless: true,
     args: [...chromiumArgs(origin), ...extraArgs],
   });

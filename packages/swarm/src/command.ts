@@ -13,6 +13,7 @@ import { faultModes, type FaultMode } from '@swarmgrad/protocol';
 import { checkSwarmOptions, launchSwarm, type LaunchSwarmOptions } from './swarm.ts';
 import type { SwarmSummary } from './watch.ts';
 import type { TabBackend } from './browser.ts';
+import { networkProfiles, type NetworkProfile } from './lab.ts';
 
 export interface SwarmCommandOptions {
   url?: string;
@@ -31,6 +32,13 @@ export interface SwarmCommandOptions {
   tabsPerBrowser?: number;
   /** webgpu, webgl, wasm or cpu: every tab uses it instead of measuring. */
   backend?: string;
+  /** A network lab profile (lab.ts); root only, with serve. */
+  network?: string;
+  /** `--network wan` shaping: ms, ms, percent, Mbit/s. */
+  wanDelay?: number;
+  wanJitter?: number;
+  wanLoss?: number;
+  wanRate?: number;
 }
 
 export class UsageError extends Error {}
@@ -54,6 +62,17 @@ export function planSwarm(o: SwarmCommandOptions): {
   if (o.attack !== undefined && !(faultModes as readonly string[]).includes(o.attack)) {
     throw new UsageError(`--attack must be one of ${faultModes.join(', ')}, got ${o.attack}`);
   }
+  if (o.network !== undefined && !(networkProfiles as readonly string[]).includes(o.network)) {
+    throw new UsageError(
+      `--network must be one of ${networkProfiles.join(', ')}, got ${o.network}`,
+    );
+  }
+  if (o.network !== undefined && o.serve === undefined) {
+    throw new UsageError('--network needs --serve: the lab runs its own coordinator inside it');
+  }
+  if (o.wanLoss !== undefined && o.wanLoss > 100) {
+    throw new UsageError(`--wan-loss is a percentage, got ${o.wanLoss}`);
+  }
   if (o.rejoin && !(o.churn !== undefined && o.churn > 0)) {
     throw new UsageError('--rejoin replaces tabs closed by --churn: give --churn RATE too');
   }
@@ -69,6 +88,19 @@ export function planSwarm(o: SwarmCommandOptions): {
       : {}),
     ...(o.tabsPerBrowser === undefined ? {} : { tabsPerBrowser: o.tabsPerBrowser }),
     ...(o.backend === undefined ? {} : { backend: o.backend as TabBackend }),
+    ...(o.network === undefined
+      ? {}
+      : {
+          network: {
+            profile: o.network as NetworkProfile,
+            wan: {
+              ...(o.wanDelay === undefined ? {} : { delayMs: o.wanDelay }),
+              ...(o.wanJitter === undefined ? {} : { jitterMs: o.wanJitter }),
+              ...(o.wanLoss === undefined ? {} : { lossPercent: o.wanLoss }),
+              ...(o.wanRate === undefined ? {} : { rateMbit: o.wanRate }),
+            },
+          },
+        }),
   };
   try {
     checkSwarmOptions(launch);
@@ -119,6 +151,7 @@ export async function runSwarmCommand(
   try {
     swarm = await launchSwarm({ ...plan.launch, log: say });
   } catch (error) {
+    // e.g. a lab that cannot be built (LabError: not root, no nftables), in one line
     io.stderr.write(`swarmgrad swarm: ${(error as Error).message}\n`);
     return 2;
   }

@@ -97,6 +97,11 @@ export interface StartCoordinatorOptions {
   logLevel?: string;
   /** Port (default 0: any free port, kept across restarts). */
   port?: number;
+  /** Runs the process through this prefix (the network lab: `ip netns exec <ns>`). */
+  execPrefix?: string[];
+  /** The address tabs and the API reach it on (default: this machine's LAN address, and
+   * 127.0.0.1 for the API); the network lab's public address. */
+  address?: string;
 }
 
 /** Starts `swarmgrad serve` with `job` and waits until it prints its URLs. */
@@ -121,29 +126,28 @@ export async function startCoordinator(
 
   const launch = async (): Promise<void> => {
     exitCode = undefined;
-    const proc = spawn(
+    const argv = [
+      ...(options.execPrefix ?? []),
       process.execPath,
-      [
-        cli,
-        'serve',
-        ...(jobFile === undefined ? [] : ['--config', jobFile]),
-        '--port',
-        String(port),
-        '--host',
-        '0.0.0.0',
-        '--data-dir',
-        dataDir,
-        ...(options.args ?? []),
-      ],
-      {
-        env: {
-          ...process.env,
-          SWARMGRAD_ADMIN_TOKEN: token,
-          LOG_LEVEL: options.logLevel ?? 'warn',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      cli,
+      'serve',
+      ...(jobFile === undefined ? [] : ['--config', jobFile]),
+      '--port',
+      String(port),
+      '--host',
+      '0.0.0.0',
+      '--data-dir',
+      dataDir,
+      ...(options.args ?? []),
+    ];
+    const proc = spawn(argv[0]!, argv.slice(1), {
+      env: {
+        ...process.env,
+        SWARMGRAD_ADMIN_TOKEN: token,
+        LOG_LEVEL: options.logLevel ?? 'warn',
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child = proc;
     const printedFrom = out.length;
     proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -185,13 +189,14 @@ export async function startCoordinator(
     await stop();
     throw error;
   }
-  const lan = lanAddress();
+  const lan = options.address ?? lanAddress();
+  const api = options.address ?? '127.0.0.1';
   const handle: CoordinatorProcess = {
     get url() {
       return `http://${lan}:${port}`;
     },
     get loopbackUrl() {
-      return `http://127.0.0.1:${port}`;
+      return `http://${api}:${port}`;
     },
     get port() {
       return port;
@@ -201,7 +206,7 @@ export async function startCoordinator(
       return child!.pid!;
     },
     dataDir,
-    status: () => fetchStatus(`http://127.0.0.1:${port}`),
+    status: () => fetchStatus(`http://${api}:${port}`),
     output: () => out,
     kill,
     restart: async () => {

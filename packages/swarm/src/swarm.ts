@@ -42,8 +42,17 @@ import {
   type StartCoordinatorOptions,
 } from './coordinator.ts';
 import {
+  createNetworkLab,
+  networkProfiles,
+  type NetworkLab,
+  type NetworkProfile,
+  type WanShape,
+} from './lab.ts';
+import {
   StallDetector,
+  candidatePairType,
   judge,
+  type CandidatePairCounts,
   type StallOptions,
   type SwarmSummary,
   type SwarmTarget,
@@ -88,6 +97,12 @@ export interface LaunchSwarmOptions {
   stall?: StallOptions;
   /** Status poll interval, ms (default 500). */
   pollMs?: number;
+  /**
+   * Run the swarm in a network lab (lab.ts; root only, needs `serve`): the coordinator and a
+   * TURN server in the lab's public namespace, every tab in a home of its own with its own
+   * Chromium process, behind the profile's router.
+   */
+  network?: { profile: NetworkProfile; wan?: Partial<WanShape> };
   /** Progress and notable events, one line each. */
   log?: (line: string) => void;
 }
@@ -212,6 +227,16 @@ export function checkSwarmOptions(options: LaunchSwarmOptions): void {
   if (!Number.isInteger(perBrowser) || perBrowser < 1) {
     throw new RangeError(`tabsPerBrowser must be a positive integer, got ${perBrowser}`);
   }
+  if (options.network) {
+    if (!networkProfiles.includes(options.network.profile)) {
+      throw new RangeError(
+        `network must be one of ${networkProfiles.join(', ')}, got ${options.network.profile}`,
+      );
+    }
+    if (!options.serve) {
+      throw new RangeError('network needs serve: the lab runs its own coordinator inside it');
+    }
+  }
 }
 
 /** A small seeded generator (mulberry32) for the churn's choices. */
@@ -236,6 +261,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
   const perBrowser = options.tabsPerBrowser ?? 8;
 
   let coordinator: CoordinatorProcess | undefined;
+  let lab: NetworkLab | undefined;
   let url: string;
   let apiUrl: string;
   /** Further nodes of a multi-node coordinator the tabs may fail over to. */
@@ -243,12 +269,26 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
   if (options.serve) {
     const serve: ServeOptions = options.serve === true ? {} : options.serve;
     const allowFaults = serve.allowFaultInjection ?? (options.byzantine?.count ?? 0) > 0;
+    if (options.network) {
+      lab = await createNetworkLab(options.network);
+      log(`network lab ${lab.name}: ${lab.profile}, coordinator and TURN on ${lab.publicAddress}`);
+    }
     const start: StartCoordinatorOptions = {
-      args: [...(allowFaults ? ['--allow-fault-injection'] : []), ...(serve.args ?? [])],
+      args: [
+        ...(allowFaults ? ['--allow-fault-injection'] : []),
+        ...(lab?.serveArgs ?? []),
+        ...(serve.args ?? []),
+      ],
       ...(serve.job === undefined ? {} : { job: serve.job }),
       ...(serve.logLevel === undefined ? {} : { logLevel: serve.logLevel }),
+      ...(lab ? { execPrefix: lab.inPublic([]), address: lab.publicAddress } : {}),
     };
-    coordinator = await startCoordinator(start);
+    try {
+      coordinator = await startCoordinator(start);
+    } catch (error) {
+      await lab?.destroy();
+      throw error;
+    }
     url = coordinator.url;
     apiUrl = coordinator.loopbackUrl;
     log(`coordinator started at ${url} (data in ${coordinator.dataDir})`);
@@ -273,6 +313,13 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
   const live = () => tabs.filter((t) => !t.closed);
 
   const browserFor = async (): Promise<Browser> => {
+    if (lab) {
+      // a home, and a Chromium process, per tab
+      const home = await lab.addHome();
+      const browser = await launchBrowser(url, [], home.chromium);
+      browsers.push(browser);
+      return browser;
+    }
     const index = Math.floor(opened / perBrowser);
     while (browsers.length <= index) browsers.push(await launchBrowser(url));
     return browsers[index]!;
@@ -444,6 +491,12 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
         messages += link.stats.messagesSent;
       }
     }
+    const candidatePairs: CandidatePairCounts = { host: 0, srflx: 0, prflx: 0, relay: 0 };
+    for (const tab of tabs) {
+      for (const link of tab.traffic) {
+        if (link.candidatePair) candidatePairs[candidatePairType(link.candidatePair)]++;
+      }
+    }
     let d = s?.dimension ?? 0;
     if (d === 0 && messages > 0) d = await dimension().catch(() => 0);
     const median = stalls.medianIterationMs;
@@ -466,6 +519,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
       longestWaitSeconds: stalls.longestWaitMs / 1000,
       stallThresholdSeconds: stalls.thresholdMs() / 1000,
       wireBitsPerParam: messages > 0 && d > 0 ? (8 * bytes) / (messages * d) : null,
+      candidatePairs,
       wallSeconds: (Date.now() - startedAt) / 1000,
       quarantined: (s?.quarantined ?? []).map((q) => q.tabId),
       byzantine: attackers.flatMap((t) => t.ids),
@@ -540,6 +594,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
         await Promise.all([poller, sampler]);
         for (const browser of browsers) await browser.close().catch(() => undefined);
         await coordinator?.stop();
+        await lab?.destroy();
         return final;
       })();
       return closing;

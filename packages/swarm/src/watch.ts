@@ -165,12 +165,37 @@ export interface SwarmSummary {
    * 64 KiB chunk up to ~500,000 parameters). Null before any update was sent.
    */
   wireBitsPerParam: number | null;
+  /**
+   * The selected ICE candidate pairs of the tabs' links (getStats()), each link counted at both
+   * ends, by the pair's type: relay when either candidate is a TURN relay, else srflx or prflx
+   * when either is one (through a NAT; prflx when learnt from a connectivity check), else host.
+   */
+  candidatePairs: CandidatePairCounts;
   wallSeconds: number;
   /** Tab ids the coordinator reports quarantined by their clusters. */
   quarantined: string[];
   /** Tab ids of the tabs that ran a fault-injection mode, and the mode. */
   byzantine: string[];
   attack: FaultMode | null;
+}
+
+export interface CandidatePairCounts {
+  host: number;
+  srflx: number;
+  prflx: number;
+  relay: number;
+}
+
+/** The type a selected pair counts as (SwarmSummary.candidatePairs). */
+export function candidatePairType(pair: {
+  local: string;
+  remote: string;
+}): keyof CandidatePairCounts {
+  const types = [pair.local, pair.remote];
+  if (types.includes('relay')) return 'relay';
+  if (types.includes('srflx')) return 'srflx';
+  if (types.includes('prflx')) return 'prflx';
+  return 'host';
 }
 
 /** Why a run is over, or undefined while it should go on. */

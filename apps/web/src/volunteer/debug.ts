@@ -47,15 +47,33 @@ async function dataChannels(): Promise<DataChannelTraffic[]> {
   return Promise.all(
     links.map(async (link) => {
       let stats: DataChannelTraffic['stats'] = null;
+      let candidatePair: DataChannelTraffic['candidatePair'] = null;
       const pc = link.connection as RTCPeerConnection | undefined;
       if (pc && typeof pc.getStats === 'function') {
         stats = { bytesSent: 0, messagesSent: 0, channels: 0 };
-        (await pc.getStats()).forEach((report: { type: string } & Record<string, unknown>) => {
-          if (report.type !== 'data-channel') return;
-          stats!.channels++;
-          stats!.bytesSent += Number(report['bytesSent'] ?? 0);
-          stats!.messagesSent += Number(report['messagesSent'] ?? 0);
-        });
+        const reports = new Map<string, { type: string } & Record<string, unknown>>();
+        (await pc.getStats()).forEach(
+          (report: { type: string; id: string } & Record<string, unknown>) => {
+            reports.set(report.id, report);
+            if (report.type !== 'data-channel') return;
+            stats!.channels++;
+            stats!.bytesSent += Number(report['bytesSent'] ?? 0);
+            stats!.messagesSent += Number(report['messagesSent'] ?? 0);
+          },
+        );
+        // the transport names the selected pair; the pair names its two candidates
+        for (const report of reports.values()) {
+          if (report.type !== 'transport') continue;
+          const pair = reports.get(String(report['selectedCandidatePairId'] ?? ''));
+          const local = reports.get(String(pair?.['localCandidateId'] ?? ''));
+          const remote = reports.get(String(pair?.['remoteCandidateId'] ?? ''));
+          if (local && remote) {
+            candidatePair = {
+              local: String(local['candidateType']),
+              remote: String(remote['candidateType']),
+            };
+          }
+        }
       }
       return {
         tabId: link.tabId,
@@ -63,6 +81,7 @@ async function dataChannels(): Promise<DataChannelTraffic[]> {
         framesSent: link.framesSent,
         bytesSent: link.bytesSent,
         stats,
+        candidatePair,
       };
     }),
   );
