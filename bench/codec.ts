@@ -19,9 +19,10 @@ import {
   decodeFrameInto,
   encodeToFrame,
   registeredCodecs,
+  createRng,
+  gaussian,
   type Codec,
-} from '../packages/core/src/codec/index.ts';
-import { createRng, gaussian } from '../packages/core/src/random.ts';
+} from '@swarmgrad/core';
 
 const TARGETS = { bitsPerParam: 1.05, encodeVsFp32Pass: 2.5, decodeVsFp32Pass: 1.5 };
 

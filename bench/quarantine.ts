@@ -19,9 +19,9 @@
 import { parseArgs } from 'node:util';
 import { faultModes, type FaultMode } from '@swarmgrad/protocol';
 import type { WindowReport } from '@swarmgrad/core';
-import { startCoordinator, waitFor } from '../apps/coordinator/test/support/harness.ts';
-import { createNodeWorker } from '../packages/worker/src/node.ts';
-import { silentLogger } from '../packages/worker/src/runtime.ts';
+import { startCoordinator, waitFor } from '@swarmgrad/test-support/harness';
+import { createNodeWorker } from '@swarmgrad/worker/node';
+import { silentLogger } from '@swarmgrad/worker';
 
 interface RunResult {
   run: number;

@@ -12,7 +12,7 @@
  * 2 threads. Target: ≤ 60 s. The load average is printed because the reference machine is shared.
  */
 import { loadavg } from 'node:os';
-import { scaleScenario, simulate } from '../packages/sim/src/index.ts';
+import { scaleScenario, simulate } from '@swarmgrad/sim';
 
 function option(args: string[], name: string, fallback: string): string {
   const at = args.indexOf(name);

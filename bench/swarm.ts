@@ -7,7 +7,7 @@
  * For each L: starts `swarmgrad serve` with the default job (MLP 784-128-10, cluster size 4,
  * redundancy 1, 1-bit codec) but `localSteps: L`, then one headless Chromium (Debian's) with
  * one browser context per tab, each opening the volunteer page on the coordinator's LAN address
- * with `?debug` and pressing Donate (e2e/support/browser-swarm.ts). Once every tab trains with
+ * with `?debug` and pressing Donate (packages/swarm/src/browser.ts). Once every tab trains with
  * its cluster's links connected, it waits `--warmup` seconds, then reads every tab's worker
  * status (window.__swarmgrad.status()) twice, `--measure` seconds apart.
  *
@@ -31,10 +31,11 @@ import type { WorkerStatus } from '@swarmgrad/worker';
 import {
   launchBrowser,
   openTab,
+  startCoordinator,
+  until,
   untilTraining,
   type BrowserTab,
-} from '../e2e/support/browser-swarm.ts';
-import { startCoordinator, until } from '../e2e/support/coordinator.ts';
+} from '@swarmgrad/swarm';
 
 const GOALS: Record<number, number> = { 1: 0.7, 10: 0.9 };
 

@@ -1,7 +1,7 @@
 /**
  * The operator dashboard (/dashboard) against a live 4-tab swarm.
  *
- * The "tabs" are the Node fake workers of apps/coordinator/test/support/fake-worker.ts (real
+ * The "tabs" are the Node fake workers of packages/test-support/src/fake-worker.ts (real
  * socket.io clients against a real `swarmgrad serve` child process, one FakeWorker per tab;
  * see support/swarm.ts): the dashboard is tested against cheap, deterministic tabs, and real
  * Chromium tabs train in browser-swarm.spec.ts. Closing a FakeWorker is "a tab closed by the

@@ -13,7 +13,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { writeMnistIdx } from '../apps/coordinator/test/support/mnist-idx.ts';
+import { writeMnistIdx } from '@swarmgrad/test-support/mnist-idx';
 import { cli } from './support/coordinator.ts';
 
 const TARGET = 0.85;

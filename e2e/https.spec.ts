@@ -28,9 +28,9 @@ import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
 import type { WorkerStatus } from '@swarmgrad/worker';
-import { chromiumBaseArgs, chromiumPath } from '../packages/swarm/src/browser.ts';
+import { chromiumBaseArgs, chromiumPath } from '@swarmgrad/swarm/browser';
 import { cli, lanAddress, until } from './support/coordinator.ts';
-import { Coturn } from '../apps/coordinator/test/support/turn.ts';
+import { Coturn } from '@swarmgrad/test-support/turn';
 
 test.describe.configure({ mode: 'serial' });
 

@@ -6,7 +6,7 @@
  * test-results/screenshots/ (see support/screenshots.ts).
  */
 import { defineConfig } from '@playwright/test';
-import { chromiumBaseArgs, chromiumPath } from '../packages/swarm/src/browser.ts';
+import { chromiumBaseArgs, chromiumPath } from '@swarmgrad/swarm/browser';
 
 export default defineConfig({
   testDir: '.',

@@ -15,7 +15,7 @@
 import { expect, test, type Browser } from '@playwright/test';
 import { launchBrowser, openTab, untilTraining, type BrowserTab } from './support/browser-swarm.ts';
 import { startCoordinator, until, type CoordinatorProcess } from './support/coordinator.ts';
-import { RedisServer } from '../apps/coordinator/test/support/redis.ts';
+import { RedisServer } from '@swarmgrad/test-support/redis';
 
 test.describe.configure({ mode: 'serial' });
 

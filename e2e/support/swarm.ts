@@ -1,7 +1,7 @@
 /**
  * A training swarm for end-to-end tests: a real coordinator child process
  * (`swarmgrad serve --port 0`) and one "tab" per FakeWorker from
- * apps/coordinator/test/support/fake-worker.ts — real socket.io clients speaking the real
+ * packages/test-support/src/fake-worker.ts — real socket.io clients speaking the real
  * protocol, fetching real partitions and proposing real 1-bit softmax-regression updates.
  *
  * The dashboard and volunteer-page specs use them: cheap, deterministic tabs that leave the two
@@ -10,7 +10,7 @@
  * training-loss curve have data. Real Chromium tabs training over WebRTC are in
  * browser-swarm.ts (browser-swarm, node-worker and webgpu-gradient specs).
  */
-import { FakeWorker } from '../../apps/coordinator/test/support/fake-worker.ts';
+import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
 import { startCoordinator, until } from './coordinator.ts';
 
 export { until };

@@ -5,3 +5,5 @@ export {
   type LogEvent,
 } from './coordinator.ts';
 export { ConfigError, loadJob, parseJob } from './config.ts';
+export type { AddressOptions } from './addresses.ts';
+export { encodeIdx } from './pack/idx.ts';

@@ -6,8 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { allocateFrame, jobIdOf, PROTOCOL_VERSION, sealFrame } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
-import { FakeWorker } from './support/fake-worker.ts';
-import { startCoordinator, status, waitFor } from './support/harness.ts';
+import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
+import { startCoordinator, status, waitFor } from '@swarmgrad/test-support/harness';
 
 const running: Coordinator[] = [];
 const workers: FakeWorker[] = [];

@@ -6,8 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DashboardMetrics, estimateCurvature, metricsCsv } from '../src/dashboard.ts';
 import type { Coordinator } from '../src/index.ts';
-import { FakeWorker } from './support/fake-worker.ts';
-import { startCoordinator, waitFor } from './support/harness.ts';
+import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
+import { startCoordinator, waitFor } from '@swarmgrad/test-support/harness';
 
 describe('estimateCurvature', () => {
   it('is (1/K)·λmax(E[x̃x̃ᵀ]) for x̃ = [x, 1]', () => {

@@ -15,7 +15,7 @@ import {
   turnCredentials,
   welcomeIce,
 } from '../src/ice.ts';
-import { tempDir, testJobInput } from './support/harness.ts';
+import { tempDir, testJobInput } from '@swarmgrad/test-support/harness';
 
 describe('TURN REST credentials', () => {
   it('username is <expiry>:<tab>, credential base64(HMAC-SHA1(secret, username))', () => {

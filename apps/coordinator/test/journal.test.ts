@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeltaJournal } from '../src/journal.ts';
-import { tempDir } from './support/harness.ts';
+import { tempDir } from '@swarmgrad/test-support/harness';
 
 const frame = (n: number) => Uint8Array.from({ length: 16 + n }, (_, i) => (i * n) & 0xff);
 

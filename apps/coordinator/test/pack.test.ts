@@ -18,8 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataError, loadDataset, manifestLocation } from '../src/dataset.ts';
 import { packCsv, packDataset, packIdx, parseCsv, parseIdx, writePack } from '../src/pack/index.ts';
 import { encodeIdx } from '../src/pack/idx.ts';
-import { runCli } from './support/harness.ts';
-import { writeMnistIdx, type MnistIdxFiles } from './support/mnist-idx.ts';
+import { runCli } from '@swarmgrad/test-support/harness';
+import { writeMnistIdx, type MnistIdxFiles } from '@swarmgrad/test-support/mnist-idx';
 
 let dir: string;
 let train: MnistIdxFiles;

@@ -4,14 +4,14 @@
  * members confirmed it; a proposer whose members contradict it is demoted, and twice refuted it
  * is quarantined; a tab that keeps proposing without the role is quarantined; when the members
  * cannot judge, the role moves on. Real coordinator, real socket.io clients (fake workers: their
- * confirmations are scripted, see support/fake-worker.ts; recomputing a proposal from registers
+ * confirmations are scripted, see packages/test-support/src/fake-worker.ts; recomputing a proposal from registers
  * is tested in packages/worker/test/cluster-round.test.ts and end to end in e2e/chaos.spec.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DashboardStatus } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
-import { FakeWorker } from './support/fake-worker.ts';
-import { startCoordinator, waitFor } from './support/harness.ts';
+import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
+import { startCoordinator, waitFor } from '@swarmgrad/test-support/harness';
 
 const running: Coordinator[] = [];
 const workers: FakeWorker[] = [];

@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DashboardStatus } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
-import { connectPlaced, type FakeWorker } from './support/fake-worker.ts';
-import { startCoordinator, waitFor } from './support/harness.ts';
+import { connectPlaced, type FakeWorker } from '@swarmgrad/test-support/fake-worker';
+import { startCoordinator, waitFor } from '@swarmgrad/test-support/harness';
 
 const running: Coordinator[] = [];
 const workers: FakeWorker[] = [];

@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeFrameInto } from '@swarmgrad/core';
-import { FakeWorker } from './support/fake-worker.ts';
+import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
+import { DeltaJournal } from '../src/journal.ts';
 import {
   runCli,
   spawnCoordinator,
@@ -15,7 +16,7 @@ import {
   testJobInput,
   waitFor,
   type ChildCoordinator,
-} from './support/harness.ts';
+} from '@swarmgrad/test-support/harness';
 
 const children: ChildCoordinator[] = [];
 const workers: FakeWorker[] = [];
@@ -61,6 +62,9 @@ describe('coordinator process', () => {
     const killedAt = w.iteration;
     const heldBase = Float32Array.from(w.base);
     expect(killedAt).toBeGreaterThanOrEqual(10);
+    // the journal as the dead process left it, read before the restart can rotate it: the
+    // records after the iteration the tab last heard of (at most the one being announced)
+    const unheard = new DeltaJournal(dir, 0).read(killedAt);
 
     const second = await spawnCoordinator(['--config', config, '--data-dir', dir]);
     children.push(second);
@@ -69,7 +73,23 @@ describe('coordinator process', () => {
     // when the process died is ahead of what this tab saw
     expect(resumed.iteration).toBeGreaterThanOrEqual(killedAt);
     expect(resumed.iteration).toBeLessThanOrEqual(killedAt + 1);
-    if (resumed.iteration === killedAt) expect(resumed.params).toEqual(heldBase);
+    if (resumed.iteration === killedAt) {
+      // nothing was journaled past what the tab heard: the tab's base, bit for bit
+      expect(unheard).toEqual([]);
+      expect(resumed.params).toEqual(heldBase);
+    } else {
+      // the iteration being announced when the process died: journaled before any tab heard
+      // of it, so the resumed parameters are the tab's base plus that one journaled delta
+      expect(unheard.map((r) => r.iteration)).toEqual([killedAt + 1]);
+      const expected = Float32Array.from(heldBase);
+      const applied = decodeFrameInto(unheard[0]!.frame, expected, {
+        dimension: w.welcome.dimension,
+        jobId: w.welcome.jobId,
+      });
+      expect(applied.ok).toBe(true);
+      expect(resumed.params).not.toEqual(heldBase);
+      expect(resumed.params).toEqual(expected);
+    }
     // and it trains on from there with a new tab
     const again = await FakeWorker.connect({ url: second.url });
     workers.push(again);

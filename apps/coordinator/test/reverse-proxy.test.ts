@@ -17,8 +17,8 @@ import { io } from 'socket.io-client';
 import { PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
 import { Coordinator, parseJob } from '../src/index.ts';
 import { selfSignedCertificate, type SelfSigned } from '../src/tls.ts';
-import { tempDir, testJobInput, waitFor } from './support/harness.ts';
-import { freePort } from './support/redis.ts';
+import { tempDir, testJobInput, waitFor } from '@swarmgrad/test-support/harness';
+import { freePort } from '@swarmgrad/test-support/redis';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { createNodeWorker } from '@swarmgrad/worker/node';
 import { Coordinator, parseJob } from '../src/index.ts';
-import { silentLogger } from '../../../packages/worker/src/runtime.ts';
-import type { SwarmWorker } from '../../../packages/worker/src/worker.ts';
-import { tempDir, testJobInput, waitFor } from './support/harness.ts';
-import { RedisServer } from './support/redis.ts';
+import { silentLogger, type SwarmWorker } from '@swarmgrad/worker';
+import { tempDir, testJobInput, waitFor } from '@swarmgrad/test-support/harness';
+import { RedisServer } from '@swarmgrad/test-support/redis';
 
 let redis: RedisServer;
 const nodes: Coordinator[] = [];

@@ -17,7 +17,7 @@ import { decodeFrameInto } from '@swarmgrad/core';
 import type { JobSpecInput } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
 import { ClientTab } from './support/client-tab.ts';
-import { connectPlaced, type FakeWorker } from './support/fake-worker.ts';
+import { connectPlaced, type FakeWorker } from '@swarmgrad/test-support/fake-worker';
 import {
   spawnCoordinator,
   startCoordinator,
@@ -25,8 +25,8 @@ import {
   testJobInput,
   waitFor,
   type ChildCoordinator,
-} from './support/harness.ts';
-import { RedisServer } from './support/redis.ts';
+} from '@swarmgrad/test-support/harness';
+import { RedisServer } from '@swarmgrad/test-support/redis';
 
 interface NodeView {
   iteration: number;

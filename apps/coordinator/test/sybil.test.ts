@@ -12,7 +12,7 @@ import { io, type Socket } from 'socket.io-client';
 import { groupSeatCap } from '@swarmgrad/core';
 import { PROTOCOL_VERSION } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
-import { FakeWorker } from './support/fake-worker.ts';
+import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
 import { writeFile } from 'node:fs/promises';
 import {
   runCli,
@@ -23,8 +23,8 @@ import {
   testJobInput,
   waitFor,
   type ChildCoordinator,
-} from './support/harness.ts';
-import { RedisServer } from './support/redis.ts';
+} from '@swarmgrad/test-support/harness';
+import { RedisServer } from '@swarmgrad/test-support/redis';
 
 const running: Coordinator[] = [];
 const workers: FakeWorker[] = [];

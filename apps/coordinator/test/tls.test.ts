@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 import { PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
 import { checkTls, localNames, selfSignedCertificate, TlsConfigError } from '../src/tls.ts';
-import { runCli, tempDir, waitFor } from './support/harness.ts';
+import { runCli, tempDir, waitFor } from '@swarmgrad/test-support/harness';
 
 const cli = fileURLToPath(new URL('../bin/swarmgrad.js', import.meta.url));
 

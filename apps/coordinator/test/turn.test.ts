@@ -2,7 +2,7 @@
  * Issue 14: the TURN credentials a coordinator hands out are accepted by a real TURN server
  * (Debian's coturn with `use-auth-secret`, started here on free ports), and refused once
  * expired or when made with another secret. The credentials come from a real coordinator's
- * welcome over socket.io; the TURN client is a minimal RFC 5766 Allocate (support/turn.ts).
+ * welcome over socket.io; the TURN client is a minimal RFC 5766 Allocate (packages/test-support/src/turn.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
@@ -10,8 +10,8 @@ import pino from 'pino';
 import { iceServersSchema, PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
 import { Coordinator, parseJob } from '../src/index.ts';
 import { checkIceOptions, turnCredentials } from '../src/ice.ts';
-import { runCli, tempDir, testJobInput } from './support/harness.ts';
-import { allocate, Coturn } from './support/turn.ts';
+import { runCli, tempDir, testJobInput } from '@swarmgrad/test-support/harness';
+import { allocate, Coturn } from '@swarmgrad/test-support/turn';
 
 describe('TURN credentials against coturn', () => {
   let coturn: Coturn;

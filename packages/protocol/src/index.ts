@@ -6,3 +6,4 @@ export * from './job.ts';
 export * from './dataset.ts';
 export * from './events.ts';
 export * from './dashboard.ts';
+export * from './debug.ts';

@@ -17,10 +17,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from '@playwri
 import type { WorkerStatus } from '@swarmgrad/worker';
 import type {
   DataChannelTraffic,
+  FaultMode,
   GradientCheck,
   SwarmgradDebug,
-} from '../../../apps/web/src/volunteer/debug-api.ts';
-import type { FaultMode } from '@swarmgrad/protocol';
+} from '@swarmgrad/protocol';
 import { cli, until } from './coordinator.ts';
 
 /** TF.js backends a tab can be told to use (apps/web worker-factory.ts `?backend=`). */
@@ -83,7 +83,7 @@ export interface BrowserTab {
   close(): Promise<void>;
 }
 
-type HookWindow = { __swarmgrad?: SwarmgradDebug };
+type HookWindow = { __swarmgrad?: SwarmgradDebug<WorkerStatus> };
 
 /** Opens the volunteer page with the test hook in a new context and, unless told not, Donates. */
 export async function openTab(

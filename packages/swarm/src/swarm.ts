@@ -25,9 +25,8 @@
  * coordinator. The Playwright fixture is in fixture.ts, the command in command.ts.
  */
 import type { Browser } from '@playwright/test';
-import type { DashboardStatus, FaultMode } from '@swarmgrad/protocol';
+import type { DashboardStatus, DataChannelTraffic, FaultMode } from '@swarmgrad/protocol';
 import { faultModes } from '@swarmgrad/protocol';
-import type { DataChannelTraffic } from '../../../apps/web/src/volunteer/debug-api.ts';
 import {
   launchBrowser,
   openTab,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planSwarm, summaryLine, UsageError, type SwarmCommandOptions } from '../src/command.ts';
 import type { SwarmSummary } from '../src/watch.ts';
-import { buildProgram, type SwarmCliOptions } from '../../../apps/coordinator/src/cli.ts';
+import { buildProgram, type SwarmCliOptions } from '@swarmgrad/coordinator/cli';
 
 /** What `swarmgrad swarm <args>` hands its action (the action itself is replaced). */
 function parse(args: string[]): SwarmCliOptions {

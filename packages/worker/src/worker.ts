@@ -221,6 +221,11 @@ export type WorkerEvents = {
   iteration: (iteration: number) => void;
   aggregate: (summary: AggregateSummary) => void;
   proposal: (result: { iteration: number; ok: boolean; counted: boolean; code?: string }) => void;
+  /**
+   * The coordinator connection went down (false: socket.io's disconnect) or is up again (true:
+   * welcomed, after the first connection or a reconnection). Not throttled, unlike `status`.
+   */
+  connection: (connected: boolean) => void;
   error: (error: Error) => void;
 };
 
@@ -392,7 +397,10 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         this.scheduleStatus();
         this.kick();
       });
-      client.on('connection', () => this.scheduleStatus());
+      client.on('connection', (connected) => {
+        this.emit('connection', connected);
+        this.scheduleStatus();
+      });
       client.on('fatal', (error) => {
         this.errorMessage = `${error.code}: ${error.message}`;
         this.scheduleStatus();

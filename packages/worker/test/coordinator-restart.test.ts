@@ -26,7 +26,7 @@ import {
   testJobInput,
   waitFor,
   type ChildCoordinator,
-} from '../../../apps/coordinator/test/support/harness.ts';
+} from '@swarmgrad/test-support/harness';
 import { createNodeWorker } from '../src/node.ts';
 import { consoleLogger, silentLogger } from '../src/runtime.ts';
 import type { SwarmWorker } from '../src/worker.ts';

@@ -4,7 +4,7 @@
  * NaN-poisoned frames; then coordinator connections that drop and come back by themselves.
  */
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../../../apps/coordinator/test/support/harness.ts';
+import { waitFor } from '@swarmgrad/test-support/harness';
 import type { WorkerOptions } from '../src/worker.ts';
 import { connectedLinks, useNodeSwarm } from './support/node-swarm.ts';
 
@@ -62,18 +62,30 @@ describe('robust mode with faulty tabs', () => {
     const dropId = transportDrop!.status().tabId!;
     const kickId = serverKick!.status().tabId!;
     const stepsBefore = transportDrop!.status().steps;
+    // each worker's connection events from here on: a drop (false) must come before the
+    // reconnection (true), seen by the worker itself, not inferred from its end state
+    const seen = [transportDrop!, serverKick!].map((w) => {
+      const events: boolean[] = [];
+      const off = w.on('connection', (connected) => events.push(connected));
+      return { events, off };
+    });
+    expect(transportDrop!.status().connected && serverKick!.status().connected).toBe(true);
     sockets.get(dropId)!.conn.close(); // the network drops: socket.io reconnects
     sockets.get(kickId)!.disconnect(true); // the server closes the socket: we come back anyway
+    const droppedThenBack = (events: boolean[]) => {
+      const down = events.indexOf(false);
+      return down >= 0 && events.indexOf(true, down + 1) > down;
+    };
     await waitFor(
-      () => !transportDrop!.status().connected || !serverKick!.status().connected,
-      'the disconnects noticed',
-      5_000,
-    ).catch(() => undefined);
-    await waitFor(
-      () => transportDrop!.status().connected && serverKick!.status().connected,
-      'both reconnected',
+      () => seen.every(({ events }) => droppedThenBack(events)),
+      'each worker seeing its connection drop and then come back',
       15_000,
     );
+    for (const { events, off } of seen) {
+      off();
+      expect(events[0]).toBe(false);
+    }
+    expect(transportDrop!.status().connected && serverKick!.status().connected).toBe(true);
     const before = swarm.coordinator.iteration;
     await waitFor(() => swarm.coordinator.iteration >= before + 5, 'training goes on', 20_000);
     await waitFor(

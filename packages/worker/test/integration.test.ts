@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { getCodec } from '@swarmgrad/core';
 import { FRAME_HEADER_BYTES, CHUNK_HEADER_BYTES } from '@swarmgrad/protocol';
-import { waitFor } from '../../../apps/coordinator/test/support/harness.ts';
+import { waitFor } from '@swarmgrad/test-support/harness';
 import { connectedLinks, useNodeSwarm } from './support/node-swarm.ts';
 
 const swarm = useNodeSwarm(

@@ -2,7 +2,7 @@
 import wrtc from '@roamhq/wrtc';
 import Peer from 'simple-peer';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../../../apps/coordinator/test/support/harness.ts';
+import { waitFor } from '@swarmgrad/test-support/harness';
 import { Mesh, type PeerConstructor } from '../src/mesh.ts';
 import { silentLogger, systemClock } from '../src/runtime.ts';
 

@@ -6,10 +6,9 @@
  */
 import { encodeToFrame, frameDigest, getCodec, type CodecEncoder } from '@swarmgrad/core';
 import type { Phase, Placement } from '@swarmgrad/protocol';
-import { CoordinatorClient } from '../../../../packages/worker/src/client.ts';
-import { silentLogger, systemClock } from '../../../../packages/worker/src/runtime.ts';
-import { loadPlacementData, softmaxUpdate } from './softmax-data.ts';
-import { proposalBoard } from './proposal-board.ts';
+import { CoordinatorClient, silentLogger, systemClock } from '@swarmgrad/worker';
+import { loadPlacementData, softmaxUpdate } from '@swarmgrad/test-support/softmax-data';
+import { proposalBoard } from '@swarmgrad/test-support/proposal-board';
 
 export class ClientTab {
   readonly client: CoordinatorClient;
@@ -38,7 +37,7 @@ export class ClientTab {
       clock: systemClock,
       attemptsPerUrl: 2,
     });
-    // an honest member: confirms what the proposer recorded (support/proposal-board.ts)
+    // an honest member: confirms what the proposer recorded (@swarmgrad/test-support/proposal-board)
     this.client.on('confirm', (request) => {
       const digest = proposalBoard.lookup(request);
       const about = {

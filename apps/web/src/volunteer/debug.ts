@@ -11,14 +11,15 @@
  *   cpu backend, for comparison (packages/worker computeGradientAsync, what the trainer uses). Call it before Donate: TF.js's
  *   backend is page-wide (it is restored afterwards).
  */
-import type { DataManifest, SwarmWorker } from '@swarmgrad/worker';
-import { parseFrame, type DashboardStatus } from '@swarmgrad/protocol';
-import type {
-  DataChannelTraffic,
-  GradientCheck,
-  GradientRun,
-  SwarmgradDebug,
-} from './debug-api.ts';
+import type { DataManifest, SwarmWorker, WorkerStatus } from '@swarmgrad/worker';
+import {
+  parseFrame,
+  type DashboardStatus,
+  type DataChannelTraffic,
+  type GradientCheck,
+  type GradientRun,
+  type SwarmgradDebug,
+} from '@swarmgrad/protocol';
 
 let current: SwarmWorker | undefined;
 
@@ -33,12 +34,12 @@ export function attachDebugWorker(worker: SwarmWorker): void {
 
 export function installDebugHook(): void {
   if (!debugEnabled()) return;
-  const hook: SwarmgradDebug = {
+  const hook: SwarmgradDebug<WorkerStatus> = {
     status: () => current?.status(),
     dataChannels,
     gradientCheck,
   };
-  (window as unknown as { __swarmgrad: SwarmgradDebug }).__swarmgrad = hook;
+  (window as unknown as { __swarmgrad: SwarmgradDebug<WorkerStatus> }).__swarmgrad = hook;
 }
 
 async function dataChannels(): Promise<DataChannelTraffic[]> {

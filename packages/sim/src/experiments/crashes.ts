@@ -230,7 +230,7 @@ export const crashesExperiment: Experiment = {
         `(≈ iteration ${iterationAt(majorityRows[0]!.r, CRASH_AT)}); each run stops at ${maxIterations} iterations or ` +
         `${maxTime} s. Majority = 6 of 10. The coordinator is core's RoundEngine, the one apps/coordinator runs: ` +
         `"majority" closes on a majority of clusters with the majority-cluster agreement over the proposals (the ` +
-        `coordinator's star topology); "average" is the no-agreement mode as DESIGN.md step 5 describes it ` +
+        `coordinator's star topology); "average" is the no-agreement mode of the design's step 5 ` +
         `(the engine's quorum option set to 1: the mean of whatever proposals arrived — note that the coordinator ` +
         `app sets no quorum, so there this mode waits for a majority too and would stall like the majority mode). The mesh column runs core's ClusterAgreement participants of the surviving ` +
         `clusters on random 64-dimensional proposals, messages delivered in a seeded random order, ε = 10⁻⁴.`,

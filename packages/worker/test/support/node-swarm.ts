@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll } from 'vitest';
 import type { JobSpecInput } from '@swarmgrad/protocol';
-import type { Coordinator } from '../../../../apps/coordinator/src/index.ts';
-import { startCoordinator, waitFor } from '../../../../apps/coordinator/test/support/harness.ts';
+import type { Coordinator } from '@swarmgrad/coordinator';
+import { startCoordinator, waitFor } from '@swarmgrad/test-support/harness';
 import { createNodeWorker, type NodeWorkerOptions } from '../../src/node.ts';
 import { silentLogger } from '../../src/runtime.ts';
 import type { SwarmWorker } from '../../src/worker.ts';

@@ -8,9 +8,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { tempDir, waitFor } from './harness.ts';
 
-const ensureScript = fileURLToPath(
-  new URL('../../../../scripts/ensure-redis.mjs', import.meta.url),
-);
+const ensureScript = fileURLToPath(new URL('../../../scripts/ensure-redis.mjs', import.meta.url));
 
 /** Installs redis-server when missing (as root), else fails with a one-line instruction. */
 export function ensureRedisServer(): string {

@@ -22,9 +22,7 @@ async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs: n
   }
 }
 
-const ensureScript = fileURLToPath(
-  new URL('../../../../scripts/ensure-coturn.mjs', import.meta.url),
-);
+const ensureScript = fileURLToPath(new URL('../../../scripts/ensure-coturn.mjs', import.meta.url));
 
 /** Installs coturn when missing (as root), else fails with a one-line instruction. */
 export function ensureTurnserver(): string {

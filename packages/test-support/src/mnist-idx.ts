@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { encodeIdx } from '../../src/pack/idx.ts';
+import { encodeIdx } from '@swarmgrad/coordinator';
 
 export interface MnistIdxFiles {
   images: string;

@@ -6,8 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { JobSpecInput } from '@swarmgrad/protocol';
-import { Coordinator, parseJob } from '../../src/index.ts';
-import type { AddressOptions } from '../../src/addresses.ts';
+import { Coordinator, parseJob, type AddressOptions } from '@swarmgrad/coordinator';
 
 export const testJobInput: JobSpecInput = {
   name: 'test-softmax',
@@ -78,7 +77,8 @@ export async function waitFor<T>(
   }
 }
 
-const cli = fileURLToPath(new URL('../../bin/swarmgrad.js', import.meta.url));
+/** The coordinator's CLI entry (apps/coordinator/bin/swarmgrad.js), run as a child process. */
+const cli = fileURLToPath(new URL('../../../apps/coordinator/bin/swarmgrad.js', import.meta.url));
 
 export interface ChildCoordinator {
   process: ChildProcess;

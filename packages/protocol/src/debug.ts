@@ -1,8 +1,9 @@
 /**
- * The shape of `window.__swarmgrad`, the volunteer page's test hook (debug.ts). Types only and
- * no DOM names, so the Node side (e2e/, bench/) can import them too.
+ * The shape of `window.__swarmgrad`, the volunteer page's test hook (apps/web/src/volunteer/
+ * debug.ts), read by the headless swarms of packages/swarm, e2e/ and bench/. Types only and no
+ * DOM names, so the Node side can import them too. The worker's status type is a parameter
+ * (`SwarmgradDebug<WorkerStatus>`): the protocol package imports nothing of the workspace.
  */
-import type { WorkerStatus } from '@swarmgrad/worker';
 
 export interface DataChannelTraffic {
   tabId: string;
@@ -37,8 +38,9 @@ export interface GradientCheck {
   cpu: GradientRun | { error: string };
 }
 
-export interface SwarmgradDebug {
-  status(): WorkerStatus | undefined;
+export interface SwarmgradDebug<Status = unknown> {
+  /** The tab worker's full status (@swarmgrad/worker's WorkerStatus); undefined before Donate. */
+  status(): Status | undefined;
   dataChannels(): Promise<DataChannelTraffic[]>;
   gradientCheck(): Promise<GradientCheck>;
 }
