@@ -13,9 +13,9 @@
  * by type, the median iteration time and the rounds the stall detector counted.
  */
 import { loadavg } from 'node:os';
-import { launchSwarm } from '../packages/swarm/src/swarm.ts';
-import { networkProfiles, type NetworkProfile } from '../packages/swarm/src/lab.ts';
-import type { SwarmSummary } from '../packages/swarm/src/watch.ts';
+import { launchSwarm } from '@swarmgrad/swarm';
+import { networkProfiles, type NetworkProfile } from '@swarmgrad/swarm';
+import type { SwarmSummary } from '@swarmgrad/swarm';
 
 interface Row {
   profile: NetworkProfile;
