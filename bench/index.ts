@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   coordinator: () => import('./coordinator.ts'),
   swarm: () => import('./swarm.ts'),
   quarantine: () => import('./quarantine.ts'),
+  exchange: () => import('./exchange.ts'),
 };
 
 export async function main(argv: string[]): Promise<void> {
