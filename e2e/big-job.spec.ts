@@ -53,6 +53,15 @@ test('the 1M-parameter job trains in a 4-tab swarm to its target at ≤ 1.1 bits
   console.log(`swarm summary: ${JSON.stringify(summary)}`);
   test.info().annotations.push({ type: 'summary', description: JSON.stringify(summary) });
 
+  // where a tab's time went: its local training steps against the wall time since Donate
+  for (const tab of swarm.live()) {
+    const s = await tab.status();
+    if (!s) continue;
+    const wallMs = Date.now() - tab.openedAt;
+    console.log(
+      `${tab.name}: ${s.backend?.backend} ${s.steps} steps, ${Math.round(s.computeMs)} ms computing of ${wallMs} ms (${((100 * s.computeMs) / wallMs).toFixed(0)} %), ${s.wire.framesSent} frames sent, ${s.wire.bitsPerParameter?.toFixed(3)} bits/parameter`,
+    );
+  }
   const csv = await (await fetch(`${swarm.apiUrl}/api/metrics.csv`)).text();
   await mkdir(OUT, { recursive: true });
   await writeFile(`${OUT}big-job-metrics.csv`, csv);
