@@ -14,6 +14,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   swarm: () => import('./swarm.ts'),
   quarantine: () => import('./quarantine.ts'),
   network: () => import('./network.ts'),
+  exchange: () => import('./exchange.ts'),
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -17,8 +17,8 @@
  *   cluster has not proposed yet, and closed then (as a volunteer closes a tab: no Leave).
  *   `rejoin` opens a replacement (same fault mode, if any) right after each close.
  * - A poller reads `GET /api/status` every `pollMs` and feeds the stall detector (watch.ts); a
- *   sampler reads every tab's data-channel getStats() bytes every few seconds and just before
- *   it closes, for `wireBitsPerParam`.
+ *   sampler reads every tab's data-channel traffic (the frames and bytes its worker wrote per
+ *   link, and getStats()) every few seconds and just before it closes, for `wireBitsPerParam`.
  *
  * `run(target)` waits until the target accuracy is reached (or the last iteration evaluated, or
  * the timeout) and returns the summary; `close()` stops churn, browsers and a served
@@ -491,13 +491,14 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     } catch {
       // unreachable: the last status read
     }
+    // per update frame, not per data-channel message: a frame of a large model is several
+    // 64 KiB chunks (messages), so bytes / messages would undercount the bits per parameter
     let bytes = 0;
-    let messages = 0;
+    let frames = 0;
     for (const tab of tabs) {
       for (const link of tab.traffic) {
-        if (!link.stats) continue;
-        bytes += link.stats.bytesSent;
-        messages += link.stats.messagesSent;
+        bytes += link.bytesSent;
+        frames += link.framesSent;
       }
     }
     const candidatePairs: CandidatePairCounts = { host: 0, srflx: 0, prflx: 0, relay: 0 };
@@ -507,7 +508,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
       }
     }
     let d = s?.dimension ?? 0;
-    if (d === 0 && messages > 0) d = await dimension().catch(() => 0);
+    if (d === 0 && frames > 0) d = await dimension().catch(() => 0);
     const median = stalls.medianIterationMs;
     const attackers = tabs.filter((t) => t.fault !== undefined);
     return {
@@ -527,7 +528,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
       medianIterationSeconds: median === undefined ? null : median / 1000,
       longestWaitSeconds: stalls.longestWaitMs / 1000,
       stallThresholdSeconds: stalls.thresholdMs() / 1000,
-      wireBitsPerParam: messages > 0 && d > 0 ? (8 * bytes) / (messages * d) : null,
+      wireBitsPerParam: frames > 0 && d > 0 ? (8 * bytes) / (frames * d) : null,
       candidatePairs,
       wallSeconds: (Date.now() - startedAt) / 1000,
       quarantined: (s?.quarantined ?? []).map((q) => q.tabId),

@@ -160,9 +160,11 @@ export interface SwarmSummary {
   longestWaitSeconds: number;
   stallThresholdSeconds: number;
   /**
-   * Update traffic on the tabs' data channels from RTCPeerConnection.getStats(): 8 × bytes sent
-   * / (messages sent × parameters); one message per update frame (a 1-bit frame fits one
-   * 64 KiB chunk up to ~500,000 parameters). Null before any update was sent.
+   * Update traffic on the tabs' data channels: 8 × bytes sent / (update frames sent ×
+   * parameters), bytes as the workers wrote them into the channels (chunk headers included, the
+   * bytes RTCDataChannelStats.bytesSent counts), over every connection of every link. Per
+   * frame, not per message: a frame larger than one 64 KiB chunk (a 1-bit frame above ~500,000
+   * parameters) is several messages. Null before any update was sent.
    */
   wireBitsPerParam: number | null;
   /**

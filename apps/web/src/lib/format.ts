@@ -68,8 +68,41 @@ export function bitsPerParameter(codec: { name: string; blockSize: number }): nu
 }
 
 /** "mlp-784-128-10" or "custom (K classes)". */
-export function describeModel(model: { preset: string } | { classes: number }): string {
-  return 'preset' in model ? model.preset : `custom TF.js model, ${model.classes} classes`;
+/**
+ * A job's model in a few words: the preset's name, or for a TF.js topology its name and its
+ * layers by kind ("mlp-784-1280-10 (TF.js: Dense ×2; 10 classes)").
+ */
+export function describeModel(
+  model: { preset: string } | { classes: number; topology?: Record<string, unknown> },
+): string {
+  if ('preset' in model) return model.preset;
+  const { name, layers } = topologySummary(model.topology);
+  const kinds: string[] = [];
+  for (const kind of layers) {
+    const seen = kinds.findIndex((k) => k.split(' ')[0] === kind);
+    if (seen < 0) kinds.push(kind);
+    else {
+      const count = Number(/×(\d+)$/.exec(kinds[seen]!)?.[1] ?? 1);
+      kinds[seen] = `${kind} ×${count + 1}`;
+    }
+  }
+  const body = kinds.length > 0 ? `TF.js: ${kinds.join(', ')}; ` : '';
+  return `${name ?? 'custom TF.js model'} (${body}${model.classes} classes)`;
+}
+
+/** The topology's model name and its layers' class names, in order (Keras-style JSON). */
+function topologySummary(topology: Record<string, unknown> | undefined): {
+  name: string | undefined;
+  layers: string[];
+} {
+  const root = (topology?.['model_config'] ?? topology) as Record<string, unknown> | undefined;
+  const config = root?.['config'] as Record<string, unknown> | undefined;
+  const name = typeof config?.['name'] === 'string' ? config['name'] : undefined;
+  const list = Array.isArray(config?.['layers']) ? (config['layers'] as unknown[]) : [];
+  const layers = list
+    .map((layer) => (layer as { class_name?: unknown } | null)?.class_name)
+    .filter((kind): kind is string => typeof kind === 'string' && /^[A-Za-z0-9]+$/.test(kind));
+  return { name, layers };
 }
 
 export function describeDataset(
