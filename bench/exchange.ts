@@ -25,14 +25,14 @@ import Peer from 'simple-peer';
 import { cpus, loadavg } from 'node:os';
 import { jobIdOf } from '@swarmgrad/protocol';
 import {
+  createRng,
   decodeFrameInto,
   encodeToFrame,
+  gaussian,
   getCodec,
   type CodecEncoder,
-} from '../packages/core/src/codec/index.ts';
-import { createRng, gaussian } from '../packages/core/src/random.ts';
-import { Mesh, type PeerConstructor } from '../packages/worker/src/mesh.ts';
-import { silentLogger, systemClock } from '../packages/worker/src/runtime.ts';
+} from '@swarmgrad/core';
+import { Mesh, silentLogger, systemClock, type PeerConstructor } from '@swarmgrad/worker';
 
 type CodecName = 'one-bit' | 'fp32';
 

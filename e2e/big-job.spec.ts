@@ -13,7 +13,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { expect, test } from '../packages/swarm/src/fixture.ts';
+import { expect, test } from '@swarmgrad/swarm/fixture';
 
 const JOB = fileURLToPath(new URL('../examples/jobs/mnist-mlp-1m.json', import.meta.url));
 const OUT = fileURLToPath(new URL('../test-results/', import.meta.url));

@@ -16,7 +16,7 @@ import Peer from 'simple-peer';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeFrameInto, encodeToFrame, getCodec } from '@swarmgrad/core';
 import { jobIdOf, MAX_CHUNK_BYTES } from '@swarmgrad/protocol';
-import { waitFor } from '../../../apps/coordinator/test/support/harness.ts';
+import { waitFor } from '@swarmgrad/test-support/harness';
 import { Mesh, type PeerConstructor } from '../src/mesh.ts';
 import { silentLogger, systemClock } from '../src/runtime.ts';
 
