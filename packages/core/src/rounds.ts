@@ -21,10 +21,10 @@
  *   clusters is still needed to close. The trimmed mean, not the midpoint of the range, is the
  *   estimator: the midpoint of many proposals is dominated by the two most extreme ones (it
  *   lost 19 points of accuracy against `average` at 1,250 clusters); `estimator: 'midpoint'`
- *   keeps seed 000's (min + max)/2 of the trimmed proposals for comparison (with trim 0 and
- *   clip Infinity: of all held proposals, the rule before issue 13). This close is the estimate
- *   round of agreement.ts's 'trimmed-mean' (no contraction round is needed: every cluster gets
- *   the same value). R = ⌈log2(D/ε)⌉ of the trimmed spread D is still computed and reported.
+ *   keeps seed 000's (min + max)/2 of the trimmed proposals for comparison (with trim 0,
+ *   trimFloor 0 and clip Infinity: of all held proposals, the rule before issue 13). This close
+ *   is the estimate round of agreement.ts's 'trimmed-mean' (no contraction round is needed:
+ *   every cluster gets the same value). R = ⌈log2(D/ε)⌉ of the trimmed spread D is still computed and reported.
  *   `average` mode takes the plain mean.
  * - The base moves by a coded delta (the job's codec, error feedback kept here), and the
  *   coordinator applies the decoded delta to its own base exactly as every tab does, so all
@@ -53,12 +53,18 @@ export interface RoundEngineOptions {
   iteration: number;
   /** Majority mode: share of proposals trimmed per side and coordinate (default 0.1). */
   trim?: number | undefined;
+  /**
+   * Majority mode: proposals trimmed per side at least, from 3 held on (default 1, so one
+   * Byzantine proposal is always dropped). 0 with trim 0: no trimming (seed 000's rule).
+   */
+  trimFloor?: number | undefined;
   /** Majority mode: norm bound as a multiple of the lower median update norm (default 3). */
   clip?: number | undefined;
   /**
    * Majority mode: the estimator over the proposals left after trimming (agreement.ts):
    * 'trimmed-mean' (default) averages them, 'midpoint' takes (min + max)/2 — seed 000's rule,
-   * kept for comparison (with trim 0 and clip Infinity, the midpoint of all held proposals).
+   * kept for comparison (with trim 0, trimFloor 0 and clip Infinity: the midpoint of all held
+   * proposals).
    */
   estimator?: AgreementEstimator | undefined;
   /**
@@ -264,6 +270,7 @@ export class RoundEngine {
         throw new Error('agreement did not terminate with a majority held');
       const robust = robustAgreement(this.baseParams, updates, {
         trim: this.options.trim ?? 0.1,
+        trimFloor: this.options.trimFloor ?? 1,
         clip: this.options.clip ?? 3,
         estimator: this.options.estimator ?? DEFAULT_AGREEMENT_ESTIMATOR,
       });
@@ -404,9 +411,9 @@ function proposalBox(
 }
 
 /** Proposals trimmed per side and coordinate out of n held (see the file comment). */
-export function trimCount(n: number, trim: number): number {
+export function trimCount(n: number, trim: number, floor = 1): number {
   const most = Math.max(0, Math.floor((n - 1) / 2));
-  return Math.min(most, Math.max(n >= 3 ? 1 : 0, Math.floor(trim * n)));
+  return Math.min(most, Math.max(n >= 3 ? floor : 0, Math.floor(trim * n)));
 }
 
 /**
@@ -419,7 +426,13 @@ export function trimCount(n: number, trim: number): number {
 export function robustAgreement(
   base: Float32Array,
   updates: readonly Float32Array[],
-  options: { trim: number; clip: number; estimator?: AgreementEstimator | undefined },
+  options: {
+    trim: number;
+    clip: number;
+    estimator?: AgreementEstimator | undefined;
+    /** At least this many trimmed per side from n = 3 on (default 1). */
+    trimFloor?: number | undefined;
+  },
 ): { agreed: Float32Array; spread: number; trimmed: number; clipped: number } {
   const n = updates.length;
   const d = base.length;
@@ -439,7 +452,7 @@ export function robustAgreement(
     }
     return 1;
   });
-  const t = trimCount(n, options.trim);
+  const t = trimCount(n, options.trim, options.trimFloor ?? 1);
   const midpoint = (options.estimator ?? DEFAULT_AGREEMENT_ESTIMATOR) === 'midpoint';
   const agreed = new Float32Array(d);
   // coordinates in blocks of BLOCK, each block's proposals copied coordinate-major (reading one

@@ -15,6 +15,7 @@ export interface ScaleOptions {
   /** 'majority' mode: core RoundEngine's estimator, trim and clip (undefined: the product's). */
   estimator?: AgreementEstimator | undefined;
   trim?: number | undefined;
+  trimFloor?: number | undefined;
   clip?: number | undefined;
   /** L2 term of the model; default 1e-4 in 'average' mode, 0 in 'majority' mode. */
   l2?: number | undefined;
@@ -26,7 +27,7 @@ export function scaleScenario(
   mode: 'majority' | 'average' = 'majority',
   options: ScaleOptions = {},
 ): ScenarioInput {
-  const { estimator, trim, clip } = options;
+  const { estimator, trim, trimFloor, clip } = options;
   return {
     seed: 10,
     model: { kind: 'softmax', l2: options.l2 ?? (mode === 'average' ? 1e-4 : 0) },
@@ -34,7 +35,7 @@ export function scaleScenario(
     cluster: { size: 8, rebalance: false },
     training: { learningRate: 0.5, batchSize: 1 },
     aggregator: { name: 'mean' },
-    agreement: mode === 'majority' ? { mode, estimator, trim, clip } : { mode },
+    agreement: mode === 'majority' ? { mode, estimator, trim, trimFloor, clip } : { mode },
     quarantine: { enabled: false },
     stop: { maxIterations: iterations },
     evalEvery: Math.max(1, Math.floor(iterations / 4)),

@@ -281,6 +281,7 @@ class Simulation {
       quorum: s.agreement.mode === 'average' ? (s.agreement.quorum ?? 1) : undefined,
       estimator: s.agreement.estimator,
       trim: s.agreement.trim,
+      trimFloor: s.agreement.trimFloor,
       clip: s.agreement.clip,
     });
     const { count, placement } = s.byzantine;

@@ -57,7 +57,7 @@ export const agreementScaleExperiment: Experiment = {
             : scaleScenario(iterations, 8 * clusters, 'majority', {
                 l2: 1e-4,
                 estimator: v,
-                ...(v === 'midpoint' ? { trim: 0, clip: Infinity } : {}),
+                ...(v === 'midpoint' ? { trim: 0, trimFloor: 0, clip: Infinity } : {}),
               });
         const r = simulate(scenario, { threads });
         accuracy.set(`${clusters}/${v}`, r.final.accuracy);
