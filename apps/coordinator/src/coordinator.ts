@@ -296,6 +296,9 @@ export class Coordinator {
       epsilon: this.job.agreement.epsilon,
       staleness: this.job.staleness,
       graceMs: this.job.agreement.graceMs,
+      trim: this.job.agreement.trim,
+      clip: this.job.agreement.clip,
+      estimator: this.job.agreement.estimator,
       initial: init.initial,
       iteration: init.iteration,
     });

@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
+  AGREEMENT_ESTIMATORS,
   AgreementCoordinator,
   ClusterAgreement,
   agreementRounds,
+  agreementRoundsFor,
+  agreementStepInto,
   averageProposals,
   majorityOf,
   midpointInto,
+  quorumOf,
 } from '../src/agreement.ts';
-import type { AgreementMessage } from '../src/agreement.ts';
-import { createRng } from '../src/random.ts';
+import type { AgreementEstimator, AgreementMessage } from '../src/agreement.ts';
+import { createRng, gaussian } from '../src/random.ts';
 import type { Rng } from '../src/random.ts';
 import { maxSpread } from '../src/vector.ts';
 
@@ -72,13 +76,15 @@ const instance = fc
       }),
       epsFactor: fc.double({ min: 1 / 4096, max: 1.5, noNaN: true }),
       seed: fc.integer(),
+      estimator: fc.constantFrom(...AGREEMENT_ESTIMATORS),
     }),
   )
-  .map(({ k, initials, epsFactor, seed }) => {
+  .map(({ k, initials, epsFactor, seed, estimator }) => {
     const vs = initials.map((v) => Float32Array.from(v));
     const spread = maxSpread(vs);
     const epsilon = spread > 0 ? spread * epsFactor : 1e-3;
-    return { k, initials: vs, spread, epsilon, rounds: agreementRounds(spread, epsilon), seed };
+    const rounds = agreementRoundsFor(estimator, spread, epsilon);
+    return { k, initials: vs, spread, epsilon, rounds, seed, estimator };
   });
 
 interface SimOutcome {
@@ -99,10 +105,12 @@ function simulate(
   rounds: number,
   budgets: ReadonlyMap<number, number>,
   rng: Rng,
+  estimator?: AgreementEstimator,
 ): SimOutcome {
   const k = initials.length;
   const clusters = initials.map(
-    (initial, clusterId) => new ClusterAgreement({ clusterId, clusterCount: k, rounds, initial }),
+    (initial, clusterId) =>
+      new ClusterAgreement({ clusterId, clusterCount: k, rounds, initial, estimator }),
   );
   const history: Float32Array[][] = clusters.map(() => []);
   const sent = new Array<number>(k).fill(0);
@@ -144,12 +152,22 @@ function simulate(
   return { clusters, history, deliveries };
 }
 
-function checkContraction(history: readonly Float32Array[][], rounds: number, slack: number) {
+/**
+ * Every contraction round at least halves the spread (up to rounding); the estimate round of
+ * 'trimmed-mean' (round 0 → 1) only must not widen it.
+ */
+function checkContraction(
+  history: readonly Float32Array[][],
+  rounds: number,
+  slack: number,
+  estimator: AgreementEstimator = 'midpoint',
+) {
   for (let r = 0; r < rounds; r++) {
     const now = history.map((h) => h[r]).filter((v): v is Float32Array => v !== undefined);
     const next = history.map((h) => h[r + 1]).filter((v): v is Float32Array => v !== undefined);
     if (next.length === 0) continue;
-    expect(maxSpread(next)).toBeLessThanOrEqual(maxSpread(now) / 2 + slack);
+    const factor = estimator === 'trimmed-mean' && r === 0 ? 1 : 2;
+    expect(maxSpread(next)).toBeLessThanOrEqual(maxSpread(now) / factor + slack);
   }
 }
 
@@ -229,8 +247,15 @@ describe('ClusterAgreement', () => {
   const v = (...xs: number[]): Float32Array => Float32Array.from(xs);
 
   it('rejects bad messages with a reason and buffers future rounds', () => {
-    const a = new ClusterAgreement({ clusterId: 0, clusterCount: 5, rounds: 3, initial: v(0, 0) });
+    const a = new ClusterAgreement({
+      clusterId: 0,
+      clusterCount: 5,
+      rounds: 3,
+      initial: v(0, 0),
+      estimator: 'midpoint',
+    });
     expect(a.majority).toBe(3);
+    expect(a.quorum).toBe(3);
     expect(a.outgoing()).toEqual({ round: 0, value: v(0, 0) });
     expect(a.receive({ from: 7, round: 0, value: v(1, 1) })).toEqual({
       accepted: false,
@@ -328,32 +353,43 @@ describe('ClusterAgreement', () => {
 
   it('validity, contraction and ε-agreement under random delivery and minority crashes', () => {
     fc.assert(
-      fc.property(instance, fc.integer(), ({ k, initials, epsilon, rounds, seed }, crashSeed) => {
-        const rng = createRng(seed);
-        const crashRng = createRng(crashSeed);
-        const maxCrashes = Math.ceil(k / 2) - 1;
-        const crashCount = randInt(crashRng, maxCrashes + 1);
-        const crashed = shuffle(crashRng, [...Array(k).keys()]).slice(0, crashCount);
-        const budgets = new Map(
-          crashed.map((c) => [c, randInt(crashRng, (rounds + 1) * Math.max(1, k - 1) + 1)]),
-        );
-        const { clusters, history, deliveries } = simulate(initials, rounds, budgets, rng);
-        const slack = 2 * ulpSlack(initials);
+      fc.property(
+        instance,
+        fc.integer(),
+        ({ k, initials, epsilon, rounds, seed, estimator }, crashSeed) => {
+          const rng = createRng(seed);
+          const crashRng = createRng(crashSeed);
+          const maxCrashes = Math.ceil(k / 2) - 1;
+          const crashCount = randInt(crashRng, maxCrashes + 1);
+          const crashed = shuffle(crashRng, [...Array(k).keys()]).slice(0, crashCount);
+          const budgets = new Map(
+            crashed.map((c) => [c, randInt(crashRng, (rounds + 1) * Math.max(1, k - 1) + 1)]),
+          );
+          const { clusters, history, deliveries } = simulate(
+            initials,
+            rounds,
+            budgets,
+            rng,
+            estimator,
+          );
+          const slack = 2 * ulpSlack(initials);
 
-        // Validity: every value any cluster ever held lies in the box of the inputs.
-        expectInBox(history.flat(), initials);
-        // Contraction: each round at least halves the spread (up to one float32 rounding).
-        checkContraction(history, rounds, ulpSlack(initials));
-        // Termination: finitely many deliveries, every live cluster done, within ε.
-        expect(deliveries).toBeLessThanOrEqual(k * k * Math.max(1, rounds));
-        const live = clusters.filter((c) => !budgets.has(c.clusterId));
-        expect(live.length).toBeGreaterThanOrEqual(majorityOf(k));
-        for (const c of live) {
-          expect(c.done).toBe(true);
-          expect(c.round).toBe(rounds);
-        }
-        expect(maxSpread(live.map((c) => c.value))).toBeLessThanOrEqual(epsilon + slack);
-      }),
+          // Validity: every value any cluster ever held lies in the box of the inputs.
+          expectInBox(history.flat(), initials);
+          // Contraction: each midpoint round at least halves the spread (up to one float32
+          // rounding); the trimmed-mean estimate round does not widen it.
+          checkContraction(history, rounds, ulpSlack(initials), estimator);
+          // Termination: finitely many deliveries, every live cluster done, within ε.
+          expect(deliveries).toBeLessThanOrEqual(k * k * Math.max(1, rounds));
+          const live = clusters.filter((c) => !budgets.has(c.clusterId));
+          expect(live.length).toBeGreaterThanOrEqual(majorityOf(k));
+          for (const c of live) {
+            expect(c.done).toBe(true);
+            expect(c.round).toBe(rounds);
+          }
+          expect(maxSpread(live.map((c) => c.value))).toBeLessThanOrEqual(epsilon + slack);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -363,14 +399,20 @@ describe('ClusterAgreement', () => {
       fc.property(
         instance.filter(({ k, spread }) => k >= 3 && spread > 0),
         fc.integer(),
-        ({ k, initials, spread, seed }, crashSeed) => {
-          const rounds = agreementRounds(spread, spread / 64); // R = 6
+        ({ k, initials, spread, seed, estimator }, crashSeed) => {
+          const rounds = agreementRoundsFor(estimator, spread, spread / 64); // R = 6 or 7
           const crashRng = createRng(crashSeed);
           const crashCount = majorityOf(k) + randInt(crashRng, k - majorityOf(k)); // in [maj, k − 1]
           const crashed = shuffle(crashRng, [...Array(k).keys()]).slice(0, crashCount);
           // Each crashed cluster sends part (maybe all) of its round-0 broadcast, then dies.
           const budgets = new Map(crashed.map((c) => [c, randInt(crashRng, k)]));
-          const { clusters, history } = simulate(initials, rounds, budgets, createRng(seed));
+          const { clusters, history } = simulate(
+            initials,
+            rounds,
+            budgets,
+            createRng(seed),
+            estimator,
+          );
           const survivors = clusters.filter((c) => !budgets.has(c.clusterId));
           expect(survivors.length).toBeGreaterThan(0);
           for (const c of survivors) {
@@ -392,7 +434,12 @@ describe('AgreementCoordinator', () => {
   const v = (...xs: number[]): Float32Array => Float32Array.from(xs);
 
   it('validates submissions with typed reasons', () => {
-    const co = new AgreementCoordinator({ clusterCount: 3, rounds: 2, dimension: 2 });
+    const co = new AgreementCoordinator({
+      clusterCount: 3,
+      rounds: 2,
+      dimension: 2,
+      estimator: 'midpoint',
+    });
     expect(co.submit(3, 0, v(0, 0))).toEqual({ accepted: false, reason: 'unknown-cluster' });
     expect(co.submit(0, 2, v(0, 0))).toMatchObject({ reason: 'invalid-round' });
     expect(co.submit(0, 0, v(0))).toMatchObject({ reason: 'wrong-length' });
@@ -433,12 +480,14 @@ describe('AgreementCoordinator', () => {
     rounds: number,
     crashAfter: ReadonlyMap<number, number>,
     rng: Rng,
+    estimator?: AgreementEstimator,
   ) {
     const k = initials.length;
     const co = new AgreementCoordinator({
       clusterCount: k,
       rounds,
       dimension: initials[0]!.length,
+      estimator,
     });
     const actions = new Array<number>(k).fill(0);
     const history: Float32Array[][] = initials.map(() => []);
@@ -468,25 +517,35 @@ describe('AgreementCoordinator', () => {
 
   it('never waits for crashed clusters: validity, contraction, ε-agreement', () => {
     fc.assert(
-      fc.property(instance, fc.integer(), ({ k, initials, epsilon, rounds, seed }, crashSeed) => {
-        const crashRng = createRng(crashSeed);
-        const crashCount = randInt(crashRng, Math.ceil(k / 2));
-        const crashed = shuffle(crashRng, [...Array(k).keys()]).slice(0, crashCount);
-        const crashAfter = new Map(crashed.map((c) => [c, randInt(crashRng, rounds + 2)]));
-        const { co, history, steps } = drive(initials, rounds, crashAfter, createRng(seed));
-        expect(steps).toBeLessThanOrEqual(k * (rounds + 1));
-        expectInBox(history.flat(), initials);
-        checkContraction(history, rounds, ulpSlack(initials));
-        const outputs: Float32Array[] = [];
-        for (let c = 0; c < k; c++) {
-          if (crashAfter.has(c)) continue;
-          const out = co.outputOf(c);
-          expect(out).toBeDefined();
-          expect(co.roundOf(c)).toBe(rounds);
-          outputs.push(out!);
-        }
-        expect(maxSpread(outputs)).toBeLessThanOrEqual(epsilon + 2 * ulpSlack(initials));
-      }),
+      fc.property(
+        instance,
+        fc.integer(),
+        ({ k, initials, epsilon, rounds, seed, estimator }, crashSeed) => {
+          const crashRng = createRng(crashSeed);
+          const crashCount = randInt(crashRng, Math.ceil(k / 2));
+          const crashed = shuffle(crashRng, [...Array(k).keys()]).slice(0, crashCount);
+          const crashAfter = new Map(crashed.map((c) => [c, randInt(crashRng, rounds + 2)]));
+          const { co, history, steps } = drive(
+            initials,
+            rounds,
+            crashAfter,
+            createRng(seed),
+            estimator,
+          );
+          expect(steps).toBeLessThanOrEqual(k * (rounds + 1));
+          expectInBox(history.flat(), initials);
+          checkContraction(history, rounds, ulpSlack(initials), estimator);
+          const outputs: Float32Array[] = [];
+          for (let c = 0; c < k; c++) {
+            if (crashAfter.has(c)) continue;
+            const out = co.outputOf(c);
+            expect(out).toBeDefined();
+            expect(co.roundOf(c)).toBe(rounds);
+            outputs.push(out!);
+          }
+          expect(maxSpread(outputs)).toBeLessThanOrEqual(epsilon + 2 * ulpSlack(initials));
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -496,14 +555,14 @@ describe('AgreementCoordinator', () => {
       fc.property(
         instance.filter(({ k, spread }) => k >= 3 && spread > 0),
         fc.integer(),
-        ({ k, initials, spread, seed }, crashSeed) => {
-          const rounds = agreementRounds(spread, spread / 64);
+        ({ k, initials, spread, seed, estimator }, crashSeed) => {
+          const rounds = agreementRoundsFor(estimator, spread, spread / 64);
           const crashRng = createRng(crashSeed);
           const crashCount = majorityOf(k) + randInt(crashRng, k - majorityOf(k));
           const crashed = shuffle(crashRng, [...Array(k).keys()]).slice(0, crashCount);
           // Crashed clusters may get their proposal in, then die.
           const crashAfter = new Map(crashed.map((c) => [c, randInt(crashRng, 2)]));
-          const { co } = drive(initials, rounds, crashAfter, createRng(seed));
+          const { co } = drive(initials, rounds, crashAfter, createRng(seed), estimator);
           for (let c = 0; c < k; c++) {
             if (crashAfter.has(c)) continue;
             expect(co.outputOf(c)).toBeUndefined();
@@ -514,5 +573,264 @@ describe('AgreementCoordinator', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('estimators and the f-Byzantine quorum', () => {
+  const v = (...xs: number[]): Float32Array => Float32Array.from(xs);
+  /** Any finite float32, huge ones included: what a Byzantine cluster may send. */
+  const anyFinite = fc.float({ noNaN: true, noDefaultInfinity: true });
+
+  it('agreementStepInto: mean or midpoint of what is left after dropping f per side', () => {
+    const values = [v(0, 10), v(1, -1000), v(2, 4), v(100, 6), v(3, 5)];
+    expect([...agreementStepInto(new Float32Array(2), values, 'mean')]).toEqual(
+      [106 / 5, -975 / 5].map(Math.fround),
+    );
+    expect([...agreementStepInto(new Float32Array(2), values, 'mean', 1)]).toEqual([2, 5]);
+    expect([...agreementStepInto(new Float32Array(2), values, 'midpoint', 1)]).toEqual([2, 5]);
+    expect([...agreementStepInto(new Float32Array(2), values, 'midpoint', 2)]).toEqual([2, 5]);
+    expect([...agreementStepInto(new Float32Array(2), values, 'midpoint')]).toEqual([50, -495]);
+    expect(() => agreementStepInto(new Float32Array(2), values, 'mean', 3)).toThrow(RangeError);
+    expect(() => agreementStepInto(new Float32Array(2), [v(1)], 'mean')).toThrow(RangeError);
+  });
+
+  it('agreementStepInto: with ≤ f Byzantine values of any size, stays inside the correct box', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.constantFrom<'mean' | 'midpoint'>('mean', 'midpoint'),
+        fc.integer(),
+        (f, d, rule, seed) => {
+          const rng = createRng(seed);
+          // f + 1 .. 2f + 6 correct values in a modest range, up to f Byzantine of any size
+          const correctCount = f + 1 + randInt(rng, f + 6);
+          const correct = Array.from({ length: correctCount }, () =>
+            Float32Array.from({ length: d }, () => (rng.next() - 0.5) * 200),
+          );
+          return fc.assert(
+            fc.property(
+              fc.array(fc.array(anyFinite, { minLength: d, maxLength: d }), {
+                minLength: 0,
+                maxLength: f,
+              }),
+              (byz) => {
+                const all = shuffle(rng, [...correct, ...byz.map((b) => Float32Array.from(b))]);
+                if (all.length < 2 * f + 1) return; // not enough values to drop f per side
+                const out = agreementStepInto(new Float32Array(d), all, rule, f);
+                expectInBox([out], correct);
+              },
+            ),
+            { numRuns: 20 },
+          );
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('quorumOf: a majority when f = 0; otherwise any two quorums share 3f + 1 clusters', () => {
+    for (let k = 1; k <= 200; k++) expect(quorumOf(k, 0)).toBe(majorityOf(k));
+    expect(quorumOf(6, 1)).toBe(5);
+    expect(quorumOf(11, 2)).toBe(9);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 500 }), fc.integer({ min: 0, max: 100 }), (k, f) => {
+        if (k < 3 * f + 1) {
+          expect(() => quorumOf(k, f)).toThrow(RangeError);
+          return;
+        }
+        const q = quorumOf(k, f);
+        expect(q).toBeLessThanOrEqual(k);
+        expect(q).toBeGreaterThanOrEqual(majorityOf(k));
+        expect(2 * q - k).toBeGreaterThanOrEqual(3 * f + 1);
+        // the least such quorum
+        expect(q - 1 < majorityOf(k) || 2 * (q - 1) - k < 3 * f + 1).toBe(true);
+      }),
+    );
+    expect(() => quorumOf(5, -1)).toThrow(RangeError);
+    expect(() => quorumOf(5, 0.5)).toThrow(RangeError);
+  });
+
+  it('agreementRoundsFor adds the trimmed-mean estimate round', () => {
+    expect(agreementRoundsFor('midpoint', 8, 1)).toBe(3);
+    expect(agreementRoundsFor('trimmed-mean', 8, 1)).toBe(4);
+    expect(agreementRoundsFor('trimmed-mean', 0, 1)).toBe(1);
+  });
+
+  it('the estimate round need not halve the spread (why it is an extra round); the midpoint does', () => {
+    // k = 5, values 0, 0, ½, 1, 1: cluster 0 holds {0, 1, 2}, cluster 4 holds {2, 3, 4}
+    const initials = [0, 0, 0.5, 1, 1];
+    const after = (estimator: AgreementEstimator) => {
+      const mk = (id: number) =>
+        new ClusterAgreement({
+          clusterId: id,
+          clusterCount: 5,
+          rounds: 2,
+          initial: v(initials[id]!),
+          estimator,
+        });
+      const a = mk(0);
+      const e = mk(4);
+      for (const from of [1, 2]) a.receive({ from, round: 0, value: v(initials[from]!) });
+      for (const from of [3, 2]) e.receive({ from, round: 0, value: v(initials[from]!) });
+      expect(a.round).toBe(1);
+      expect(e.round).toBe(1);
+      return e.value[0]! - a.value[0]!;
+    };
+    expect(after('trimmed-mean')).toBeCloseTo(2 / 3, 6); // > ½ of the initial spread 1
+    expect(after('midpoint')).toBe(0.5);
+  });
+
+  it('rejects NaN and ±Infinity with the trimmed mean and f > 0 too', () => {
+    const a = new ClusterAgreement({
+      clusterId: 0,
+      clusterCount: 6,
+      rounds: 2,
+      initial: v(0),
+      byzantine: 1,
+    });
+    expect(a.quorum).toBe(5);
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      expect(a.receive({ from: 1, round: 0, value: v(bad) })).toEqual({
+        accepted: false,
+        reason: 'non-finite',
+      });
+    }
+    expect(a.heldFrom(0)).toEqual([0]);
+    const co = new AgreementCoordinator({ clusterCount: 6, rounds: 2, dimension: 1, byzantine: 1 });
+    expect(co.submit(1, 0, v(NaN))).toEqual({ accepted: false, reason: 'non-finite' });
+    expect(
+      () =>
+        new ClusterAgreement({
+          clusterId: 0,
+          clusterCount: 3,
+          rounds: 1,
+          initial: v(0),
+          byzantine: 1,
+        }),
+    ).toThrow(RangeError);
+    expect(
+      () =>
+        new ClusterAgreement({
+          clusterId: 0,
+          clusterCount: 3,
+          rounds: 1,
+          initial: v(0),
+          estimator: 'median' as AgreementEstimator,
+        }),
+    ).toThrow(RangeError);
+  });
+
+  it('message form with f Byzantine clusters (equivocating, any finite size): validity, contraction, ε-agreement', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 6, max: 12 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.constantFrom(...AGREEMENT_ESTIMATORS),
+        fc.integer(),
+        (k, d, estimator, seed) => {
+          const f = k >= 11 ? 2 : 1; // k ≥ 5f + 1: the quorum is reachable without them
+          const rng = createRng(seed);
+          const byzantine = new Set(shuffle(rng, [...Array(k).keys()]).slice(0, f));
+          const initials = Array.from({ length: k }, () =>
+            Float32Array.from({ length: d }, () => (rng.next() - 0.5) * 20),
+          );
+          const correctIds = [...Array(k).keys()].filter((c) => !byzantine.has(c));
+          const correctInitials = correctIds.map((c) => initials[c]!);
+          const spread = maxSpread(correctInitials);
+          const epsilon = Math.max(spread / 100, 1e-3);
+          const rounds = agreementRoundsFor(estimator, spread, epsilon);
+          const parts = new Map(
+            correctIds.map((c) => [
+              c,
+              new ClusterAgreement({
+                clusterId: c,
+                clusterCount: k,
+                rounds,
+                initial: initials[c]!,
+                estimator,
+                byzantine: f,
+              }),
+            ]),
+          );
+          const history = new Map(correctIds.map((c) => [c, [] as Float32Array[]]));
+          const pending: { to: number; from: number; msg: AgreementMessage }[] = [];
+          const lie = () =>
+            Float32Array.from({ length: d }, () => {
+              const x = rng.next();
+              return x < 0.3 ? 3e38 * (rng.next() - 0.5) : x < 0.6 ? (rng.next() - 0.5) * 40 : 1e6;
+            });
+          // every Byzantine cluster sends every correct cluster its own lie for every round
+          for (const b of byzantine) {
+            for (let r = 0; r < rounds; r++) {
+              for (const to of correctIds)
+                pending.push({ to, from: b, msg: { round: r, value: lie() } });
+            }
+          }
+          const flush = (c: number) => {
+            const p = parts.get(c)!;
+            for (const msg of p.takeOutgoing()) {
+              history.get(c)!.push(msg.value);
+              for (const to of correctIds) if (to !== c) pending.push({ to, from: c, msg });
+            }
+            if (p.done && history.get(c)!.length === rounds) history.get(c)!.push(p.value);
+          };
+          for (const c of correctIds) flush(c);
+          while (pending.length > 0) {
+            const i = randInt(rng, pending.length);
+            const { to, from, msg } = pending[i]!;
+            pending[i] = pending[pending.length - 1]!;
+            pending.pop();
+            parts.get(to)!.receive({ from, round: msg.round, value: msg.value });
+            flush(to);
+          }
+          const all = [...history.values()];
+          expectInBox(all.flat(), correctInitials);
+          checkContraction(all, rounds, ulpSlack(correctInitials), estimator);
+          for (const p of parts.values()) expect(p.done).toBe(true);
+          expect(maxSpread([...parts.values()].map((p) => p.value))).toBeLessThanOrEqual(
+            epsilon + 2 * ulpSlack(correctInitials),
+          );
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('at many clusters the trimmed mean stays near the mean of the proposals; the midpoint does not', () => {
+    const rng = createRng(11);
+    const k = 625;
+    const d = 40;
+    const proposals = Array.from({ length: k }, () =>
+      Float32Array.from({ length: d }, () => 0.01 + 0.05 * gaussian(rng)),
+    );
+    const mean = averageProposals(proposals);
+    const rmsError = (estimator: AgreementEstimator): number => {
+      const rounds = agreementRoundsFor(estimator, maxSpread(proposals), 1e-4);
+      const co = new AgreementCoordinator({ clusterCount: k, rounds, dimension: d, estimator });
+      // clusters act in a random order: each one's round value is computed from whatever
+      // quorum of values had arrived when it asked, so the held sets differ
+      const order = shuffle(rng, [...Array(k).keys()]);
+      for (const c of order) co.submit(c, 0, proposals[c]!);
+      for (let r = 0; r < rounds; r++) {
+        for (const c of shuffle(rng, [...Array(k).keys()])) {
+          const n = co.next(c)!;
+          if (n.round < rounds) co.submit(c, n.round, n.value);
+        }
+      }
+      let worst = 0;
+      for (let c = 0; c < k; c++) {
+        const out = co.outputOf(c)!;
+        let sq = 0;
+        for (let i = 0; i < d; i++) sq += (out[i]! - mean[i]!) ** 2;
+        worst = Math.max(worst, Math.sqrt(sq / d));
+      }
+      return worst;
+    };
+    const trimmed = rmsError('trimmed-mean');
+    const midpoint = rmsError('midpoint');
+    // noise of one proposal: 0.05; of the mean of 625: 0.002
+    expect(trimmed).toBeLessThan(0.005);
+    expect(midpoint).toBeGreaterThan(4 * trimmed);
   });
 });

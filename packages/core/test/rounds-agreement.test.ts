@@ -7,6 +7,7 @@ import {
   createRng,
   gaussian,
   maxSpread,
+  midpointInto,
   robustAgreement,
   trimCount,
 } from '../src/index.ts';
@@ -157,6 +158,130 @@ describe('RoundEngine.close agreement (majority mode, Byzantine-tolerant)', () =
     // the trimmed mean's error is a fraction of the noise of one proposal; the midpoint's is not
     expect(Math.sqrt(robustError / d)).toBeLessThan(0.005);
     expect(Math.sqrt(midpointError / d)).toBeGreaterThan(2 * Math.sqrt(robustError / d));
+  });
+});
+
+describe('robustAgreement estimators', () => {
+  /** The rule written out with a full sort per coordinate. */
+  function reference(
+    base: Float32Array,
+    updates: readonly Float32Array[],
+    trim: number,
+    clip: number,
+    estimator: 'trimmed-mean' | 'midpoint',
+  ) {
+    const n = updates.length;
+    const norms = updates.map((u) => Math.sqrt(u.reduce((s, x) => s + x * x, 0)));
+    const bound = clip * [...norms].sort((a, b) => a - b)[Math.floor((n - 1) / 2)]!;
+    const scales = norms.map((norm) => (norm > bound && norm > 0 ? bound / norm : 1));
+    const t = trimCount(n, trim);
+    const agreed: number[] = [];
+    let spread = 0;
+    for (let i = 0; i < base.length; i++) {
+      const col = updates
+        .map((u, c) => Math.fround(base[i]! + scales[c]! * u[i]!))
+        .sort((a, b) => a - b)
+        .slice(t, n - t);
+      const lo = col[0]!;
+      const hi = col[col.length - 1]!;
+      agreed.push(
+        estimator === 'midpoint'
+          ? Math.fround((lo + hi) / 2)
+          : Math.fround(col.reduce((s, y) => s + y, 0) / col.length),
+      );
+      spread = Math.max(spread, hi - lo);
+    }
+    return { agreed, spread };
+  }
+
+  it('selection in place gives the sorted rule (ties, trims, clips, both estimators)', () => {
+    // few distinct values, so ties are common; up to 300 proposals, more than one block of 64
+
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 1, max: 70 }),
+        fc.float({ min: 0, max: Math.fround(0.49), noNaN: true }),
+        fc.constantFrom(1, 3, Infinity),
+        fc.constantFrom<'trimmed-mean' | 'midpoint'>('trimmed-mean', 'midpoint'),
+        fc.integer(),
+        (n, d, trim, clip, estimator, seed) => {
+          const rng = createRng(seed);
+          const pick = [-0.75, -0.5, 0, 0.25, 0.5, 1, 100];
+          const base = Float32Array.from({ length: d }, () => pick[Math.floor(rng.next() * 3)]!);
+          const updates = Array.from({ length: n }, () =>
+            Float32Array.from({ length: d }, () =>
+              rng.next() < 0.5 ? pick[Math.floor(rng.next() * pick.length)]! : gaussian(rng),
+            ),
+          );
+          const got = robustAgreement(base, updates, { trim, clip, estimator });
+          const want = reference(base, updates, trim, clip, estimator);
+          expect(got.spread).toBe(want.spread);
+          for (let i = 0; i < d; i++) {
+            // the mean sums the kept values in another order: equal up to float32 rounding
+            if (estimator === 'midpoint') expect(got.agreed[i]).toBe(want.agreed[i]);
+            else
+              expect(Math.abs(got.agreed[i]! - want.agreed[i]!)).toBeLessThanOrEqual(
+                2 ** -20 * Math.max(1, Math.abs(want.agreed[i]!)),
+              );
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("'midpoint' with trim 0 and no clip is seed 000's midpoint of every held proposal", () => {
+    const value = fc.float({ min: -4, max: 4, noNaN: true, noDefaultInfinity: true });
+    const row = fc.array(value, { minLength: 4, maxLength: 4 });
+    fc.assert(
+      fc.property(row, fc.array(row, { minLength: 1, maxLength: 12 }), (baseRow, rows) => {
+        const engine = new RoundEngine({
+          dimension: 4,
+          jobId: 3,
+          codec: 'fp32',
+          blockSize: 0,
+          mode: 'majority',
+          epsilon: 1e-6,
+          staleness: 2,
+          graceMs: 0,
+          initial: Float32Array.from(baseRow),
+          iteration: 0,
+          estimator: 'midpoint',
+          trim: 0,
+          trimFloor: 0,
+          clip: Infinity,
+        });
+        engine.setClusters(rows.map((_, i) => i));
+        rows.forEach((r, id) => engine.offer(id, 0, Float32Array.from(r), 0));
+        engine.close();
+        const base = Float32Array.from(baseRow);
+        const proposals = rows.map((r) => Float32Array.from(r, (x, i) => base[i]! + x));
+        const mid = midpointInto(new Float32Array(4), proposals);
+        const expected = base.map((b, i) => b + Math.fround(mid[i]! - b));
+        expect([...engine.base]).toEqual([...expected]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('rejects an unknown estimator', () => {
+    expect(
+      () =>
+        new RoundEngine({
+          dimension: 1,
+          jobId: 1,
+          codec: 'fp32',
+          blockSize: 0,
+          mode: 'majority',
+          epsilon: 1e-6,
+          staleness: 2,
+          graceMs: 0,
+          initial: new Float32Array(1),
+          iteration: 0,
+          estimator: 'median' as 'midpoint',
+        }),
+    ).toThrow(/estimator/);
   });
 });
 

@@ -147,9 +147,22 @@ export const jobSpecSchema = z
         trim: z.number().min(0).max(0.49).default(0.1),
         /** Majority mode: an update longer than clip × the (lower) median update norm is scaled down to it. */
         clip: z.number().min(1).max(1000).default(3),
+        /**
+         * Majority mode: the estimator over the proposals left after trimming — their mean
+         * ('trimmed-mean'), or seed 000's midpoint (min + max)/2 ('midpoint', kept for
+         * comparison: it loses accuracy as clusters grow, docs/results.md "agreement at scale").
+         */
+        estimator: z.enum(['trimmed-mean', 'midpoint']).default('trimmed-mean'),
       })
       .strict()
-      .default({ mode: 'majority', epsilon: 1e-4, graceMs: 250, trim: 0.1, clip: 3 }),
+      .default({
+        mode: 'majority',
+        epsilon: 1e-4,
+        graceMs: 250,
+        trim: 0.1,
+        clip: 3,
+        estimator: 'trimmed-mean',
+      }),
     staleness: z.number().int().min(0).max(1000).default(2),
     codec: z
       .object({

@@ -4,7 +4,9 @@
  * scenario only states what it varies.
  */
 import {
+  AGREEMENT_ESTIMATORS,
   aggregatorNames,
+  type AgreementEstimator,
   type AggregatorName,
   type GradientCodeScheme,
   type LocalMode,
@@ -127,6 +129,16 @@ export interface Scenario {
      * 1, DESIGN step 5's "averages whatever has arrived". 'majority' always needs a majority.
      */
     quorum: number | undefined;
+    /**
+     * 'majority' mode, core RoundEngine's options (undefined: the product's defaults —
+     * estimator 'trimmed-mean', trim 0.1, trimFloor 1, clip 3). estimator 'midpoint' with trim
+     * 0, trimFloor 0 and clip Infinity is seed 000's midpoint of all held proposals, the rule
+     * before issue 13.
+     */
+    estimator?: AgreementEstimator | undefined;
+    trim?: number | undefined;
+    trimFloor?: number | undefined;
+    clip?: number | undefined;
   };
   /** S: a proposal computed on a base more than S iterations old is dropped. */
   staleness: number;
@@ -381,6 +393,14 @@ function check(s: Scenario): void {
     int('agreement.quorum', s.agreement.quorum, 1);
     if (s.agreement.mode !== 'average') fail(`agreement.quorum is an 'average' mode option`);
   }
+  const { estimator, trim, clip } = s.agreement;
+  if (estimator !== undefined && !AGREEMENT_ESTIMATORS.includes(estimator)) {
+    fail(`agreement.estimator must be one of ${AGREEMENT_ESTIMATORS.join(', ')}`);
+  }
+  if (trim !== undefined && !(trim >= 0 && trim < 0.5)) fail('agreement.trim must be in [0, 0.5)');
+  if (clip !== undefined && !(clip >= 1)) fail('agreement.clip must be ≥ 1 (Infinity: no clip)');
+  const floor = s.agreement.trimFloor;
+  if (floor !== undefined) int('agreement.trimFloor', floor, 0);
   int('staleness', s.staleness === Infinity ? 0 : s.staleness, 0);
   checkDistribution('timing.compute', s.timing.compute);
   checkDistribution('timing.latency', s.timing.latency);

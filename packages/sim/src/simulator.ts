@@ -279,6 +279,10 @@ class Simulation {
       initial,
       iteration: 0,
       quorum: s.agreement.mode === 'average' ? (s.agreement.quorum ?? 1) : undefined,
+      estimator: s.agreement.estimator,
+      trim: s.agreement.trim,
+      trimFloor: s.agreement.trimFloor,
+      clip: s.agreement.clip,
     });
     const { count, placement } = s.byzantine;
     for (let i = 0; i < count; i++) {

@@ -15,7 +15,8 @@
  */
 import {
   ClusterAgreement,
-  agreementRounds,
+  DEFAULT_AGREEMENT_ESTIMATOR,
+  agreementRoundsFor,
   createRng,
   majorityOf,
   maxSpread,
@@ -55,7 +56,12 @@ export function meshAgreement(live: number, seed: number, dimension = 64): MeshO
     Float32Array.from({ length: dimension }, () => rng.next() * 2 - 1),
   );
   const initialSpread = maxSpread(proposals.slice(0, live));
-  const rounds = agreementRounds(Math.max(initialSpread, 1e-9), 1e-4);
+  // the default estimator's rounds: the trimmed-mean estimate round, then the halving rounds
+  const rounds = agreementRoundsFor(
+    DEFAULT_AGREEMENT_ESTIMATOR,
+    Math.max(initialSpread, 1e-9),
+    1e-4,
+  );
   const parts = Array.from(
     { length: live },
     (_, c) =>

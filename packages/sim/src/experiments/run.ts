@@ -4,7 +4,8 @@
  * under docs/results/.
  *
  * - filter: run only the experiments whose id contains one of the words (codecs, parle,
- *   staleness, backup, byzantine, crashes, default-rule, quarantine-long); their sections in an existing results.md are replaced
+ *   staleness, backup, byzantine, crashes, default-rule, quarantine-long,
+ *   agreement-scale); their sections in an existing results.md are replaced
  *   in place (each section sits between `<!-- experiment:<id> -->` markers), the others kept.
  * - --quick: a smoke run with tiny sizes, written to a temporary directory unless --out is given
  *   (its numbers are not meant to be read).
@@ -16,6 +17,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { agreementScaleExperiment } from './agreement-scale.ts';
 import { backupExperiment } from './backup.ts';
 import { byzantineExperiment } from './byzantine.ts';
 import { codecsExperiment } from './codecs.ts';
@@ -35,6 +37,7 @@ export const experiments: readonly Experiment[] = [
   crashesExperiment,
   defaultRuleExperiment,
   quarantineLongExperiment,
+  agreementScaleExperiment,
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
