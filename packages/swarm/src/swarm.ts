@@ -271,7 +271,9 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     const allowFaults = serve.allowFaultInjection ?? (options.byzantine?.count ?? 0) > 0;
     if (options.network) {
       lab = await createNetworkLab(options.network);
-      log(`network lab ${lab.name}: ${lab.profile}, coordinator and TURN on ${lab.publicAddress}`);
+      log(
+        `network lab ${lab.name}: ${lab.profile}, coordinator${lab.profile === 'lan' ? '' : ' and TURN'} on ${lab.publicAddress}`,
+      );
       const shaped = lab.wanApplied;
       if (shaped) {
         log(
