@@ -486,12 +486,20 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
         })()
       : Promise.resolve();
 
-  const summary = async (verdict?: { ok: boolean; reason: string }): Promise<SwarmSummary> => {
-    let s = last;
-    try {
-      s = await fetchStatus(apiUrl);
-    } catch {
-      // unreachable: the last status read
+  /** `judged`: the status a verdict was reached on — its accuracy is the one reported, not a
+   * newer evaluation's (the accuracy swings by a point between evaluations: a summary that
+   * read the status again could say "target met" beside an accuracy under the target). */
+  const summarize = async (
+    verdict?: { ok: boolean; reason: string },
+    judged?: DashboardStatus,
+  ): Promise<SwarmSummary> => {
+    let s = judged ?? last;
+    if (!judged) {
+      try {
+        s = await fetchStatus(apiUrl);
+      } catch {
+        // unreachable: the last status read
+      }
     }
     // per update frame, not per data-channel message: a frame of a large model is several
     // 64 KiB chunks (messages), so bytes / messages would undercount the bits per parameter
@@ -586,22 +594,23 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
         timeoutSeconds: t.timeoutSeconds ?? 600,
       };
       let verdict: { ok: boolean; reason: string } | undefined;
+      let judged: DashboardStatus | undefined;
       while (!verdict) {
         await sleep(pollMs);
-        const now = last;
-        if (!now) continue;
-        verdict = judge(target, now, (Date.now() - startedAt) / 1000);
+        judged = last;
+        if (!judged) continue;
+        verdict = judge(target, judged, (Date.now() - startedAt) / 1000);
       }
-      const out = await summary(verdict);
+      const out = await summarize(verdict, judged);
       return { ...out, target };
     },
-    summary,
+    summary: (verdict) => summarize(verdict),
     close: () => {
       closing ??= (async () => {
         churnStop = true;
         await churnLoop;
         for (const tab of live()) await sampleTab(tab);
-        const final = await summary();
+        const final = await summarize();
         stopped = true;
         await Promise.all([poller, sampler]);
         for (const browser of browsers) await browser.close().catch(() => undefined);
