@@ -438,6 +438,25 @@ export async function createNetworkLab(options: {
         ].join('\n')
       : '';
 
+  /** A veth from the public bridge's port p<index> to `device` in namespace `ns`. */
+  const plugIntoBridge = (index: number, device: string, ns: string) => {
+    ip(
+      'link',
+      'add',
+      `p${index}`,
+      'netns',
+      pub,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      device,
+      'netns',
+      ns,
+    );
+    ip('-n', pub, 'link', 'set', `p${index}`, 'master', 'br0', 'up');
+  };
+
   const addHome = async (): Promise<LabHome> => {
     if (destroyed) throw new LabError('the lab was destroyed');
     const index = homes.length + 1;
@@ -447,21 +466,7 @@ export async function createNetworkLab(options: {
     let address: string;
     if (profile === 'lan') {
       address = `100.64.${x}.${10 + index}`;
-      ip(
-        'link',
-        'add',
-        `p${index}`,
-        'netns',
-        pub,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        'eth0',
-        'netns',
-        home,
-      );
-      ip('-n', pub, 'link', 'set', `p${index}`, 'master', 'br0', 'up');
+      plugIntoBridge(index, 'eth0', home);
       ip('-n', home, 'addr', 'add', `${address}/24`, 'dev', 'eth0');
       ip('-n', home, 'link', 'set', 'eth0', 'up');
       // Chromium gathers no host candidate on an interface without a default route; the
@@ -470,21 +475,7 @@ export async function createNetworkLab(options: {
     } else {
       const router = `${name}-r${index}`;
       addNamespace(router);
-      ip(
-        'link',
-        'add',
-        `p${index}`,
-        'netns',
-        pub,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        'wan',
-        'netns',
-        router,
-      );
-      ip('-n', pub, 'link', 'set', `p${index}`, 'master', 'br0', 'up');
+      plugIntoBridge(index, 'wan', router);
       ip('-n', router, 'addr', 'add', `100.64.${x}.${10 + index}/24`, 'dev', 'wan');
       ip('-n', router, 'link', 'set', 'wan', 'up');
       ip(
