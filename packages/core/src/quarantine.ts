@@ -40,13 +40,21 @@
  * would set it).
  *
  * Alignment test (`observeIteration`, when the caller hands over every worker's update of an
- * iteration at once; on with `alignment: true`). Per iteration each worker's update u_i is
- * compared by cosine with the coordinate-wise median of the OTHER workers' updates of that
- * iteration. At the window end, over workers with at least 3 such iterations,
- * A_i = mean_t cos(u_i^t, median_{j≠i} u_j^t); a worker fails when A_i < median_j A_j / threshold
- * while that median is positive and the gap exceeds `z` standard errors of A_i: an update that
- * does not point where the others' do (random noise, a flipped sign) however small its norm,
- * which the distance test misses when honest updates are noisy. Honest majority assumed.
+ * iteration at once; on with `alignment: true`). Per iteration each worker's alignment is the
+ * upper median of its cosines with each OTHER worker's update of that iteration,
+ * a_i^t = upper-median_{j≠i} cos(u_i^t, u_j^t) (of k values the ⌊k/2⌋-th from the bottom, counting
+ * from 0: the median for odd k, the larger middle one for even k). At the window end, over
+ * workers with at least 3 such iterations, A_i = mean_t a_i^t; a worker fails when
+ * A_i < median_j A_j / threshold while that median is positive and the gap exceeds `z` standard
+ * errors of A_i: an update that does not point where the others' do (random noise, a flipped
+ * sign) however small its norm, which the distance test misses when honest updates are noisy.
+ * Honest majority assumed. Pairwise, not against the coordinate median of the others: one
+ * attacker's update sits in that median, and where two honest updates disagree it decides the
+ * coordinate, so an update anti-correlated with one honest worker framed it. The browser's mimic
+ * did so by accident — it copied its target's register of the previous iteration, and a 1-bit
+ * register with error feedback is anti-correlated with its own predecessor — and the target's
+ * alignment fell to −0.11 against the others' +0.12 (chaos suite, window 3): the target was
+ * quarantined with its copier. A single other worker now moves a_i^t by one rank at most.
  *
  * Lag-symmetry test (`observeIteration` with `lagSymmetry: true`): catches a worker that replays
  * old updates (its honest update of L iterations ago, stamped as new), which passes the
@@ -294,18 +302,25 @@ function sameVector(a: Float32Array, b: Float32Array): boolean {
   return true;
 }
 
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
+/** cos(u_a, u_b) for every pair, as a symmetric matrix (the diagonal is 1). */
+function pairwiseCosines(updates: readonly Float32Array[]): number[][] {
+  const norms = updates.map((u) => Math.sqrt(dot(u, u)));
+  const out = updates.map(() => new Array<number>(updates.length).fill(1));
+  for (let a = 0; a < updates.length; a++) {
+    for (let b = a + 1; b < updates.length; b++) {
+      const norm = norms[a]! * norms[b]!;
+      const c = norm > 0 ? dot(updates[a]!, updates[b]!) / norm : 0;
+      out[a]![b] = c;
+      out[b]![a] = c;
+    }
   }
-  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
+  return out;
+}
+
+/** Of k values, the ⌊k/2⌋-th smallest (from 0): the median for odd k, the upper middle one for even k. */
+function upperMedian(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[sorted.length >> 1]!;
 }
 
 export class Quarantine {
@@ -417,7 +432,7 @@ export class Quarantine {
 
   /**
    * Every worker's update of one iteration at once: `observe` for each and, with `alignment`,
-   * each accepted update's cosine with the median of the others' (see the file comment).
+   * each accepted update's alignment: the upper median of its cosines with the others' (file comment).
    * Returns the ids whose update was accumulated.
    */
   observeIteration(
@@ -445,18 +460,24 @@ export class Quarantine {
         }
       }
     }
-    for (const { id, update } of accepted) {
+    const pairwise = alignment ? pairwiseCosines(accepted.map((a) => a.update)) : [];
+    for (const [index, { id, update }] of accepted.entries()) {
       const others = accepted.filter((a) => a.id !== id);
-      const distinct = copied.has(id)
-        ? others.filter((a) => !sameVector(a.update, update))
-        : others;
+      const twin = (a: { update: Float32Array }) => copied.has(id) && sameVector(a.update, update);
+      const distinct = others.filter((a) => !twin(a));
+      const state = this.state(id);
+      if (alignment) {
+        const cosines = accepted.flatMap((a, j) =>
+          j === index || twin(a) ? [] : [pairwise[index]![j]!],
+        );
+        if (cosines.length > 0) state.cosines.push(upperMedian(cosines));
+      }
+      if (!lagSymmetry) continue;
       coordinateMedianInto(
         (distinct.length > 0 ? distinct : others).map((a) => a.update),
         reference,
       );
-      const state = this.state(id);
-      if (alignment) state.cosines.push(cosine(update, reference));
-      if (lagSymmetry && !copied.has(id)) {
+      if (!copied.has(id)) {
         const statistic = this.recordPast(state, iteration, update, reference);
         if (statistic !== undefined) lagStatistics.set(id, statistic);
       }

@@ -188,7 +188,7 @@ describe('Quarantine alignment test (observeIteration)', () => {
    * plane; an honest update is it plus N(0, sigma²) noise per coordinate.
    */
   function run(
-    attacker: 'honest' | 'random' | 'sign-flip',
+    attacker: 'honest' | 'random' | 'sign-flip' | 'framer',
     options: { alignment: boolean; iterations: number; seed: number; sigma?: number },
   ): Quarantine {
     const rng = createRng(options.seed);
@@ -209,6 +209,10 @@ describe('Quarantine alignment test (observeIteration)', () => {
         sent = noise.map((x) => x * scale);
       } else if (attacker === 'sign-flip') {
         sent = sent.map((x) => -x);
+      } else if (attacker === 'framer') {
+        // the negative of h0's update: in the coordinate median of h0's others it decides every
+        // coordinate where h1 and h2 disagree, pulling h0's reference away from h0
+        sent = updates[0]!.update.map((x) => -x);
       }
       updates.push({ id: 'x', update: sent });
       q.observeIteration(t, updates);
@@ -242,6 +246,24 @@ describe('Quarantine alignment test (observeIteration)', () => {
     const q = run('sign-flip', { alignment: true, iterations: 31, seed: 5 });
     expect(q.quarantined()).toEqual(['x']);
     expect(q.lastWindow!.directions.find((d) => d.id === 'x')!.alignment).toBeLessThan(0);
+  });
+
+  it('cannot be turned against an honest worker by one update anti-correlated with it', () => {
+    // The browser's mimic sent its target's previous 1-bit register, anti-correlated with the
+    // target's current one (error feedback), and framed it: compared with the coordinate median
+    // of its others, the target's alignment was −0.11 against the others' +0.12. Pairwise, the
+    // framer moves the target's upper median by one rank.
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const q = run('framer', { alignment: true, iterations: 61, seed, sigma: 0.06 });
+      const h0 = q.lastWindow?.directions.find((d) => d.id === 'h0');
+      const h1 = q.lastWindow?.directions.find((d) => d.id === 'h1');
+      // h0 looks like any honest worker (against the coordinate median of its others it was
+      // −0.31 while h1 was +0.11: the median alignment was then negative and the test blind)
+      expect(h0!.alignment).toBeGreaterThan(h1!.alignment / 2);
+      expect(q.strikes('h0')).toBe(0);
+      // and the framer, anti-aligned with one worker and unrelated to the rest, is caught
+      expect(q.quarantined()).toEqual(['x']);
+    }
   });
 
   it('is off by default, and refuses a bad z', () => {

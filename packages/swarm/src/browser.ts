@@ -13,7 +13,13 @@
  * channels' getStats() bytes, and the webgpu/cpu gradient check.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type ConsoleMessage,
+  type Page,
+} from '@playwright/test';
 import type { WorkerStatus } from '@swarmgrad/worker';
 import type {
   DataChannelTraffic,
@@ -85,6 +91,21 @@ export interface BrowserTab {
 
 type HookWindow = { __swarmgrad?: SwarmgradDebug<WorkerStatus> };
 
+/**
+ * SWARMGRAD_TAB_LOG=<regular expression>: the tabs' console lines that match it are echoed to
+ * stderr with their arguments as JSON (e.g. `quarantine` to see why a peer got a strike).
+ */
+function tabLogFilter(): RegExp | undefined {
+  const pattern = process.env.SWARMGRAD_TAB_LOG;
+  return pattern === undefined || pattern === '' ? undefined : new RegExp(pattern);
+}
+
+function echoConsole(name: string, message: ConsoleMessage): void {
+  void Promise.all(message.args().map((a) => a.jsonValue().catch(() => '?'))).then((args) =>
+    process.stderr.write(`[${name}] ${args.map((a) => JSON.stringify(a)).join(' ')}\n`),
+  );
+}
+
 /** Opens the volunteer page with the test hook in a new context and, unless told not, Donates. */
 export async function openTab(
   browser: Browser,
@@ -102,8 +123,10 @@ export async function openTab(
   const context = await browser.newContext();
   const page = await context.newPage();
   const problems: string[] = [];
+  const echo = tabLogFilter();
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(m.text());
+    if (echo !== undefined && echo.test(m.text())) echoConsole(options.name ?? 'tab', m);
   });
   page.on('pageerror', (e) => problems.push(String(e)));
   // ?fault=<mode>: the tab runs that fault-injection mode (apps/web worker-factory.ts)

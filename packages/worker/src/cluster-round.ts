@@ -241,6 +241,8 @@ export class ClusterRound {
   private timer: unknown;
   private timerAt: number | undefined;
   private readonly announced = new Set<string>();
+  /** The last quarantine window whose strikes were logged. */
+  private loggedWindow: number | undefined;
   readonly stats: ClusterRoundStats = {
     aggregated: 0,
     proposed: 0,
@@ -930,6 +932,22 @@ export class ClusterRound {
       observed.push({ id: this.keyOf(slot), update });
     }
     q.observeIteration(iteration, observed);
+    const window = q.lastWindow;
+    if (window !== undefined && window.index !== this.loggedWindow && window.failed.length > 0) {
+      // why a peer got a strike: the operator (and a test) can tell a replay from a distance
+      this.loggedWindow = window.index;
+      this.options.logger.warn(
+        {
+          window: window.index,
+          failed: window.failed,
+          distances: window.judged.map((id, i) => `${id}:${window.distances[i]?.toFixed(3)}`),
+          scale: window.scale,
+          alignment: window.directions.map((d) => `${d.id}:${d.alignment.toFixed(3)}`),
+          lags: window.lags.map((l) => `${l.id}:${l.z.toFixed(2)}/${l.boundary.toFixed(2)}`),
+        },
+        'peers failed a quarantine window',
+      );
+    }
     for (const id of q.quarantined()) {
       if (this.announced.has(id)) continue;
       this.announced.add(id);
