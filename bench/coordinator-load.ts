@@ -12,10 +12,11 @@
  * process.hrtime (CLOCK_MONOTONIC, shared by all processes of the machine) in ms.
  */
 import { io, type Socket } from 'socket.io-client';
+import { tabParser, WORKER_NAMESPACE } from '@swarmgrad/protocol/socket-parser';
 import { createRng, encodeToFrame, gaussian, getCodec, type CodecEncoder } from '@swarmgrad/core';
 import {
   PROTOCOL_VERSION,
-  type IterationStart,
+  parseIterationFrame,
   type Placement,
   type Welcome,
   type WorkerClientToServer,
@@ -135,8 +136,10 @@ function main(config: LoadConfig): void {
   const open = (attempt: number) => {
     pending++;
     const url = urls[dealt++ % urls.length]!;
-    const socket: ClientSocket = io(`${url}/worker`, {
+    const socket: ClientSocket = io(`${url}${WORKER_NAMESPACE}`, {
       transports: ['websocket'],
+      // the iteration arrives as one binary message (packages/protocol socket-parser.ts)
+      parser: tabParser,
       reconnection: false,
       forceNew: true,
       timeout: 60_000,
@@ -230,8 +233,15 @@ function main(config: LoadConfig): void {
       // took over as proposer mid-iteration (new cluster, or the previous proposer left)
       if (next.proposer && !wasProposer && welcome) proposeLater(iteration);
     });
-    socket.on('iteration', (start: IterationStart) => {
+    socket.on('iteration', (frame) => {
       const t = now();
+      // tabs do not keep the base: the header is all they read (the delta is not decoded)
+      const parsed = parseIterationFrame(frame);
+      if (!parsed.ok) {
+        if (errors.length < 5) errors.push(`iteration frame: ${parsed.error.code}`);
+        return;
+      }
+      const start = parsed.value;
       const entry = timesOf(start.iteration);
       entry.firstRecv ??= t;
       entry.lastRecv = t;
