@@ -129,7 +129,7 @@ export interface Heartbeat {
  * coordinator may have (blocked event loop, or pongs queued behind broadcasts) without losing a
  * tab. A tab that vanished without closing its connection is noticed within interval + timeout.
  */
-export const HEARTBEAT: Heartbeat = { pingInterval: 10_000, pingTimeout: 8_000 };
+export const HEARTBEAT: Heartbeat = { pingInterval: 25_000, pingTimeout: 30_000 };
 
 export interface EvaluationPoint {
   iteration: number;
