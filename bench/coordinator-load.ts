@@ -3,7 +3,8 @@
  * processes; not a bench of its own). One process holds `count` simulated tabs: real socket.io
  * clients on the `/worker` namespace, WebSocket transport, each with its own connection. A tab
  * says hello, answers `ping`, and when it is its cluster's proposer it proposes at every
- * `iteration` event (and when it becomes proposer mid-iteration). Tabs do not keep the base:
+ * `iteration` event (and when it becomes proposer mid-iteration), its own register as the
+ * proposal's one input; the other members confirm it (the coordinator's confirmation path). Tabs do not keep the base:
  * the bench measures the coordinator, not learning, so proposals are small random updates
  * (one-bit coded, so the clusters' proposals differ and the agreement runs real rounds).
  *
@@ -12,10 +13,18 @@
  * process.hrtime (CLOCK_MONOTONIC, shared by all processes of the machine) in ms.
  */
 import { io, type Socket } from 'socket.io-client';
-import { createRng, encodeToFrame, gaussian, getCodec, type CodecEncoder } from '@swarmgrad/core';
+import { tabParser, WORKER_NAMESPACE } from '@swarmgrad/protocol/socket-parser';
+import {
+  createRng,
+  encodeToFrame,
+  frameDigest,
+  gaussian,
+  getCodec,
+  type CodecEncoder,
+} from '@swarmgrad/core';
 import {
   PROTOCOL_VERSION,
-  type IterationStart,
+  parseIterationFrame,
   type Placement,
   type Welcome,
   type WorkerClientToServer,
@@ -135,8 +144,10 @@ function main(config: LoadConfig): void {
   const open = (attempt: number) => {
     pending++;
     const url = urls[dealt++ % urls.length]!;
-    const socket: ClientSocket = io(`${url}/worker`, {
+    const socket: ClientSocket = io(`${url}${WORKER_NAMESPACE}`, {
       transports: ['websocket'],
+      // the iteration arrives as one binary message (packages/protocol socket-parser.ts)
+      parser: tabParser,
       reconnection: false,
       forceNew: true,
       timeout: 60_000,
@@ -155,9 +166,15 @@ function main(config: LoadConfig): void {
         senderSlot: placement.slot,
       });
       timesOf(base).sent.push(now());
+      // the proposal is the proposer's own register: its one input (see the confirm handler)
+      const meta = {
+        clusterId: placement.clusterId,
+        contributors: [placement.slot],
+        inputs: [{ slot: placement.slot, digest: frameDigest(frame) }],
+      };
       socket
         .timeout(60_000)
-        .emitWithAck('proposal', { clusterId: placement.clusterId, contributors: [0] }, frame)
+        .emitWithAck('proposal', meta, frame)
         .then((answer) => {
           const key = answer.ok
             ? answer.value.counted
@@ -178,6 +195,21 @@ function main(config: LoadConfig): void {
       if (welcome && placement?.proposer) proposeLater(iteration);
     });
     socket.on('ping', (ack) => ack());
+    // a member asked to confirm its proposer's proposal: the proposal is the proposer's single
+    // input register (above), so the digest a member recomputing it would get is that input's.
+    // The bench's tabs hold no registers; they confirm what the proposer says, as honest members
+    // would, so the coordinator's confirmation path runs as in a real swarm
+    socket.on('confirm', (request) => {
+      const input = request.inputs[0];
+      if (input === undefined) return;
+      socket.emit('confirmation', {
+        verdict: 'computed',
+        clusterId: request.clusterId,
+        iteration: request.iteration,
+        proposer: request.proposer,
+        digest: input.digest,
+      });
+    });
     socket.on('connect', () => {
       connected++;
       socket
@@ -230,8 +262,15 @@ function main(config: LoadConfig): void {
       // took over as proposer mid-iteration (new cluster, or the previous proposer left)
       if (next.proposer && !wasProposer && welcome) proposeLater(iteration);
     });
-    socket.on('iteration', (start: IterationStart) => {
+    socket.on('iteration', (frame) => {
       const t = now();
+      // tabs do not keep the base: the header is all they read (the delta is not decoded)
+      const parsed = parseIterationFrame(frame);
+      if (!parsed.ok) {
+        if (errors.length < 5) errors.push(`iteration frame: ${parsed.error.code}`);
+        return;
+      }
+      const start = parsed.value;
       const entry = timesOf(start.iteration);
       entry.firstRecv ??= t;
       entry.lastRecv = t;

@@ -33,7 +33,8 @@
  *   tab) holding the next iteration event (one monotonic clock on one machine); it adds the
  *   time proposals queue in the coordinator and the load generators' own delays;
  * - broadcast egress per iteration per tab: `swarmgrad_wire_bytes_total{path="broadcast"}` over
- *   the window / iterations / tabs (one delta frame per tab, so constant in the cluster count).
+ *   the window / iterations / tabs (one iteration frame per tab — 24-byte header + delta — so
+ *   constant in the cluster count).
  * Goal (issue 3): 10,000 tabs, round close p99 ≤ 200 ms. Every child is killed at the end, also
  * on errors and timeouts; a phase that times out reports what was reached.
  * BENCH_COORDINATOR_NODE_ARGS passes node flags to the coordinator (e.g. --cpu-prof).

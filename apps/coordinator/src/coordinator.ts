@@ -12,6 +12,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Server, type Namespace, type Socket } from 'socket.io';
+import { coordinatorParser, WORKER_NAMESPACE } from '@swarmgrad/protocol/socket-parser';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import pino, { type Logger } from 'pino';
 import * as tf from '@tensorflow/tfjs-core';
@@ -30,6 +31,7 @@ import {
   allocateFrame,
   confirmationSchema,
   controlSchema,
+  encodeIterationFrame,
   helloSchema,
   jobIdOf,
   limits,
@@ -108,7 +110,26 @@ export interface CoordinatorOptions {
   tls?: TlsOptions;
   /** STUN/TURN servers handed to each tab in its welcome (ice.ts). */
   ice?: IceOptions;
+  /** engine.io heartbeat (default HEARTBEAT; tests shorten the interval to see pings sooner). */
+  heartbeat?: Partial<Heartbeat>;
 }
+
+export interface Heartbeat {
+  /** ms between two engine.io pings of a connection. */
+  pingInterval: number;
+  /** ms a ping waits for its pong before the connection is dropped. */
+  pingTimeout: number;
+}
+
+/**
+ * The engine.io heartbeat (docs/architecture.md, _Heartbeats that survive a busy coordinator_).
+ * A connection is dropped only when the coordinator has not handled a tab's pong within
+ * pingTimeout of sending the ping, or the tab has seen no ping for pingInterval + pingTimeout:
+ * both are the coordinator's own delay when it is busy, so pingTimeout is the stall the
+ * coordinator may have (blocked event loop, or pongs queued behind broadcasts) without losing a
+ * tab. A tab that vanished without closing its connection is noticed within interval + timeout.
+ */
+export const HEARTBEAT: Heartbeat = { pingInterval: 25_000, pingTimeout: 30_000 };
 
 export interface EvaluationPoint {
   iteration: number;
@@ -484,12 +505,17 @@ export class Coordinator {
       // WebSocket only: no sticky sessions needed behind a load balancer
       transports: ['websocket'],
       maxHttpBufferSize: Math.max(1 << 20, fp32FrameBytes + (64 << 10)),
-      pingInterval: 10_000,
-      pingTimeout: 8_000,
+      ...HEARTBEAT,
+      ...this.options.heartbeat,
       serveClient: false,
+      // the iteration frame goes out as one binary message, encoded once per broadcast
+      parser: coordinatorParser,
       ...(adapter === undefined ? {} : { adapter }),
     });
-    this.workers = this.io.of('/worker') as Namespace<WorkerClientToServer, WorkerServerToClient>;
+    this.workers = this.io.of(WORKER_NAMESPACE) as Namespace<
+      WorkerClientToServer,
+      WorkerServerToClient
+    >;
     this.workers.on('connection', (socket) => this.onWorker(socket));
     this.dashboard = this.io.of('/dashboard');
     this.dashboard.on('connection', (socket) => {
@@ -1501,19 +1527,18 @@ export class Coordinator {
     // seats and placements for the new iteration go out before the iteration itself, so a
     // tab whose place changed never starts computing on its old partitions
     if (!done) this.startIterationIfReady(at);
-    const start = {
-      iteration: closed.iteration,
-      delta: closed.frame,
-      learningRate: this.learningRateValue,
-      phase: this.phaseValue,
-    };
-    this.workers?.local.emit('iteration', start);
-    const recipients = this.sockets.size;
-    this.countWire(
-      'broadcast',
-      closed.frame.byteLength * recipients,
-      this.dimension * 4 * recipients,
+    // one buffer for every tab: the header and the delta in one iteration frame, written as
+    // one WebSocket message to each socket (socket-parser.ts); local: every node tells its own
+    const frame = encodeIterationFrame(
+      { iteration: closed.iteration, learningRate: this.learningRateValue, phase: this.phaseValue },
+      closed.frame,
     );
+    this.workers?.local.emit(
+      'iteration',
+      Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength),
+    );
+    const recipients = this.sockets.size;
+    this.countWire('broadcast', frame.byteLength * recipients, this.dimension * 4 * recipients);
     if (own) this.metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
     this.metrics.iterationSeconds.observe(iterationSeconds);
     this.dashboardMetrics.recordIteration(

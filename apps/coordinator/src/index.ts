@@ -1,6 +1,8 @@
 export {
   Coordinator,
+  HEARTBEAT,
   type CoordinatorOptions,
+  type Heartbeat,
   type EvaluationPoint,
   type LogEvent,
 } from './coordinator.ts';

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { allocateFrame, jobIdOf, PROTOCOL_VERSION, sealFrame } from '@swarmgrad/protocol';
+import { tabParser } from '@swarmgrad/protocol/socket-parser';
 import type { Coordinator } from '../src/index.ts';
 import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
 import { startCoordinator, status, waitFor } from '@swarmgrad/test-support/harness';
@@ -309,9 +310,11 @@ describe('coordinator', () => {
     await waitFor(() => bad.rejections.length >= 3, 'report rejection');
     expect(bad.rejections[2]!.code).toBe('invalid-message');
 
-    // a raw client: bad hello, fault injection refused, events before hello
+    // a raw client: bad hello, fault injection refused, events before hello (it gets the
+    // iteration frames like every socket of the namespace, hence the tab's parser)
     const raw = io(`${coordinator.url}/worker`, {
       transports: ['websocket'],
+      parser: tabParser,
       forceNew: true,
       reconnection: false,
     });

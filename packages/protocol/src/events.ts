@@ -295,6 +295,7 @@ export interface Welcome {
   iceServers?: IceServer[];
 }
 
+/** An iteration frame decoded (iteration-frame.ts): the tab's view of one closed iteration. */
 export interface IterationStart {
   iteration: number;
   /** The agreed base moved by this decoded frame; apply to reach `iteration`'s base. */
@@ -335,7 +336,8 @@ export interface WorkerServerToClient {
   placement: (placement: Placement) => void;
   /** The tab waits without a seat (see Unseated); sent when it loses or cannot get one. */
   unseated: (info: Unseated) => void;
-  iteration: (start: IterationStart) => void;
+  /** An iteration frame (iteration-frame.ts), one binary message (socket-parser.ts). */
+  iteration: (frame: Uint8Array) => void;
   signal: (message: { from: string; data: unknown }) => void;
   phase: (phase: Phase) => void;
   confirm: (request: ConfirmRequest) => void;

@@ -13,6 +13,7 @@
  * digest of another update), 'abstain', or 'silent' (no answer).
  */
 import { io, type Socket } from 'socket.io-client';
+import { tabParser, WORKER_NAMESPACE } from '@swarmgrad/protocol/socket-parser';
 import {
   decodeFrameInto,
   encodeToFrame,
@@ -22,6 +23,8 @@ import {
 } from '@swarmgrad/core';
 import {
   PROTOCOL_VERSION,
+  maxUpdateFrameBytes,
+  parseIterationFrame,
   type CodecName,
   type ConfirmRequest,
   type IterationStart,
@@ -98,8 +101,9 @@ export class FakeWorker {
       confirm: 'honest',
       ...options,
     };
-    this.socket = io(`${options.url}/worker`, {
+    this.socket = io(`${options.url}${WORKER_NAMESPACE}`, {
       transports: ['websocket'],
+      parser: tabParser,
       reconnection: false,
       forceNew: true,
       ...(options.headers === undefined ? {} : { extraHeaders: options.headers }),
@@ -120,7 +124,16 @@ export class FakeWorker {
         })
         .catch(() => undefined); // the coordinator went away while downloading
     });
-    this.socket.on('iteration', (start) => this.onIteration(start));
+    this.socket.on('iteration', (frame) => {
+      // the welcome (and its dimension) may still be on its way: bound by the largest frame then
+      const dimension = (this.welcome as Welcome | undefined)?.dimension;
+      const parsed = parseIterationFrame(
+        frame,
+        dimension === undefined ? {} : { maxDeltaBytes: maxUpdateFrameBytes(dimension) },
+      );
+      if (!parsed.ok) throw new Error(`iteration frame: ${parsed.error.code}`);
+      this.onIteration(parsed.value);
+    });
     this.socket.on('confirm', (request) => this.onConfirm(request));
   }
 
@@ -217,8 +230,7 @@ export class FakeWorker {
       this.fetchParams().catch(() => undefined);
       return;
     }
-    const delta =
-      start.delta instanceof Uint8Array ? start.delta : new Uint8Array(start.delta as ArrayBuffer);
+    const delta = start.delta;
     const aligned = delta.byteOffset % 8 === 0 ? delta : new Uint8Array(delta);
     const result = decodeFrameInto(aligned, this.base, {
       dimension: this.base.length,

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { JobSpecInput } from '@swarmgrad/protocol';
-import { Coordinator, parseJob, type AddressOptions } from '@swarmgrad/coordinator';
+import { Coordinator, parseJob, type AddressOptions, type Heartbeat } from '@swarmgrad/coordinator';
 
 export const testJobInput: JobSpecInput = {
   name: 'test-softmax',
@@ -42,6 +42,8 @@ export async function startCoordinator(
     addresses?: AddressOptions;
     /** Interface to listen on (default 127.0.0.1). */
     host?: string;
+    /** engine.io heartbeat overrides (default: the coordinator's HEARTBEAT). */
+    heartbeat?: Partial<Heartbeat>;
   } = {},
 ): Promise<Coordinator> {
   return Coordinator.start({
@@ -60,6 +62,7 @@ export async function startCoordinator(
       : { proposerPatienceMs: options.proposerPatienceMs }),
     redis: options.redis,
     ...(options.addresses === undefined ? {} : { addresses: options.addresses }),
+    ...(options.heartbeat === undefined ? {} : { heartbeat: options.heartbeat }),
   });
 }
 

@@ -8,17 +8,23 @@
  *   per URL, then the next one, round robin); a server-side disconnect (coordinator restart) is
  *   retried too. `ping` is answered at once (the coordinator's RTT probe).
  * - The base: fetched from the welcome's paramsUrl (an fp32 frame stamped with its iteration),
- *   then moved by the `iteration` deltas strictly in order, each decoded into zeros and added
+ *   then moved by the `iteration` frames (one binary message each, packages/protocol
+ *   iteration-frame.ts and socket-parser.ts; validated, bounded by the model's dimension) strictly
+ *   in order, each decoded into zeros and added
  *   (the coordinator's own arithmetic, so both hold bit-identical bases). A missing delta, an
- *   undecodable one, or a welcome after a reconnect at another iteration triggers a refetch;
+ *   undecodable one (or a malformed iteration frame), or a welcome after a reconnect at another
+ *   iteration triggers a refetch;
  *   deltas arriving meanwhile are queued and replayed on top.
  * - Every event payload is typed by packages/protocol (WorkerClientToServer/ServerToClient).
  */
 import { io, type Socket } from 'socket.io-client';
 import { decodeFrameInto } from '@swarmgrad/core';
+import { tabParser, WORKER_NAMESPACE } from '@swarmgrad/protocol/socket-parser';
 import {
   PROTOCOL_VERSION,
   iceServersSchema,
+  maxUpdateFrameBytes,
+  parseIterationFrame,
   type Confirmation,
   type ConfirmRequest,
   type FaultMode,
@@ -204,8 +210,10 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     this.urlIndex = index % this.options.urls.length;
     const several = this.options.urls.length > 1;
     const reconnection = this.options.reconnection ?? true;
-    const socket: ClientSocket = io(`${this.url}/worker`, {
+    const socket: ClientSocket = io(`${this.url}${WORKER_NAMESPACE}`, {
       transports: ['websocket'],
+      // iteration frames arrive as one binary message (packages/protocol socket-parser.ts)
+      parser: tabParser,
       forceNew: true,
       reconnection,
       reconnectionAttempts: several ? (this.options.attemptsPerUrl ?? 3) : Infinity,
@@ -248,7 +256,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     socket.on('placement', (placement) =>
       this.whenWelcomed(() => this.emit('placement', placement)),
     );
-    socket.on('iteration', (start) => this.whenWelcomed(() => this.onIteration(start)));
+    socket.on('iteration', (frame) => this.whenWelcomed(() => this.onIterationFrame(frame)));
     socket.on('confirm', (request) => this.whenWelcomed(() => this.emit('confirm', request)));
     socket.on('signal', (message) => this.emit('signal', message));
     socket.on('phase', (phase) => {
@@ -329,6 +337,20 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     const pending = this.beforeWelcome;
     this.beforeWelcome = [];
     for (const action of pending) action();
+  }
+
+  private onIterationFrame(frame: Uint8Array): void {
+    const welcome = this.welcomeValue!;
+    const parsed = parseIterationFrame(frame, {
+      maxDeltaBytes: maxUpdateFrameBytes(welcome.dimension),
+    });
+    if (!parsed.ok) {
+      // the iteration it carried is lost: fetch the agreed parameters instead
+      this.options.logger.warn({ ...parsed.error }, 'malformed iteration frame: refetching');
+      void this.resync();
+      return;
+    }
+    this.onIteration(parsed.value);
   }
 
   private onIteration(start: IterationStart): void {

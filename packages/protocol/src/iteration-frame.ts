@@ -1,0 +1,140 @@
+/**
+ * Versioned binary iteration frame: what the coordinator sends every tab when an iteration
+ * closes — the iteration's header and the agreed delta (an update frame, frame.ts) in one buffer.
+ * The coordinator builds it once per iteration and writes the same bytes to every socket, one
+ * WebSocket frame per tab (socket-parser.ts carries it past socket.io's JSON + attachment
+ * encoding). A fixed 24-byte little-endian header, then the delta:
+ *
+ *   off size field
+ *     0    4 magic        'SGIT' (0x54494753 read little-endian)
+ *     4    1 version      ITERATION_FRAME_VERSION
+ *     5    1 phase        index in `phases` (events.ts)
+ *     6    2 flags        reserved, must be 0
+ *     8    4 iteration    u32, the iteration the delta moves the agreed base to
+ *    12    4 deltaBytes   u32, 0 = no delta (the tab fetches the parameters instead)
+ *    16    8 learningRate f64
+ *    24      delta        an update frame; 8-byte aligned when the frame buffer is
+ *
+ * The decoded header is checked against iterationHeaderSchema (zod). Parsing never throws: it
+ * returns a typed Result with a frame error code ('truncated', 'oversized', 'bad-magic',
+ * 'unsupported-version', 'bad-header', 'non-finite'). The delta is returned as a view and
+ * checked by whoever decodes it (parseFrame / decodeFrameInto: checksum, job, dimension).
+ */
+import { z } from 'zod';
+import { fail, ok, type Result } from './errors.ts';
+import { phases, type IterationStart } from './events.ts';
+import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './frame.ts';
+
+export const ITERATION_FRAME_MAGIC = 0x54494753;
+export const ITERATION_FRAME_VERSION = 1;
+export const ITERATION_HEADER_BYTES = 24;
+
+/** The header fields as validated; learning rates obey the job's bounds (job.ts). */
+export const iterationHeaderSchema = z
+  .object({
+    iteration: z.number().int().min(0).max(0xffffffff),
+    learningRate: z.number().finite().positive().max(10),
+    phase: z.enum(phases),
+  })
+  .strict();
+export type IterationHeader = z.infer<typeof iterationHeaderSchema>;
+
+export interface IterationFrameLimits {
+  /** Largest delta accepted (bytes, update frame header included). Default MAX_FRAME_BYTES. */
+  maxDeltaBytes?: number;
+}
+
+/**
+ * Bytes an update frame of `dimension` parameters takes at most with any codec: fp32 (4 bytes a
+ * parameter) is the largest; the sign codecs' block scales and padding fit the slack.
+ */
+export function maxUpdateFrameBytes(dimension: number): number {
+  return FRAME_HEADER_BYTES + 4 * dimension + 1024;
+}
+
+/** Whether `bytes` starts like an iteration frame (magic only: parseIterationFrame checks it). */
+export function hasIterationMagic(bytes: Uint8Array): boolean {
+  return (
+    bytes.byteLength >= 4 &&
+    new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true) === ITERATION_FRAME_MAGIC
+  );
+}
+
+/**
+ * Builds the frame of one iteration. Throws on a header outside iterationHeaderSchema (the
+ * coordinator's own values: a bug, not input) or a delta larger than the frame format allows.
+ */
+export function encodeIterationFrame(
+  header: IterationHeader,
+  delta: Uint8Array | undefined,
+): Uint8Array {
+  const checked = iterationHeaderSchema.safeParse(header);
+  if (!checked.success) {
+    throw new RangeError(`iteration header: ${checked.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  const deltaBytes = delta?.byteLength ?? 0;
+  if (deltaBytes > MAX_FRAME_BYTES) throw new RangeError(`delta of ${deltaBytes} bytes`);
+  const bytes = new Uint8Array(ITERATION_HEADER_BYTES + deltaBytes);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, ITERATION_FRAME_MAGIC, true);
+  view.setUint8(4, ITERATION_FRAME_VERSION);
+  view.setUint8(5, phases.indexOf(checked.data.phase));
+  view.setUint16(6, 0, true);
+  view.setUint32(8, checked.data.iteration, true);
+  view.setUint32(12, deltaBytes, true);
+  view.setFloat64(16, checked.data.learningRate, true);
+  if (delta !== undefined) bytes.set(delta, ITERATION_HEADER_BYTES);
+  return bytes;
+}
+
+/** Parses an iteration frame; the delta is a view into `bytes` (no copy). */
+export function parseIterationFrame(
+  bytes: Uint8Array,
+  limits: IterationFrameLimits = {},
+): Result<IterationStart> {
+  const maxDelta = Math.min(limits.maxDeltaBytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
+  const maxBytes = ITERATION_HEADER_BYTES + maxDelta;
+  if (bytes.byteLength > maxBytes) {
+    return fail('oversized', `iteration frame of ${bytes.byteLength} bytes exceeds ${maxBytes}`);
+  }
+  if (bytes.byteLength < ITERATION_HEADER_BYTES) {
+    return fail('truncated', `iteration frame of ${bytes.byteLength} bytes: header incomplete`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== ITERATION_FRAME_MAGIC) {
+    return fail('bad-magic', 'not an iteration frame');
+  }
+  const version = view.getUint8(4);
+  if (version !== ITERATION_FRAME_VERSION) {
+    return fail(
+      'unsupported-version',
+      `iteration frame version ${version}, expected ${ITERATION_FRAME_VERSION}`,
+    );
+  }
+  if (view.getUint16(6, true) !== 0) return fail('bad-header', 'reserved flags must be zero');
+  const learningRate = view.getFloat64(16, true);
+  if (!Number.isFinite(learningRate)) {
+    return fail('non-finite', `learning rate ${learningRate}`);
+  }
+  const header = iterationHeaderSchema.safeParse({
+    iteration: view.getUint32(8, true),
+    learningRate,
+    phase: phases[view.getUint8(5)],
+  });
+  if (!header.success) {
+    const issue = header.error.issues[0];
+    return fail('bad-header', `${issue?.path.join('.') ?? 'header'}: ${issue?.message ?? ''}`);
+  }
+  const deltaBytes = view.getUint32(12, true);
+  const available = bytes.byteLength - ITERATION_HEADER_BYTES;
+  if (deltaBytes > available) {
+    return fail('truncated', `delta declares ${deltaBytes} bytes, ${available} present`);
+  }
+  if (deltaBytes < available) {
+    return fail('oversized', `${available - deltaBytes} bytes after the declared delta`);
+  }
+  return ok({
+    ...header.data,
+    delta: deltaBytes === 0 ? undefined : bytes.subarray(ITERATION_HEADER_BYTES),
+  });
+}
