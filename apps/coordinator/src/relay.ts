@@ -82,6 +82,13 @@ export class LinkRelays {
     return [...(this.byTab.get(tab) ?? [])].sort();
   }
 
+  /** Every tab in a pair with a report (failing or relayed). */
+  tabs(): string[] {
+    const tabs = new Set<string>();
+    for (const key of this.pairs.keys()) for (const tab of splitKey(key)) tabs.add(tab);
+    return [...tabs];
+  }
+
   /** Relayed pairs now. */
   get relayedPairs(): number {
     let n = 0;
