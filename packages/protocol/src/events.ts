@@ -22,8 +22,8 @@ export const limits = {
   linkReportsPerSecond: 1,
   linkReportBurst: 16,
   /** Frames a tab may have the coordinator relay (`relay-frame`) per second, and its burst. */
-  relayFramesPerSecond: 8,
-  relayFrameBurst: 32,
+  relayFramesPerSecond: 20,
+  relayFrameBurst: 64,
 } as const;
 
 const id = z.string().min(1).max(limits.maxIdLength);
