@@ -133,6 +133,7 @@ describe('the --json line', () => {
       stallThresholdSeconds: 15,
       wireBitsPerParam: 1.036,
       candidatePairs: { host: 6, srflx: 0, prflx: 0, relay: 0 },
+      relayedFrames: 0,
       wallSeconds: 95.2,
       quarantined: ['tab-12345678'],
       byzantine: ['tab-12345678'],
