@@ -76,7 +76,7 @@ describe('LinkRelays', () => {
 
   it('on random report sequences, relayed pairs and peer lists always agree', () => {
     let seed = 7;
-    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const tabs = ['a', 'b', 'c', 'd', 'e'];
     const relays = new LinkRelays({ soloFailures: 3 });
     for (let step = 0; step < 2000; step++) {
