@@ -68,6 +68,15 @@ describe('swarmgrad swarm arguments', () => {
     });
   });
 
+  it('--no-turn leaves TURN out of the network lab', () => {
+    const plan = (args: string[]) => planSwarm(parse(args) as SwarmCommandOptions).launch;
+    expect(plan(['--serve', '--network', 'symmetric-nat', '--no-turn']).network).toMatchObject({
+      profile: 'symmetric-nat',
+      turn: false,
+    });
+    expect(plan(['--serve', '--network', 'symmetric-nat']).network).not.toHaveProperty('turn');
+  });
+
   it('refuses bad numbers at parse time', () => {
     expect(() => parse(['--serve', '--tabs', '0'])).toThrow(/--tabs/);
     expect(() => parse(['--serve', '--tabs', 'x'])).toThrow(/--tabs/);
