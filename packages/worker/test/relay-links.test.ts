@@ -98,13 +98,18 @@ describe('a link that never connects', () => {
       expect(w.status().rejected.total).toBe(0);
     }
     // the proposals that moved the model were confirmed by both members, so each held the
-    // other's register
-    const counted = a.status().proposals.counted + x.status().proposals.counted;
-    expect(counted).toBeGreaterThanOrEqual(10);
+    // other's register (the ack of the last one may still be on its way to the proposer)
+    await waitFor(
+      () => a.status().proposals.counted + x.status().proposals.counted >= 10,
+      '10 proposals counted',
+      5_000,
+    );
 
+    // the coordinator relays no more than the tabs sent (read first, as it counts second)
     const api = await status(swarm.coordinator.url);
     const sent = a.status().wire.relayedFramesSent + x.status().wire.relayedFramesSent;
-    expect(api.relayedFrames).toBeGreaterThanOrEqual(20);
+    // ... and at least what they received before
+    expect(api.relayedFrames).toBeGreaterThanOrEqual(received[0]! + received[1]!);
     expect(api.relayedFrames).toBeLessThanOrEqual(sent);
     expect(api.relay.pairs).toBe(1);
     expect(api.relay.bytes).toBeGreaterThan(api.relayedFrames * 40);
@@ -132,7 +137,9 @@ describe('a link that never connects', () => {
     const before = (await status(swarm.coordinator.url)).relayedFrames;
     const from = swarm.coordinator.iteration;
     await waitFor(() => swarm.coordinator.iteration >= from + 5, '5 direct iterations', 20_000);
-    for (const w of [a!, x!]) expect(w.status().wire.framesReceived).toBeGreaterThanOrEqual(4);
+    // each direct iteration's confirmation needed the proposer's register over the link
+    const direct = a!.status().wire.framesReceived + x!.status().wire.framesReceived;
+    expect(direct).toBeGreaterThanOrEqual(5);
     expect((await status(swarm.coordinator.url)).relayedFrames).toBe(before);
   }, 60_000);
 });
