@@ -851,7 +851,7 @@ export class Coordinator {
       if (target) target.emit('relayed-frame', { from: from.id, frame });
       else if (this.shared.distributed && this.registry.tabs.get(to)?.connected === true)
         this.workers?.to(tabRoom(to)).emit('relayed-frame', { from: from.id, frame });
-      else return; // the peer is away (its resume grace): its links will send it on reconnect
+      else return; // the peer is away (its resume grace): it asks again (resend-register) if needed
       this.relayedFrames++;
       this.relayedBytes += frame.byteLength;
       this.metrics.relayedFrames.inc();
