@@ -145,7 +145,12 @@ test('symmetric-nat without TURN: no link connects; the coordinator relays and t
   const reached = await swarm.run({ accuracy: 0, maxIterations: 40, timeoutSeconds: 300 });
   const status = await swarm.status();
   const summary = await swarm.close();
-  note('symmetric-nat-no-turn', { ...summary, reason: reached.reason, relay: status.relay });
+  note('symmetric-nat-no-turn', {
+    ...summary,
+    ok: reached.ok,
+    reason: reached.reason,
+    relay: status.relay,
+  });
   expect(reached.ok).toBe(true);
   expect(summary.iterations).toBeGreaterThanOrEqual(40);
   expect(summary.accuracy!).toBeGreaterThanOrEqual(0.75);
