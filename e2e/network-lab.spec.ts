@@ -11,7 +11,9 @@
  *    TURN; the swarm trains 40 iterations (held-out accuracy ≥ 0.75) with no stalled round;
  * 3. `udp-blocked` (the routers drop all UDP): only TURN over TCP works; 40 iterations, no stall;
  * 4. `lan` (homes on the public bridge, no ICE servers): links connect on host candidates;
- * 5. `wan` (`nat` plus 20 Mbit/s, 1 % loss per direction, and 40 ± 10 ms delay where the
+ * 5. `symmetric-nat` without TURN (STUN only): no link connects, the coordinator relays the
+ *    register frames (issue 14, item 3); 40 iterations, no stalled round;
+ * 6. `wan` (`nat` plus 20 Mbit/s, 1 % loss per direction, and 40 ± 10 ms delay where the
  *    kernel has netem): 40 iterations with no stalled round.
  *
  * Tabs use the wasm backend (the fastest here) instead of timing every backend.
@@ -122,5 +124,42 @@ test.fixme('wan: a shaped, lossy access link per tab, and no stalled round', asy
   expect(summary.ok).toBe(true);
   expect(summary.iterations).toBeGreaterThanOrEqual(40);
   expect(summary.roundsStalled).toBe(0);
+  expect(summary.candidatePairs.host).toBe(0);
+});
+
+// Issue 14, item 3: behind symmetric NATs with STUN but no TURN server, no link connects (each
+// NAT maps every destination to a new random port, so no hole punching works). The tabs report
+// their failed links, the coordinator relays the clusters' register frames over socket.io, and
+// training goes on with no stalled round.
+test('symmetric-nat without TURN: no link connects; the coordinator relays and the swarm trains', async ({
+  launchSwarm,
+}) => {
+  test.setTimeout(8 * 60_000);
+  const swarm = await launchSwarm({
+    serve: true,
+    tabs: 4,
+    backend,
+    network: { profile: 'symmetric-nat', turn: false },
+  });
+  await swarm.untilJoined();
+  const reached = await swarm.run({ accuracy: 0, maxIterations: 40, timeoutSeconds: 300 });
+  const status = await swarm.status();
+  const summary = await swarm.close();
+  note('symmetric-nat-no-turn', {
+    ...summary,
+    ok: reached.ok,
+    reason: reached.reason,
+    relay: status.relay,
+  });
+  expect(reached.ok).toBe(true);
+  expect(summary.iterations).toBeGreaterThanOrEqual(40);
+  expect(summary.accuracy!).toBeGreaterThanOrEqual(0.75);
+  expect(summary.roundsStalled).toBe(0);
+  // no iteration can close without the relay: a proposal of the cluster of four counts once 2
+  // other members confirmed it, each holding the proposer's register, which only the
+  // coordinator could carry — at least 2 relayed frames per iteration
+  expect(summary.relayedFrames).toBeGreaterThanOrEqual(2 * 40);
+  expect(status.relay.pairs).toBeGreaterThan(0);
+  expect(summary.candidatePairs.relay).toBe(0);
   expect(summary.candidatePairs.host).toBe(0);
 });

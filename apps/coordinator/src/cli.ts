@@ -438,6 +438,10 @@ function addSwarmCommand(program: Command): void {
     .option('--wan-jitter <ms>', '--network wan: delay jitter', nonNegative, 10)
     .option('--wan-loss <percent>', '--network wan: packet loss per direction', nonNegative, 1)
     .option('--wan-rate <mbit>', '--network wan: rate limit per direction', nonNegative, 20)
+    .option(
+      '--no-turn',
+      '--network: hand the tabs STUN only, no TURN (behind symmetric NATs the coordinator then relays)',
+    )
     .action(async (opts: SwarmCliOptions) => {
       // loaded here so that `serve` never loads Playwright
       const { runSwarmCommand } = await import('@swarmgrad/swarm/command');

@@ -35,6 +35,9 @@ import {
   helloSchema,
   jobIdOf,
   limits,
+  linkReportSchema,
+  parseFrame,
+  relayFrameSchema,
   proposalMetaSchema,
   reportSchema,
   sealFrame,
@@ -62,6 +65,7 @@ import {
 } from '@swarmgrad/worker/model';
 
 import { TabRegistry, type TabRecord } from './tabs.ts';
+import { LinkRelays } from './relay.ts';
 import { AddressGate, type AddressOptions } from './addresses.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { DeltaJournal } from './journal.ts';
@@ -214,6 +218,13 @@ export class Coordinator {
   private http: HttpServer | undefined;
   private readonly sockets = new Map<string, WorkerSocket>();
   private readonly limiter: RateLimiterMemory;
+  /** Per tab: link reports, and frames to relay (limits in packages/protocol events.ts). */
+  private readonly linkLimiter: RateLimiterMemory;
+  private readonly relayLimiter: RateLimiterMemory;
+  /** Pairs of tabs whose link does not connect: their frames go through here (relay.ts). */
+  readonly relays = new LinkRelays();
+  private relayedFrames = 0;
+  private relayedBytes = 0;
   /** Client address → address group (capped per cluster by placement), joins per group. */
   private readonly addresses: AddressGate;
   private phaseValue: Phase = 'waiting';
@@ -327,6 +338,14 @@ export class Coordinator {
     this.limiter = new RateLimiterMemory({
       points: limits.eventBurst,
       duration: limits.eventBurst / limits.eventsPerSecond,
+    });
+    this.linkLimiter = new RateLimiterMemory({
+      points: limits.linkReportBurst,
+      duration: limits.linkReportBurst / limits.linkReportsPerSecond,
+    });
+    this.relayLimiter = new RateLimiterMemory({
+      points: limits.relayFrameBurst,
+      duration: limits.relayFrameBurst / limits.relayFramesPerSecond,
     });
     this.addresses = new AddressGate(options.addresses, () =>
       this.logger.warn(
@@ -530,7 +549,10 @@ export class Coordinator {
       this.http!.once('error', reject);
       this.http!.listen(port, host, () => resolve());
     });
-    this.statusTimer = setInterval(() => this.publishStatus(), 1000);
+    this.statusTimer = setInterval(() => {
+      this.pruneRelays();
+      this.publishStatus();
+    }, 1000);
     this.statusTimer.unref();
   }
 
@@ -644,6 +666,9 @@ export class Coordinator {
           },
         });
         void this.measureRtt(admitted, socket);
+        // a resumed tab gets back the list of peers whose frames the coordinator relays
+        const relayed = this.relays.peersOf(admitted.id);
+        if (relayed.length > 0) socket.emit('relay-peers', { peers: relayed });
       });
     });
 
@@ -752,6 +777,113 @@ export class Coordinator {
       );
     });
 
+    socket.on('link', async (raw) => {
+      if (!tab || !(await allowed('link'))) return;
+      const from = tab;
+      try {
+        await this.linkLimiter.consume(from.id);
+      } catch {
+        socket.emit('rejected', refuse('link', 'rate-limited', 'too many link reports'));
+        return;
+      }
+      const parsed = linkReportSchema.safeParse(raw);
+      if (!parsed.success) {
+        socket.emit(
+          'rejected',
+          refuse('link', 'invalid-message', parsed.error.issues[0]?.message ?? 'bad link report'),
+        );
+        return;
+      }
+      const report = parsed.data;
+      if (!this.coSeated(from.id, report.peer)) {
+        socket.emit(
+          'rejected',
+          refuse('link', 'not-in-cluster', `${report.peer} is not a peer in your cluster`),
+        );
+        return;
+      }
+      const change = this.relays.report(from.id, report.peer, report.state);
+      if (!change.changed) return;
+      this.logEvent(
+        change.relayed ? 'link-relayed' : 'link-direct',
+        change.relayed
+          ? `the link ${from.id} – ${report.peer} does not connect (${report.reason ?? report.state}, ${report.attempts} attempts): the coordinator relays its frames`
+          : `the link ${from.id} – ${report.peer} connected: its frames go direct again`,
+      );
+      this.metrics.relayedPairs.set(this.relays.relayedPairs);
+      this.sendRelayPeers([from.id, report.peer]);
+    });
+
+    socket.on('relay-frame', async (rawMeta, rawFrame) => {
+      if (!tab || !(await allowed('relay-frame'))) return;
+      const from = tab;
+      try {
+        await this.relayLimiter.consume(from.id);
+      } catch {
+        socket.emit('rejected', refuse('relay-frame', 'rate-limited', 'too many relayed frames'));
+        return;
+      }
+      const meta = relayFrameSchema.safeParse(rawMeta);
+      if (!meta.success) {
+        socket.emit(
+          'rejected',
+          refuse('relay-frame', 'invalid-message', meta.error.issues[0]?.message ?? 'bad meta'),
+        );
+        return;
+      }
+      const to = meta.data.to;
+      if (!(rawFrame instanceof Uint8Array)) {
+        socket.emit(
+          'rejected',
+          refuse('relay-frame', 'invalid-message', 'the frame is not binary'),
+        );
+        return;
+      }
+      // a register frame of this job, no larger than fp32 would be; the receiving tab decodes it
+      const maxFrameBytes = FRAME_HEADER_BYTES + 4 * this.dimension;
+      if (rawFrame.byteLength > maxFrameBytes) {
+        socket.emit(
+          'rejected',
+          refuse('relay-frame', 'payload-too-large', `frame of ${rawFrame.byteLength} bytes`),
+        );
+        return;
+      }
+      const header = parseFrame(rawFrame, { maxFrameBytes });
+      if (!header.ok || header.value.header.jobId !== this.jobId) {
+        socket.emit(
+          'rejected',
+          header.ok
+            ? refuse('relay-frame', 'wrong-job', 'a frame of another job')
+            : refuse('relay-frame', header.error.code, header.error.message),
+        );
+        return;
+      }
+      if (!this.coSeated(from.id, to)) {
+        socket.emit(
+          'rejected',
+          refuse('relay-frame', 'not-in-cluster', `${to} is not a peer in your cluster`),
+        );
+        return;
+      }
+      if (!this.relays.isRelayed(from.id, to)) {
+        socket.emit(
+          'rejected',
+          refuse('relay-frame', 'not-relayed', `the link to ${to} is not relayed`),
+        );
+        return;
+      }
+      const frame = new Uint8Array(rawFrame);
+      const target = this.sockets.get(to);
+      if (target) target.emit('relayed-frame', { from: from.id, frame });
+      else if (this.shared.distributed && this.registry.tabs.get(to)?.connected === true)
+        this.workers?.to(tabRoom(to)).emit('relayed-frame', { from: from.id, frame });
+      else return; // the peer is away (its resume grace): it asks again (resend-register) if needed
+      this.relayedFrames++;
+      this.relayedBytes += frame.byteLength;
+      this.metrics.relayedFrames.inc();
+      this.countWire('relay', frame.byteLength, 4 * header.value.header.dimension);
+    });
+
     socket.on('proposal', async (rawMeta, rawFrame, ack) => {
       if (typeof ack !== 'function') return;
       if (!(await allowed('proposal'))) {
@@ -792,6 +924,35 @@ export class Coordinator {
       clearTimeout(helloTimer);
       if (tab) this.onLeave(tab, socket);
     });
+  }
+
+  /** Both tabs hold seats in one cluster. */
+  private coSeated(a: string, b: string): boolean {
+    if (a === b) return false;
+    const x = this.registry.seatOf(a);
+    const y = this.registry.seatOf(b);
+    return x !== undefined && y !== undefined && x.clusterId === y.clusterId;
+  }
+
+  /** Tells these tabs (here or, with several nodes, on another node) their relayed peers. */
+  private sendRelayPeers(tabIds: Iterable<string>): void {
+    for (const id of tabIds) {
+      const info = { peers: this.relays.peersOf(id) };
+      const socket = this.sockets.get(id);
+      if (socket) socket.emit('relay-peers', info);
+      else if (this.shared.distributed) this.workers?.to(tabRoom(id)).emit('relay-peers', info);
+    }
+  }
+
+  /** Relay pairs of tabs the registry forgot (left for good) are dropped. */
+  private pruneRelays(): void {
+    let changed = false;
+    for (const id of this.relays.tabs()) {
+      if (this.registry.tabs.has(id)) continue;
+      this.sendRelayPeers(this.relays.forget(id));
+      changed = true;
+    }
+    if (changed) this.metrics.relayedPairs.set(this.relays.relayedPairs);
   }
 
   /** A join for this hello: a new identity, or the one its resume token names. */
@@ -2069,6 +2230,8 @@ export class Coordinator {
       quarantined: this.quarantinedTabs.map((q) => ({ ...q, reportedBy: [...q.reportedBy] })),
       proposals: { ...this.verdicts },
       unseated: this.registry.unseated().length,
+      relayedFrames: this.relayedFrames,
+      relay: { bytes: this.relayedBytes, pairs: this.relays.relayedPairs },
       serverTime: Date.now(),
       staleness: this.dashboardMetrics.staleness({
         learningRate: this.learningRateValue,
@@ -2097,7 +2260,7 @@ export class Coordinator {
   }
 
   private countWire(
-    path: 'proposal' | 'broadcast' | 'peer',
+    path: 'proposal' | 'broadcast' | 'peer' | 'relay',
     bytes: number,
     fp32Bytes: number,
   ): void {

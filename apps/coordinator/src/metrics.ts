@@ -72,6 +72,16 @@ export function createMetrics() {
       help: 'Proposals dropped for exceeding the staleness threshold',
       registers: [registry],
     }),
+    relayedFrames: new Counter({
+      name: 'swarmgrad_relayed_frames_total',
+      help: 'Frames the coordinator relayed between two tabs whose WebRTC link does not connect',
+      registers: [registry],
+    }),
+    relayedPairs: new Gauge({
+      name: 'swarmgrad_relayed_pairs',
+      help: 'Pairs of tabs whose frames the coordinator relays now',
+      registers: [registry],
+    }),
     checkpoints: new Counter({
       name: 'swarmgrad_checkpoints_total',
       help: 'Checkpoints written',

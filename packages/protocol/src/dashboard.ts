@@ -160,6 +160,13 @@ export interface DashboardStatus {
    * the most seats it may in every cluster with a vacancy (placement's address-group cap).
    */
   unseated: number;
+  /**
+   * Register frames this coordinator carried between two tabs of a cluster whose WebRTC link
+   * failed (issue 14, item 3: `link` reports, `relay-frame`), their bytes, and the pairs of tabs
+   * whose link it relays now.
+   */
+  relayedFrames: number;
+  relay: { bytes: number; pairs: number };
   /** Server clock (ms since the epoch) when this status was taken. */
   serverTime: number;
   /** Null until proposals and a closed iteration have been measured. */
@@ -186,6 +193,9 @@ export type DashboardEventKind =
   | 'proposal-refuted'
   | 'proposal-unconfirmed'
   | 'proposer-silent'
+  /** A pair of tabs whose link failed now exchanges frames through the coordinator, or no more. */
+  | 'link-relayed'
+  | 'link-direct'
   | 'checkpoint'
   | 'control'
   | 'iteration'

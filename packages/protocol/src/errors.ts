@@ -29,6 +29,8 @@ export const errorCodes = [
   'too-many-joins',
   'unauthorized',
   'not-in-cluster',
+  /** A frame to relay for a pair of tabs whose link the coordinator does not relay. */
+  'not-relayed',
   // proposals: only the cluster's designated proposer may propose, and a majority of the
   // cluster's live members must confirm what it proposed
   'not-proposer',

@@ -18,6 +18,12 @@ export const limits = {
   /** Events per second a connection may send on average, and its burst. */
   eventsPerSecond: 50,
   eventBurst: 200,
+  /** Link reports (`link`) a tab may send per second on average, and its burst. */
+  linkReportsPerSecond: 1,
+  linkReportBurst: 16,
+  /** Frames a tab may have the coordinator relay (`relay-frame`) per second, and its burst. */
+  relayFramesPerSecond: 20,
+  relayFrameBurst: 64,
 } as const;
 
 const id = z.string().min(1).max(limits.maxIdLength);
@@ -93,6 +99,39 @@ export const signalSchema = z
   })
   .strict();
 export type SignalMessage = z.infer<typeof signalSchema>;
+
+/**
+ * A tab's word on one WebRTC link of its cluster (issue 14, item 3): `failed` when a connection
+ * attempt to `peer` failed or did not connect in time, `connected` when a link it had reported
+ * failed (or that was relayed) came up. The coordinator relays the register frames of a pair
+ * whose link keeps failing (packages/protocol `relay-frame`, apps/coordinator relay.ts).
+ */
+export const linkReportSchema = z
+  .object({
+    peer: id,
+    state: z.enum(['failed', 'connected']),
+    /** Connection attempts since the link was last connected. */
+    attempts: count.max(1_000_000),
+    /** Why the attempt failed (simple-peer's error code, `timeout`, ...), for the event log. */
+    reason: z.string().max(64).optional(),
+  })
+  .strict();
+export type LinkReport = z.infer<typeof linkReportSchema>;
+
+/** Metadata of a frame a tab asks the coordinator to relay; the binary frame travels beside. */
+export const relayFrameSchema = z.object({ to: id }).strict();
+export type RelayFrameMeta = z.infer<typeof relayFrameSchema>;
+
+/** Coordinator → tab: the peers whose frames go through the coordinator (the whole list). */
+export interface RelayPeers {
+  peers: string[];
+}
+
+/** Coordinator → tab: a frame a peer sent through the coordinator (validated by the tab). */
+export interface RelayedFrame {
+  from: string;
+  frame: Uint8Array;
+}
 
 export const tabStates = ['computing', 'waiting', 'idle', 'paused', 'quarantined'] as const;
 
@@ -319,6 +358,10 @@ export interface WorkerClientToServer {
   report: (report: unknown) => void;
   proposal: (meta: unknown, frame: unknown, ack: Ack<{ counted: boolean }>) => void;
   confirmation: (answer: unknown) => void;
+  /** A link of the tab's cluster failed or came up (linkReportSchema). */
+  link: (report: unknown) => void;
+  /** A frame for a peer whose link the coordinator relays (relayFrameSchema + bytes). */
+  'relay-frame': (meta: unknown, frame: unknown) => void;
 }
 
 /**
@@ -344,4 +387,8 @@ export interface WorkerServerToClient {
   rejected: (error: WireError) => void;
   /** Round-trip measurement: the tab acks at once. */
   ping: (ack: () => void) => void;
+  /** The peers whose frames now travel through the coordinator (sent when the list changes). */
+  'relay-peers': (info: RelayPeers) => void;
+  /** A relayed frame from a peer. */
+  'relayed-frame': (message: RelayedFrame) => void;
 }

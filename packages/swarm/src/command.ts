@@ -39,6 +39,8 @@ export interface SwarmCommandOptions {
   wanJitter?: number;
   wanLoss?: number;
   wanRate?: number;
+  /** `--no-turn`: the lab hands out STUN only (links behind symmetric NATs then fail). */
+  turn?: boolean;
 }
 
 export class UsageError extends Error {}
@@ -99,6 +101,7 @@ export function planSwarm(o: SwarmCommandOptions): {
               ...(o.wanLoss === undefined ? {} : { lossPercent: o.wanLoss }),
               ...(o.wanRate === undefined ? {} : { rateMbit: o.wanRate }),
             },
+            ...(o.turn === false ? { turn: false } : {}),
           },
         }),
   };

@@ -209,6 +209,11 @@ export function checkLabPrerequisites(): void {
 export async function createNetworkLab(options: {
   profile: NetworkProfile;
   wan?: Partial<WanShape>;
+  /**
+   * Hand the tabs the lab's TURN server (default true). False: STUN only, so behind
+   * symmetric NATs no link connects and the coordinator relays the frames (issue 14, item 3).
+   */
+  turn?: boolean;
 }): Promise<NetworkLab> {
   const { profile } = options;
   if (!networkProfiles.includes(profile)) {
@@ -526,10 +531,14 @@ export async function createNetworkLab(options: {
         : [
             '--stun',
             `stun:${publicAddress}:3478`,
-            '--turn',
-            `turn:${publicAddress}:3478?transport=udp,turn:${publicAddress}:3478?transport=tcp`,
-            '--turn-secret-file',
-            secretFile,
+            ...(options.turn === false
+              ? []
+              : [
+                  '--turn',
+                  `turn:${publicAddress}:3478?transport=udp,turn:${publicAddress}:3478?transport=tcp`,
+                  '--turn-secret-file',
+                  secretFile,
+                ]),
           ],
     get wanApplied() {
       return profile === 'wan' ? { ...applied } : undefined;

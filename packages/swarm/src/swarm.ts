@@ -102,7 +102,7 @@ export interface LaunchSwarmOptions {
    * TURN server in the lab's public namespace, every tab in a home of its own with its own
    * Chromium process, behind the profile's router.
    */
-  network?: { profile: NetworkProfile; wan?: Partial<WanShape> };
+  network?: { profile: NetworkProfile; wan?: Partial<WanShape>; turn?: boolean };
   /** Progress and notable events, one line each. */
   log?: (line: string) => void;
 }
@@ -540,6 +540,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
       stallThresholdSeconds: stalls.thresholdMs() / 1000,
       wireBitsPerParam: frames > 0 && d > 0 ? (8 * bytes) / (frames * d) : null,
       candidatePairs,
+      relayedFrames: s?.relayedFrames ?? 0,
       wallSeconds: (Date.now() - startedAt) / 1000,
       quarantined: (s?.quarantined ?? []).map((q) => q.tabId),
       byzantine: attackers.flatMap((t) => t.ids),

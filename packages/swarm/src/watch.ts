@@ -173,6 +173,11 @@ export interface SwarmSummary {
    * when either is one (through a NAT; prflx when learnt from a connectivity check), else host.
    */
   candidatePairs: CandidatePairCounts;
+  /**
+   * Frames the coordinator carried between tabs whose WebRTC link did not connect
+   * (`/api/status` relayedFrames; 0 when every link connected).
+   */
+  relayedFrames: number;
   wallSeconds: number;
   /** Tab ids the coordinator reports quarantined by their clusters. */
   quarantined: string[];

@@ -68,6 +68,15 @@ describe('swarmgrad swarm arguments', () => {
     });
   });
 
+  it('--no-turn leaves TURN out of the network lab', () => {
+    const plan = (args: string[]) => planSwarm(parse(args) as SwarmCommandOptions).launch;
+    expect(plan(['--serve', '--network', 'symmetric-nat', '--no-turn']).network).toMatchObject({
+      profile: 'symmetric-nat',
+      turn: false,
+    });
+    expect(plan(['--serve', '--network', 'symmetric-nat']).network).not.toHaveProperty('turn');
+  });
+
   it('refuses bad numbers at parse time', () => {
     expect(() => parse(['--serve', '--tabs', '0'])).toThrow(/--tabs/);
     expect(() => parse(['--serve', '--tabs', 'x'])).toThrow(/--tabs/);
@@ -133,6 +142,7 @@ describe('the --json line', () => {
       stallThresholdSeconds: 15,
       wireBitsPerParam: 1.036,
       candidatePairs: { host: 6, srflx: 0, prflx: 0, relay: 0 },
+      relayedFrames: 0,
       wallSeconds: 95.2,
       quarantined: ['tab-12345678'],
       byzantine: ['tab-12345678'],

@@ -156,6 +156,9 @@ export async function status(url: string): Promise<{
   rejected: Record<string, number>;
   /** Tabs waiting without a seat under the address-group cap. */
   unseated: number;
+  /** Frames the coordinator relayed between tabs whose link failed. */
+  relayedFrames: number;
+  relay: { bytes: number; pairs: number };
 }> {
   return (await (await fetch(`${url}/api/status`)).json()) as never;
 }

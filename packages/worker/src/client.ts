@@ -29,6 +29,7 @@ import {
   type ConfirmRequest,
   type FaultMode,
   type IterationStart,
+  type LinkReport,
   type Phase,
   type Placement,
   type ProposalMeta,
@@ -82,6 +83,10 @@ export type ClientEvents = {
   connection: (connected: boolean) => void;
   /** A fatal refusal (the coordinator refused the hello). */
   fatal: (error: WireError) => void;
+  /** The peers whose frames the coordinator relays for this tab (their link does not connect). */
+  relayPeers: (peers: string[]) => void;
+  /** A frame a peer sent through the coordinator (8-byte aligned; not validated yet). */
+  relayedFrame: (from: string, frame: Uint8Array) => void;
 };
 
 export type ProposalAnswer = { ok: true; counted: boolean } | { ok: false; error: WireError };
@@ -153,6 +158,16 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
 
   signal(to: string, data: SignalMessage['data']): void {
     if (this.socket?.connected) this.socket.emit('signal', { to, data });
+  }
+
+  /** Tells the coordinator a link of the cluster failed or came up (issue 14, item 3). */
+  linkReport(report: LinkReport): void {
+    if (this.connected) this.socket!.emit('link', report);
+  }
+
+  /** Sends a frame to a relayed peer through the coordinator (lost when disconnected). */
+  relayFrame(to: string, frame: Uint8Array): void {
+    if (this.connected) this.socket!.emit('relay-frame', { to }, frame);
   }
 
   report(report: TabReport): void {
@@ -259,6 +274,18 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     socket.on('iteration', (frame) => this.whenWelcomed(() => this.onIterationFrame(frame)));
     socket.on('confirm', (request) => this.whenWelcomed(() => this.emit('confirm', request)));
     socket.on('signal', (message) => this.emit('signal', message));
+    socket.on('relay-peers', (info) => {
+      if (Array.isArray(info?.peers))
+        this.emit(
+          'relayPeers',
+          info.peers.filter((p): p is string => typeof p === 'string'),
+        );
+    });
+    socket.on('relayed-frame', (message) => {
+      const frame = alignedFrame(message?.frame as unknown);
+      if (frame !== undefined && typeof message.from === 'string')
+        this.emit('relayedFrame', message.from, frame);
+    });
     socket.on('phase', (phase) => {
       this.phaseValue = phase;
       this.emit('phase', phase);

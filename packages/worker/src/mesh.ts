@@ -20,6 +20,12 @@
  *   candidates of an older session (another ice-ufrag) are dropped, so they cannot break the new
  *   one. Bytes sent are counted per chunk as written to the channel, with the fp32 equivalent
  *   (4 bytes per parameter per frame) for comparison.
+ * - A connection attempt that fails or times out before the link connects emits `failed` (the
+ *   tab reports it to the coordinator). Peers the coordinator relays (`setRelayed`: their link
+ *   does not connect) get this tab's register and `send` frames through `relaySend` while their
+ *   link is down, once per frame; frames relayed from them enter through `receiveRelayed` and
+ *   are emitted as `frame` like those of a link (the tab validates both alike). The link keeps
+ *   trying: once it connects, frames go direct again.
  */
 import {
   FRAME_HEADER_BYTES,
@@ -79,6 +85,10 @@ export interface LinkInfo {
   attempts: number;
   /** Chunks or frames refused on this link. */
   errors: number;
+  /** The coordinator relays this peer's frames (the link does not connect). */
+  relayed: boolean;
+  relayedSent: number;
+  relayedReceived: number;
 }
 
 /** A link with its current RTCPeerConnection (tests read `getStats()` from it). */
@@ -99,6 +109,8 @@ export interface MeshOptions {
   lowWaterMark?: number;
   connectTimeoutMs?: number;
   maxFrameBytes?: number;
+  /** Sends a frame to a peer through the coordinator (for peers `setRelayed` names). */
+  relaySend?: (to: string, frame: Uint8Array) => void;
 }
 
 export type MeshEvents = {
@@ -106,6 +118,8 @@ export type MeshEvents = {
   link: (tabId: string, state: LinkState) => void;
   /** A chunk or frame refused on a link (typed protocol code). */
   refused: (from: string, error: ProtocolError) => void;
+  /** A connection attempt to this peer failed or timed out before the link connected. */
+  failed: (tabId: string, info: { attempts: number; reason: string }) => void;
 };
 
 interface Outgoing {
@@ -135,6 +149,8 @@ interface Link {
   framesSent: number;
   framesReceived: number;
   errors: number;
+  relayedSent: number;
+  relayedReceived: number;
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -148,6 +164,11 @@ export class Mesh extends Emitter<MeshEvents> {
   private readonly highWaterMark: number;
   private readonly lowWaterMark: number;
   private iceServers: unknown[];
+  /** Peers whose frames travel through the coordinator. */
+  private readonly relayed = new Set<string>();
+  /** Frames sent and received through the coordinator, ever. */
+  relayedFramesSent = 0;
+  relayedFramesReceived = 0;
   /** Totals over all links, ever. */
   bytesSent = 0;
   fp32Bytes = 0;
@@ -176,7 +197,36 @@ export class Mesh extends Emitter<MeshEvents> {
   setSelf(id: string): void {
     if (id === this.selfId) return;
     this.selfId = id;
+    this.relayed.clear();
     for (const link of [...this.links.values()]) this.drop(link);
+  }
+
+  /**
+   * The peers whose frames now travel through the coordinator (its whole list). A newly relayed
+   * peer whose link is down gets this tab's current register at once.
+   */
+  setRelayed(ids: readonly string[]): void {
+    const before = new Set(this.relayed);
+    this.relayed.clear();
+    for (const id of ids) if (id !== this.selfId) this.relayed.add(id);
+    for (const id of this.relayed) {
+      const link = this.links.get(id);
+      if (!before.has(id) && link && this.register !== undefined) this.relay(link, this.register);
+    }
+  }
+
+  isRelayed(tabId: string): boolean {
+    return this.relayed.has(tabId);
+  }
+
+  /** A frame a peer sent through the coordinator: emitted as `frame` (validated by the tab). */
+  receiveRelayed(from: string, frame: Uint8Array): void {
+    if (this.closed) return;
+    const link = this.links.get(from);
+    if (!link) return;
+    link.relayedReceived++;
+    this.relayedFramesReceived++;
+    this.emit('frame', link.id, frame);
   }
 
   /** The cluster's live peers now: links to new ones open, links to departed ones close. */
@@ -197,7 +247,7 @@ export class Mesh extends Emitter<MeshEvents> {
       if (link?.state === 'connected' && this.register !== undefined) {
         link.queue = link.queue.filter((item) => !item.register || item.next > 0);
         this.enqueue(link, this.register, true);
-      }
+      } else if (link && this.register !== undefined) this.relay(link, this.register);
       return;
     }
     if (signal.type === 'renegotiate' && signal.restart === true) {
@@ -238,7 +288,7 @@ export class Mesh extends Emitter<MeshEvents> {
       link.queue = link.queue.filter((item) => !item.register || item.next > 0);
       if (frame !== undefined && link.state === 'connected') {
         this.enqueue(link, frame, true);
-      }
+      } else if (frame !== undefined) this.relay(link, frame);
     }
   }
 
@@ -246,7 +296,7 @@ export class Mesh extends Emitter<MeshEvents> {
   send(to: string, frame: Uint8Array): boolean {
     const link = this.links.get(to);
     if (!link) return false;
-    this.enqueue(link, frame, false);
+    if (!this.relay(link, frame)) this.enqueue(link, frame, false);
     return true;
   }
 
@@ -263,6 +313,9 @@ export class Mesh extends Emitter<MeshEvents> {
         framesReceived: link.framesReceived,
         attempts: link.attempts,
         errors: link.errors,
+        relayed: this.relayed.has(link.id),
+        relayedSent: link.relayedSent,
+        relayedReceived: link.relayedReceived,
       }));
   }
 
@@ -316,6 +369,8 @@ export class Mesh extends Emitter<MeshEvents> {
       framesSent: 0,
       framesReceived: 0,
       errors: 0,
+      relayedSent: 0,
+      relayedReceived: 0,
     };
     this.links.set(id, link);
     this.setState(link, 'connecting');
@@ -404,10 +459,13 @@ export class Mesh extends Emitter<MeshEvents> {
   private broken(link: Link, reason: string): void {
     if (this.closed || this.links.get(link.id) !== link) return;
     this.options.logger.debug({ peer: link.id, reason }, 'link broken');
+    const wasConnected = link.state === 'connected';
     this.discardPeer(link);
     // a half-sent frame cannot be finished on a new connection
     link.queue = link.queue.filter((item) => item.next === 0 && !item.register);
     this.setState(link, 'reconnecting');
+    if (!wasConnected && reason !== 'reset')
+      this.emit('failed', link.id, { attempts: link.attempts, reason });
     const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.max(0, link.attempts - 1));
     this.restart(link, backoff * (0.75 + 0.5 * Math.random()));
   }
@@ -465,6 +523,16 @@ export class Mesh extends Emitter<MeshEvents> {
     if (link.state === state && state !== 'connecting') return;
     link.state = state;
     this.emit('link', link.id, state);
+  }
+
+  /** Through the coordinator, when the peer is relayed and its link is down; false otherwise. */
+  private relay(link: Link, frame: Uint8Array): boolean {
+    const send = this.options.relaySend;
+    if (!send || link.state === 'connected' || !this.relayed.has(link.id)) return false;
+    send(link.id, frame);
+    link.relayedSent++;
+    this.relayedFramesSent++;
+    return true;
   }
 
   private enqueue(link: Link, frame: Uint8Array, register: boolean): void {

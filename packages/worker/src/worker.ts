@@ -127,6 +127,10 @@ export interface PeerStatus {
   bytesReceived: number;
   /** Frames from this peer refused at the door or by the reassembler. */
   rejected: number;
+  /** The coordinator relays this peer's frames (the link does not connect); frames each way. */
+  relayed: boolean;
+  relayedSent: number;
+  relayedReceived: number;
 }
 
 export interface AggregateSummary {
@@ -186,6 +190,9 @@ export interface WorkerStatus {
     framesReceived: number;
     bytesReceived: number;
     proposalBytes: number;
+    /** Frames sent to and received from peers through the coordinator (links that fail). */
+    relayedFramesSent: number;
+    relayedFramesReceived: number;
   };
   cluster:
     | {
@@ -343,7 +350,11 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     framesSent: 0,
     framesReceived: 0,
     bytesReceived: 0,
+    relayedFramesSent: 0,
+    relayedFramesReceived: 0,
   };
+  /** Peers whose link this tab reported failed and that have not connected since. */
+  private readonly failedLinks = new Set<string>();
 
   constructor(options: WorkerOptions) {
     super();
@@ -393,6 +404,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       client.on('confirm', (request) => this.onConfirmRequest(request));
       client.on('base', (moved) => this.onBase(moved));
       client.on('signal', ({ from, data }) => this.runtime?.mesh.handleSignal(from, data));
+      client.on('relayPeers', (peers) => this.runtime?.mesh.setRelayed(peers));
+      client.on('relayedFrame', (from, frame) => this.runtime?.mesh.receiveRelayed(from, frame));
       client.on('phase', () => {
         this.scheduleStatus();
         this.kick();
@@ -529,6 +542,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         framesReceived: this.wireCarry.framesReceived + (mesh?.framesReceived ?? 0),
         bytesReceived: this.wireCarry.bytesReceived + (mesh?.bytesReceived ?? 0),
         proposalBytes: this.proposalBytes,
+        relayedFramesSent: this.wireCarry.relayedFramesSent + (mesh?.relayedFramesSent ?? 0),
+        relayedFramesReceived:
+          this.wireCarry.relayedFramesReceived + (mesh?.relayedFramesReceived ?? 0),
       },
       cluster:
         placement && round
@@ -548,6 +564,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
                   bytesSent: link?.bytesSent ?? 0,
                   bytesReceived: link?.bytesReceived ?? 0,
                   rejected: this.rejectedByPeer.get(peer.tabId) ?? 0,
+                  relayed: link?.relayed ?? false,
+                  relayedSent: link?.relayedSent ?? 0,
+                  relayedReceived: link?.relayedReceived ?? 0,
                 };
               }),
               held: round.heldSlots(),
@@ -682,13 +701,25 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       ...(this.options.wrtc === undefined ? {} : { wrtc: this.options.wrtc }),
       iceServers: this.options.iceServers ?? welcome.iceServers ?? [],
       sendSignal: (to, data) => this.client?.signal(to, data),
+      relaySend: (to, frame) => this.client?.relayFrame(to, frame),
       clock: this.clock,
       logger: this.logger,
       maxFrameBytes: 64 + 4 * dimension + 64,
       ...(this.options.connectTimeoutMs ? { connectTimeoutMs: this.options.connectTimeoutMs } : {}),
     });
     mesh.on('frame', (from, frame) => this.onPeerFrame(from, frame));
-    mesh.on('link', () => this.scheduleStatus());
+    mesh.on('link', (peer, state) => {
+      // a link reported failed (or relayed) came up: the coordinator stops relaying it
+      if (state === 'connected' && (this.failedLinks.delete(peer) || mesh.isRelayed(peer))) {
+        this.client?.linkReport({ peer, state: 'connected', attempts: 0 });
+      }
+      if (state === 'closed') this.failedLinks.delete(peer);
+      this.scheduleStatus();
+    });
+    mesh.on('failed', (peer, { attempts, reason }) => {
+      this.failedLinks.add(peer);
+      this.client?.linkReport({ peer, state: 'failed', attempts, reason: reason.slice(0, 64) });
+    });
     mesh.on('refused', (from, error) => this.countRejected(from, error.code));
     this.runtime = {
       job,
@@ -731,8 +762,10 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     this.wireCarry.framesSent += mesh.framesSent;
     this.wireCarry.framesReceived += mesh.framesReceived;
     this.wireCarry.bytesReceived += mesh.bytesReceived;
+    this.wireCarry.relayedFramesSent += mesh.relayedFramesSent;
+    this.wireCarry.relayedFramesReceived += mesh.relayedFramesReceived;
     mesh.bytesSent = mesh.fp32Bytes = mesh.framesSent = mesh.framesReceived = 0;
-    mesh.bytesReceived = 0;
+    mesh.bytesReceived = mesh.relayedFramesSent = mesh.relayedFramesReceived = 0;
   }
 
   // ------------------------------------------------------------------ coordinator events

@@ -1,9 +1,10 @@
 /**
  * Bytes on the wire against what fp32 would have cost: proposals to the coordinator, its
- * broadcast deltas, and the peer traffic the tabs report.
+ * broadcast deltas, and the peer traffic the tabs report; and the frames the coordinator relayed
+ * between tabs whose link does not connect.
  */
 import type { DashboardStatus } from '@swarmgrad/protocol';
-import { bitsPerParameter, formatBytes, formatNumber } from '../lib/format.ts';
+import { bitsPerParameter, formatBytes, formatInt, formatNumber } from '../lib/format.ts';
 
 export function WirePanel({ status }: { status: DashboardStatus }) {
   const { bytesSent, fp32EquivalentBytes, compression } = status.wire;
@@ -71,6 +72,15 @@ export function WirePanel({ status }: { status: DashboardStatus }) {
         <div>
           <dt>Nominal</dt>
           <dd>{formatNumber(nominal, 3)} bit/param</dd>
+        </div>
+        <div>
+          <dt>Relayed</dt>
+          <dd
+            data-testid="relayed-frames"
+            title={`frames the coordinator carried between tabs whose WebRTC link does not connect (${formatBytes(status.relay.bytes)}); links relayed now: ${status.relay.pairs}`}
+          >
+            {formatInt(status.relayedFrames)} frames
+          </dd>
         </div>
       </dl>
     </div>
