@@ -130,13 +130,23 @@ export async function buildCli() {
   return result.metafile;
 }
 
-/** Builds dist/ when it is missing or stale (saying why on stderr); returns whether it built. */
+/**
+ * Builds dist/ when it is missing or stale (saying why on stderr); returns whether it built.
+ * A failed build (a syntax error in a source) exits with code 1.
+ */
 export async function ensureCli({ quiet = false } = {}) {
   const reason = staleReason();
   if (reason === undefined) return false;
   if (!quiet)
     process.stderr.write(`swarmgrad: building the CLI into apps/coordinator/dist (${reason})…\n`);
-  await buildCli();
+  try {
+    await buildCli();
+  } catch (error) {
+    // esbuild has printed its errors (file, line, column): no stack trace on top of them
+    if (!Array.isArray(error?.errors)) throw error;
+    process.stderr.write('swarmgrad: the CLI build failed (errors above)\n');
+    process.exit(1);
+  }
   return true;
 }
 
