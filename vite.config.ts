@@ -2,7 +2,8 @@
  * Builds apps/web (the volunteer page at / and the dashboard at /dashboard) into
  * apps/web/dist, which `swarmgrad serve` serves with COOP/COEP and a CSP: every asset is a
  * same-origin file (no inline scripts, no CDN), so the built pages run under both. TF.js's
- * WebAssembly kernels are copied to /tfjs-wasm/, where the worker's wasm backend loads them.
+ * WebAssembly kernels are copied to /tfjs-wasm/, where the worker's wasm backend loads them;
+ * the files of the top-level public/ are copied to the root as they are.
  *
  * `npx vite` serves the app for development and proxies the API and socket.io to a
  * coordinator on :8080 (`SWARMGRAD_URL` to change it).
@@ -10,6 +11,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 
@@ -64,6 +66,8 @@ function tfjsThreadedWasm(): Plugin {
 export default defineConfig({
   root: 'apps/web',
   base: '/',
+  // static files copied as they are (favicon.svg): the top-level public/, not apps/web/public
+  publicDir: fileURLToPath(new URL('./public', import.meta.url)),
   plugins: [react(), tfjsWasm(), tfjsThreadedWasm()],
   build: {
     outDir: 'dist',

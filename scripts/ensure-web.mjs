@@ -11,7 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'apps', 'web', 'dist', 'index.html');
 const sources = [
   'apps/web/src',
-  'apps/web/public',
+  'public',
   'apps/web/index.html',
   'apps/web/package.json',
   'vite.config.ts',

@@ -1,8 +1,14 @@
-/** Builds the web app first when apps/web/dist is missing or stale (the coordinator serves it). */
+/**
+ * Builds the web app (the coordinator serves it) and the compiled CLI (the tests start
+ * `swarmgrad serve`) first, when missing or stale: once here rather than in every worker.
+ */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export default function globalSetup(): void {
-  const script = fileURLToPath(new URL('../../scripts/ensure-web.mjs', import.meta.url));
-  execFileSync(process.execPath, [script], { stdio: 'inherit' });
+  for (const script of ['../../scripts/ensure-web.mjs', '../../apps/coordinator/build.mjs']) {
+    execFileSync(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], {
+      stdio: 'inherit',
+    });
+  }
 }

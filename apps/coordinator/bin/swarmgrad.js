@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx (no build step for the Node side).
-import { register } from 'tsx/esm/api';
+// Runs the compiled CLI (apps/coordinator/dist/cli.js, built by ../build.mjs with esbuild),
+// building it first when dist/ is missing or older than its sources, so a fresh clone works
+// with `npx swarmgrad` and no build step. tsx is not loaded; esbuild only when building.
+import { ensureCli } from '../build.mjs';
 
-register();
-const { main } = await import('../src/cli.ts');
+process.setSourceMapsEnabled(true); // stack traces name the TypeScript sources
+await ensureCli();
+const { main } = await import('../dist/cli.js');
 await main(process.argv);

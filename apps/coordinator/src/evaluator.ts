@@ -7,8 +7,10 @@
  * Guarantees: results resolve in request order; a bad request (wrong parameter count) rejects
  * that promise only; if the thread dies every pending and later call rejects. The caller's
  * parameter array is copied, never transferred. The thread does not keep the process alive
- * while no evaluation is pending. Works under tsx and vitest: a `.ts` thread file is started
- * through a bootstrap that registers tsx in the thread (see startThread).
+ * while no evaluation is pending. Compiled (apps/coordinator/build.mjs), the thread is the
+ * build's `evaluator-thread.js` entry in dist/, next to the chunk holding this code; under tsx
+ * and vitest the `.ts` thread file is started through a bootstrap that registers tsx in the
+ * thread (see startThread).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -76,7 +78,11 @@ export class Evaluator {
     heldOut: Samples,
     options: EvaluatorOptions = {},
   ): Promise<Evaluator> {
-    const threadUrl = new URL('./evaluator-thread.ts', import.meta.url);
+    const compiled = !import.meta.url.endsWith('.ts');
+    const threadUrl = new URL(
+      compiled ? './evaluator-thread.js' : './evaluator-thread.ts',
+      import.meta.url,
+    );
     const data: EvaluatorThreadData = {
       model: job.model,
       heldOut,
