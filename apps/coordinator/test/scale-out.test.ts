@@ -255,7 +255,13 @@ describe('multi-node coordinator on Redis (child processes)', () => {
     await waitFor(() => tabs.every((t) => t.client.phase === 'paused'), 'tabs paused');
     const frozen = down[0]!.iteration;
     expect(frozen).toBeGreaterThanOrEqual(before);
-    for (const n of live()) expect(n.stdout() + n.stderr()).toMatch(/redis unreachable/);
+    // each node logged it (its output reaches this process through a pipe, which can trail the
+    // status answer that said 'down')
+    await waitFor(
+      () => live().every((n) => /redis unreachable/.test(n.stdout() + n.stderr())),
+      'every node logging redis unreachable',
+      10_000,
+    );
 
     await redis.launch();
     await waitFor(async () => {
