@@ -283,7 +283,12 @@ test.describe('one Byzantine tab in four', () => {
     }) => {
       test.setTimeout(10 * 60_000);
       const swarm = await launchSwarm({
-        serve: { job: job(`chaos-${attack}`, QUARANTINE_HORIZON), allowFaultInjection: true },
+        serve: {
+          job: job(`chaos-${attack}`, QUARANTINE_HORIZON),
+          allowFaultInjection: true,
+          // the proposal verdicts are logged as events: a failure shows how the attacker fared
+          logLevel: 'info',
+        },
         tabs: 4,
         backend,
         byzantine: { count: 1, attack: attack as FaultMode },
@@ -313,6 +318,8 @@ test.describe('one Byzantine tab in four', () => {
         quarantined: summary.quarantined,
         byzantine,
         quarantine: end.quarantined,
+        proposals: end.proposals,
+        events: proposalEvents(swarm.coordinator?.output() ?? ''),
       });
       // both runs' accuracy near ITERATIONS, measured alike (see accuracyNear)
       expect(accuracy.accuracy).toBeGreaterThanOrEqual(cleanNear.accuracy - 0.02);
@@ -328,6 +335,20 @@ test.describe('one Byzantine tab in four', () => {
     });
   }
 });
+
+/** The messages of the coordinator's proposal and quarantine events in its (pino) output. */
+function proposalEvents(output: string): string[] {
+  return output.split('\n').flatMap((line) => {
+    try {
+      const entry = JSON.parse(line) as { event?: string; msg?: string };
+      return /^(proposal|tab-quarantined|tab-joined|proposer)/.test(entry.event ?? '')
+        ? [`${entry.event}: ${entry.msg}`]
+        : [];
+    } catch {
+      return [];
+    }
+  });
+}
 
 /**
  * The mean held-out accuracy of the evaluations in [iteration − 10, iteration] (/api/metrics.csv;

@@ -53,8 +53,11 @@ export interface RegistryState {
   clusters: { id: number; seats: (string | null)[] }[];
   nextClusterId: number;
   joinSeq: number;
-  /** Per cluster, how often the proposer role moved on after an unconfirmed proposal. */
-  rotations?: [number, number][];
+  /**
+   * Per cluster, how often the proposer role moved on after an unconfirmed proposal, and the
+   * cluster's seats then (tab ids joined by commas; absent in older snapshots).
+   */
+  rotations?: [number, number, string?][];
 }
 
 export interface Seat {
@@ -79,8 +82,11 @@ export class TabRegistry {
   private readonly codes = new Map<string, GradientCode>();
   /** liveClusters(), until a seat or a seated tab's connection changes (asked per proposal). */
   private live: ReadonlySet<number> | undefined;
-  /** Per cluster id: how many times the proposer role moved on (rotateProposer). */
-  private readonly rotations = new Map<number, number>();
+  /**
+   * Per cluster id: how many times the proposer role moved on (rotateProposer), and the seats
+   * the count was taken over (seatKey).
+   */
+  private readonly rotations = new Map<number, { count: number; seats: string | undefined }>();
   /** Tabs the last placement left waiting under the address-group cap. */
   private waiting = new Set<string>();
   /** Of those, the ones that did not wait before it (takeNewlyWaiting). */
@@ -108,7 +114,9 @@ export class TabRegistry {
       })),
       nextClusterId: this.nextClusterId,
       joinSeq: this.joinSeq,
-      rotations: [...this.rotations.entries()],
+      rotations: [...this.rotations].map(([id, r]) =>
+        r.seats === undefined ? [id, r.count] : [id, r.count, r.seats],
+      ),
     };
   }
 
@@ -123,7 +131,8 @@ export class TabRegistry {
     this.nextClusterId = state.nextClusterId;
     this.joinSeq = state.joinSeq;
     this.rotations.clear();
-    for (const [id, n] of state.rotations ?? []) this.rotations.set(id, n);
+    for (const [id, count, seats] of state.rotations ?? [])
+      this.rotations.set(id, { count, seats });
     this.reindex();
   }
 
@@ -211,7 +220,10 @@ export class TabRegistry {
     this.live = undefined;
   }
 
-  /** Re-places every connected tab (between iterations). Returns tabs whose seat changed. */
+  /**
+   * Re-places every connected tab (between iterations). Returns the tabs whose placement changed:
+   * their seat, or their cluster's proposer (a rotation started over).
+   */
   rebalance(now = Date.now(), resumeGraceMs = 0): Set<string> {
     const before = this.seatByTab;
     const waitingBefore = this.waiting;
@@ -241,6 +253,16 @@ export class TabRegistry {
     this.nextClusterId = result.nextClusterId;
     this.waiting = new Set(result.unseated);
     this.reindex();
+    // a rotation counts turns among the seats it was counted over: once they changed (here, or
+    // a newcomer in a vacancy since), the count would point at an arbitrary member, so the role
+    // starts over at the lowest trusted slot — which also hands a proposer whose proposal nobody
+    // could judge (unconfirmed) the role again, now that other members may
+    const restarted: number[] = [];
+    for (const [id, rotation] of [...this.rotations]) {
+      if (rotation.seats === this.seatKey(id)) continue;
+      this.rotations.delete(id);
+      restarted.push(id);
+    }
     // forget tabs that left and no longer hold a seat
     for (const tab of [...this.tabs.values()]) {
       if (!tab.connected && this.seatOf(tab.id) === undefined) this.tabs.delete(tab.id);
@@ -251,6 +273,8 @@ export class TabRegistry {
       const old = before.get(tab.id);
       if (seat?.clusterId !== old?.clusterId || seat?.slot !== old?.slot) changed.add(tab.id);
     }
+    // their proposer may have changed: every member learns it
+    for (const id of restarted) for (const m of this.members(id)) changed.add(m.tabId);
     this.newlyWaiting = [...this.waiting].filter((id) => !waitingBefore.has(id));
     return changed;
   }
@@ -333,7 +357,8 @@ export class TabRegistry {
   /**
    * The tab that may propose for a cluster: among its live members that were never refuted
    * (all live ones when every one was), in slot order, the one the rotation count points at —
-   * the lowest slot until an unconfirmed proposal moves the role on (rotateProposer).
+   * the lowest slot until an unconfirmed proposal moves the role on (rotateProposer), and
+   * again from the lowest slot at the first placement after the cluster's seats changed.
    */
   proposerOf(clusterId: number): string | undefined {
     const live = this.members(clusterId).filter((m) => m.live);
@@ -343,12 +368,19 @@ export class TabRegistry {
       return tab?.demoted !== true && tab?.quarantined !== true;
     });
     const candidates = trusted.length > 0 ? trusted : live;
-    return candidates[(this.rotations.get(clusterId) ?? 0) % candidates.length]!.tabId;
+    return candidates[(this.rotations.get(clusterId)?.count ?? 0) % candidates.length]!.tabId;
   }
 
   /** Moves a cluster's proposer role to its next candidate. */
   rotateProposer(clusterId: number): void {
-    this.rotations.set(clusterId, (this.rotations.get(clusterId) ?? 0) + 1);
+    const count = (this.rotations.get(clusterId)?.count ?? 0) + 1;
+    this.rotations.set(clusterId, { count, seats: this.seatKey(clusterId) });
+  }
+
+  /** A cluster's seats as one string (tab ids, empty for a vacancy), undefined when it is gone. */
+  private seatKey(clusterId: number): string | undefined {
+    const rank = this.rankById.get(clusterId);
+    return rank === undefined ? undefined : this.clusterSeats[rank]?.seats.join(',');
   }
 
   placementOf(tabId: string): Placement | undefined {

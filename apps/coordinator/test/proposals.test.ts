@@ -154,6 +154,39 @@ describe('proposals confirmed by the cluster', () => {
     expect(s.quarantined).toEqual([]);
   });
 
+  it('the role moved on by an unconfirmed proposal starts over at the lowest slot when the seats change', async () => {
+    // a proposer nobody could judge is not cleared: once members who can judge sit in its
+    // cluster, it proposes again (a forger whose first proposal fell in a gap is caught later)
+    const coordinator = await startCoordinator(
+      { cluster: { size: 4, redundancy: 1 } },
+      // no tab here proposes by itself: the silence rule must not be what moves the role
+      { minTabs: 2, proposerPatienceMs: 120_000 },
+    );
+    running.push(coordinator);
+    const connect = async (confirm: 'honest' | 'abstain') => {
+      const tab = await FakeWorker.connect({ url: coordinator.url, autoPropose: false, confirm });
+      workers.push(tab);
+      return tab;
+    };
+    const first = await connect('honest');
+    const second = await connect('abstain');
+    await waitFor(() => coordinator.phase === 'training', 'training');
+    await waitFor(() => first.placement?.proposer === true, 'the first tab proposes');
+    const start = coordinator.iteration;
+    expect(await first.propose()).toEqual({ ok: false, code: 'unconfirmed' });
+    await waitFor(() => second.placement?.proposer === true, 'the role to move on');
+    // a third tab takes a vacancy mid-iteration: the role stays where it is for now
+    const third = await connect('honest');
+    await waitFor(() => third.placement !== undefined, 'the third tab seated');
+    expect(second.placement!.proposer).toBe(true);
+    expect(await second.propose()).toEqual({ ok: true });
+    await waitFor(() => coordinator.iteration > start, 'the iteration to close');
+    await waitFor(() => first.placement?.proposer === true, 'the role back at the lowest slot');
+    expect(second.placement!.proposer).toBe(false);
+    expect(third.placement!.proposer).toBe(false);
+    expect(third.placement!.clusterId).toBe(first.placement!.clusterId);
+  });
+
   it('members that never answer: the proposal is judged when the wait times out', async () => {
     const { coordinator, tabs } = await clusterOfFour(['silent', 'silent', 'silent', 'silent']);
     const first = proposerOf(tabs)!;
