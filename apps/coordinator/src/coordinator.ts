@@ -146,6 +146,14 @@ export interface EvaluationPoint {
 export type LogEvent = DashboardEvent;
 
 type WorkerSocket = Socket<WorkerClientToServer, WorkerServerToClient>;
+/** What the handlers need of a protocol (zod) schema. */
+interface Schema<T> {
+  safeParse(
+    raw: unknown,
+  ):
+    | { success: true; data: T }
+    | { success: false; error: { issues: readonly { message: string }[] } };
+}
 
 const HELLO_TIMEOUT_MS = 10_000;
 /** How long a proposal waits for its cluster's confirmations (below the tabs' 10 s ack timeout). */
@@ -574,14 +582,34 @@ export class Coordinator {
       this.logger.debug({ tab: tab?.id, ...error }, 'refused');
       return error;
     };
-    const allowed = async (event: string): Promise<boolean> => {
+    const reject = (event: string, code: ErrorCode, message: string): void => {
+      socket.emit('rejected', refuse(event, code, message));
+    };
+
+    /** A rate limiter's budget for `key`; refused as rate-limited when it is spent. */
+    const withinBudget = async (
+      event: string,
+      limiter: RateLimiterMemory,
+      key: string,
+      message: string,
+    ): Promise<boolean> => {
       try {
-        await this.limiter.consume(socket.id);
+        await limiter.consume(key);
         return true;
       } catch {
-        socket.emit('rejected', refuse(event, 'rate-limited', 'too many events'));
+        reject(event, 'rate-limited', message);
         return false;
       }
+    };
+    /** The socket's budget for any event; links and relayed frames have their own on top. */
+    const allowed = (event: string): Promise<boolean> =>
+      withinBudget(event, this.limiter, socket.id, 'too many events');
+    /** `raw` as `schema` reads it, or undefined after refusing it as invalid-message. */
+    const parse = <T>(event: string, schema: Schema<T>, raw: unknown, fallback: string) => {
+      const parsed = schema.safeParse(raw);
+      if (parsed.success) return parsed.data;
+      reject(event, 'invalid-message', parsed.error.issues[0]?.message ?? fallback);
+      return undefined;
     };
 
     socket.on('hello', async (raw, ack) => {
@@ -674,92 +702,60 @@ export class Coordinator {
 
     socket.on('signal', async (raw) => {
       if (!tab || !(await allowed('signal'))) return;
-      const parsed = signalSchema.safeParse(raw);
-      if (!parsed.success) {
-        socket.emit(
-          'rejected',
-          refuse('signal', 'invalid-message', parsed.error.issues[0]?.message ?? 'bad signal'),
-        );
-        return;
-      }
+      const signal = parse('signal', signalSchema, raw, 'bad signal');
+      if (signal === undefined) return;
       const from = this.registry.seatOf(tab.id);
-      const to = this.registry.seatOf(parsed.data.to);
-      const target = this.sockets.get(parsed.data.to);
+      const to = this.registry.seatOf(signal.to);
+      const target = this.sockets.get(signal.to);
       // multi-node: a peer held by another node is reached through socket.io's Redis adapter
       const remote =
         target === undefined &&
         this.shared.distributed &&
-        this.registry.tabs.get(parsed.data.to)?.connected === true;
+        this.registry.tabs.get(signal.to)?.connected === true;
       if (
         !from ||
         !to ||
         from.clusterId !== to.clusterId ||
         (!target && !remote) ||
-        parsed.data.to === tab.id
+        signal.to === tab.id
       ) {
-        socket.emit(
-          'rejected',
-          refuse('signal', 'not-in-cluster', `${parsed.data.to} is not a peer in your cluster`),
-        );
+        reject('signal', 'not-in-cluster', `${signal.to} is not a peer in your cluster`);
         return;
       }
-      if (target) target.emit('signal', { from: tab.id, data: parsed.data.data });
-      else
-        this.workers
-          ?.to(tabRoom(parsed.data.to))
-          .emit('signal', { from: tab.id, data: parsed.data.data });
+      if (target) target.emit('signal', { from: tab.id, data: signal.data });
+      else this.workers?.to(tabRoom(signal.to)).emit('signal', { from: tab.id, data: signal.data });
     });
 
     socket.on('report', async (raw) => {
       if (!tab || !(await allowed('report'))) return;
-      const parsed = reportSchema.safeParse(raw);
-      if (!parsed.success) {
-        socket.emit(
-          'rejected',
-          refuse('report', 'invalid-message', parsed.error.issues[0]?.message ?? 'bad report'),
-        );
-        return;
-      }
+      const report = parse('report', reportSchema, raw, 'bad report');
+      if (report === undefined) return;
       const previous = tab.report;
-      tab.report = parsed.data;
+      tab.report = report;
       tab.lastSeenAt = Date.now();
-      if (parsed.data.state === 'quarantined' && previous?.state !== 'quarantined')
+      if (report.state === 'quarantined' && previous?.state !== 'quarantined')
         this.logEvent('tab-quarantined', `${tab.id} reports it is quarantined by its cluster`);
       if (!this.shared.distributed) {
-        for (const suspect of parsed.data.quarantinedPeers ?? []) this.reviewQuarantine(suspect);
+        for (const suspect of report.quarantinedPeers ?? []) this.reviewQuarantine(suspect);
       } else {
         // several nodes: what a tab reports about its peers is shared state (quarantine moves
         // seats), so it goes through the log when it changes; every node reviews it alike
-        const peers = [...new Set(parsed.data.quarantinedPeers ?? [])].sort();
+        const peers = [...new Set(report.quarantinedPeers ?? [])].sort();
         if (peers.join(',') !== (tab.suspects ?? []).join(',') && this.shared.available())
           this.submit(this.command({ kind: 'suspects', tabId: tab.id, peers }));
       }
-      const newBytes = Math.max(0, parsed.data.peerBytesSent - (previous?.peerBytesSent ?? 0));
-      const newFp32 = Math.max(0, parsed.data.peerFp32Bytes - (previous?.peerFp32Bytes ?? 0));
+      const newBytes = Math.max(0, report.peerBytesSent - (previous?.peerBytesSent ?? 0));
+      const newFp32 = Math.max(0, report.peerFp32Bytes - (previous?.peerFp32Bytes ?? 0));
       this.countWire('peer', newBytes, newFp32);
     });
 
     socket.on('confirmation', async (raw) => {
       if (!tab || !(await allowed('confirmation'))) return;
-      const parsed = confirmationSchema.safeParse(raw);
-      if (!parsed.success) {
-        socket.emit(
-          'rejected',
-          refuse(
-            'confirmation',
-            'invalid-message',
-            parsed.error.issues[0]?.message ?? 'bad confirmation',
-          ),
-        );
-        return;
-      }
-      const c = parsed.data;
+      const c = parse('confirmation', confirmationSchema, raw, 'bad confirmation');
+      if (c === undefined) return;
       const seat = this.registry.seatOf(tab.id);
       if (!seat || seat.clusterId !== c.clusterId) {
-        socket.emit(
-          'rejected',
-          refuse('confirmation', 'not-in-cluster', `you are not in cluster ${c.clusterId}`),
-        );
+        reject('confirmation', 'not-in-cluster', `you are not in cluster ${c.clusterId}`);
         return;
       }
       this.submit(
@@ -780,26 +776,11 @@ export class Coordinator {
     socket.on('link', async (raw) => {
       if (!tab || !(await allowed('link'))) return;
       const from = tab;
-      try {
-        await this.linkLimiter.consume(from.id);
-      } catch {
-        socket.emit('rejected', refuse('link', 'rate-limited', 'too many link reports'));
-        return;
-      }
-      const parsed = linkReportSchema.safeParse(raw);
-      if (!parsed.success) {
-        socket.emit(
-          'rejected',
-          refuse('link', 'invalid-message', parsed.error.issues[0]?.message ?? 'bad link report'),
-        );
-        return;
-      }
-      const report = parsed.data;
+      if (!(await withinBudget('link', this.linkLimiter, from.id, 'too many link reports'))) return;
+      const report = parse('link', linkReportSchema, raw, 'bad link report');
+      if (report === undefined) return;
       if (!this.coSeated(from.id, report.peer)) {
-        socket.emit(
-          'rejected',
-          refuse('link', 'not-in-cluster', `${report.peer} is not a peer in your cluster`),
-        );
+        reject('link', 'not-in-cluster', `${report.peer} is not a peer in your cluster`);
         return;
       }
       const change = this.relays.report(from.id, report.peer, report.state);
@@ -817,35 +798,21 @@ export class Coordinator {
     socket.on('relay-frame', async (rawMeta, rawFrame) => {
       if (!tab || !(await allowed('relay-frame'))) return;
       const from = tab;
-      try {
-        await this.relayLimiter.consume(from.id);
-      } catch {
-        socket.emit('rejected', refuse('relay-frame', 'rate-limited', 'too many relayed frames'));
+      if (
+        !(await withinBudget('relay-frame', this.relayLimiter, from.id, 'too many relayed frames'))
+      )
         return;
-      }
-      const meta = relayFrameSchema.safeParse(rawMeta);
-      if (!meta.success) {
-        socket.emit(
-          'rejected',
-          refuse('relay-frame', 'invalid-message', meta.error.issues[0]?.message ?? 'bad meta'),
-        );
-        return;
-      }
-      const to = meta.data.to;
+      const meta = parse('relay-frame', relayFrameSchema, rawMeta, 'bad meta');
+      if (meta === undefined) return;
+      const to = meta.to;
       if (!(rawFrame instanceof Uint8Array)) {
-        socket.emit(
-          'rejected',
-          refuse('relay-frame', 'invalid-message', 'the frame is not binary'),
-        );
+        reject('relay-frame', 'invalid-message', 'the frame is not binary');
         return;
       }
       // a register frame of this job, no larger than fp32 would be; the receiving tab decodes it
       const maxFrameBytes = FRAME_HEADER_BYTES + 4 * this.dimension;
       if (rawFrame.byteLength > maxFrameBytes) {
-        socket.emit(
-          'rejected',
-          refuse('relay-frame', 'payload-too-large', `frame of ${rawFrame.byteLength} bytes`),
-        );
+        reject('relay-frame', 'payload-too-large', `frame of ${rawFrame.byteLength} bytes`);
         return;
       }
       const header = parseFrame(rawFrame, { maxFrameBytes });
@@ -859,17 +826,11 @@ export class Coordinator {
         return;
       }
       if (!this.coSeated(from.id, to)) {
-        socket.emit(
-          'rejected',
-          refuse('relay-frame', 'not-in-cluster', `${to} is not a peer in your cluster`),
-        );
+        reject('relay-frame', 'not-in-cluster', `${to} is not a peer in your cluster`);
         return;
       }
       if (!this.relays.isRelayed(from.id, to)) {
-        socket.emit(
-          'rejected',
-          refuse('relay-frame', 'not-relayed', `the link to ${to} is not relayed`),
-        );
+        reject('relay-frame', 'not-relayed', `the link to ${to} is not relayed`);
         return;
       }
       const frame = new Uint8Array(rawFrame);
