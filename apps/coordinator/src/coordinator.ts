@@ -784,6 +784,10 @@ export class Coordinator {
         return;
       }
       const change = this.relays.report(from.id, report.peer, report.state);
+      // placement keeps tabs that cannot reach each other apart (every node alike: a command)
+      const apart = report.state === 'failed' && change.relayed;
+      if (apart !== this.registry.isApart(from.id, report.peer) && this.shared.available())
+        this.submit(this.command({ kind: 'apart', a: from.id, b: report.peer, apart }));
       if (!change.changed) return;
       this.logEvent(
         change.relayed ? 'link-relayed' : 'link-direct',
@@ -905,13 +909,23 @@ export class Coordinator {
     }
   }
 
-  /** Relay pairs of tabs the registry forgot (left for good) are dropped. */
+  /**
+   * Relay pairs of tabs the registry forgot (left for good), or that no longer share a cluster
+   * (placement parted them), are dropped.
+   */
   private pruneRelays(): void {
     let changed = false;
     for (const id of this.relays.tabs()) {
-      if (this.registry.tabs.has(id)) continue;
-      this.sendRelayPeers(this.relays.forget(id));
-      changed = true;
+      if (!this.registry.tabs.has(id)) {
+        this.sendRelayPeers(this.relays.forget(id));
+        changed = true;
+        continue;
+      }
+      for (const peer of this.relays.peersOf(id)) {
+        if (this.coSeated(id, peer) || !this.relays.drop(id, peer)) continue;
+        this.sendRelayPeers([id, peer]);
+        changed = true;
+      }
     }
     if (changed) this.metrics.relayedPairs.set(this.relays.relayedPairs);
   }
@@ -1455,7 +1469,17 @@ export class Coordinator {
   /** `now`: the clock of the command that led here (placement keeps seats by time). */
   private startIterationIfReady(now = Date.now()): void {
     if (this.closing || this.paused || this.phaseValue === 'done') return;
+    const together = this.registry.apartPairs().filter(([a, b]) => this.coSeated(a, b));
     const changed = this.registry.rebalance(now, this.options.resumeGraceMs ?? 10_000);
+    for (const [a, b] of together) {
+      const x = this.registry.seatOf(a);
+      const y = this.registry.seatOf(b);
+      if (x && y && x.clusterId !== y.clusterId)
+        this.logEvent(
+          'tabs-parted',
+          `${a} and ${b} cannot reach each other: seated in clusters ${x.clusterId} and ${y.clusterId}`,
+        );
+    }
     this.sendPlacements(this.registry.takeNewlyWaiting()); // they learn they wait (`unseated`)
     if (this.placementsDirty) {
       for (const tab of this.registry.connected()) changed.add(tab.id);
@@ -1940,6 +1964,9 @@ export class Coordinator {
         break;
       case 'node-down':
         this.applyNodeDown(command.down, command.at);
+        break;
+      case 'apart':
+        this.registry.setApart(command.a, command.b, command.apart);
         break;
       case 'suspects': {
         const tab = this.registry.tabs.get(command.tabId);

@@ -13,7 +13,8 @@
  * - A `connected` report from either end clears the pair's failures and ends its relay: a
  *   direct link is cheaper for everyone. A report is only ever about the reporter's own links,
  *   so a lying tab can relay or un-relay only the links it is an end of.
- * - `forget(tab)` (the tab left for good) drops its pairs.
+ * - `forget(tab)` (the tab left for good) drops its pairs; `drop(a, b)` one pair (its tabs no
+ *   longer share a cluster, e.g. placement parted them).
  */
 
 export interface LinkRelayOptions {
@@ -94,6 +95,15 @@ export class LinkRelays {
     let n = 0;
     for (const pair of this.pairs.values()) if (pair.relayed) n++;
     return n;
+  }
+
+  /** Drops the pair of `a` and `b`; whether it was relayed (their lists changed). */
+  drop(a: string, b: string): boolean {
+    const key = pairKey(a, b);
+    const relayed = this.pairs.get(key)?.relayed === true;
+    this.pairs.delete(key);
+    if (relayed) this.unlink(a, b);
+    return relayed;
   }
 
   /** Drops every pair of `tab`; returns the peers it was relayed with (their lists changed). */

@@ -88,6 +88,8 @@ export type Command = CommandHeader &
     | { kind: 'node-down'; down: string }
     /** The peers a tab's robust filter quarantined (its report), for quarantine by majority. */
     | { kind: 'suspects'; tabId: string; peers: string[] }
+    /** Two tabs' direct link does not connect (`apart`), or connected after all. */
+    | { kind: 'apart'; a: string; b: string; apart: boolean }
   );
 
 /** What a node reports about the shared state (multi-node mode only). */

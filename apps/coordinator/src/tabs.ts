@@ -58,6 +58,8 @@ export interface RegistryState {
    * cluster's seats then (tab ids joined by commas; absent in older snapshots).
    */
   rotations?: [number, number, string?][];
+  /** Pairs of tabs whose direct link does not connect (placement keeps them apart). */
+  apart?: [string, string][];
 }
 
 export interface Seat {
@@ -87,6 +89,8 @@ export class TabRegistry {
    * the count was taken over (seatKey).
    */
   private readonly rotations = new Map<number, { count: number; seats: string | undefined }>();
+  /** Pairs of tabs whose direct link does not connect, as `a|b` with a < b (setApart). */
+  private readonly apart = new Set<string>();
   /** Tabs the last placement left waiting under the address-group cap. */
   private waiting = new Set<string>();
   /** Of those, the ones that did not wait before it (takeNewlyWaiting). */
@@ -114,6 +118,7 @@ export class TabRegistry {
       })),
       nextClusterId: this.nextClusterId,
       joinSeq: this.joinSeq,
+      apart: [...this.apart].map((key) => key.split('|') as [string, string]),
       rotations: [...this.rotations].map(([id, r]) =>
         r.seats === undefined ? [id, r.count] : [id, r.count, r.seats],
       ),
@@ -131,6 +136,8 @@ export class TabRegistry {
     this.nextClusterId = state.nextClusterId;
     this.joinSeq = state.joinSeq;
     this.rotations.clear();
+    this.apart.clear();
+    for (const [a, b] of state.apart ?? []) this.setApart(a, b, true);
     for (const [id, count, seats] of state.rotations ?? [])
       this.rotations.set(id, { count, seats });
     this.reindex();
@@ -248,6 +255,7 @@ export class TabRegistry {
       live,
       clusterSize: this.job.cluster.size,
       nextClusterId: this.nextClusterId,
+      apart: this.apartPairs(),
     });
     this.clusterSeats = result.clusters;
     this.nextClusterId = result.nextClusterId;
@@ -266,6 +274,9 @@ export class TabRegistry {
     // forget tabs that left and no longer hold a seat
     for (const tab of [...this.tabs.values()]) {
       if (!tab.connected && this.seatOf(tab.id) === undefined) this.tabs.delete(tab.id);
+    }
+    for (const [a, b] of this.apartPairs()) {
+      if (!this.tabs.has(a) || !this.tabs.has(b)) this.setApart(a, b, false);
     }
     const changed = new Set<string>();
     for (const tab of this.connected()) {
@@ -369,6 +380,25 @@ export class TabRegistry {
     });
     const candidates = trusted.length > 0 ? trusted : live;
     return candidates[(this.rotations.get(clusterId)?.count ?? 0) % candidates.length]!.tabId;
+  }
+
+  /**
+   * Records that `a` and `b` cannot reach each other directly (`apart`), or can after all:
+   * placement seats such tabs in different clusters when the seats allow (rebalance).
+   */
+  setApart(a: string, b: string, apart: boolean): void {
+    if (a === b) return;
+    const key = a < b ? `${a}|${b}` : `${b}|${a}`;
+    if (apart) this.apart.add(key);
+    else this.apart.delete(key);
+  }
+
+  isApart(a: string, b: string): boolean {
+    return this.apart.has(a < b ? `${a}|${b}` : `${b}|${a}`);
+  }
+
+  apartPairs(): [string, string][] {
+    return [...this.apart].map((key) => key.split('|') as [string, string]);
   }
 
   /** Moves a cluster's proposer role to its next candidate. */

@@ -2,7 +2,8 @@
  * The coordinator's relay of frames between tabs whose WebRTC link fails (issue 14, item 3),
  * over real socket.io: link reports and relay-frame requests are validated (schema, cluster,
  * relayed pair, size, frame header, job, rate) and refused with typed codes; a pair both ends
- * reported failed is told its relay list and its frames reach the other end untouched.
+ * reported failed is told its relay list and its frames reach the other end untouched; at the
+ * next iteration placement parts such a pair when the seats allow, and the relay ends.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RelayedFrame, RelayPeers } from '@swarmgrad/protocol';
@@ -29,6 +30,14 @@ async function cluster() {
   const url = coordinator.url;
   for (let i = 0; i < 3; i++) workers.push(await FakeWorker.connect({ url }));
   await waitFor(() => workers.every((w) => w.placement !== undefined), 'placements');
+  // the relay is what is tested here: no iteration closes from now on, so placement (which would
+  // part a and b, seating b beside c) does not run until a test resumes the proposals
+  for (const w of workers) w.setAutoPropose(false);
+  // a proposal sent before may still close the iteration: wait until one stays open
+  for (let seen = -1; seen !== coordinator.iteration;) {
+    seen = coordinator.iteration;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
   const [a, b, c] = workers as [FakeWorker, FakeWorker, FakeWorker];
   // clusters of two: a and b together, c in another one
   expect(a.placement!.clusterId).toBe(b.placement!.clusterId);
@@ -137,7 +146,7 @@ describe('the relay of frames between tabs whose link fails', () => {
   }, 30_000);
 
   it('bounds the relayed frames per tab, and drops a pair when a tab leaves for good', async () => {
-    const { coordinator: coord, a, b, lists, received } = await cluster();
+    const { coordinator: coord, a, b, c, lists, received } = await cluster();
     a.socket.emit('link', { peer: b.id, state: 'failed', attempts: 1 });
     b.socket.emit('link', { peer: a.id, state: 'failed', attempts: 1 });
     await waitFor(() => lists.get(a)!.length === 1, 'relayed');
@@ -169,8 +178,32 @@ describe('the relay of frames between tabs whose link fails', () => {
 
     // b leaves; once the registry forgets it (resume grace, then an iteration), a is told
     b.close();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    for (const w of [a, c]) w.setAutoPropose(true);
     await waitFor(() => lists.get(a)!.length === 2, 'a told', 20_000);
     expect(lists.get(a)![1]).toEqual([]);
     expect(coord.relays.relayedPairs).toBe(0);
   }, 40_000);
+
+  it('parts the pair at the next iteration when the seats allow: the relay ends', async () => {
+    const { coordinator: coord, a, b, c, lists } = await cluster();
+    a.socket.emit('link', { peer: b.id, state: 'failed', attempts: 1 });
+    b.socket.emit('link', { peer: a.id, state: 'failed', attempts: 1 });
+    await waitFor(() => lists.get(a)!.length === 1, 'relayed');
+    expect(coord.registry.isApart(a.id, b.id)).toBe(true);
+    for (const w of [a, b, c]) w.setAutoPropose(true);
+    // b, the later joiner, takes the vacancy beside c; a stays
+    const aCluster = a.placement!.clusterId;
+    await waitFor(() => b.placement?.clusterId === c.placement!.clusterId, 'b beside c');
+    expect(a.placement!.clusterId).toBe(aCluster);
+    expect(coord.events.filter((e) => e.kind === 'tabs-parted')).toHaveLength(1);
+    await waitFor(() => lists.get(a)!.length === 2 && lists.get(b)!.length === 2, 'relay ended');
+    expect(lists.get(a)![1]).toEqual([]);
+    expect(coord.relays.relayedPairs).toBe(0);
+    // still apart: a later placement does not seat them together again
+    expect(coord.registry.isApart(a.id, b.id)).toBe(true);
+    const start = coord.iteration;
+    await waitFor(() => coord.iteration >= start + 5, 'five more iterations');
+    expect(b.placement!.clusterId).not.toBe(a.placement!.clusterId);
+  });
 });

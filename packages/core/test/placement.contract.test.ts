@@ -257,3 +257,168 @@ describe('rtt placement', () => {
     expect(Math.min(...groups[1]!)).toBeGreaterThan(150);
   });
 });
+
+describe.each(placementStrategies.map((s) => [s.name, s] as const))(
+  'placement %s, tabs that cannot reach each other',
+  (_name, strategy) => {
+    const tab = (id: string, joinSeq: number): PlacementTab => ({ id, joinSeq });
+    const seatsOf = (clusters: ClusterSeats[]) => clusters.map((c) => c.seats);
+
+    it('moves the later joiner of a pair to a vacancy of another cluster', () => {
+      const result = strategy.place({
+        clusters: [
+          { id: 0, seats: ['a', 'b'] },
+          { id: 1, seats: ['c', undefined] },
+        ],
+        live: [tab('a', 0), tab('b', 1), tab('c', 2)],
+        clusterSize: 2,
+        nextClusterId: 2,
+        apart: [['b', 'a']],
+      });
+      expect(seatsOf(result.clusters)).toEqual([
+        ['a', undefined],
+        ['c', 'b'],
+      ]);
+    });
+
+    it('swaps it with a member of a full cluster, beside nobody it cannot reach', () => {
+      const input = {
+        clusters: [
+          { id: 0, seats: ['a', 'b'] },
+          { id: 1, seats: ['c', 'd'] },
+        ],
+        live: [tab('a', 0), tab('b', 1), tab('c', 2), tab('d', 3)],
+        clusterSize: 2,
+        nextClusterId: 2,
+      };
+      expect(seatsOf(strategy.place({ ...input, apart: [['a', 'b']] }).clusters)).toEqual([
+        ['a', 'c'],
+        ['b', 'd'],
+      ]);
+      // c cannot reach a either: d takes b's place
+      expect(
+        seatsOf(
+          strategy.place({
+            ...input,
+            apart: [
+              ['a', 'b'],
+              ['a', 'c'],
+            ],
+          }).clusters,
+        ),
+      ).toEqual([
+        ['a', 'd'],
+        ['c', 'b'],
+      ]);
+    });
+
+    it('leaves a pair together when no move parts it, and opens no cluster for it', () => {
+      const one = strategy.place({
+        clusters: [{ id: 0, seats: ['a', 'b', 'c', 'd'] }],
+        live: [tab('a', 0), tab('b', 1), tab('c', 2), tab('d', 3)],
+        clusterSize: 4,
+        nextClusterId: 1,
+        apart: [['a', 'b']],
+      });
+      expect(seatsOf(one.clusters)).toEqual([['a', 'b', 'c', 'd']]);
+      // nobody reaches anybody: nothing moves
+      const ids = ['a', 'b', 'c', 'd'];
+      const all = ids.flatMap((x) => ids.filter((y) => x < y).map((y) => [x, y] as const));
+      const none = strategy.place({
+        clusters: [
+          { id: 0, seats: ['a', 'b'] },
+          { id: 1, seats: ['c', 'd'] },
+        ],
+        live: ids.map((id, i) => tab(id, i)),
+        clusterSize: 2,
+        nextClusterId: 2,
+        apart: all,
+      });
+      expect(seatsOf(none.clusters)).toEqual([
+        ['a', 'b'],
+        ['c', 'd'],
+      ]);
+    });
+
+    it('seats a newcomer away from a tab it cannot reach', () => {
+      const result = strategy.place({
+        clusters: [
+          { id: 0, seats: ['a', undefined] },
+          { id: 1, seats: ['b', undefined] },
+        ],
+        live: [tab('a', 0), tab('b', 1), tab('n', 2)],
+        clusterSize: 2,
+        nextClusterId: 2,
+        apart: [['n', 'a']],
+      });
+      expect(seatsOf(result.clusters)).toEqual([
+        ['a', undefined],
+        ['b', 'n'],
+      ]);
+    });
+
+    it('keeps every guarantee, parts pairs only by moves that join none, and is its own fixpoint', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 14 }),
+          fc.constantFrom(2, 3, 4),
+          fc.array(fc.tuple(fc.nat({ max: 13 }), fc.nat({ max: 13 })), { maxLength: 20 }),
+          fc.array(fc.tuple(fc.nat({ max: 13 }), fc.nat({ max: 3 })), { maxLength: 14 }),
+          (count, size, pairs, groups) => {
+            const group = new Map(groups.map(([i, g]) => [`t${i}`, `g${g}`]));
+            const live: PlacementTab[] = Array.from({ length: count }, (_x, i) => ({
+              id: `t${i}`,
+              joinSeq: i,
+              ...(group.has(`t${i}`) ? { group: group.get(`t${i}`)! } : {}),
+            }));
+            const apart = pairs.map(([x, y]) => [`t${x}`, `t${y}`] as const);
+            // first without the pairs (where tabs sit when their links fail), then with them
+            const formed = strategy.place({
+              clusters: [],
+              live,
+              clusterSize: size,
+              nextClusterId: 0,
+            });
+            const input = { live, clusterSize: size, apart };
+            const parted = strategy.place({
+              ...input,
+              clusters: formed.clusters,
+              nextClusterId: formed.nextClusterId,
+            });
+            const together = (clusters: ClusterSeats[]) => {
+              let n = 0;
+              for (const c of clusters) {
+                for (const [x, y] of apart) {
+                  if (x !== y && c.seats.includes(x) && c.seats.includes(y)) n++;
+                }
+              }
+              return n;
+            };
+            expect(together(parted.clusters)).toBeLessThanOrEqual(together(formed.clusters));
+            // no cluster opened to part a pair
+            expect(parted.clusters.length).toBeLessThanOrEqual(formed.clusters.length);
+            // parting can free a seat a waiting tab's group may take, never take one
+            for (const id of parted.unseated) expect(formed.unseated).toContain(id);
+            const cap = groupSeatCap(size);
+            for (const c of parted.clusters) {
+              expect(c.seats.length).toBe(size);
+              const held = new Map<string, number>();
+              for (const id of c.seats) {
+                const g = id === undefined ? undefined : group.get(id);
+                if (g !== undefined) held.set(g, (held.get(g) ?? 0) + 1);
+              }
+              for (const n of held.values()) expect(n).toBeLessThanOrEqual(cap);
+            }
+            const again = strategy.place({
+              ...input,
+              clusters: parted.clusters,
+              nextClusterId: parted.nextClusterId,
+            });
+            expect(again.clusters).toEqual(parted.clusters);
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+  },
+);

@@ -196,6 +196,8 @@ export type DashboardEventKind =
   /** A pair of tabs whose link failed now exchanges frames through the coordinator, or no more. */
   | 'link-relayed'
   | 'link-direct'
+  /** Tabs that cannot reach each other were seated in different clusters. */
+  | 'tabs-parted'
   | 'checkpoint'
   | 'control'
   | 'iteration'

@@ -243,6 +243,16 @@ export class FakeWorker {
     }
   }
 
+  /**
+   * Stops (false) or resumes (true) proposing by itself; resuming as the proposer proposes at
+   * once. Held, a single cluster's iteration stays open, so placement (between iterations)
+   * waits too.
+   */
+  setAutoPropose(on: boolean): void {
+    this.options.autoPropose = on;
+    if (on && this.ready && this.placement?.proposer) void this.propose().catch(() => undefined);
+  }
+
   /** Softmax-regression gradient step on the next batch of this worker's data: the update. */
   computeUpdate(): Float32Array {
     return softmaxUpdate(this.base, this.data, this.options.learningRate, this.options.batchSize);

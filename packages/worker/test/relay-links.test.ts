@@ -10,60 +10,24 @@
  * ends.
  */
 import { describe, expect, it } from 'vitest';
-import wrtc from '@roamhq/wrtc';
-import Peer from 'simple-peer';
 import { status, waitFor } from '@swarmgrad/test-support/harness';
-import type { PeerConstructor, PeerLike, PeerOptions } from '../src/mesh.ts';
-import { silentLogger } from '../src/runtime.ts';
-import { createWorker, type SwarmWorker } from '../src/worker.ts';
+import type { PeerConstructor } from '../src/mesh.ts';
+import type { SwarmWorker } from '../src/worker.ts';
 import { useNodeSwarm } from './support/node-swarm.ts';
-
-/** A connection attempt that never signals and never connects (destroyed by the mesh). */
-class SilentPeer implements PeerLike {
-  readonly connected = false;
-  on(): this {
-    return this;
-  }
-  signal(): void {}
-  send(): void {
-    throw new Error('not connected');
-  }
-  destroy(): void {}
-}
-
-/** simple-peer over wrtc, or SilentPeer while `blocked.value` holds. */
-function switchablePeer(blocked: { value: boolean }): PeerConstructor {
-  const Real = Peer as unknown as PeerConstructor;
-  return class {
-    constructor(options: PeerOptions) {
-      return (blocked.value ? new SilentPeer() : new Real(options)) as never;
-    }
-  } as unknown as PeerConstructor;
-}
+import { RealPeer, switchablePeer, workerWithPeer } from './support/silent-peer.ts';
 
 const swarm = useNodeSwarm({ cluster: { size: 2, redundancy: 0 } }, { evaluate: false });
 const blocked = { value: true };
 
 function spawn(PeerCtor: PeerConstructor): SwarmWorker {
-  const worker = createWorker({
-    url: swarm.coordinator.url,
-    kind: 'node',
-    backends: ['wasm', 'cpu'],
-    backend: 'wasm',
-    wrtc,
-    PeerCtor,
-    logger: silentLogger,
-    statusPollMs: 0,
-    connectTimeoutMs: 1500,
-    cluster: { minPatienceMs: 600 },
-  });
+  const worker = workerWithPeer(swarm.coordinator.url, PeerCtor);
   swarm.workers.push(worker);
   return worker;
 }
 
 describe('a link that never connects', () => {
   it('is reported by both ends and relayed by the coordinator; the rounds go on', async () => {
-    const a = spawn(Peer as unknown as PeerConstructor);
+    const a = spawn(RealPeer);
     const x = spawn(switchablePeer(blocked));
     await Promise.all([a.start(), x.start()]);
     await waitFor(

@@ -3,7 +3,8 @@
  *
  * Guarantees, for every strategy: a tab is in at most one cluster; clusters hold at most
  * `clusterSize` tabs; a tab that stays keeps its cluster and slot (so its WebRTC mesh and
- * gradient-coding partitions survive a rebalance); clusters with no live tab are retired;
+ * gradient-coding partitions survive a rebalance) — except to part two tabs that cannot reach
+ * each other (below); clusters with no live tab are retired;
  * no address group holds more than `groupSeatCap(clusterSize)` seats of one cluster (so the
  * tabs of one client never make a majority of a cluster: they can neither confirm its
  * proposals nor quarantine its honest members alone); every live tab is placed except a tab
@@ -11,6 +12,15 @@
  * and is listed in `unseated`. A new cluster is opened only when no cluster has a vacancy,
  * so one group cannot open clusters of its own at will either. Strategies differ only in the
  * order newcomers are seated and which allowed cluster each joins.
+ *
+ * Tabs that cannot reach each other (`apart`: pairs whose direct link failed, issue 14 item 3)
+ * are kept in different clusters when the seats allow it: a newcomer prefers a cluster without
+ * a tab it cannot reach, and two such tabs seated together are parted — the later joiner moves
+ * to a vacancy of another cluster, or swaps with a member of another cluster — only when the
+ * move seats nobody beside a tab they cannot reach and keeps every group under its cap. Each
+ * move parts a pair and joins none, so placement ends, and placing its own result again with
+ * the same input changes nothing (every pair left together was tried after the last move). A pair no move can part stays together (its frames go
+ * through the coordinator's relay). No cluster is opened to part a pair.
  * Runs between iterations (DESIGN.md step 1). Pure: no clock, no I/O.
  *
  * Parameters: clusterSize m; each tab's `group` (an opaque key; the coordinator derives it
@@ -42,6 +52,8 @@ export interface PlacementInput {
   live: readonly PlacementTab[];
   clusterSize: number;
   nextClusterId: number;
+  /** Pairs of tab ids that cannot reach each other (order within a pair does not matter). */
+  apart?: readonly (readonly [string, string])[];
 }
 
 export interface PlacementResult {
@@ -125,7 +137,8 @@ export function placeWith(
     ...input.live.filter((tab) => !seated.has(tab.id) && !bumped.includes(tab)),
   ]);
   const rttOf = (id: string): number | undefined => liveById.get(id)?.rttMs;
-  const seating: Seating = { size, cap, groupOf, chooseCluster, rttOf };
+  const partners = partnerMap(input.apart ?? [], liveById);
+  const seating: Seating = { size, cap, groupOf, chooseCluster, rttOf, partners };
 
   // Compact: dissolve the emptiest clusters while their members fit in others' vacancies,
   // so churn does not leave many half-empty clusters (each needs its own majority vote).
@@ -154,12 +167,24 @@ export function placeWith(
   }
 
   const counter = { next: input.nextClusterId, open: true };
-  const { waiting } = seatAll(seating, clusters, newcomers, counter);
+  let { waiting } = seatAll(seating, clusters, newcomers, counter);
   clusters.sort((a, b) => a.id - b.id);
+  if (partners.size > 0) {
+    // parting moves vacancies between clusters: a tab waiting under its group's cap may fit now
+    for (;;) {
+      part(seating, clusters, liveById);
+      const before = waiting.length;
+      if (before === 0) break;
+      waiting = seatAll(seating, clusters, waiting, { next: counter.next, open: false }).waiting;
+      if (waiting.length === before) break;
+    }
+  }
   return { clusters, nextClusterId: counter.next, unseated: waiting.map((tab) => tab.id) };
 }
 
 interface Seating {
+  /** Per tab, the live tabs it cannot reach. */
+  partners: ReadonlyMap<string, ReadonlySet<string>>;
   size: number;
   cap: number;
   groupOf: (id: string) => string | undefined;
@@ -192,8 +217,10 @@ function seatAll(
     for (const tab of pending) {
       const open = clusters.filter((c) => occupancy(c) < size);
       const group = tab.group;
-      const candidates =
-        group === undefined ? open : open.filter((c) => groupCount(c, group) < cap);
+      const allowed = group === undefined ? open : open.filter((c) => groupCount(c, group) < cap);
+      // a cluster without a tab this one cannot reach, when there is one
+      const reachable = allowed.filter((c) => !hasPartner(seating, c, tab.id));
+      const candidates = reachable.length > 0 ? reachable : allowed;
       let target: ClusterSeats;
       if (candidates.length > 0) {
         target = seating.chooseCluster(tab, candidates, seating.rttOf);
@@ -216,4 +243,111 @@ export function occupancy(cluster: ClusterSeats): number {
   let n = 0;
   for (const seat of cluster.seats) if (seat !== undefined) n++;
   return n;
+}
+
+/** `apart` as a symmetric map over live tabs (pairs with a tab that is gone are dropped). */
+function partnerMap(
+  apart: readonly (readonly [string, string])[],
+  live: ReadonlyMap<string, PlacementTab>,
+): Map<string, Set<string>> {
+  const partners = new Map<string, Set<string>>();
+  const add = (a: string, b: string) => {
+    let set = partners.get(a);
+    if (!set) partners.set(a, (set = new Set()));
+    set.add(b);
+  };
+  for (const [a, b] of apart) {
+    if (a === b || !live.has(a) || !live.has(b)) continue;
+    add(a, b);
+    add(b, a);
+  }
+  return partners;
+}
+
+/** Whether a seat of `cluster` other than `except` holds a tab `tabId` cannot reach. */
+function hasPartner(seating: Seating, cluster: ClusterSeats, tabId: string, except?: string) {
+  const partners = seating.partners.get(tabId);
+  if (!partners) return false;
+  return cluster.seats.some((id) => id !== undefined && id !== except && partners.has(id));
+}
+
+/**
+ * Parts the pairs of tabs that cannot reach each other and sit in one cluster (`clusters` is
+ * modified in place), first pair first (cluster id, then slots): the pair's later joiner moves
+ * to another cluster's vacancy, else swaps with a member of another cluster, when that puts
+ * neither tab beside one it cannot reach and keeps both clusters' groups under the cap. Every
+ * move lowers the number of such pairs seated together, so the loop ends.
+ */
+function part(
+  seating: Seating,
+  clusters: ClusterSeats[],
+  liveById: ReadonlyMap<string, PlacementTab>,
+): void {
+  const { size, cap, groupOf } = seating;
+  const unpartable = new Set<string>();
+  const fitsGroup = (cluster: ClusterSeats, incoming: string, leaving?: string): boolean => {
+    const group = groupOf(incoming);
+    if (group === undefined || (leaving !== undefined && groupOf(leaving) === group)) return true;
+    let held = 0;
+    for (const id of cluster.seats)
+      if (id !== undefined && id !== leaving && groupOf(id) === group) held++;
+    return held < cap;
+  };
+  for (;;) {
+    const found = firstTogether(seating, clusters, liveById, unpartable);
+    if (found === undefined) return;
+    const { home, mover, key } = found;
+    const moverSlot = home.seats.indexOf(mover);
+    let moved = false;
+    for (const other of clusters) {
+      if (other === home || occupancy(other) >= size) continue;
+      if (hasPartner(seating, other, mover) || !fitsGroup(other, mover)) continue;
+      home.seats[moverSlot] = undefined;
+      other.seats[other.seats.indexOf(undefined)] = mover;
+      moved = true;
+      break;
+    }
+    for (const other of moved ? [] : clusters) {
+      if (other === home) continue;
+      const slot = other.seats.findIndex(
+        (x) =>
+          x !== undefined &&
+          !hasPartner(seating, home, x, mover) &&
+          !hasPartner(seating, other, mover, x) &&
+          fitsGroup(home, x, mover) &&
+          fitsGroup(other, mover, x),
+      );
+      if (slot < 0) continue;
+      home.seats[moverSlot] = other.seats[slot];
+      other.seats[slot] = mover;
+      moved = true;
+      break;
+    }
+    // a move changes what other pairs could do: each is tried again
+    if (moved) unpartable.clear();
+    else unpartable.add(key);
+  }
+}
+
+/** The first pair seated together that cannot reach each other and was not found unpartable. */
+function firstTogether(
+  seating: Seating,
+  clusters: readonly ClusterSeats[],
+  liveById: ReadonlyMap<string, PlacementTab>,
+  unpartable: ReadonlySet<string>,
+): { home: ClusterSeats; mover: string; key: string } | undefined {
+  for (const home of clusters) {
+    for (const a of home.seats) {
+      const partners = a === undefined ? undefined : seating.partners.get(a);
+      if (a === undefined || !partners) continue;
+      for (const b of home.seats) {
+        if (b === undefined || a >= b || !partners.has(b)) continue;
+        const key = `${a}|${b}`;
+        if (unpartable.has(key)) continue;
+        const later = liveById.get(a)!.joinSeq > liveById.get(b)!.joinSeq ? a : b;
+        return { home, mover: later, key };
+      }
+    }
+  }
+  return undefined;
 }
