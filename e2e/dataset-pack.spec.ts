@@ -12,9 +12,11 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { expect, test } from '@playwright/test';
 import { writeMnistIdx } from '@swarmgrad/test-support/mnist-idx';
 import { cli } from './support/coordinator.ts';
+import { startSwarm } from './support/swarm.ts';
 
 const TARGET = 0.85;
 
@@ -49,7 +51,7 @@ test.afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('a pack built from IDX files trains in a 4-tab swarm', async () => {
+test('a pack built from IDX files trains in a 4-tab swarm', async ({ browser }) => {
   test.setTimeout(240_000);
   const trainFiles = await writeMnistIdx(dir, 600);
   const testFiles = await writeMnistIdx(dir, 100, { skip: 600, prefix: 't10k' });
@@ -105,4 +107,24 @@ test('a pack built from IDX files trains in a 4-tab swarm', async () => {
   expect(summary.ok, `${summary.reason}\n${swarm.stderr.slice(-3000)}`).toBe(true);
   expect(swarm.code).toBe(0);
   expect(summary.accuracy).toBeGreaterThanOrEqual(TARGET);
+
+  // both pages say what the pack is, as the coordinator loaded it
+  const served = await startSwarm({
+    tabs: 0,
+    job: {
+      name: 'byod-idx',
+      dataset: { manifestUrl: pathToFileURL(join(dir, 'digits', 'manifest.json')).href },
+    },
+  });
+  const page = await browser.newPage();
+  try {
+    const described = 'digits · 6,000 train / 1,000 held-out · 784 features, 10 classes';
+    await page.goto(`${served.url}/dashboard`);
+    await expect(page.getByTestId('job')).toContainText(described);
+    await page.goto(`${served.url}/`);
+    await expect(page.locator('.lead')).toContainText(described);
+  } finally {
+    await page.close();
+    await served.stop();
+  }
 });

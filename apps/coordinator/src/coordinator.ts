@@ -2143,6 +2143,19 @@ export class Coordinator {
     return n > 0 ? sum / n : null;
   }
 
+  private dataDescription(): DashboardStatus['data'] {
+    const m = this.dataset.manifest;
+    return {
+      name: m.job,
+      train: this.dataset.train.count,
+      heldOut: this.dataset.heldOut.count,
+      partitions: m.partitions.length,
+      features: m.features,
+      classes: m.classes,
+      source: m.source ?? null,
+    };
+  }
+
   status(): DashboardStatus & {
     node?: NodeStatus & { checkpoints: number; lastCheckpoint: number; sockets: number };
   } {
@@ -2190,6 +2203,7 @@ export class Coordinator {
         batchSize: this.job.batchSize,
       },
       dimension: this.dimension,
+      data: this.dataDescription(),
       iteration: this.engine.iteration,
       phase: this.effectivePhase(),
       learningRate: this.learningRateValue,

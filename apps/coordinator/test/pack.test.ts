@@ -12,13 +12,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { dataManifestSchema, jobSpecSchema, type DataManifest } from '@swarmgrad/protocol';
+import {
+  dataManifestSchema,
+  jobSpecSchema,
+  type DashboardStatus,
+  type DataManifest,
+} from '@swarmgrad/protocol';
 import { parsePartition } from '@swarmgrad/worker/partition';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataError, loadDataset, manifestLocation } from '../src/dataset.ts';
 import { packCsv, packDataset, packIdx, parseCsv, parseIdx, writePack } from '../src/pack/index.ts';
 import { encodeIdx } from '../src/pack/idx.ts';
-import { runCli } from '@swarmgrad/test-support/harness';
+import { runCli, startCoordinator } from '@swarmgrad/test-support/harness';
 import { writeMnistIdx, type MnistIdxFiles } from '@swarmgrad/test-support/mnist-idx';
 
 let dir: string;
@@ -362,6 +367,31 @@ describe('loadDataset (a job with manifestUrl)', () => {
     );
     expect(manifestLocation('served', '/jobs').href).toBe('file:///jobs/served/manifest.json');
     expect(manifestLocation('../p/m.json', '/jobs/a').href).toBe('file:///jobs/p/m.json');
+  });
+
+  it('the status tells the pages what the pack is: name, split, shape, source', async () => {
+    const coordinator = await startCoordinator(
+      {
+        name: 'byod',
+        dataset: { manifestUrl: pathToFileURL(join(pack, 'manifest.json')).href },
+        partitions: 4,
+      },
+      { evaluate: false },
+    );
+    try {
+      const s = (await (await fetch(`${coordinator.url}/api/status`)).json()) as DashboardStatus;
+      expect(s.data).toEqual({
+        name: 'served',
+        train: 250,
+        heldOut: 50,
+        partitions: 4,
+        features: 784,
+        classes: 10,
+        source: manifest.source ?? null,
+      });
+    } finally {
+      await coordinator.close({ checkpoint: false });
+    }
   });
 
   it('refuses a pack that does not match its manifest or the job, naming the file', async () => {

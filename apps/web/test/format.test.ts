@@ -43,4 +43,11 @@ describe('describeDataset', () => {
     );
     expect(describeDataset({ manifestUrl: 'packs/digits' })).toBe('packs/digits');
   });
+
+  it('describes a pack by what the coordinator loaded: name, split and shape', () => {
+    const data = { name: 'digits', train: 6000, heldOut: 1000, features: 784, classes: 10 };
+    expect(describeDataset({ manifestUrl: 'packs/digits' }, data)).toBe(
+      'digits · 6,000 train / 1,000 held-out · 784 features, 10 classes (packs/digits)',
+    );
+  });
 });

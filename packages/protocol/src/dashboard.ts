@@ -106,6 +106,19 @@ export interface StalenessSummary {
   computedAt: number;
 }
 
+export interface DashboardData {
+  /** The dataset's name (a pack's, or the job's for the built-in preset). */
+  name: string;
+  /** Samples in the training partitions, and in the held-out split. */
+  train: number;
+  heldOut: number;
+  partitions: number;
+  features: number;
+  classes: number;
+  /** Where the samples came from, when the manifest says (file names). */
+  source: string | null;
+}
+
 export interface DashboardStatus {
   job: Pick<
     JobSpec,
@@ -122,6 +135,8 @@ export interface DashboardStatus {
     | 'batchSize'
   >;
   dimension: number;
+  /** The data the job trains on, as loaded (its manifest), for the pages to describe. */
+  data: DashboardData;
   iteration: number;
   phase: Phase;
   learningRate: number;

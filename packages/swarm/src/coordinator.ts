@@ -25,7 +25,14 @@ export const cli = fileURLToPath(
   new URL('../../../apps/coordinator/bin/swarmgrad.js', import.meta.url),
 );
 
-/** Polls `probe` until it returns something other than undefined/false, or fails. */
+/** Thrown by an `until` probe when waiting longer cannot help (e.g. the process exited). */
+export class GiveUp extends Error {}
+
+/**
+ * Polls `probe` until it returns something other than undefined/false, or fails: after
+ * `timeoutMs` (a probe's errors count as "not yet"; the last one is quoted), or at once when the
+ * probe throws GiveUp.
+ */
 export async function until<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,
   what: string,
@@ -39,6 +46,7 @@ export async function until<T>(
       const value = await probe();
       if (value !== undefined && value !== false) return value;
     } catch (error) {
+      if (error instanceof GiveUp) throw error;
       last = error;
     }
     if (Date.now() > deadline)
@@ -161,7 +169,7 @@ export async function startCoordinator(
     const printed = await until(
       () => {
         if (exitCode !== undefined) {
-          throw new Error(`coordinator exited with ${exitCode}:\n${out.slice(printedFrom)}`);
+          throw new GiveUp(`coordinator exited with ${exitCode}:\n${out.slice(printedFrom)}`);
         }
         return /status:\s+(http:\/\/[^/\s]+)\/api\/status/.exec(out.slice(printedFrom))?.[1];
       },

@@ -13,7 +13,7 @@ export function JobPanel({ status }: { status: DashboardStatus }) {
   const { job } = status;
   const rows: [string, string][] = [
     ['Model', `${describeModel(job.model)} · ${formatInt(status.dimension)} parameters`],
-    ['Dataset', describeDataset(job.dataset)],
+    ['Dataset', describeDataset(job.dataset, status.data)],
     [
       'Learning rate',
       `${formatNumber(status.learningRate)} · batch ${job.batchSize} · L = ${job.localSteps}`,

@@ -1,4 +1,5 @@
 /** Number, byte, time and percentage formatting shared by both pages. */
+import type { DashboardData } from '@swarmgrad/protocol';
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -105,10 +106,19 @@ function topologySummary(topology: Record<string, unknown> | undefined): {
   return { name, layers };
 }
 
+/**
+ * The job's data in one line: the preset and its split, or — for a dataset pack — its name,
+ * split and shape as the coordinator loaded them (`data` of the status), then where it is.
+ */
 export function describeDataset(
   dataset: { preset: 'mnist'; train: number; heldOut: number } | { manifestUrl: string },
+  data?: Pick<DashboardData, 'name' | 'train' | 'heldOut' | 'features' | 'classes'>,
 ): string {
-  return 'preset' in dataset
-    ? `MNIST · ${formatInt(dataset.train)} train / ${formatInt(dataset.heldOut)} held-out`
-    : dataset.manifestUrl;
+  if ('preset' in dataset)
+    return `MNIST · ${formatInt(dataset.train)} train / ${formatInt(dataset.heldOut)} held-out`;
+  if (data === undefined) return dataset.manifestUrl;
+  return (
+    `${data.name} · ${formatInt(data.train)} train / ${formatInt(data.heldOut)} held-out · ` +
+    `${formatInt(data.features)} features, ${formatInt(data.classes)} classes (${dataset.manifestUrl})`
+  );
 }

@@ -101,7 +101,7 @@ function describeWork(status: DashboardStatus): string {
   const data =
     'preset' in dataset
       ? `MNIST handwritten digits (${formatInt(dataset.train)} training and ${formatInt(dataset.heldOut)} held-out images)`
-      : describeDataset(dataset);
+      : describeDataset(dataset, status.data);
   return `${describeModel(model)}, a ${formatInt(status.dimension)}-parameter model, on ${data}`;
 }
 
