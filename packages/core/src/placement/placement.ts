@@ -19,8 +19,10 @@
  * to a vacancy of another cluster, or swaps with a member of another cluster — only when the
  * move seats nobody beside a tab they cannot reach and keeps every group under its cap. Each
  * move parts a pair and joins none, so placement ends, and placing its own result again with
- * the same input changes nothing (every pair left together was tried after the last move). A pair no move can part stays together (its frames go
- * through the coordinator's relay). No cluster is opened to part a pair.
+ * the same input changes nothing (every pair left together was tried after the last move). A
+ * pair no move can part stays together (its frames go through the coordinator's relay). No
+ * cluster is opened to part a pair (only, as always, for a tab that waits while no cluster has
+ * a vacancy — parting can fill the last one).
  * Runs between iterations (DESIGN.md step 1). Pure: no clock, no I/O.
  *
  * Parameters: clusterSize m; each tab's `group` (an opaque key; the coordinator derives it
@@ -170,12 +172,14 @@ export function placeWith(
   let { waiting } = seatAll(seating, clusters, newcomers, counter);
   clusters.sort((a, b) => a.id - b.id);
   if (partners.size > 0) {
-    // parting moves vacancies between clusters: a tab waiting under its group's cap may fit now
+    // parting moves vacancies between clusters, or fills the last one: a tab waiting under its
+    // group's cap may fit now, or get a new cluster by the usual rule (no vacancy left anywhere)
     for (;;) {
       part(seating, clusters, liveById);
       const before = waiting.length;
       if (before === 0) break;
-      waiting = seatAll(seating, clusters, waiting, { next: counter.next, open: false }).waiting;
+      waiting = seatAll(seating, clusters, waiting, counter).waiting;
+      clusters.sort((a, b) => a.id - b.id);
       if (waiting.length === before) break;
     }
   }
