@@ -27,7 +27,6 @@ import {
   type MemberAnswer,
 } from '@swarmgrad/core';
 import {
-  FRAME_HEADER_BYTES,
   allocateFrame,
   confirmationSchema,
   controlSchema,
@@ -36,6 +35,7 @@ import {
   jobIdOf,
   limits,
   linkReportSchema,
+  maxUpdateFrameBytes,
   parseFrame,
   relayFrameSchema,
   proposalMetaSchema,
@@ -527,11 +527,10 @@ export class Coordinator {
   ): Promise<void> {
     const app = createHttpApp(this, this.options.webRoot);
     this.http = createHttpServer(app, this.options.tls);
-    const fp32FrameBytes = FRAME_HEADER_BYTES + this.dimension * 4;
     this.io = new Server(this.http, {
       // WebSocket only: no sticky sessions needed behind a load balancer
       transports: ['websocket'],
-      maxHttpBufferSize: Math.max(1 << 20, fp32FrameBytes + (64 << 10)),
+      maxHttpBufferSize: Math.max(1 << 20, maxUpdateFrameBytes(this.dimension) + (64 << 10)),
       ...HEARTBEAT,
       ...this.options.heartbeat,
       serveClient: false,
@@ -813,8 +812,8 @@ export class Coordinator {
         reject('relay-frame', 'invalid-message', 'the frame is not binary');
         return;
       }
-      // a register frame of this job, no larger than fp32 would be; the receiving tab decodes it
-      const maxFrameBytes = FRAME_HEADER_BYTES + 4 * this.dimension;
+      // a register frame of this job, no larger than any codec makes; the receiving tab decodes it
+      const maxFrameBytes = maxUpdateFrameBytes(this.dimension);
       if (rawFrame.byteLength > maxFrameBytes) {
         reject('relay-frame', 'payload-too-large', `frame of ${rawFrame.byteLength} bytes`);
         return;
@@ -1150,7 +1149,7 @@ export class Coordinator {
     if (!(rawFrame instanceof Uint8Array)) {
       return { ok: false, code: 'invalid-message', message: 'proposal frame must be binary' };
     }
-    const maxFrameBytes = FRAME_HEADER_BYTES + this.dimension * 4;
+    const maxFrameBytes = maxUpdateFrameBytes(this.dimension);
     if (rawFrame.byteLength > maxFrameBytes) {
       return {
         ok: false,
@@ -1241,7 +1240,7 @@ export class Coordinator {
       const decoded = decodeFrameInto(command.frame, update, {
         dimension: this.dimension,
         jobId: this.jobId,
-        maxFrameBytes: FRAME_HEADER_BYTES + this.dimension * 4,
+        maxFrameBytes: maxUpdateFrameBytes(this.dimension),
       });
       if (!decoded.ok || !allFinite(update))
         return { ok: false, code: 'invalid-message', message: 'undecodable proposal' };

@@ -5,7 +5,7 @@
  * is quarantined; a tab that keeps proposing without the role is quarantined; when the members
  * cannot judge, the role moves on. Real coordinator, real socket.io clients (fake workers: their
  * confirmations are scripted, see packages/test-support/src/fake-worker.ts; recomputing a proposal from registers
- * is tested in packages/worker/test/cluster-round.test.ts and end to end in e2e/chaos.spec.ts).
+ * is tested in packages/core/test/cluster-round.test.ts and end to end in e2e/chaos.spec.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DashboardStatus } from '@swarmgrad/protocol';

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RelayedFrame, RelayPeers } from '@swarmgrad/protocol';
-import { allocateFrame, limits, sealFrame } from '@swarmgrad/protocol';
+import { allocateFrame, limits, maxUpdateFrameBytes, sealFrame } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
 import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
 import { startCoordinator, status, waitFor } from '@swarmgrad/test-support/harness';
@@ -110,7 +110,11 @@ describe('the relay of frames between tabs whose link fails', () => {
       16,
     );
     a.socket.emit('relay-frame', { to: b.id }, sealFrame(otherJob.bytes));
-    a.socket.emit('relay-frame', { to: b.id }, new Uint8Array(4 * coord.dimension + 41));
+    a.socket.emit(
+      'relay-frame',
+      { to: b.id },
+      new Uint8Array(maxUpdateFrameBytes(coord.dimension) + 1),
+    );
     await waitFor(() => a.rejections.length >= before + 6, 'frame refusals');
     expect(a.rejections.slice(before).map((r) => r.code)).toEqual([
       'not-in-cluster',

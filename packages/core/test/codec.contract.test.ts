@@ -5,6 +5,7 @@ import {
   codecIds,
   codecNames,
   jobIdOf,
+  maxUpdateFrameBytes,
   parseFrame,
   sealFrame,
   type CodecName,
@@ -125,6 +126,27 @@ describe.each(registeredCodecs.map((codec) => [codec.name, codec] as const))(
             senderSlot: 2,
           });
         }
+      }
+    });
+
+    it("fits the doors' one bound: header + payloadBytes(d, B) ≤ maxUpdateFrameBytes(d)", () => {
+      const blockSizes = isBlockCodec(codec)
+        ? fc.integer({ min: 1, max: 128 }).map((k) => 32 * k)
+        : fc.constant(0);
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 100_000 }), blockSizes, (d, B) => {
+          expect(FRAME_HEADER_BYTES + codec.payloadBytes(d, B)).toBeLessThanOrEqual(
+            maxUpdateFrameBytes(d),
+          );
+        }),
+      );
+      for (const d of DIMENSIONS) {
+        const frame = encodeToFrame(
+          encoderFor(codec, d, blockSizesOf(codec)[0]!),
+          randomUpdate(d, 3),
+          HEADER,
+        );
+        expect(frame.byteLength).toBeLessThanOrEqual(maxUpdateFrameBytes(d));
       }
     });
 

@@ -3,22 +3,9 @@ import fc from 'fast-check';
 import { createGradientCode, decodeInto, encodeInto } from '../src/gradient-coding.ts';
 import type { DecodeResult, GradientCode, GradientCodeScheme } from '../src/gradient-coding.ts';
 import { createRng, gaussian } from '../src/random.ts';
+import { subsets } from './support/subsets.ts';
 
 const D = 20;
-
-/** All k-subsets of {0..m-1}, in lexicographic order. */
-function subsets(m: number, k: number): number[][] {
-  const out: number[][] = [];
-  const pick = (start: number, chosen: number[]): void => {
-    if (chosen.length === k) {
-      out.push(chosen);
-      return;
-    }
-    for (let i = start; i < m; i++) pick(i + 1, [...chosen, i]);
-  };
-  pick(0, []);
-  return out;
-}
 
 function randomGradients(m: number, seed: number): Float32Array[] {
   const rng = createRng(seed);

@@ -28,6 +28,17 @@ export const FRAME_HEADER_BYTES = 40;
 /** Largest frame accepted: 64M parameters of fp32 plus header. Callers pass tighter limits. */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024 + FRAME_HEADER_BYTES;
 
+/**
+ * The largest update frame of `dimension` parameters any codec writes: the header, 4 bytes a
+ * parameter (fp32; also one-bit's scales at block size 1) and one-bit's sign words (4 bytes per
+ * 32 parameters). Every door for update frames (peer registers, relayed frames, proposals,
+ * iteration deltas) refuses larger ones with this one bound; core's codec contract test checks
+ * that no codec exceeds it.
+ */
+export function maxUpdateFrameBytes(dimension: number): number {
+  return FRAME_HEADER_BYTES + 4 * dimension + 4 * Math.ceil(dimension / 32);
+}
+
 export const codecIds = {
   fp32: 1,
   fp16: 2,

@@ -23,7 +23,7 @@
 import { z } from 'zod';
 import { fail, ok, type Result } from './errors.ts';
 import { phases, type IterationStart } from './events.ts';
-import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from './frame.ts';
+import { MAX_FRAME_BYTES } from './frame.ts';
 
 export const ITERATION_FRAME_MAGIC = 0x54494753;
 export const ITERATION_FRAME_VERSION = 1;
@@ -42,14 +42,6 @@ export type IterationHeader = z.infer<typeof iterationHeaderSchema>;
 export interface IterationFrameLimits {
   /** Largest delta accepted (bytes, update frame header included). Default MAX_FRAME_BYTES. */
   maxDeltaBytes?: number;
-}
-
-/**
- * Bytes an update frame of `dimension` parameters takes at most with any codec: fp32 (4 bytes a
- * parameter) is the largest; the sign codecs' block scales and padding fit the slack.
- */
-export function maxUpdateFrameBytes(dimension: number): number {
-  return FRAME_HEADER_BYTES + 4 * dimension + 1024;
 }
 
 /** Whether `bytes` starts like an iteration frame (magic only: parseIterationFrame checks it). */

@@ -153,6 +153,12 @@ export interface Scenario {
     /** Uplink bytes per second of every worker. */
     bandwidth: number;
     stragglers: StragglerRegimes | undefined;
+    /**
+     * The cluster's deadline (core WaitRule, as in the tab): first arrival + max(minPatience,
+     * patienceFactor · (first arrival − start)). The product's 2000 ms and 3, here in seconds.
+     */
+    minPatience: number;
+    patienceFactor: number;
   };
   churn: {
     /** Per worker, departures per second (exponential lifetimes); 0 = nobody leaves. */
@@ -251,6 +257,8 @@ export const defaultScenario: Scenario = {
     latency: { kind: 'log-normal', median: 0.03, sigma: 0.5 },
     bandwidth: 1e6,
     stragglers: undefined,
+    minPatience: 2,
+    patienceFactor: 3,
   },
   churn: { leaveRate: 0, joinRate: 0, crashes: [] },
   byzantine: { count: 0, attack: 'sign-flip', placement: 'spread', magnitude: undefined, lag: 20 },

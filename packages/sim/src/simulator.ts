@@ -8,10 +8,12 @@
  *     gradient coding its s + 1 partition gradients — and broadcasts its coded message; its
  *     arrival time = download + compute + upload, from the scenario's compute-time, latency and
  *     bandwidth models, the worker's persistent slowness and the straggler regime;
- *  2. the cluster aggregates as soon as the fastest k have arrived, k from the backup-worker rule
- *     (static b, or core's dynamic `BackupWorkerPolicy` fed with every arrival time, late ones
- *     included); members that leave before arriving never arrive, and the cluster stops waiting
- *     for them when they leave;
+ *  2. the cluster aggregates when the tab's own rule says so — core's `WaitRule`, the one the
+ *     product's cluster round runs: every live member arrived, or the fastest k (static b, or the
+ *     dynamic `BackupWorkerPolicy` fed with every arrival time, late ones included; at least
+ *     m − s coded, 2f + 1 robust) and, coded, an exact decode; else the rule's deadline after
+ *     the first arrival. Members that leave before arriving never arrive, and the cluster stops
+ *     counting them as live when they leave;
  *  3. the round's content — messages, attacks, codec frames, door, robust rule or gradient-code
  *     decoder, quarantine, proposal frame — is computed by content.ts, inline or in worker
  *     threads (threads.ts; identical results);
@@ -35,7 +37,10 @@
  * quarantine, fixed membership), so the result is the same.
  */
 import {
-  BackupWorkerPolicy,
+  WaitRule,
+  createGradientCode,
+  type BackupRule,
+  type GradientCode,
   RoundEngine,
   correlatedGain,
   decodeFrameInto,
@@ -146,13 +151,15 @@ interface Round {
   baseIteration: number;
   start: number;
   arrivals: Arrival[];
-  waitFor: number;
+  /** Registers held when the cluster aggregates (core's WaitRule decided when). */
+  held: number;
 }
 
 interface Cluster {
   id: number;
   seats: (Worker | undefined)[];
-  policy: BackupWorkerPolicy | undefined;
+  /** The product's wait rule (core swarm/wait-rule.ts), its backup policy kept across rounds. */
+  wait: WaitRule | undefined;
   round: Round | undefined;
   epoch: number;
   rounds: number;
@@ -416,7 +423,7 @@ class Simulation {
         c = {
           id: seats.id,
           seats: [],
-          policy: undefined,
+          wait: undefined,
           round: undefined,
           epoch: 0,
           rounds: 0,
@@ -594,75 +601,109 @@ class Simulation {
       arrivals.push({ worker: w, slot, time: w.leaveAt <= time ? Infinity : time });
     }
     arrivals.sort((a, b) => a.time - b.time || a.slot - b.slot);
-    const waitFor = this.waitCount(c, members.length);
-    const readyAt = this.readyTime(arrivals, waitFor);
-    if (readyAt === Infinity) return; // every member leaves before its message arrives
+    const ready = this.readyTime(this.waitRule(c), arrivals, now);
+    if (ready === undefined) return; // every member leaves before its message arrives
     c.epoch++;
     c.round = {
       epoch: c.epoch,
       baseIteration: this.coordinator.iteration,
       start: now,
       arrivals,
-      waitFor,
+      held: ready.held,
     };
-    this.queue.schedule(readyAt, { kind: 'ready', cluster: c.id, epoch: c.epoch });
-  }
-
-  /** k = m − b for this round: static b, or the dynamic policy's choice. */
-  private waitCount(c: Cluster, present: number): number {
-    const s = this.s;
-    const b = s.backup;
-    if (b.kind === 'static') {
-      const backups = b.backups ?? s.cluster.redundancy;
-      return Math.max(1, present - backups);
-    }
-    if (c.policy === undefined || c.policy.peers !== present) {
-      const coded = s.cluster.redundancy > 0;
-      const minWait = Math.min(
-        present,
-        b.minWait ?? (coded ? s.cluster.size - s.cluster.redundancy : 1),
-      );
-      c.policy = new BackupWorkerPolicy({
-        peers: present,
-        window: b.window,
-        gain: b.correlation > 0 ? correlatedGain(b.correlation) : linearGain,
-        minWait: Math.max(1, minWait),
-      });
-    }
-    return c.policy.waitFor();
+    this.queue.schedule(ready.at, { kind: 'ready', cluster: c.id, epoch: c.epoch });
   }
 
   /**
-   * When the cluster aggregates: the first time it holds min(k, members still expected) messages,
-   * members that leave before arriving dropping out of the expected count at their departure.
+   * The cluster's wait rule: the product's (core WaitRule: mode floors, exact-decode condition,
+   * deadline) with this scenario's backups — static b, or the dynamic policy.
    */
-  private readyTime(arrivals: Arrival[], k: number): number {
+  private waitRule(c: Cluster): WaitRule {
+    if (c.wait !== undefined) return c.wait;
+    const s = this.s;
+    const b = s.backup;
+    const shape = {
+      mode: s.cluster.redundancy > 0 ? ('coded' as const) : ('robust' as const),
+      clusterSize: s.cluster.size,
+      redundancy: s.cluster.redundancy,
+      f: s.aggregator.f,
+    };
+    const minWait = b.kind === 'static' ? undefined : b.minWait;
+    const backups: BackupRule =
+      b.kind === 'static'
+        ? { kind: 'static', backups: b.backups ?? s.cluster.redundancy }
+        : {
+            kind: 'dynamic',
+            window: b.window,
+            gain: b.correlation > 0 ? correlatedGain(b.correlation) : linearGain,
+          };
+    c.wait = new WaitRule(shape, {
+      backups: minWait === undefined ? backups : { ...backups, minWait },
+      minPatience: s.timing.minPatience,
+      patienceFactor: s.timing.patienceFactor,
+    });
+    return c.wait;
+  }
+
+  /**
+   * When the cluster aggregates, stepping through its members' arrivals and departures (a member
+   * leaving before its message arrives drops out of the live count then) and asking the wait rule
+   * at each; the rule's deadline after the first arrival ends the wait when the rest never come.
+   */
+  private readyTime(
+    rule: WaitRule,
+    arrivals: Arrival[],
+    start: number,
+  ): { at: number; held: number } | undefined {
     const finite = arrivals.filter((a) => a.time < Infinity);
-    if (finite.length === 0) return Infinity;
+    if (finite.length === 0) return undefined;
     const departures = arrivals
       .filter((a) => a.time === Infinity)
       .map((a) => a.worker.leaveAt)
       .sort((x, y) => x - y);
-    let expected = arrivals.length;
-    let arrived = 0;
+    const code = this.gradientCode();
+    const slots: number[] = [];
+    let live = arrivals.length;
+    let deadline = Infinity;
     let i = 0;
     let j = 0;
     while (i < finite.length || j < departures.length) {
       const nextArrival = i < finite.length ? finite[i]!.time : Infinity;
       const nextDeparture = j < departures.length ? departures[j]! : Infinity;
-      let t: number;
+      const t = Math.min(nextArrival, nextDeparture);
+      if (t > deadline) return { at: deadline, held: slots.length };
       if (nextArrival <= nextDeparture) {
-        t = nextArrival;
-        arrived++;
+        if (slots.length === 0) deadline = rule.deadline(t, start);
+        slots.push(finite[i]!.slot);
         i++;
       } else {
-        t = nextDeparture;
-        expected--;
+        live--;
         j++;
       }
-      if (arrived > 0 && arrived >= Math.min(k, expected)) return t;
+      const held = slots.length;
+      const ready = rule.ready({
+        live,
+        written: held,
+        allLiveWritten: held >= live,
+        decodable: () => code?.decode(slots).exact ?? true,
+      });
+      if (ready) return { at: t, held };
     }
-    return finite[finite.length - 1]!.time;
+    return { at: deadline, held: slots.length };
+  }
+
+  private gradientCodeValue: GradientCode | undefined | null = null;
+
+  /** The clusters' gradient code (content.ts's, same seed): which slot sets decode exactly. */
+  private gradientCode(): GradientCode | undefined {
+    if (this.gradientCodeValue === null) {
+      const { size, redundancy, scheme } = this.s.cluster;
+      this.gradientCodeValue =
+        redundancy > 0
+          ? createGradientCode({ slots: size, redundancy, scheme, seed: mix(this.s.seed, 0x6c) })
+          : undefined;
+    }
+    return this.gradientCodeValue;
   }
 
   private finishRound(c: Cluster, now: number): void {
@@ -671,9 +712,12 @@ class Simulation {
     c.round = undefined;
     this.counters.clusterRounds++;
     const finite = round.arrivals.filter((a) => a.time < Infinity);
-    const used = finite.filter((a) => a.time <= now).slice(0, Math.max(1, round.waitFor));
+    const used = finite.filter((a) => a.time <= now).slice(0, Math.max(1, round.held));
     this.waitCounts.push(used.length);
-    c.policy?.recordIteration(finite.map((a) => a.time - round.start));
+    c.wait?.record(
+      round.arrivals.length,
+      finite.map((a) => a.time - round.start),
+    );
     const peers = Math.max(0, round.arrivals.length - 1);
     this.bytes.peer += finite.length * peers * this.frameBytes;
     const job: ContentJob = {

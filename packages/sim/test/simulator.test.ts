@@ -321,6 +321,31 @@ describe('simulate', () => {
     ).toThrow(/cyclic/);
   });
 
+  it("stops waiting at the product's deadline for a member that is always far behind", () => {
+    // seed 3: one tab in four computes 2,000× slower (~140 s a task against ~0.1 s); no backups,
+    // the cluster waits for every member, so only core WaitRule's deadline (first arrival +
+    // max(minPatience, 3 · its delay)) lets it go on without the straggler
+    const run = (minPatience: number) =>
+      simulate({
+        ...small,
+        seed: 3,
+        workers: 4,
+        cluster: { size: 4, rebalance: false },
+        quarantine: { enabled: false },
+        backup: { kind: 'static', backups: 0 },
+        timing: { slowFraction: 0.25, slowFactor: 2000, minPatience },
+        stop: { maxIterations: 5 },
+      });
+    const patient = run(1e6);
+    const product = run(2);
+    expect(product.ended).toBe('max-iterations');
+    expect(product.waitCounts.slice(0, 5)).toEqual([3, 3, 3, 3, 3]);
+    // five rounds of ≈ 0.1 s + the 2 s patience each, against ≥ 100 s a round when waiting
+    expect(product.final.time).toBeLessThan(5 * 3);
+    expect(patient.waitCounts.slice(0, 5)).toEqual([4, 4, 4, 4, 4]);
+    expect(patient.final.time).toBeGreaterThan(5 * 100);
+  });
+
   it('seats joiners through core placement and retires dead clusters', () => {
     const r = simulate({
       ...small,

@@ -6,7 +6,7 @@
  * fake worker proposes for its cluster on its own, with its own register as the only input.
  *
  * Confirmations: fake workers hold no peer registers, so they cannot recompute a peer's
- * proposal (packages/worker's ClusterRound.recompute does that, tested there and end to end).
+ * proposal (core's ClusterRound.recompute does that, tested there and end to end).
  * Here a proposer records the digest of what it sent on a board shared by the fake workers of
  * this process, and a member answers a confirm request as configured: 'honest' (the digest the
  * proposer recorded, as an honest member computing the same update would), 'contradict' (the

@@ -1,6 +1,6 @@
 /**
  * The test tabs of apps/coordinator/test (fake workers, client tabs) exchange no registers, so
- * they cannot recompute a peer's proposal the way packages/worker's ClusterRound does. Instead a
+ * they cannot recompute a peer's proposal the way core's ClusterRound does. Instead a
  * proposer records here the digest of the frame it sent, and an honest member answers a confirm
  * request with it, as an honest member computing the same update would. Shared by every test tab
  * of this process; tab ids are random, so no coordinator is needed in the key.

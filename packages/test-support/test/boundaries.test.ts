@@ -125,9 +125,9 @@ describe('eslint import boundaries', () => {
     const test = await lintAt(
       'packages/worker/test/boundary-fixture.test.ts',
       "import { waitFor } from '@swarmgrad/test-support/harness';\n" +
-        "import { FakeClock } from './support/fake-clock.ts';\n" +
+        "import { FakePeer } from './support/fake-peer.ts';\n" +
         "import type { Coordinator } from '@swarmgrad/coordinator';\n" +
-        'export const used = [waitFor, FakeClock];\n' +
+        'export const used = [waitFor, FakePeer];\n' +
         'export type C = Coordinator;\n',
     );
     expect(test.messages).toEqual([]);

@@ -7,7 +7,6 @@ export * from './partition.ts';
 export * from './runtime.ts';
 export * from './backend.ts';
 export * from './client.ts';
-export * from './cluster-round.ts';
 export * from './faults.ts';
 export * from './mesh.ts';
 export * from './trainer.ts';

@@ -4,12 +4,9 @@
  * typed event emitter that works in browsers and Node alike.
  */
 
-export interface Clock {
-  /** Milliseconds, monotonic. */
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+import type { Clock, Logger } from '@swarmgrad/core';
+
+export type { Clock, Logger };
 
 export const systemClock: Clock = {
   now: () => performance.now(),
@@ -17,15 +14,7 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-type LogFn = (object: object, message?: string) => void;
-
-/** pino's `logger.info({ ...fields }, 'message')` shape. */
-export interface Logger {
-  debug: LogFn;
-  info: LogFn;
-  warn: LogFn;
-  error: LogFn;
-}
+type LogFn = Logger['info'];
 
 const levels = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof levels)[number] | 'silent';

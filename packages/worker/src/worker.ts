@@ -2,7 +2,7 @@
  * The tab's worker runtime: everything between "Donate" and "Leave". It wires the coordinator
  * client (client.ts), the backend choice (backend.ts), the data partitions (partition.ts), the
  * local training (trainer.ts), the cluster mesh (mesh.ts) and the cluster's round state machine
- * (cluster-round.ts) into one object with a small API for the page:
+ * (core's swarm/cluster-round.ts) into one object with a small API for the page:
  *
  *   const worker = createWorker({ url: location.origin, PeerCtor, wasmPath: '/tfjs-wasm/' });
  *   worker.on('status', render);
@@ -27,16 +27,24 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
+  ClusterRound,
+  REGISTERS_AHEAD,
   allFinite,
   decodeFrameInto,
+  decodeRegister,
   encodeProposal,
   encodeToFrame,
   frameDigest,
   getCodec,
+  type AggregateResult,
+  type AggregationMode,
+  type ClusterProposal,
+  type ClusterRoundOptions,
   type CodecEncoder,
   type WindowReport,
 } from '@swarmgrad/core';
 import {
+  maxUpdateFrameBytes,
   parseFrame,
   type Confirmation,
   type ConfirmRequest,
@@ -52,15 +60,6 @@ import {
 } from '@swarmgrad/protocol';
 import { selectBackend, isNode, type BackendChoice, type BackendName } from './backend.ts';
 import { CoordinatorClient, type BaseMoved } from './client.ts';
-import {
-  ClusterRound,
-  REGISTERS_AHEAD,
-  decodeRegister,
-  type AggregateResult,
-  type AggregationMode,
-  type ClusterProposal,
-  type ClusterRoundOptions,
-} from './cluster-round.ts';
 import { FaultInjector } from './faults.ts';
 import { Mesh, type LinkConnection, type LinkState, type PeerConstructor } from './mesh.ts';
 import { buildModel, layerParameterCounts, parameterCount } from './model.ts';
@@ -704,7 +703,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       relaySend: (to, frame) => this.client?.relayFrame(to, frame),
       clock: this.clock,
       logger: this.logger,
-      maxFrameBytes: 64 + 4 * dimension + 64,
+      maxFrameBytes: maxUpdateFrameBytes(dimension),
       ...(this.options.connectTimeoutMs ? { connectTimeoutMs: this.options.connectTimeoutMs } : {}),
     });
     mesh.on('frame', (from, frame) => this.onPeerFrame(from, frame));

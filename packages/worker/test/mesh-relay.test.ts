@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Mesh } from '../src/mesh.ts';
 import { silentLogger } from '../src/runtime.ts';
-import { FakeClock } from './support/fake-clock.ts';
+import { FakeClock } from '@swarmgrad/test-support/host';
 import { FakeNetwork } from './support/fake-peer.ts';
 
 async function flush(rounds = 50): Promise<void> {

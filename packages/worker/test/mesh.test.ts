@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_CHUNK_BYTES } from '@swarmgrad/protocol';
 import { Mesh, type LinkState } from '../src/mesh.ts';
 import { silentLogger } from '../src/runtime.ts';
-import { FakeClock } from './support/fake-clock.ts';
+import { FakeClock } from '@swarmgrad/test-support/host';
 import { FakeNetwork, type FakePeer } from './support/fake-peer.ts';
 
 async function flush(rounds = 50): Promise<void> {

@@ -16,25 +16,12 @@ import {
   type AggregateResult,
   type ClusterMembership,
   type ClusterProposal,
-} from '../src/cluster-round.ts';
-import { FaultInjector } from '../src/faults.ts';
-import { silentLogger } from '../src/runtime.ts';
-import { FakeClock } from './support/fake-clock.ts';
+} from '../src/swarm/cluster-round.ts';
+import { createAttack } from '../src/attacks/index.ts';
+import { FakeClock, silentLogger } from '@swarmgrad/test-support/host';
+import { subsets } from './support/subsets.ts';
 
 const D = 24;
-
-function subsets(m: number, k: number): number[][] {
-  const out: number[][] = [];
-  const pick = (start: number, chosen: number[]): void => {
-    if (chosen.length === k) {
-      out.push(chosen);
-      return;
-    }
-    for (let i = start; i < m; i++) pick(i + 1, [...chosen, i]);
-  };
-  pick(0, []);
-  return out;
-}
 
 function randomVectors(n: number, seed: number, scale = 1): Float32Array[] {
   const rng = createRng(seed);
@@ -538,7 +525,7 @@ describe('decodeRegister (the door for peers’ frames)', () => {
     const corrupted = frameOf(5, 2);
     corrupted[corrupted.length - 1]! ^= 0xff;
     expect(code(corrupted)).toBe('checksum-mismatch');
-    const nan = new FaultInjector('nan').corruptFrame(frameOf(5, 2));
+    const nan = createAttack('nan').corruptFrame(frameOf(5, 2));
     expect(code(nan)).toBe('non-finite');
     expect(code(nan.subarray(0, 20))).toBe('truncated');
   });

@@ -1,5 +1,11 @@
-/** A manual clock for state-machine tests: timers fire only when the test advances time. */
-import type { Clock } from '../../src/runtime.ts';
+/**
+ * The host a state machine takes (core's swarm/host.ts), for tests: a manual clock whose timers
+ * fire only when the test advances time, and a logger that drops everything.
+ */
+import type { Clock, Logger } from '@swarmgrad/core';
+
+const drop = (): void => {};
+export const silentLogger: Logger = { debug: drop, info: drop, warn: drop, error: drop };
 
 export class FakeClock implements Clock {
   private time = 0;

@@ -12,7 +12,8 @@
  *   then left keeps its value (a closed tab simply stops writing).
  * - When to aggregate (once per iteration, never twice): as soon as every live slot has written;
  *   or when the fastest k have written, k = BackupWorkerPolicy.waitFor() over the n live slots
- *   (seed 003, dynamic backup workers; fed with every register's arrival time, late ones too),
+ *   (seed 003, dynamic backup workers; fed with every register's arrival time, late ones too;
+ *   the rule is wait-rule.ts, which the simulator runs too),
  *   with k ≥ min(n, m − s) in coded mode and k ≥ min(n, 2f + 1) in robust mode, and in coded mode
  *   only once the held registers decode exactly; or, failing both, at the deadline
  *   firstArrival + max(minPatienceMs, patienceFactor · (firstArrival − start)), so a live peer
@@ -46,31 +47,21 @@
  * test for replayed updates with its defaults; false to disable).
  */
 import {
-  BackupWorkerPolicy,
-  Quarantine,
-  allFinite,
-  createGradientCode,
-  decodeFrameInto,
-  decodeInto,
-  frameDigest,
-  getAggregator,
-  type Aggregator,
-  type AggregatorName,
-  type GradientCode,
-  type QuarantineConfig,
-  type WindowReport,
-} from '@swarmgrad/core';
-import {
-  FRAME_HEADER_BYTES,
   fail,
+  maxUpdateFrameBytes,
   ok,
   parseFrame,
   type ProposalInput,
   type Result,
 } from '@swarmgrad/protocol';
-import type { Clock, Logger } from './runtime.ts';
-
-export type AggregationMode = 'coded' | 'robust';
+import { getAggregator, type Aggregator, type AggregatorName } from '../aggregators/index.ts';
+import { decodeFrameInto } from '../codec/index.ts';
+import { createGradientCode, decodeInto, type GradientCode } from '../gradient-coding.ts';
+import { Quarantine, type QuarantineConfig, type WindowReport } from '../quarantine.ts';
+import { allFinite } from '../vector.ts';
+import type { Clock, Logger } from './host.ts';
+import { frameDigest } from './proposal.ts';
+import { WaitRule, waitFloor, type AggregationMode } from './wait-rule.ts';
 
 /** `mean` decodes the gradient code exactly; every other rule aggregates robustly. */
 export function aggregationModeOf(name: AggregatorName): AggregationMode {
@@ -213,8 +204,6 @@ export class ClusterRound {
   private quarantine: Quarantine | undefined;
   /** The operator's new rule, applied when the next iteration starts (see setAggregator). */
   private pendingAggregator: { name: AggregatorName; f: number } | undefined;
-  private readonly minPatienceMs: number;
-  private readonly patienceFactor: number;
   private membership: ClusterMembership | undefined;
   private code: GradientCode | undefined;
   private codeKey = '';
@@ -237,7 +226,7 @@ export class ClusterRound {
   private result: AggregateResult | undefined;
   private proposedIteration: number | undefined;
   private selfActive = true;
-  private policy: BackupWorkerPolicy | undefined;
+  private rule: WaitRule | undefined;
   private timer: unknown;
   private timerAt: number | undefined;
   private readonly announced = new Set<string>();
@@ -260,8 +249,6 @@ export class ClusterRound {
     }
     this.options = options;
     this.clock = options.clock;
-    this.minPatienceMs = options.minPatienceMs ?? 2000;
-    this.patienceFactor = options.patienceFactor ?? 3;
     this.aggregatorSpec = options.aggregator;
     this.applyAggregator(options.aggregator);
   }
@@ -464,7 +451,7 @@ export class ClusterRound {
     this.ahead.clear();
     this.result = undefined;
     this.previous = undefined;
-    this.policy = undefined;
+    this.rule = undefined;
   }
 
   /** Whether this tab is computing (a paused tab is not waited for). */
@@ -623,42 +610,45 @@ export class ClusterRound {
     return live;
   }
 
-  private minWait(n: number): number {
+  /** The wait rule for the current seat and aggregator (its backup policy kept across them). */
+  private waitRule(): WaitRule {
     const m = this.membership!;
-    const need =
-      this.mode === 'coded' ? m.clusterSize - m.redundancy : 2 * this.aggregatorSpec.f + 1;
-    return Math.max(1, Math.min(n, need));
-  }
-
-  private ensurePolicy(n: number): BackupWorkerPolicy {
-    if (this.policy?.peers !== n) {
-      this.policy = new BackupWorkerPolicy({
-        peers: n,
-        window: this.options.backupWindow ?? 20,
-        minWait: this.minWait(n),
-        ...(this.options.backupWarmup === undefined ? {} : { warmup: this.options.backupWarmup }),
+    const shape = {
+      mode: this.mode,
+      clusterSize: m.clusterSize,
+      redundancy: m.redundancy,
+      f: this.aggregatorSpec.f,
+    };
+    if (this.rule === undefined) {
+      const { backupWindow, backupWarmup, minPatienceMs, patienceFactor } = this.options;
+      this.rule = new WaitRule(shape, {
+        backups: {
+          kind: 'dynamic',
+          window: backupWindow ?? 20,
+          ...(backupWarmup === undefined ? {} : { warmup: backupWarmup }),
+        },
+        ...(minPatienceMs === undefined ? {} : { minPatience: minPatienceMs }),
+        ...(patienceFactor === undefined ? {} : { patienceFactor }),
       });
-    }
-    return this.policy;
+    } else this.rule.setShape(shape);
+    return this.rule;
   }
 
   private waitFor(n: number): number {
-    const k = this.ensurePolicy(n).waitFor();
-    return Math.min(n, Math.max(k, this.minWait(n)));
+    return this.waitRule().waitFor(n);
   }
 
   /** Feeds the finished iteration's arrival times (late ones included) to the policy. */
   private commitPrevious(): void {
     const record = this.previous;
     if (!record || record.slots.size === 0) return;
-    const policy = this.ensurePolicy(this.liveSlots().size || record.slots.size);
-    if (policy.peers !== record.slots.size) return; // the peer set changed: new policy
     const times: number[] = [];
     for (const slot of record.slots) {
       const t = record.arrivals.get(slot);
       if (t !== undefined) times.push(Math.max(0, t));
     }
-    policy.recordIteration(times);
+    // a sample for another peer count than today's is dropped (the policy is per n)
+    this.waitRule().record(record.slots.size, times, this.liveSlots().size);
   }
 
   private evaluate(): void {
@@ -675,12 +665,13 @@ export class ClusterRound {
     for (const slot of live) {
       if (!this.registers.has(slot) && !this.doorRejected.has(slot)) allLive = false;
     }
-    if (allLive) return this.aggregate(false);
-    const k = this.waitFor(n);
-    if (written >= k) {
-      if (this.mode === 'robust') return this.aggregate(false);
-      if (this.code!.decode(this.validSlotsByArrival()).exact) return this.aggregate(false);
-    }
+    const ready = this.waitRule().ready({
+      live: n,
+      written,
+      allLiveWritten: allLive,
+      decodable: () => this.code!.decode(this.validSlotsByArrival()).exact,
+    });
+    if (ready) return this.aggregate(false);
     this.armDeadline();
   }
 
@@ -688,8 +679,7 @@ export class ClusterRound {
     let first = Infinity;
     for (const register of this.registers.values()) first = Math.min(first, register.at);
     for (const refused of this.doorRejected.values()) first = Math.min(first, refused.at);
-    const patience = Math.max(this.minPatienceMs, this.patienceFactor * (first - this.startedAt));
-    const at = first + patience;
+    const at = this.waitRule().deadline(first, this.startedAt);
     if (this.timer !== undefined && this.timerAt === at) return;
     this.clearTimer();
     const iteration = this.currentIteration;
@@ -848,10 +838,12 @@ export class ClusterRound {
     // proposer: they neither count as live nor as left out
     const trusted = (slot: number) => this.quarantine?.isQuarantined(this.keyOf(slot)) !== true;
     const live = Math.max(1, [...this.liveSlots()].filter(trusted).length);
-    const need =
-      aggregationModeOf(rule.name) === 'coded'
-        ? membership.clusterSize - membership.redundancy
-        : 2 * rule.f + 1;
+    const need = waitFloor({
+      mode: aggregationModeOf(rule.name),
+      clusterSize: membership.clusterSize,
+      redundancy: membership.redundancy,
+      f: rule.f,
+    });
     const inputSlots = new Set(inputs.map((input) => input.slot));
     const leftOut = [...(archived?.keys() ?? [])].filter(
       (slot) => !inputSlots.has(slot) && trusted(slot),
@@ -1013,7 +1005,7 @@ export function decodeRegister(
   frame: Uint8Array,
   expect: RegisterExpectations,
 ): Result<DecodedRegister> {
-  const maxFrameBytes = FRAME_HEADER_BYTES + 4 * expect.dimension + 64;
+  const maxFrameBytes = maxUpdateFrameBytes(expect.dimension);
   const parsed = parseFrame(frame, { maxFrameBytes });
   if (!parsed.ok) return parsed;
   const header = parsed.value.header;
