@@ -19,12 +19,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
   RoundEngine,
+  TabRegistry,
   allFinite,
   decodeFrameInto,
+  estimateCurvature,
   frameDigest,
   judgeProposal,
   type ClosedIteration,
   type MemberAnswer,
+  type RegistryState,
+  type TabRecord,
 } from '@swarmgrad/core';
 import {
   allocateFrame,
@@ -64,7 +68,6 @@ import {
   weightSpecs,
 } from '@swarmgrad/worker/model';
 
-import { TabRegistry, type TabRecord } from './tabs.ts';
 import { LinkRelays } from './relay.ts';
 import { AddressGate, type AddressOptions } from './addresses.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -75,11 +78,10 @@ import { Evaluator } from './evaluator.ts';
 import { createHttpApp } from './http.ts';
 import { createHttpServer, type TlsOptions } from './tls.ts';
 import { welcomeIce, type IceOptions } from './ice.ts';
-import { DashboardMetrics, estimateCurvature } from './dashboard.ts';
+import { DashboardMetrics } from './dashboard.ts';
 import { MemoryState, type Command, type NodeStatus, type SharedState } from './shared-state.ts';
 import type { RedisState } from './redis-state.ts';
 import type { RoundEngineState } from '@swarmgrad/core';
-import type { RegistryState } from './tabs.ts';
 
 export interface CoordinatorOptions {
   job: JobSpec;
@@ -1053,28 +1055,15 @@ export class Coordinator {
   }
 
   /**
-   * Quarantine by the cluster's majority: `suspect` is quarantined when more than half of the
-   * other live members of its cluster report (`report.quarantinedPeers`) that their robust
-   * filter quarantined it. A single tab (possibly the liar) cannot get a peer banned. The tab
-   * then leaves the placement at the next iteration (TabRegistry.rebalance skips quarantined
-   * tabs) and is never seated again under this identity.
+   * Quarantine by the cluster's majority (TabRegistry.majorityAgainst over what the members
+   * report). The tab then leaves the placement at the next iteration (rebalance skips
+   * quarantined tabs) and is never seated again under this identity.
    */
   private reviewQuarantine(suspectId: string): void {
-    const suspect = this.registry.tabs.get(suspectId);
-    const seat = this.registry.seatOf(suspectId);
-    if (!suspect || suspect.quarantined || !seat) return;
-    const others = this.registry
-      .members(seat.clusterId)
-      .filter((m) => m.live && m.tabId !== suspectId);
-    const reportedBy = others
-      .filter((m) => {
-        const peer = this.registry.tabs.get(m.tabId);
-        const reported = this.shared.distributed ? peer?.suspects : peer?.report?.quarantinedPeers;
-        return reported?.includes(suspectId) === true;
-      })
-      .map((m) => m.tabId);
-    if (2 * reportedBy.length <= others.length) return;
-    this.quarantine(suspectId, seat.clusterId, reportedBy, 'filter');
+    const verdict = this.registry.majorityAgainst(suspectId, (member) =>
+      this.shared.distributed ? member.suspects : member.report?.quarantinedPeers,
+    );
+    if (verdict) this.quarantine(suspectId, verdict.clusterId, verdict.reportedBy, 'filter');
   }
 
   /** Quarantines a tab for good: unseated at the next iteration, never seated again. */

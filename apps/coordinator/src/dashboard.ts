@@ -9,11 +9,8 @@
  * - E[T]: the mean wall time of the last 32 iterations (one iteration is one task of every
  *   active tab, so λ = n / E[T]);
  * - η: the current learning rate;
- * - h: a job-level curvature estimate, fixed at start — the top Hessian eigenvalue of softmax
- *   regression on the held-out inputs at uniform predictions, (1/K)·λ_max(E[x̃x̃ᵀ]) with
- *   x̃ = [x, 1] and K classes, by power iteration. For `softmax-784-10` at its initial point
- *   that is the exact top eigenvalue (the Hessian is (1/K)(I − 11ᵀ/K) ⊗ E[x̃x̃ᵀ]); for the MLP
- *   presets it is the same data-scale stand-in, since their curvature is not measured online.
+ * - h: a job-level curvature estimate, fixed at start: core's `estimateCurvature` on the
+ *   held-out inputs (packages/core/src/curvature.ts).
  *
  * The analysis runs over candidate tab counts 1–8 then 10, 12, 16, 20, 24, 32 up to max(8, 2·n0)
  * (n0 included) and thresholds 0..max(3, S+1), the measured sample scaled by
@@ -34,56 +31,6 @@ export interface StalenessInput {
   activeTabs: number;
   threshold: number;
   dropped: number;
-}
-
-/**
- * (1/K)·λ_max(E[x̃x̃ᵀ]) over `count` samples of `features` values (x̃ = [x, 1]), by power
- * iteration on XᵀX without forming it (rows kept sparse). Returns 1 when there is no data.
- */
-export function estimateCurvature(
-  xs: Float32Array,
-  count: number,
-  classes: number,
-  iterations = 40,
-): number {
-  if (count === 0 || xs.length === 0) return 1;
-  const features = Math.floor(xs.length / count);
-  const dim = features + 1;
-  // images are mostly zeros: keep each row's non-zero pixels once
-  const rowStart = new Int32Array(count + 1);
-  const index: number[] = [];
-  const value: number[] = [];
-  for (let r = 0; r < count; r++) {
-    for (let i = 0; i < features; i++) {
-      const x = xs[r * features + i]!;
-      if (x !== 0) {
-        index.push(i);
-        value.push(x);
-      }
-    }
-    rowStart[r + 1] = index.length;
-  }
-  let v = new Float64Array(dim).fill(1 / Math.sqrt(dim));
-  let eigenvalue = 0;
-  for (let it = 0; it < iterations; it++) {
-    const next = new Float64Array(dim);
-    for (let r = 0; r < count; r++) {
-      const from = rowStart[r]!;
-      const to = rowStart[r + 1]!;
-      let dot = v[features]!; // the bias input 1
-      for (let k = from; k < to; k++) dot += value[k]! * v[index[k]!]!;
-      for (let k = from; k < to; k++) next[index[k]!]! += value[k]! * dot;
-      next[features]! += dot;
-    }
-    let norm = 0;
-    for (let i = 0; i < dim; i++) norm += next[i]! * next[i]!;
-    norm = Math.sqrt(norm);
-    if (norm === 0) return 1;
-    eigenvalue = norm / count; // ‖Mv‖ with ‖v‖ = 1 converges to λ_max(M)
-    for (let i = 0; i < dim; i++) next[i]! /= norm;
-    v = next;
-  }
-  return eigenvalue / Math.max(2, classes);
 }
 
 export class DashboardMetrics {

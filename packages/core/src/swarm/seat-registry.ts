@@ -1,17 +1,14 @@
 /**
- * The coordinator's view of the tabs and clusters: who is connected, who sits where, which
- * clusters still have a live tab, and what each tab is told about its place.
- * Placement itself is packages/core's strategy; this keeps the bookkeeping around it.
+ * The seat registry: the coordinator's view of the tabs and clusters — who is connected, who
+ * sits where, which clusters still have a live tab, what each tab is told about its place (its
+ * slot, peers, proposer role and the partitions dealt to it), and the cluster-majority rule that
+ * quarantines a tab on its peers' reports. Placement itself is a strategy (placement/); this
+ * keeps the bookkeeping around it. Pure: no sockets, no timers; the time of a rebalance is
+ * passed in.
  */
-import {
-  createGradientCode,
-  getPlacement,
-  groupSeatCap,
-  type ClusterSeats,
-  type GradientCode,
-} from '@swarmgrad/core';
-import type { Backend, FaultMode, Placement, TabReport } from '@swarmgrad/protocol';
-import type { JobSpec } from '@swarmgrad/protocol';
+import type { Backend, FaultMode, JobSpec, Placement, TabReport } from '@swarmgrad/protocol';
+import { createGradientCode, type GradientCode } from '../gradient-coding.ts';
+import { getPlacement, groupSeatCap, type ClusterSeats } from '../placement/index.ts';
 
 export interface TabRecord {
   id: string;
@@ -231,7 +228,7 @@ export class TabRegistry {
    * Re-places every connected tab (between iterations). Returns the tabs whose placement changed:
    * their seat, or their cluster's proposer (a rotation started over).
    */
-  rebalance(now = Date.now(), resumeGraceMs = 0): Set<string> {
+  rebalance(now: number, resumeGraceMs = 0): Set<string> {
     const before = this.seatByTab;
     const waitingBefore = this.waiting;
     // a tab that dropped out moments ago keeps its seat for resumeGraceMs: when it reconnects
@@ -380,6 +377,31 @@ export class TabRegistry {
     });
     const candidates = trusted.length > 0 ? trusted : live;
     return candidates[(this.rotations.get(clusterId)?.count ?? 0) % candidates.length]!.tabId;
+  }
+
+  /**
+   * Quarantine by the cluster's majority: the live members of `suspectId`'s cluster (itself
+   * excluded) whose reports name it (`reportsOf`: the peers a member's robust filter
+   * quarantined), when they are more than half of those members; undefined otherwise, and for a
+   * tab not seated or already quarantined. A single tab (possibly the liar) cannot get a peer
+   * banned.
+   */
+  majorityAgainst(
+    suspectId: string,
+    reportsOf: (member: TabRecord) => readonly string[] | undefined,
+  ): { clusterId: number; reportedBy: string[] } | undefined {
+    const suspect = this.tabs.get(suspectId);
+    const seat = this.seatOf(suspectId);
+    if (!suspect || suspect.quarantined || !seat) return undefined;
+    const others = this.members(seat.clusterId).filter((m) => m.live && m.tabId !== suspectId);
+    const reportedBy = others
+      .filter((m) => {
+        const member = this.tabs.get(m.tabId);
+        return member !== undefined && reportsOf(member)?.includes(suspectId) === true;
+      })
+      .map((m) => m.tabId);
+    if (2 * reportedBy.length <= others.length) return undefined;
+    return { clusterId: seat.clusterId, reportedBy };
   }
 
   /**

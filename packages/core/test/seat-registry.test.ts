@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { jobSpecSchema } from '@swarmgrad/protocol';
+import { TabRegistry, type TabRecord } from '../src/swarm/seat-registry.ts';
+
+const job = jobSpecSchema.parse({ name: 'seats', cluster: { size: 4 } });
+
+function tab(registry: TabRegistry, id: string): TabRecord {
+  const record: TabRecord = {
+    id,
+    resumeToken: `token-${id}`,
+    joinSeq: registry.nextJoinSeq(),
+    kind: 'browser',
+    backend: 'wasm',
+    fallbackAdapter: undefined,
+    fault: undefined,
+    connected: false,
+    rttMs: undefined,
+    report: undefined,
+    joinedAt: 0,
+    lastSeenAt: 0,
+    quarantined: false,
+    socketId: undefined,
+  };
+  registry.tabs.set(id, record);
+  registry.setConnected(record, true);
+  return record;
+}
+
+/** A registry with tabs t0..t(n-1) seated by one rebalance. */
+function seated(n: number): TabRegistry {
+  const registry = new TabRegistry(job);
+  for (let i = 0; i < n; i++) tab(registry, `t${i}`);
+  registry.rebalance(0);
+  return registry;
+}
+
+describe('TabRegistry (the seat registry)', () => {
+  it('seats tabs in clusters of the job size, each in one slot, and tells each its place', () => {
+    const registry = seated(8);
+    expect(registry.clusters).toHaveLength(2);
+    const seats = [...registry.tabs.keys()].map((id) => registry.seatOf(id));
+    const keys = seats.map((s) => `${s?.clusterId}:${s?.slot}`);
+    expect(new Set(keys).size).toBe(8);
+    const placement = registry.placementOf('t0')!;
+    expect(placement.peers.map((p) => p.tabId)).not.toContain('t0');
+    expect(placement.peers).toHaveLength(3);
+  });
+
+  it('quarantines on a majority of the other live members, never on one report', () => {
+    const registry = seated(4);
+    const reports = new Map<string, string[]>();
+    const reportsOf = (member: TabRecord) => reports.get(member.id);
+    reports.set('t1', ['t0']);
+    expect(registry.majorityAgainst('t0', reportsOf)).toBeUndefined();
+    reports.set('t2', ['t0']);
+    // two of the three others is a majority
+    const verdict = registry.majorityAgainst('t0', reportsOf);
+    expect(verdict?.reportedBy.sort()).toEqual(['t1', 't2']);
+    expect(verdict?.clusterId).toBe(registry.seatOf('t0')!.clusterId);
+    // a member that left does not count either way: t1 and t2 of the two live others
+    registry.setConnected(registry.tabs.get('t3')!, false);
+    expect(registry.majorityAgainst('t0', reportsOf)?.reportedBy).toHaveLength(2);
+    reports.delete('t2');
+    // one of two is not more than half
+    expect(registry.majorityAgainst('t0', reportsOf)).toBeUndefined();
+    reports.set('t2', ['t0']);
+    registry.tabs.get('t0')!.quarantined = true;
+    expect(registry.majorityAgainst('t0', reportsOf)).toBeUndefined();
+    expect(registry.majorityAgainst('nobody', reportsOf)).toBeUndefined();
+  });
+
+  it('rotates the proposer past refuted tabs and starts over when the seats change', () => {
+    const registry = seated(4);
+    const cluster = registry.seatOf('t0')!.clusterId;
+    const first = registry.proposerOf(cluster);
+    registry.rotateProposer(cluster);
+    const second = registry.proposerOf(cluster);
+    expect(second).not.toBe(first);
+    tab(registry, 't4');
+    registry.setConnected(registry.tabs.get('t3')!, false);
+    registry.rebalance(1);
+    expect(registry.proposerOf(cluster)).toBe(first);
+  });
+
+  it('exports and imports its state as plain data', () => {
+    const registry = seated(6);
+    registry.setApart('t0', 't1', true);
+    const copy = new TabRegistry(job);
+    copy.importState(JSON.parse(JSON.stringify(registry.exportState())));
+    for (const id of registry.tabs.keys()) expect(copy.seatOf(id)).toEqual(registry.seatOf(id));
+    expect(copy.isApart('t1', 't0')).toBe(true);
+  });
+});
