@@ -8,7 +8,7 @@ import reactHooks from 'eslint-plugin-react-hooks';
  * no-restricted-imports. Layer order, lowest first; a package's src imports only the layers
  * below it (and itself):
  *
- *   protocol → core → worker, sim → swarm → apps (coordinator, web)
+ *   protocol → core, model → worker, sim → swarm → apps (coordinator, web)
  *
  * test-support is test-only: it may import anything, and no src may import it. The patterns of
  * one file's rule are disjoint, so one bad import gives one error.
@@ -16,12 +16,13 @@ import reactHooks from 'eslint-plugin-react-hooks';
 const layers = {
   protocol: [],
   core: ['protocol'],
-  worker: ['protocol', 'core'],
+  model: ['protocol'],
+  worker: ['protocol', 'core', 'model'],
   sim: ['protocol', 'core'],
-  swarm: ['protocol', 'core', 'worker'],
+  swarm: ['protocol', 'core', 'model', 'worker'],
 };
 const apps = ['coordinator', 'web'];
-const layerOrder = 'protocol → core → worker, sim → swarm → apps';
+const layerOrder = 'protocol → core, model → worker, sim → swarm → apps';
 
 /** A relative specifier that climbs out of a directory and into another one's `test/support`. */
 const testSupportRelative = {

@@ -19,6 +19,7 @@ const sources = [
   // the pages import these workspace packages' sources
   'packages/protocol/src',
   'packages/core/src',
+  'packages/model/src',
   'packages/worker/src',
 ];
 

@@ -32,9 +32,9 @@ export interface Checkpoint {
   params: Float32Array;
   /** Run state, anything JSON-serialisable. */
   state: unknown;
-  /** The model's `modelTopology` (see modelTopologyJSON in @swarmgrad/worker/model). */
+  /** The model's `modelTopology` (see modelTopologyJSON in @swarmgrad/model). */
   modelTopology: object;
-  /** Weight specs in flat-vector order (see weightSpecs in @swarmgrad/worker/model). */
+  /** Weight specs in flat-vector order (see weightSpecs in @swarmgrad/model). */
   weightSpecs: WeightSpec[];
 }
 

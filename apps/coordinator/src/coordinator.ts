@@ -66,7 +66,7 @@ import {
   modelTopologyJSON,
   parameterCount,
   weightSpecs,
-} from '@swarmgrad/worker/model';
+} from '@swarmgrad/model';
 
 import { LinkRelays } from './relay.ts';
 import { AddressGate, type AddressOptions } from './addresses.ts';

@@ -36,7 +36,7 @@ import {
   partitionUrl,
   type DataManifest,
   type PartitionData,
-} from '@swarmgrad/worker/partition';
+} from '@swarmgrad/protocol';
 import { DataError } from './pack/errors.ts';
 
 export { DataError } from './pack/errors.ts';

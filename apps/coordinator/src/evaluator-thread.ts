@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { buildModel, evaluate, parameterCount, setFlatParameters } from '@swarmgrad/worker/model';
+import { buildModel, evaluate, parameterCount, setFlatParameters } from '@swarmgrad/model';
 import type { EvaluatorThreadData, FromThread, ToThread } from './evaluator.ts';
 
 async function chooseBackend(preference: EvaluatorThreadData['backend']): Promise<'wasm' | 'cpu'> {

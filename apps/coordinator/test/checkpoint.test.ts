@@ -12,7 +12,7 @@ import {
   modelTopologyJSON,
   setFlatParameters,
   weightSpecs,
-} from '@swarmgrad/worker/model';
+} from '@swarmgrad/model';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointStore, type Checkpoint } from '../src/checkpoint.ts';
 

@@ -5,7 +5,7 @@ import {
   parsePartition,
   sha256Hex,
   verifyPartition,
-} from '@swarmgrad/worker/partition';
+} from '@swarmgrad/protocol';
 import { describe, expect, it } from 'vitest';
 import { buildDataset } from '../src/dataset.ts';
 

@@ -8,7 +8,7 @@ import {
   getFlatParameters,
   initialParameters,
   setFlatParameters,
-} from '@swarmgrad/worker/model';
+} from '@swarmgrad/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDataset } from '../src/dataset.ts';
 import { Evaluator } from '../src/evaluator.ts';

@@ -24,7 +24,7 @@ import {
   type JobSpec,
 } from '@swarmgrad/protocol';
 import { missingKernels, selectBackend } from '@swarmgrad/worker';
-import { buildModel, parameterCount } from '@swarmgrad/worker/model';
+import { buildModel, parameterCount } from '@swarmgrad/model';
 import { describe, expect, it } from 'vitest';
 
 const dir = fileURLToPath(new URL('../../../examples/jobs/', import.meta.url));

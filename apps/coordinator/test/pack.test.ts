@@ -18,7 +18,7 @@ import {
   type DashboardStatus,
   type DataManifest,
 } from '@swarmgrad/protocol';
-import { parsePartition } from '@swarmgrad/worker/partition';
+import { parsePartition } from '@swarmgrad/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataError, loadDataset, manifestLocation } from '../src/dataset.ts';
 import { packCsv, packDataset, packIdx, parseCsv, parseIdx, writePack } from '../src/pack/index.ts';

@@ -5,6 +5,7 @@ export * from './iteration-frame.ts';
 export * from './chunking.ts';
 export * from './job.ts';
 export * from './dataset.ts';
+export * from './partition.ts';
 export * from './events.ts';
 export * from './dashboard.ts';
 export * from './debug.ts';

@@ -4,7 +4,7 @@
  * (the stand-in for the real tab's TF.js model).
  */
 import type { Placement } from '@swarmgrad/protocol';
-import { verifyPartition, type DataManifest } from '@swarmgrad/worker/partition';
+import { verifyPartition, type DataManifest } from '@swarmgrad/protocol';
 
 const PIXELS = 784;
 const CLASSES = 10;

@@ -67,13 +67,21 @@ describe('eslint import boundaries', () => {
     ]);
   });
 
-  it('fails an import up the layers (core importing the worker, protocol importing core)', async () => {
+  it('fails an import up the layers (core or model importing the worker, protocol importing core)', async () => {
     const core = await lintAt(
       'packages/core/src/boundary-fixture.ts',
       "import { createWorker } from '@swarmgrad/worker';\nexport const w = createWorker;\n",
     );
     expect(boundaryErrors(core).map((e) => e.message)).toEqual([
       expect.stringMatching(/@swarmgrad\/core may import only @swarmgrad\/protocol/),
+    ]);
+    // the model package sits beside core: it may not reach the worker that uses it
+    const model = await lintAt(
+      'packages/model/src/boundary-fixture.ts',
+      "import { createWorker } from '@swarmgrad/worker';\nexport const w = createWorker;\n",
+    );
+    expect(boundaryErrors(model).map((e) => e.message)).toEqual([
+      expect.stringMatching(/@swarmgrad\/model may import only @swarmgrad\/protocol/),
     ]);
     const protocol = await lintAt(
       'packages/protocol/src/boundary-fixture.ts',

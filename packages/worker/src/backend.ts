@@ -23,7 +23,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { createRng } from '@swarmgrad/core';
-import { buildModel, computeGradientAsync, type ModelSpec } from './model.ts';
+import { buildModel, computeGradientAsync, type ModelSpec } from '@swarmgrad/model';
 import type { Logger } from './runtime.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';

@@ -2,8 +2,6 @@
  * @swarmgrad/worker: the tab's side of swarmgrad. Browser-safe exports only; the Node entry
  * (wrtc, simple-peer's Node build) is '@swarmgrad/worker/node'.
  */
-export * from './model.ts';
-export * from './partition.ts';
 export * from './runtime.ts';
 export * from './backend.ts';
 export * from './client.ts';

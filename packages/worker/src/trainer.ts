@@ -19,7 +19,7 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { createRng, elasticStep, type Rng } from '@swarmgrad/core';
-import { computeGradientAsync, setFlatParameters } from './model.ts';
+import { computeGradientAsync, setFlatParameters } from '@swarmgrad/model';
 
 export interface LocalPartition {
   /** Cluster-local partition index (gradient-code column). */

@@ -1,6 +1,6 @@
 /**
  * The tab's worker runtime: everything between "Donate" and "Leave". It wires the coordinator
- * client (client.ts), the backend choice (backend.ts), the data partitions (partition.ts), the
+ * client (client.ts), the backend choice (backend.ts), the data partitions (protocol's partition.ts), the
  * local training (trainer.ts), the cluster mesh (mesh.ts) and the cluster's round state machine
  * (core's swarm/cluster-round.ts) into one object with a small API for the page:
  *
@@ -46,6 +46,9 @@ import {
 import {
   maxUpdateFrameBytes,
   parseFrame,
+  verifyPartition,
+  type DataManifest,
+  type PartitionData,
   type Confirmation,
   type ConfirmRequest,
   type Backend,
@@ -62,8 +65,7 @@ import { selectBackend, isNode, type BackendChoice, type BackendName } from './b
 import { CoordinatorClient, type BaseMoved } from './client.ts';
 import { FaultInjector } from './faults.ts';
 import { Mesh, type LinkConnection, type LinkState, type PeerConstructor } from './mesh.ts';
-import { buildModel, layerParameterCounts, parameterCount } from './model.ts';
-import { verifyPartition, type DataManifest, type PartitionData } from './partition.ts';
+import { buildModel, layerParameterCounts, parameterCount } from '@swarmgrad/model';
 import { Emitter, consoleLogger, sleep, systemClock, type Clock, type Logger } from './runtime.ts';
 import { Trainer, codedMessage, robustMessage, type LocalPartition } from './trainer.ts';
 

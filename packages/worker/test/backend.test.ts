@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { missingKernels, selectBackend } from '../src/backend.ts';
-import { buildModel, modelTopologyJSON } from '../src/model.ts';
+import { buildModel, modelTopologyJSON } from '@swarmgrad/model';
 
 describe('backend selection (Node: wasm and cpu)', () => {
   it('times both on the job model and keeps the faster one', async () => {

@@ -2,7 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAttack, createRng, runLocalSteps } from '@swarmgrad/core';
-import { buildModel, computeGradient, getFlatParameters, setFlatParameters } from '../src/model.ts';
+import {
+  buildModel,
+  computeGradient,
+  getFlatParameters,
+  setFlatParameters,
+} from '@swarmgrad/model';
 import { FaultInjector, SCALE_FACTOR, STALE_LAG } from '../src/faults.ts';
 import { Trainer, codedMessage, robustMessage, type LocalPartition } from '../src/trainer.ts';
 

@@ -26,7 +26,7 @@ import {
   describeIssues,
   type DataManifest,
 } from '@swarmgrad/protocol';
-import { encodePartition } from '@swarmgrad/worker/partition';
+import { encodePartition } from '@swarmgrad/protocol';
 import type { CsvTable } from './csv.ts';
 import { DataError } from './errors.ts';
 

@@ -8,13 +8,15 @@
  *   browser's own `RTCPeerConnection.getStats()` says its data channels carried.
  * - `gradientCheck()`: the job's model at the agreed parameters (GET /api/params) on the first
  *   `batchSize` samples of data partition 0, its flat gradient on the webgpu backend and on the
- *   cpu backend, for comparison (packages/worker computeGradientAsync, what the trainer uses). Call it before Donate: TF.js's
+ *   cpu backend, for comparison (@swarmgrad/model computeGradientAsync, what the trainer uses). Call it before Donate: TF.js's
  *   backend is page-wide (it is restored afterwards).
  */
-import type { DataManifest, SwarmWorker, WorkerStatus } from '@swarmgrad/worker';
+import type { SwarmWorker, WorkerStatus } from '@swarmgrad/worker';
 import {
   parseFrame,
+  verifyPartition,
   type DashboardStatus,
+  type DataManifest,
   type DataChannelTraffic,
   type GradientCheck,
   type GradientRun,
@@ -88,8 +90,9 @@ async function dataChannels(): Promise<DataChannelTraffic[]> {
 }
 
 async function gradientCheck(): Promise<GradientCheck> {
-  const [worker, tf] = await Promise.all([
+  const [worker, models, tf] = await Promise.all([
     import('@swarmgrad/worker'),
+    import('@swarmgrad/model'),
     import('@tensorflow/tfjs-core'),
   ]);
   const get = async (url: string) => {
@@ -109,7 +112,7 @@ async function gradientCheck(): Promise<GradientCheck> {
   );
   const manifest = (await (await get('/data/manifest.json')).json()) as DataManifest;
   const entry = manifest.partitions[0]!;
-  const verified = await worker.verifyPartition(
+  const verified = await verifyPartition(
     new Uint8Array(await (await get(entry.url)).arrayBuffer()),
     entry.sha256,
     { features: manifest.features, classes: manifest.classes, count: entry.count },
@@ -121,11 +124,11 @@ async function gradientCheck(): Promise<GradientCheck> {
     try {
       if (!(await tf.setBackend(backend))) return { error: `${backend} did not initialise` };
       await tf.ready();
-      const model = worker.buildModel(status.job.model, 0);
+      const model = models.buildModel(status.job.model, 0);
       try {
-        worker.setFlatParameters(model, params);
+        models.setFlatParameters(model, params);
         const started = performance.now();
-        const { loss, gradient } = await worker.computeGradientAsync(
+        const { loss, gradient } = await models.computeGradientAsync(
           model,
           verified.value.xs,
           verified.value.labels,

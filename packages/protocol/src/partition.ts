@@ -20,17 +20,13 @@
  * range, 'dimension-mismatch' against expected features, 'checksum-mismatch' when the
  * SHA-256 of the bytes differs from the manifest's).
  *
- * The manifest that lists these files is `dataManifestSchema` in packages/protocol
- * (dataset.ts); docs/datasets.md describes both for people.
+ * The manifest that lists these files is `dataManifestSchema` (dataset.ts); docs/datasets.md describes both for people.
  */
-import { fail, ok, type Result } from '@swarmgrad/protocol';
+import { fail, ok, type Result } from './errors.ts';
 
 export const PARTITION_MAGIC = 0x50444753;
 export const PARTITION_VERSION = 1;
 export const PARTITION_HEADER_BYTES = 16;
-
-/** The manifest and its entries: zod schema and types in packages/protocol dataset.ts. */
-export type { DataManifest, PartitionEntry } from '@swarmgrad/protocol';
 
 export interface PartitionData {
   /** count × features values in [0, 1] (pixel / 255). */
