@@ -39,6 +39,7 @@ import {
   jobIdOf,
   limits,
   linkReportSchema,
+  type MessageSchema,
   maxUpdateFrameBytes,
   parseFrame,
   relayFrameSchema,
@@ -149,14 +150,6 @@ export type LogEvent = DashboardEvent;
 
 type WorkerSocket = Socket<WorkerClientToServer, WorkerServerToClient>;
 /** What the handlers need of a protocol (zod) schema. */
-interface Schema<T> {
-  safeParse(
-    raw: unknown,
-  ):
-    | { success: true; data: T }
-    | { success: false; error: { issues: readonly { message: string }[] } };
-}
-
 const HELLO_TIMEOUT_MS = 10_000;
 /** How long a proposal waits for its cluster's confirmations (below the tabs' 10 s ack timeout). */
 const CONFIRM_TIMEOUT_MS = 5_000;
@@ -606,7 +599,7 @@ export class Coordinator {
     const allowed = (event: string): Promise<boolean> =>
       withinBudget(event, this.limiter, socket.id, 'too many events');
     /** `raw` as `schema` reads it, or undefined after refusing it as invalid-message. */
-    const parse = <T>(event: string, schema: Schema<T>, raw: unknown, fallback: string) => {
+    const parse = <T>(event: string, schema: MessageSchema<T>, raw: unknown, fallback: string) => {
       const parsed = schema.safeParse(raw);
       if (parsed.success) return parsed.data;
       reject(event, 'invalid-message', parsed.error.issues[0]?.message ?? fallback);

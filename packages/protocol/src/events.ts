@@ -1,12 +1,15 @@
 /**
  * socket.io events between tabs, the coordinator and the dashboard. Every event a tab sends
  * has a zod schema here; the coordinator validates against it before anything else and
- * answers a failure with a typed error code. The TypeScript interfaces feed socket.io's typed
- * `Server<ClientToServer, ServerToClient>` on the server and the client in the worker.
+ * answers a failure with a typed error code. Every event the coordinator sends a tab has one
+ * too (`serverMessageSchemas`, checked against its interface with `satisfies`): the tab
+ * validates what it receives and drops what does not parse. The TypeScript interfaces feed
+ * socket.io's typed `Server<ClientToServer, ServerToClient>` on the server and the client in
+ * the worker.
  */
 import { z } from 'zod';
-import type { ErrorCode } from './errors.ts';
-import { aggregatorNameSchema, type AggregatorName, type JobSpec } from './job.ts';
+import { errorCodes, type ErrorCode } from './errors.ts';
+import { aggregatorNameSchema, jobSpecSchema, type AggregatorName, type JobSpec } from './job.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -392,3 +395,133 @@ export interface WorkerServerToClient {
   /** A relayed frame from a peer. */
   'relayed-frame': (message: RelayedFrame) => void;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator → tab. Objects are not strict (a newer coordinator may add fields; the tab keeps
+// what it knows), but every field the tab reads is checked: ids, counts, enums, finite numbers,
+// bounded arrays.
+
+/** Largest cluster a placement may describe (peers, partitions), and global partitions a tab holds. */
+const maxClusterSize = 256;
+const maxGlobalPartitions = 1 << 16;
+
+export const phaseSchema = z.enum(phases);
+
+export const peerInfoSchema = z.object({ tabId: id, slot: count }) satisfies z.ZodType<PeerInfo>;
+
+const clusterRuleSchema = z.object({ name: aggregatorNameSchema, f: count });
+
+export const placementSchema = z.object({
+  clusterId: count,
+  slot: count,
+  peers: z.array(peerInfoSchema).max(maxClusterSize),
+  linked: z.array(peerInfoSchema).max(maxClusterSize).optional(),
+  partitions: z
+    .array(
+      z.object({
+        local: count,
+        global: z.array(count).max(maxGlobalPartitions),
+        coefficient: finite,
+      }),
+    )
+    .max(maxClusterSize),
+  clusterSize: z.number().int().min(1).max(maxClusterSize),
+  redundancy: count,
+  scheme: z.enum(['cyclic', 'fractional-repetition']),
+  codeSeed: z.number().int(),
+  aggregator: clusterRuleSchema,
+  proposer: z.boolean(),
+  clusterCount: count,
+}) satisfies z.ZodType<Placement>;
+
+export const welcomeSchema = z.object({
+  tabId: id,
+  resumeToken: z.string().min(1).max(256),
+  job: jobSpecSchema,
+  jobId: z.number().int().nonnegative().max(0xffffffff),
+  dimension: z
+    .number()
+    .int()
+    .min(1)
+    .max(64 * 1024 * 1024),
+  iteration: count,
+  phase: phaseSchema,
+  learningRate: z.number().finite().positive(),
+  paramsUrl: z.string().min(1).max(2048),
+  manifestUrl: z.string().min(1).max(2048),
+  iceServers: iceServersSchema.optional(),
+}) satisfies z.ZodType<Welcome>;
+
+export const unseatedSchema = z.object({
+  reason: z.literal('address-group-full'),
+  group: z.string().min(1).max(128),
+}) satisfies z.ZodType<Unseated>;
+
+export const confirmRequestSchema = z.object({
+  clusterId: count,
+  iteration: count,
+  proposer: id,
+  inputs: z.array(proposalInputSchema).max(maxClusterSize),
+  aggregator: clusterRuleSchema,
+}) satisfies z.ZodType<ConfirmRequest>;
+
+export const relayPeersSchema = z.object({
+  peers: z.array(id).max(maxClusterSize),
+}) satisfies z.ZodType<RelayPeers>;
+
+/**
+ * Binary data as socket.io delivers it (a Uint8Array or Buffer in Node, an ArrayBuffer in
+ * browsers), as a Uint8Array whose offset is a multiple of 8 (copied when not), so a decoder
+ * may view its payload as floats.
+ */
+export const binarySchema = z
+  .union([z.instanceof(Uint8Array), z.instanceof(ArrayBuffer)])
+  .transform((bytes) =>
+    bytes instanceof ArrayBuffer
+      ? new Uint8Array(bytes)
+      : bytes.byteOffset % 8 === 0
+        ? bytes
+        : new Uint8Array(bytes),
+  );
+
+export const relayedFrameSchema = z.object({
+  from: id,
+  frame: binarySchema,
+}) satisfies z.ZodType<RelayedFrame>;
+
+/** A signal the coordinator forwards from a peer (its `data` is checked by the mesh). */
+export const forwardedSignalSchema = z.object({
+  from: id,
+  data: z.unknown(),
+});
+
+export const wireErrorSchema = z.object({
+  code: z.enum(errorCodes),
+  message: z.string().max(4096),
+  event: z.string().max(64),
+}) satisfies z.ZodType<WireError>;
+
+/**
+ * What a receiver needs of a zod schema: `safeParse` (zod's, structurally, so a side that
+ * validates need not depend on zod itself).
+ */
+export interface MessageSchema<T> {
+  safeParse(
+    raw: unknown,
+  ):
+    | { success: true; data: T }
+    | { success: false; error: { issues: readonly { message: string; path: PropertyKey[] }[] } };
+}
+
+/** What the tab checks each coordinator event against, by event name. */
+export const serverMessageSchemas = {
+  welcome: welcomeSchema,
+  placement: placementSchema,
+  unseated: unseatedSchema,
+  phase: phaseSchema,
+  confirm: confirmRequestSchema,
+  signal: forwardedSignalSchema,
+  rejected: wireErrorSchema,
+  'relay-peers': relayPeersSchema,
+  'relayed-frame': relayedFrameSchema,
+} as const;

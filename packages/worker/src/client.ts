@@ -15,14 +15,26 @@
  *   undecodable one (or a malformed iteration frame), or a welcome after a reconnect at another
  *   iteration triggers a refetch;
  *   deltas arriving meanwhile are queued and replayed on top.
- * - Every event payload is typed by packages/protocol (WorkerClientToServer/ServerToClient).
+ * - Every event payload is typed by packages/protocol (WorkerClientToServer/ServerToClient), and
+ *   every message from the coordinator is validated against its schema there
+ *   (serverMessageSchemas): one that does not parse is dropped, logged and counted
+ *   (`invalidMessages`); a welcome that does not parse ends the client ('fatal', invalid-message).
  */
 import { io, type Socket } from 'socket.io-client';
 import { decodeFrameInto } from '@swarmgrad/core';
 import { tabParser, WORKER_NAMESPACE } from '@swarmgrad/protocol/socket-parser';
 import {
   PROTOCOL_VERSION,
+  confirmRequestSchema,
+  forwardedSignalSchema,
   iceServersSchema,
+  phaseSchema,
+  placementSchema,
+  relayPeersSchema,
+  relayedFrameSchema,
+  welcomeSchema,
+  wireErrorSchema,
+  type MessageSchema,
   maxUpdateFrameBytes,
   parseIterationFrame,
   type Confirmation,
@@ -103,6 +115,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
   private iterationValue = -1;
   private learningRateValue = 0;
   private phaseValue: Phase = 'waiting';
+  private invalidMessagesValue = 0;
   private syncing = false;
   private queued: IterationStart[] = [];
   private beforeWelcome: (() => void)[] = [];
@@ -268,32 +281,59 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     socket.on('ping', (ack) => {
       if (typeof ack === 'function') ack();
     });
-    socket.on('placement', (placement) =>
-      this.whenWelcomed(() => this.emit('placement', placement)),
-    );
+    // every message from the coordinator is checked against its protocol schema; one that
+    // does not parse is dropped (logged and counted), never acted on
+    socket.on('placement', (raw) => {
+      const placement = this.accept('placement', placementSchema, raw);
+      if (placement) this.whenWelcomed(() => this.emit('placement', placement));
+    });
     socket.on('iteration', (frame) => this.whenWelcomed(() => this.onIterationFrame(frame)));
-    socket.on('confirm', (request) => this.whenWelcomed(() => this.emit('confirm', request)));
-    socket.on('signal', (message) => this.emit('signal', message));
-    socket.on('relay-peers', (info) => {
-      if (Array.isArray(info?.peers))
-        this.emit(
-          'relayPeers',
-          info.peers.filter((p): p is string => typeof p === 'string'),
-        );
+    socket.on('confirm', (raw) => {
+      const request = this.accept('confirm', confirmRequestSchema, raw);
+      if (request) this.whenWelcomed(() => this.emit('confirm', request));
     });
-    socket.on('relayed-frame', (message) => {
-      const frame = alignedFrame(message?.frame as unknown);
-      if (frame !== undefined && typeof message.from === 'string')
-        this.emit('relayedFrame', message.from, frame);
+    socket.on('signal', (raw) => {
+      const message = this.accept('signal', forwardedSignalSchema, raw);
+      if (message) this.emit('signal', message);
     });
-    socket.on('phase', (phase) => {
+    socket.on('relay-peers', (raw) => {
+      const info = this.accept('relay-peers', relayPeersSchema, raw);
+      if (info) this.emit('relayPeers', info.peers);
+    });
+    socket.on('relayed-frame', (raw) => {
+      const message = this.accept('relayed-frame', relayedFrameSchema, raw);
+      if (message) this.emit('relayedFrame', message.from, message.frame);
+    });
+    socket.on('phase', (raw) => {
+      const phase = this.accept('phase', phaseSchema, raw);
+      if (phase === undefined) return;
       this.phaseValue = phase;
       this.emit('phase', phase);
     });
-    socket.on('rejected', (error) => {
+    socket.on('rejected', (raw) => {
+      const error = this.accept('rejected', wireErrorSchema, raw);
+      if (!error) return;
       this.options.logger.warn({ ...error }, 'coordinator rejected a message');
       this.emit('rejected', error);
     });
+  }
+
+  /** The message if it parses; otherwise undefined, logged and counted in `invalidMessages`. */
+  private accept<T>(event: string, schema: MessageSchema<T>, raw: unknown): T | undefined {
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    this.invalidMessagesValue++;
+    const issue = parsed.error.issues[0];
+    this.options.logger.warn(
+      { event, issue: issue ? `${issue.path.join('.') || '(message)'}: ${issue.message}` : '' },
+      'dropping a malformed message from the coordinator',
+    );
+    return undefined;
+  }
+
+  /** Messages from the coordinator dropped because they did not parse. */
+  get invalidMessages(): number {
+    return this.invalidMessagesValue;
   }
 
   private whenWelcomed(action: () => void): void {
@@ -331,17 +371,32 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       this.close();
       return;
     }
-    const welcome = answer.value;
-    if (welcome.iceServers !== undefined) {
-      // handed to RTCPeerConnection: only well-formed STUN/TURN entries, else none
-      const ice = iceServersSchema.safeParse(welcome.iceServers);
+    const raw = answer.value as unknown;
+    if (raw !== null && typeof raw === 'object' && 'iceServers' in raw) {
+      // handed to RTCPeerConnection: only well-formed STUN/TURN entries, else none (the rest
+      // of the welcome still counts)
+      const ice = iceServersSchema.safeParse(raw.iceServers);
       if (!ice.success) {
         this.options.logger.warn(
           { issue: ice.error.issues[0]?.message },
           'ignoring malformed ICE servers in the welcome',
         );
-        delete welcome.iceServers;
-      } else welcome.iceServers = ice.data;
+        delete raw.iceServers;
+      }
+    }
+    const welcome = this.accept('welcome', welcomeSchema, raw);
+    if (welcome === undefined) {
+      // a coordinator speaking another protocol: nothing of it can be trusted
+      const error: WireError = {
+        code: 'invalid-message',
+        message: 'the coordinator sent a malformed welcome',
+        event: 'hello',
+      };
+      this.emit('fatal', error);
+      this.firstWelcome?.reject(Object.assign(new Error(error.message), { code: error.code }));
+      this.firstWelcome = undefined;
+      this.close();
+      return;
     }
     const reconnect = this.welcomeValue !== undefined;
     const newIdentity = reconnect && this.welcomeValue!.tabId !== welcome.tabId;
