@@ -98,6 +98,8 @@ test.beforeAll(async () => {
       `${turn}?transport=udp,${turn}?transport=tcp`,
       '--turn-ttl',
       '600',
+      '--turn-refresh',
+      '300',
     ],
     {
       env: { ...process.env, LOG_LEVEL: 'warn', SWARMGRAD_TURN_SECRET: coturn.secret },
@@ -117,6 +119,7 @@ test.beforeAll(async () => {
   origin = `https://${lan}:${port}`;
   ca = await readFile(join(dir, 'data', 'tls', 'self-signed.crt'), 'utf8');
   expect(serverOutput).toContain(`ICE servers:    stun:${lan}:${coturn.port}, ${turn}`);
+  expect(serverOutput).toContain('(TURN credentials valid 600 s, refreshed every 300 s)');
   // Debian's Chromium with the suite's base flags: no insecure-origin exception
   const args = [...chromiumBaseArgs, '--disable-renderer-backgrounding'];
   expect(args.some((a) => a.startsWith('--unsafely-treat-insecure-origin-as-secure'))).toBe(false);

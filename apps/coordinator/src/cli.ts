@@ -23,7 +23,13 @@ import {
   type SelfSigned,
   type TlsOptions,
 } from './tls.ts';
-import { checkIceOptions, defaultTurnTtlSeconds, IceConfigError, type IceOptions } from './ice.ts';
+import {
+  checkIceOptions,
+  defaultTurnTtlSeconds,
+  iceRefreshMs,
+  IceConfigError,
+  type IceOptions,
+} from './ice.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -118,6 +124,11 @@ export function buildProgram(): Command {
       positiveInt('--turn-ttl'),
       defaultTurnTtlSeconds,
     )
+    .option(
+      '--turn-refresh <seconds>',
+      'how often a connected tab gets fresh TURN credentials (default: half of --turn-ttl)',
+      positiveInt('--turn-refresh'),
+    )
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .action(
       async (opts: {
@@ -128,6 +139,7 @@ export function buildProgram(): Command {
         turn?: string[];
         turnSecretFile?: string;
         turnTtl: number;
+        turnRefresh?: number;
         config?: string;
         port: number;
         host: string;
@@ -240,7 +252,7 @@ export function buildProgram(): Command {
             ...(ice === undefined
               ? []
               : [
-                  `  ICE servers:    ${[...ice.stun, ...ice.turn].join(', ')}${ice.turn.length > 0 ? ` (TURN credentials valid ${ice.turnTtlSeconds} s)` : ''}`,
+                  `  ICE servers:    ${[...ice.stun, ...ice.turn].join(', ')}${ice.turn.length > 0 ? ` (TURN credentials valid ${ice.turnTtlSeconds} s, refreshed every ${(iceRefreshMs(ice) ?? 0) / 1000} s)` : ''}`,
                 ]),
             ...(selfSigned === undefined ? [] : trustInstructions(selfSigned, base)),
             '',
@@ -314,6 +326,7 @@ function iceOptionsOf(opts: {
   turn?: string[];
   turnSecretFile?: string;
   turnTtl: number;
+  turnRefresh?: number;
 }): IceOptions | undefined {
   const stun = opts.stun ?? [];
   const turn = opts.turn ?? [];
@@ -335,6 +348,7 @@ function iceOptionsOf(opts: {
     turn,
     ...(turnSecret ? { turnSecret } : {}),
     turnTtlSeconds: opts.turnTtl,
+    ...(opts.turnRefresh === undefined ? {} : { refreshSeconds: opts.turnRefresh }),
   });
 }
 

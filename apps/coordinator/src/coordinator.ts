@@ -78,7 +78,7 @@ import { loadDataset, type Dataset } from './dataset.ts';
 import { Evaluator } from './evaluator.ts';
 import { createHttpApp } from './http.ts';
 import { createHttpServer, type TlsOptions } from './tls.ts';
-import { welcomeIce, type IceOptions } from './ice.ts';
+import { iceRefreshMs, iceServersFor, welcomeIce, type IceOptions } from './ice.ts';
 import { DashboardMetrics } from './dashboard.ts';
 import { MemoryState, type Command, type NodeStatus, type SharedState } from './shared-state.ts';
 import type { RedisState } from './redis-state.ts';
@@ -688,6 +688,7 @@ export class Coordinator {
           },
         });
         void this.measureRtt(admitted, socket);
+        this.refreshIceWhileConnected(socket, admitted.id);
         // a resumed tab gets back the list of peers whose frames the coordinator relays
         const relayed = this.relays.peersOf(admitted.id);
         if (relayed.length > 0) socket.emit('relay-peers', { peers: relayed });
@@ -886,6 +887,21 @@ export class Coordinator {
   }
 
   /** Both tabs hold seats in one cluster. */
+  /**
+   * Fresh TURN credentials for a connected tab before its welcome's expire (ice.ts): without
+   * them a tab that stays for longer than their lifetime could open no new TURN link.
+   */
+  private refreshIceWhileConnected(socket: WorkerSocket, tabId: string): void {
+    const every = iceRefreshMs(this.options.ice);
+    if (every === undefined) return;
+    const timer = setInterval(() => {
+      if (!socket.connected) return clearInterval(timer);
+      socket.emit('ice-servers', iceServersFor(this.options.ice, tabId));
+    }, every);
+    timer.unref();
+    socket.once('disconnect', () => clearInterval(timer));
+  }
+
   private coSeated(a: string, b: string): boolean {
     if (a === b) return false;
     const x = this.registry.seatOf(a);

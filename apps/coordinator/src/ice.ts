@@ -9,7 +9,9 @@
  *   credential = base64(HMAC-SHA1(secret, username))
  * The TURN server recomputes the credential from the username and refuses it once the expiry
  * has passed, so a credential copied out of a tab is worth nothing after `ttlSeconds`.
- * A tab gets fresh credentials with every welcome (each reconnect).
+ * A tab gets fresh credentials with every welcome (each reconnect), and a connected tab gets
+ * them again (`ice-servers`) every `refreshSeconds` (default half the lifetime), so a tab that
+ * stays connected for days can still open TURN links when its cluster changes.
  */
 import { createHmac } from 'node:crypto';
 import { iceServersSchema, type IceServer } from '@swarmgrad/protocol';
@@ -23,6 +25,8 @@ export interface IceOptions {
   turnSecret?: string;
   /** How long a TURN credential is valid (default 86 400 s, the draft's recommendation). */
   turnTtlSeconds?: number;
+  /** How often a connected tab gets fresh TURN credentials (default half the lifetime). */
+  refreshSeconds?: number;
 }
 
 export const defaultTurnTtlSeconds = 86_400;
@@ -47,6 +51,9 @@ export function checkIceOptions(options: IceOptions): IceOptions {
   const ttl = options.turnTtlSeconds ?? defaultTurnTtlSeconds;
   if (!Number.isInteger(ttl) || ttl < 60 || ttl > 7 * 86_400)
     throw new IceConfigError(`TURN credential lifetime must be 60 s to 7 days, got ${ttl}`);
+  const refresh = options.refreshSeconds;
+  if (refresh !== undefined && !(refresh > 0 && refresh < ttl))
+    throw new IceConfigError(`TURN credential refresh must be within the lifetime (${ttl} s)`);
   // what the tab will validate: fail at start, not at the first welcome
   const sample = iceServersFor(options, 'tab-check', 0);
   const parsed = iceServersSchema.safeParse(sample);
@@ -96,4 +103,11 @@ export function welcomeIce(
 ): { iceServers?: IceServer[] } {
   const servers = iceServersFor(options, tabId);
   return servers.length > 0 ? { iceServers: servers } : {};
+}
+
+/** Milliseconds between credential refreshes for a connected tab; undefined without TURN. */
+export function iceRefreshMs(options: IceOptions | undefined): number | undefined {
+  if (!options || options.turn.length === 0 || !options.turnSecret) return undefined;
+  const ttl = options.turnTtlSeconds ?? defaultTurnTtlSeconds;
+  return (options.refreshSeconds ?? ttl / 2) * 1000;
 }

@@ -8,14 +8,16 @@ import { io, type Socket } from 'socket.io-client';
 import pino from 'pino';
 import { iceServersSchema, PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
 import { Coordinator, parseJob } from '../src/index.ts';
+import { CoordinatorClient, silentLogger, systemClock } from '@swarmgrad/worker';
 import {
   checkIceOptions,
+  iceRefreshMs,
   iceServersFor,
   IceConfigError,
   turnCredentials,
   welcomeIce,
 } from '../src/ice.ts';
-import { tempDir, testJobInput } from '@swarmgrad/test-support/harness';
+import { tempDir, testJobInput, waitFor } from '@swarmgrad/test-support/harness';
 
 describe('TURN REST credentials', () => {
   it('username is <expiry>:<tab>, credential base64(HMAC-SHA1(secret, username))', () => {
@@ -70,6 +72,9 @@ describe('checkIceOptions', () => {
     expect(() =>
       checkIceOptions({ stun: [], turn: ['turn:h'], turnSecret: 's', turnTtlSeconds: 5 }),
     ).toThrow(/lifetime/);
+    expect(() =>
+      checkIceOptions({ stun: [], turn: ['turn:h'], turnSecret: 's', refreshSeconds: 86_400 }),
+    ).toThrow(/refresh must be within the lifetime/);
   });
   it('accepts a valid configuration', () => {
     const options = {
@@ -160,5 +165,63 @@ describe('a coordinator with ICE servers', () => {
       expect(JSON.stringify(welcome)).not.toContain(secret);
     }
     expect(a.iceServers![1]!.username).not.toBe(b.iceServers![1]!.username);
+  });
+});
+
+describe('TURN credentials while a tab stays connected', () => {
+  it('half the lifetime by default; none without TURN', () => {
+    expect(iceRefreshMs({ stun: [], turn: ['turn:h'], turnSecret: 's', turnTtlSeconds: 600 })).toBe(
+      300_000,
+    );
+    expect(iceRefreshMs({ stun: ['stun:h'], turn: [] })).toBeUndefined();
+    expect(iceRefreshMs(undefined)).toBeUndefined();
+  });
+
+  it('a connected tab gets fresh credentials every refresh, validated and later-expiring', async () => {
+    const secret = 'refresh-secret';
+    const coordinator = await Coordinator.start({
+      job: parseJob(testJobInput),
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: await tempDir(),
+      logger: pino({ level: 'silent' }),
+      evaluate: false,
+      minTabs: 1,
+      ice: checkIceOptions({
+        stun: [],
+        turn: ['turn:192.0.2.1:3478?transport=udp'],
+        turnSecret: secret,
+        turnTtlSeconds: 900,
+        refreshSeconds: 1,
+      }),
+    });
+    // the tab's own client: what it accepts is what the protocol schema lets through
+    const client = new CoordinatorClient({
+      urls: [coordinator.url],
+      hello: () => ({ kind: 'node', backend: 'none' }),
+      logger: silentLogger,
+      clock: systemClock,
+      reconnection: false,
+      fetch: () => new Promise<Response>(() => undefined),
+    });
+    try {
+      const refreshed: string[] = [];
+      client.on('iceServers', (servers) => refreshed.push(servers[0]!.username!));
+      const welcome = await client.start();
+      const expiryOf = (username: string) => Number(username.split(':')[0]);
+      const first = welcome.iceServers![0]!.username!;
+      await waitFor(() => refreshed.length >= 2, 'two refreshes', 10_000);
+      expect(client.invalidMessages).toBe(0);
+      for (const username of refreshed) {
+        expect(username.split(':')[1]).toBe(welcome.tabId);
+        expect(expiryOf(username)).toBeGreaterThan(expiryOf(first));
+      }
+      expect(expiryOf(refreshed[1]!)).toBeGreaterThan(expiryOf(refreshed[0]!));
+      // the tab's current list is the fresh one
+      expect(client.welcome?.iceServers?.[0]?.username).toBe(refreshed.at(-1));
+    } finally {
+      client.close();
+      await coordinator.close();
+    }
   });
 });

@@ -394,6 +394,8 @@ export interface WorkerServerToClient {
   'relay-peers': (info: RelayPeers) => void;
   /** A relayed frame from a peer. */
   'relayed-frame': (message: RelayedFrame) => void;
+  /** Fresh STUN/TURN servers (TURN credentials expire: sent before the welcome's do). */
+  'ice-servers': (servers: IceServer[]) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,4 +526,5 @@ export const serverMessageSchemas = {
   rejected: wireErrorSchema,
   'relay-peers': relayPeersSchema,
   'relayed-frame': relayedFrameSchema,
+  'ice-servers': iceServersSchema,
 } as const;

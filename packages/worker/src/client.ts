@@ -40,6 +40,7 @@ import {
   type Confirmation,
   type ConfirmRequest,
   type FaultMode,
+  type IceServer,
   type IterationStart,
   type LinkReport,
   type Phase,
@@ -99,6 +100,8 @@ export type ClientEvents = {
   relayPeers: (peers: string[]) => void;
   /** A frame a peer sent through the coordinator (8-byte aligned; not validated yet). */
   relayedFrame: (from: string, frame: Uint8Array) => void;
+  /** Fresh STUN/TURN servers from the coordinator (its TURN credentials expire). */
+  iceServers: (servers: IceServer[]) => void;
 };
 
 export type ProposalAnswer = { ok: true; counted: boolean } | { ok: false; error: WireError };
@@ -303,6 +306,12 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     socket.on('relayed-frame', (raw) => {
       const message = this.accept('relayed-frame', relayedFrameSchema, raw);
       if (message) this.emit('relayedFrame', message.from, message.frame);
+    });
+    socket.on('ice-servers', (raw) => {
+      const servers = this.accept('ice-servers', iceServersSchema, raw);
+      if (servers === undefined || !this.welcomeValue) return;
+      this.welcomeValue.iceServers = servers;
+      this.emit('iceServers', servers);
     });
     socket.on('phase', (raw) => {
       const phase = this.accept('phase', phaseSchema, raw);

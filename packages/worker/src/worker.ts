@@ -407,6 +407,10 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       client.on('signal', ({ from, data }) => this.runtime?.mesh.handleSignal(from, data));
       client.on('relayPeers', (peers) => this.runtime?.mesh.setRelayed(peers));
       client.on('relayedFrame', (from, frame) => this.runtime?.mesh.receiveRelayed(from, frame));
+      // new links use them; links already up keep the allocation they have
+      client.on('iceServers', (servers) =>
+        this.runtime?.mesh.setIceServers(this.options.iceServers ?? servers),
+      );
       client.on('phase', () => {
         this.scheduleStatus();
         this.kick();
