@@ -8,4 +8,5 @@ export {
 } from './coordinator.ts';
 export { ConfigError, loadJob, parseJob } from './config.ts';
 export type { AddressOptions } from './addresses.ts';
+export { checkIceOptions, type IceOptions } from './ice.ts';
 export { encodeIdx } from './pack/idx.ts';

@@ -5,9 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import pino from 'pino';
 import { iceServersSchema, PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
-import { Coordinator, parseJob } from '../src/index.ts';
+import type { Coordinator } from '../src/index.ts';
 import { CoordinatorClient, silentLogger, systemClock } from '@swarmgrad/worker';
 import {
   checkIceOptions,
@@ -17,7 +16,7 @@ import {
   turnCredentials,
   welcomeIce,
 } from '../src/ice.ts';
-import { tempDir, testJobInput, waitFor } from '@swarmgrad/test-support/harness';
+import { startCoordinator, waitFor } from '@swarmgrad/test-support/harness';
 
 describe('TURN REST credentials', () => {
   it('username is <expiry>:<tab>, credential base64(HMAC-SHA1(secret, username))', () => {
@@ -106,21 +105,17 @@ describe('a coordinator with ICE servers', () => {
   const secret = 'integration-secret';
 
   beforeAll(async () => {
-    coordinator = await Coordinator.start({
-      job: parseJob(testJobInput),
-      port: 0,
-      host: '127.0.0.1',
-      dataDir: await tempDir(),
-      logger: pino({ level: 'silent' }),
-      evaluate: false,
-      minTabs: 1,
-      ice: checkIceOptions({
-        stun: ['stun:192.0.2.1:3478'],
-        turn: ['turn:192.0.2.1:3478?transport=udp', 'turn:192.0.2.1:3478?transport=tcp'],
-        turnSecret: secret,
-        turnTtlSeconds: 900,
-      }),
-    });
+    coordinator = await startCoordinator(
+      {},
+      {
+        ice: checkIceOptions({
+          stun: ['stun:192.0.2.1:3478'],
+          turn: ['turn:192.0.2.1:3478?transport=udp', 'turn:192.0.2.1:3478?transport=tcp'],
+          turnSecret: secret,
+          turnTtlSeconds: 900,
+        }),
+      },
+    );
   });
   afterAll(async () => {
     for (const s of sockets) s.disconnect();
@@ -179,22 +174,18 @@ describe('TURN credentials while a tab stays connected', () => {
 
   it('a connected tab gets fresh credentials every refresh, validated and later-expiring', async () => {
     const secret = 'refresh-secret';
-    const coordinator = await Coordinator.start({
-      job: parseJob(testJobInput),
-      port: 0,
-      host: '127.0.0.1',
-      dataDir: await tempDir(),
-      logger: pino({ level: 'silent' }),
-      evaluate: false,
-      minTabs: 1,
-      ice: checkIceOptions({
-        stun: [],
-        turn: ['turn:192.0.2.1:3478?transport=udp'],
-        turnSecret: secret,
-        turnTtlSeconds: 900,
-        refreshSeconds: 1,
-      }),
-    });
+    const coordinator = await startCoordinator(
+      {},
+      {
+        ice: checkIceOptions({
+          stun: [],
+          turn: ['turn:192.0.2.1:3478?transport=udp'],
+          turnSecret: secret,
+          turnTtlSeconds: 900,
+          refreshSeconds: 1,
+        }),
+      },
+    );
     // the tab's own client: what it accepts is what the protocol schema lets through
     const client = new CoordinatorClient({
       urls: [coordinator.url],

@@ -6,11 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import pino from 'pino';
 import { iceServersSchema, PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
-import { Coordinator, parseJob } from '../src/index.ts';
+import type { Coordinator } from '../src/index.ts';
 import { checkIceOptions, turnCredentials } from '../src/ice.ts';
-import { runCli, tempDir, testJobInput } from '@swarmgrad/test-support/harness';
+import { runCli, startCoordinator, tempDir } from '@swarmgrad/test-support/harness';
 import { allocate, Coturn } from '@swarmgrad/test-support/turn';
 
 describe('TURN credentials against coturn', () => {
@@ -21,21 +20,17 @@ describe('TURN credentials against coturn', () => {
   beforeAll(async () => {
     // the first run on a fresh machine also installs coturn (apt-get)
     coturn = await Coturn.start();
-    coordinator = await Coordinator.start({
-      job: parseJob(testJobInput),
-      port: 0,
-      host: '127.0.0.1',
-      dataDir: await tempDir(),
-      logger: pino({ level: 'silent' }),
-      evaluate: false,
-      minTabs: 1,
-      ice: checkIceOptions({
-        stun: [`stun:${coturn.host}:${coturn.port}`],
-        turn: [`turn:${coturn.host}:${coturn.port}?transport=udp`],
-        turnSecret: coturn.secret,
-        turnTtlSeconds: 120,
-      }),
-    });
+    coordinator = await startCoordinator(
+      {},
+      {
+        ice: checkIceOptions({
+          stun: [`stun:${coturn.host}:${coturn.port}`],
+          turn: [`turn:${coturn.host}:${coturn.port}?transport=udp`],
+          turnSecret: coturn.secret,
+          turnTtlSeconds: 120,
+        }),
+      },
+    );
   }, 180_000);
 
   afterAll(async () => {

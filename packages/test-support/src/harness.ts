@@ -6,7 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { JobSpecInput } from '@swarmgrad/protocol';
-import { Coordinator, parseJob, type AddressOptions, type Heartbeat } from '@swarmgrad/coordinator';
+import {
+  Coordinator,
+  parseJob,
+  type AddressOptions,
+  type Heartbeat,
+  type IceOptions,
+} from '@swarmgrad/coordinator';
 
 export const testJobInput: JobSpecInput = {
   name: 'test-softmax',
@@ -44,6 +50,8 @@ export async function startCoordinator(
     host?: string;
     /** engine.io heartbeat overrides (default: the coordinator's HEARTBEAT). */
     heartbeat?: Partial<Heartbeat>;
+    /** STUN/TURN servers for the welcome (checked with checkIceOptions first). */
+    ice?: IceOptions;
   } = {},
 ): Promise<Coordinator> {
   return Coordinator.start({
@@ -63,6 +71,7 @@ export async function startCoordinator(
     redis: options.redis,
     ...(options.addresses === undefined ? {} : { addresses: options.addresses }),
     ...(options.heartbeat === undefined ? {} : { heartbeat: options.heartbeat }),
+    ...(options.ice === undefined ? {} : { ice: options.ice }),
   });
 }
 
