@@ -55,6 +55,29 @@ export function bytes(b: number): string {
   return `${b} B`;
 }
 
+/** A claim's verdict as the tables print it, from a condition computed on the numbers. */
+export function verdict(holds: boolean): string {
+  return holds ? '**reproduced**' : '**not reproduced**';
+}
+
+/**
+ * Seed 000's majority condition against crash runs (one per number of crashed clusters):
+ * `goesOn` — no run with a majority of clusters live stalled; `stallsWithout` — at least one run
+ * had no majority, and every such run stalled.
+ */
+export function majorityCondition(
+  runs: readonly { crashed: number; stalled: boolean }[],
+  clusters: number,
+): { goesOn: boolean; stallsWithout: boolean } {
+  const majority = Math.floor(clusters / 2) + 1;
+  const withMajority = runs.filter((r) => clusters - r.crashed >= majority);
+  const without = runs.filter((r) => clusters - r.crashed < majority);
+  return {
+    goesOn: withMajority.length > 0 && withMajority.every((r) => !r.stalled),
+    stallsWithout: without.length > 0 && without.every((r) => r.stalled),
+  };
+}
+
 export function ratio(x: number): string {
   return Number.isFinite(x) ? `${x.toFixed(2)}×` : '—';
 }

@@ -26,9 +26,11 @@ import { simulate, type SimulationResult } from '../simulator.ts';
 import type { ScenarioInput } from '../scenario.ts';
 import {
   describeRun,
+  majorityCondition,
   num,
   pct,
   table,
+  verdict,
   type Experiment,
   type ExperimentContext,
   type ExperimentOutput,
@@ -230,6 +232,11 @@ export const crashesExperiment: Experiment = {
     const noCrash = majorityRows.find((r) => r.crashed === 0)!;
     const noCrashAvg = rows.find((r) => r.mode === 'average' && r.crashed === 0)!;
     const fourCrash = majorityRows.find((r) => r.crashed === 4);
+    const condition = majorityCondition(
+      majorityRows.map((r) => ({ crashed: r.crashed, stalled: r.r.stalled !== undefined })),
+      CLUSTERS,
+    );
+    const meshValid = majorityRows.every((r) => r.mesh!.valid);
     const markdown = [
       `Softmax regression, ${CLUSTERS} clusters of 4 workers, fixed membership (a crashed cluster keeps its ` +
         `vote, as in the seed's model), the first k clusters crash entirely at t = ${CRASH_AT} s of simulated time ` +
@@ -278,10 +285,12 @@ export const crashesExperiment: Experiment = {
             `iteration ${firstStalled.r.stalled!.iteration} and keeps the last agreed parameters ` +
             `(${pct(firstStalled.r.final.accuracy)}) — a visible pause, not a silent divergence. `
           : 'never stalls. ') +
-        `In the message-passing form the survivors complete every round while they are a majority and stay at ` +
-        `round 0 when they are not; every completed output lies in the box of the proposals (validity) with spread ` +
-        `≤ ε. Both halves of seed 000's condition are **reproduced**: a majority of live clusters suffices, and ` +
-        `without it the algorithm cannot proceed. The averaging mode ${avgAll ? 'kept training with every number of crashes tried' : 'stalled in some runs'}, ` +
+        `In the message-passing form ` +
+        (meshValid
+          ? `every completed output lies in the box of the proposals (validity) with spread ≤ ε. `
+          : `some completed output left the box of the proposals (INVALID rows above). `) +
+        `That a majority of live clusters suffices is ${verdict(condition.goesOn)}; that without it the ` +
+        `algorithm cannot proceed is ${verdict(condition.stallsWithout)}. The averaging mode ${avgAll ? 'kept training with every number of crashes tried' : 'stalled in some runs'}, ` +
         `as the seed's strongly convex case allows (softmax regression is convex; for non-convex models the seed ` +
         `proves the majority condition necessary). Losing all but one member in every cluster keeps all 10 ` +
         `clusters live, so training goes on (${describeEnd(survivors)}, ${pct(survivors.final.accuracy)}). ` +
