@@ -58,3 +58,29 @@ test('says what the tab will do and starts nothing before Donate', async ({ page
   await saveScreenshot(page, 'volunteer-1280x800');
   expect(problems).toEqual([]);
 });
+
+// A chunk of the training code lost on the way (a lossy link: the network lab's wan profile
+// lost one in a run, and that tab never joined) is fetched again: the tab still joins.
+test('loads the training code after a failed chunk fetch and joins', async ({ page }) => {
+  test.setTimeout(120_000);
+  const aborted: string[] = [];
+  await page.route(/\/assets\/simplepeer\.min-[^/]*\.js$/, async (route) => {
+    if (aborted.length === 0) {
+      aborted.push(route.request().url());
+      await route.abort('connectionreset');
+    } else await route.continue();
+  });
+  const sockets: string[] = [];
+  page.on('websocket', (ws) => sockets.push(ws.url()));
+  const before = (await swarm.status()).tabs;
+  await page.goto(`${swarm.url}/?backend=wasm`);
+  await page.getByTestId('donate').click();
+  await until(
+    async () => ((await swarm.status()).tabs > before ? true : undefined),
+    'the tab to join',
+    60_000,
+  );
+  expect(aborted).toHaveLength(1);
+  expect(sockets.some((url) => url.includes('/socket.io/'))).toBe(true);
+  await expect(page.getByText('The training code did not load')).toHaveCount(0);
+});

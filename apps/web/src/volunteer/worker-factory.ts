@@ -9,6 +9,7 @@ import type { SwarmWorker, WorkerStatus } from '@swarmgrad/worker';
 import { faultModeSchema, faultModes, type FaultMode } from '@swarmgrad/protocol';
 import type { LoadVolunteerWorker, VolunteerStatus, VolunteerWorker } from './adapter.ts';
 import { attachDebugWorker, debugEnabled } from './debug.ts';
+import { withRetries } from './retry.ts';
 
 const STATE_LABEL: Record<string, string> = {
   idle: 'starting',
@@ -97,10 +98,11 @@ export const loadVolunteerWorker: LoadVolunteerWorker = async () => {
   const backend = backendFromUrl();
   if (!backend.ok) return backend;
   try {
-    const [{ createWorker }, { default: Peer }] = await Promise.all([
-      import('@swarmgrad/worker'),
-      import('simple-peer/simplepeer.min.js'),
-    ]);
+    // a chunk lost on a lossy link is fetched again (retry.ts), not left failed for good
+    const [{ createWorker }, { default: Peer }] = await withRetries(
+      () => Promise.all([import('@swarmgrad/worker'), import('simple-peer/simplepeer.min.js')]),
+      { onRetry: (error) => console.warn('loading the training code failed; retrying', error) },
+    );
     return {
       ok: true,
       create: (options) => {
