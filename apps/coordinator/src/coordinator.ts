@@ -31,6 +31,7 @@ import {
   type TabRecord,
 } from '@swarmgrad/core';
 import {
+  alignedBytes,
   allocateFrame,
   confirmationSchema,
   controlSchema,
@@ -1173,7 +1174,7 @@ export class Coordinator {
     }
     // socket.io hands Node Buffers that may sit at any offset of a shared pool: copy to an
     // aligned buffer so the codecs can read typed views
-    const frame = rawFrame.byteOffset % 8 === 0 ? rawFrame : new Uint8Array(rawFrame);
+    const frame = alignedBytes(rawFrame)!;
     const update = new Float32Array(this.dimension);
     const decoded = decodeFrameInto(frame, update, {
       dimension: this.dimension,

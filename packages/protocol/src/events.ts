@@ -472,19 +472,20 @@ export const relayPeersSchema = z.object({
 }) satisfies z.ZodType<RelayPeers>;
 
 /**
- * Binary data as socket.io delivers it (a Uint8Array or Buffer in Node, an ArrayBuffer in
- * browsers), as a Uint8Array whose offset is a multiple of 8 (copied when not), so a decoder
- * may view its payload as floats.
+ * Binary data as socket.io delivers it (a Uint8Array or a Buffer at any offset of Node's pool,
+ * an ArrayBuffer in browsers) as a Uint8Array whose offset is a multiple of 8 (copied when not),
+ * so a decoder may view its payload as floats; undefined for anything else.
  */
+export function alignedBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (!(data instanceof Uint8Array)) return undefined;
+  return data.byteOffset % 8 === 0 ? data : new Uint8Array(data);
+}
+
+/** Binary data, aligned (alignedBytes). */
 export const binarySchema = z
   .union([z.instanceof(Uint8Array), z.instanceof(ArrayBuffer)])
-  .transform((bytes) =>
-    bytes instanceof ArrayBuffer
-      ? new Uint8Array(bytes)
-      : bytes.byteOffset % 8 === 0
-        ? bytes
-        : new Uint8Array(bytes),
-  );
+  .transform((bytes) => alignedBytes(bytes)!);
 
 export const relayedFrameSchema = z.object({
   from: id,

@@ -22,6 +22,7 @@ import {
   type CodecEncoder,
 } from '@swarmgrad/core';
 import {
+  alignedBytes,
   PROTOCOL_VERSION,
   maxUpdateFrameBytes,
   parseIterationFrame,
@@ -231,7 +232,7 @@ export class FakeWorker {
       return;
     }
     const delta = start.delta;
-    const aligned = delta.byteOffset % 8 === 0 ? delta : new Uint8Array(delta);
+    const aligned = alignedBytes(delta)!;
     const result = decodeFrameInto(aligned, this.base, {
       dimension: this.base.length,
       jobId: this.welcome.jobId,

@@ -25,6 +25,7 @@ import { decodeFrameInto } from '@swarmgrad/core';
 import { tabParser, WORKER_NAMESPACE } from '@swarmgrad/protocol/socket-parser';
 import {
   PROTOCOL_VERSION,
+  alignedBytes,
   confirmRequestSchema,
   forwardedSignalSchema,
   iceServersSchema,
@@ -463,7 +464,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       void this.resync();
       return;
     }
-    const frame = alignedFrame(start.delta as unknown);
+    const frame = alignedBytes(start.delta);
     if (this.scratch?.length !== base.length) this.scratch = new Float32Array(base.length);
     const scratch = this.scratch;
     scratch.fill(0);
@@ -535,12 +536,4 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       else this.applyStart(start);
     }
   }
-}
-
-/** A delta as an 8-byte aligned Uint8Array (socket.io gives Buffers at any offset in Node). */
-function alignedFrame(delta: unknown): Uint8Array | undefined {
-  if (delta instanceof Uint8Array)
-    return delta.byteOffset % 8 === 0 ? delta : new Uint8Array(delta);
-  if (delta instanceof ArrayBuffer) return new Uint8Array(delta);
-  return undefined;
 }
