@@ -12,7 +12,7 @@
  * - --jobs N: experiments run in N child processes (default: 2, the cores of the reference
  *   machine); --jobs 1 runs them in this process.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -124,14 +124,31 @@ function machine(): string {
   return `${cpu.length} cores (\`nproc\`), CPU model "${cpu[0]?.model ?? 'unknown'}", Node ${process.version}`;
 }
 
+/**
+ * The commit the simulator's code came from, so a table can be traced to the code that made it;
+ * "uncommitted" when packages/ differs from that commit (a number from such a run is not
+ * reproducible from the history).
+ */
+function sourceCommit(): string {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages'], {
+      encoding: 'utf8',
+    }).trim();
+    return dirty === '' ? sha : `${sha} with uncommitted changes in packages/`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
 const MARK = (id: string, end = false) => `<!-- experiment:${id}${end ? ':end' : ''} -->`;
 
-function section(d: Done, index: number): string {
+function section(d: Done, index: number, commit: string): string {
   return [
     MARK(d.experiment.id),
     `## ${d.experiment.title.replace(/^Table \d+/, `Table ${index + 1}`)}`,
     '',
-    `_Ran in ${d.seconds.toFixed(0)} s of wall time._`,
+    `_Ran in ${d.seconds.toFixed(0)} s of wall time, at commit ${commit}._`,
     '',
     d.output.markdown,
     '',
@@ -139,7 +156,7 @@ function section(d: Done, index: number): string {
   ].join('\n');
 }
 
-function header(o: Options, seconds: number, all: boolean): string {
+function header(o: Options, seconds: number, all: boolean, commit: string): string {
   const date = new Date().toUTCString();
   return [
     "# Results: the seeds' claims, measured in the simulator",
@@ -157,6 +174,7 @@ function header(o: Options, seconds: number, all: boolean): string {
       '(simulated times and accuracies do not: every run is deterministic for its seed).',
     `- Command: \`npm run experiments${o.quick ? ' -- --quick' : ''}\`, ${o.jobs} job(s); ` +
       `${all ? 'all experiments' : 'a subset'} took ${(seconds / 60).toFixed(1)} min of wall time.`,
+    `- Code: commit ${commit}${all ? '' : ' for the tables this run made; each table names the commit it was made at'}.`,
     '',
   ].join('\n');
 }
@@ -187,6 +205,7 @@ async function main(argv: string[]): Promise<void> {
     writeFileSync(o.emit, JSON.stringify({ output: d.output, seconds: d.seconds }));
     return;
   }
+  const commit = sourceCommit();
   const start = performance.now();
   const done = await runAll(selected, o);
   const seconds = (performance.now() - start) / 1000;
@@ -205,7 +224,7 @@ async function main(argv: string[]): Promise<void> {
   for (const e of experiments) {
     const fresh = done.find((d) => d.experiment.id === e.id);
     if (fresh !== undefined) {
-      sections.set(e.id, section(fresh, experiments.indexOf(e)));
+      sections.set(e.id, section(fresh, experiments.indexOf(e), commit));
       continue;
     }
     const from = previous.indexOf(MARK(e.id));
@@ -217,7 +236,10 @@ async function main(argv: string[]): Promise<void> {
   const body = experiments
     .map((e) => sections.get(e.id))
     .filter((s): s is string => s !== undefined);
-  writeFileSync(file, await formatted(file, `${header(o, seconds, all)}\n${body.join('\n\n')}\n`));
+  writeFileSync(
+    file,
+    await formatted(file, `${header(o, seconds, all, commit)}\n${body.join('\n\n')}\n`),
+  );
   console.log(
     `wrote ${file} and ${done.reduce((n, d) => n + d.output.plots.length, 0)} plots in ${plotDir}`,
   );
