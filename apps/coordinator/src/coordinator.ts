@@ -24,9 +24,11 @@ import {
   decodeFrameInto,
   estimateCurvature,
   frameDigest,
-  judgeProposal,
+  DEFAULT_STRIKES,
+  ProposalDesk,
   type ClosedIteration,
-  type MemberAnswer,
+  type DeskEffect,
+  type PendingProposalState,
   type RegistryState,
   type TabRecord,
 } from '@swarmgrad/core';
@@ -56,7 +58,6 @@ import {
   type QuarantinedTab,
   type JobSpec,
   type Phase,
-  type ProposalInput,
   type ProposalVerdicts,
   type WireError,
   type WorkerClientToServer,
@@ -164,41 +165,6 @@ const CONFIRM_TIMEOUT_MS = 5_000;
 const SILENT_PROPOSER_MIN_MS = 10_000;
 const SILENT_PROPOSER_FACTOR = 5;
 const ITERATION_HISTORY = 21;
-/** Refutations (proposal) or proposals without the role (race) within this many iterations … */
-const STRIKE_WINDOW = 50;
-/**
- * … that get a tab quarantined. One refutation suffices: it is not an opinion but a recomputation
- * — more than half of the other live members ran the same deterministic aggregation on the same
- * registers (their digests checked) and got one common frame that is not the proposer's. An
- * honest proposer cannot get there (an equivocating register shows as a digest mismatch of an
- * input, and its holders abstain). A race can be an accident (the role moved while the proposal
- * travelled; those are not counted), so races need three.
- */
-const REFUTATIONS_TO_QUARANTINE = 1;
-const RACES_TO_QUARANTINE = 3;
-
-/** A proposal from its cluster's proposer, waiting for the other members' confirmations. */
-interface PendingProposal {
-  /** The proposal command's id (its ack waits on the node that received it). */
-  id: string;
-  node: string;
-  tabId: string;
-  clusterId: number;
-  baseIteration: number;
-  frame: Uint8Array;
-  update: Float32Array;
-  digest: string;
-  inputs: ProposalInput[];
-  rejected: { slot: number; reason: string }[];
-  aggregator: { name: JobSpec['aggregator']['name']; f: number };
-  answers: Map<string, MemberAnswer>;
-}
-
-type ProposalOutcome =
-  | { ok: true; counted: boolean }
-  | { ok: false; code: ErrorCode; message: string }
-  | { pending: true };
-
 export class Coordinator {
   readonly job: JobSpec;
   readonly jobId: number;
@@ -266,18 +232,10 @@ export class Coordinator {
   readonly dashboardMetrics: DashboardMetrics;
   /** Tabs their clusters quarantined (reviewQuarantine), in order; kept after they leave. */
   private readonly quarantinedTabs: QuarantinedTab[] = [];
-  /** Per cluster: its proposer's proposal waiting for confirmations (core swarm/proposal.ts). */
-  private readonly pendingProposals = new Map<number, PendingProposal>();
+  /** Who may propose, confirmations, strikes (core swarm/proposal-desk.ts). */
+  private readonly desk: ProposalDesk;
+  /** Per proposal this node received: the bound on its wait for confirmations. */
   private readonly confirmTimers = new Map<string, NodeJS.Timeout>();
-  /** Tabs that were their cluster's proposer at some moment of the current iteration. */
-  private proposersThisIteration = new Set<string>();
-  private readonly verdicts: ProposalVerdicts = {
-    confirmed: 0,
-    refuted: 0,
-    unconfirmed: 0,
-    notProposer: 0,
-    silent: 0,
-  };
   /** Fires when a cluster's proposer has been silent too long (armSilenceWatch). */
   private silenceTimer: NodeJS.Timeout | undefined;
   /** Durations (ms) of the last ITERATION_HISTORY iterations, oldest first. */
@@ -337,6 +295,11 @@ export class Coordinator {
       estimator: this.job.agreement.estimator,
       initial: init.initial,
       iteration: init.iteration,
+    });
+    this.desk = new ProposalDesk(this.registry, this.engine, {
+      ...DEFAULT_STRIKES,
+      decode: (frame) => this.decodeUpdate(frame),
+      now: () => performance.now(),
     });
     this.shared = new MemoryState((command) => this.apply(command));
     this.limiter = new RateLimiterMemory({
@@ -1054,8 +1017,7 @@ export class Coordinator {
         this.logEvent('cluster-lost', `cluster ${seat.clusterId} has no live tab`);
       }
       // fewer live members: a pending proposal of the cluster may be decided now
-      const pending = this.pendingProposals.get(seat.clusterId);
-      if (pending !== undefined) this.resolveProposal(pending, false);
+      this.run(this.desk.reconsider(seat.clusterId));
       this.sendPlacements(this.clusterMembersOf(tab.id));
     } else {
       this.registry.tabs.delete(tab.id);
@@ -1100,11 +1062,10 @@ export class Coordinator {
         ? `${reportedBy.length} peers: ${reportedBy.join(', ')}`
         : reason === 'refuted'
           ? `its proposal was refuted by ${reportedBy.join(', ')}`
-          : `it proposed ${RACES_TO_QUARANTINE} times without being the proposer`;
+          : `it proposed ${DEFAULT_STRIKES.racesToQuarantine} times without being the proposer`;
     this.logEvent('tab-quarantined', `${tabId} quarantined by cluster ${clusterId} (${why})`);
     // it no longer counts among the members that confirm: a pending proposal may be decided
-    const pending = this.pendingProposals.get(clusterId);
-    if (pending !== undefined && pending.tabId !== tabId) this.resolveProposal(pending, false);
+    this.run(this.desk.reconsider(clusterId, tabId));
     // and it no longer proposes
     this.sendPlacements(this.registry.members(clusterId).map((m) => m.tabId));
   }
@@ -1118,7 +1079,7 @@ export class Coordinator {
   private sendPlacements(tabIds: Iterable<string>): void {
     for (const id of tabIds) {
       const placement = this.registry.placementOf(id);
-      if (placement?.proposer) this.proposersThisIteration.add(id);
+      if (placement?.proposer) this.desk.noteProposer(id);
       const socket = this.sockets.get(id);
       if (placement && socket) socket.emit('placement', placement);
       const group = this.registry.tabs.get(id)?.addressGroup;
@@ -1201,114 +1162,15 @@ export class Coordinator {
     };
   }
 
-  /**
-   * A proposal, where commands apply: only the cluster's designated proposer may propose
-   * (TabRegistry.proposerOf; anyone else is refused and struck), and unless it is its cluster's
-   * only live member, its proposal waits for the other live members to recompute it
-   * (confirm requests; resolveProposal judges their answers).
-   */
-  private applyProposal(command: Extract<Command, { kind: 'proposal' }>): ProposalOutcome {
-    // the tab may have moved while its proposal travelled
-    const seat = this.registry.seatOf(command.tabId);
-    if (!seat || seat.clusterId !== command.clusterId) {
-      return {
-        ok: false,
-        code: 'not-in-cluster',
-        message: `you are not in cluster ${command.clusterId}`,
-      };
-    }
-    const proposer = this.registry.proposerOf(seat.clusterId);
-    if (proposer !== command.tabId) {
-      this.countVerdict('notProposer');
-      // a tab that held the role earlier in this iteration (it moved while its proposal
-      // travelled), or whose proposal is for an older base, raced by accident, not on purpose
-      if (
-        command.baseIteration === this.engine.iteration &&
-        !this.proposersThisIteration.has(command.tabId)
-      )
-        this.strike(command.tabId, seat.clusterId, 'not-proposer', []);
-      return {
-        ok: false,
-        code: 'not-proposer',
-        message: `${proposer ?? 'nobody'} proposes for cluster ${seat.clusterId}, not you`,
-      };
-    }
-    let update = command.update;
-    if (update === undefined) {
-      update = new Float32Array(this.dimension);
-      const decoded = decodeFrameInto(command.frame, update, {
-        dimension: this.dimension,
-        jobId: this.jobId,
-        maxFrameBytes: maxUpdateFrameBytes(this.dimension),
-      });
-      if (!decoded.ok || !allFinite(update))
-        return { ok: false, code: 'invalid-message', message: 'undecodable proposal' };
-    }
-    if (command.node === this.nodeId)
-      this.countWire('proposal', command.frame.byteLength, this.dimension * 4);
-    const rule = this.ruleFor(command.baseIteration);
-    const pending: PendingProposal = {
-      id: command.id,
-      node: command.node,
-      tabId: command.tabId,
-      clusterId: seat.clusterId,
-      baseIteration: command.baseIteration,
-      frame: command.frame,
-      update,
-      digest: command.digest,
-      inputs: command.inputs,
-      rejected: command.rejected,
-      aggregator: rule,
-      answers: new Map(),
-    };
-    const others = this.confirmingMembers(seat.clusterId).filter((id) => id !== command.tabId);
-    if (others.length + 1 < this.registry.minimumLive()) {
-      // too few members to confirm anything: a tab alone in its cluster does not move the model
-      return {
-        ok: false,
-        code: 'unconfirmed',
-        message: `your cluster needs ${this.registry.minimumLive()} live members to confirm a proposal, it has ${others.length + 1}`,
-      };
-    }
-    if (others.length === 0) return this.offer(pending);
-    const earlier = this.pendingProposals.get(seat.clusterId);
-    if (earlier !== undefined) this.dropPending(earlier, { ok: true, counted: false });
-    this.pendingProposals.set(seat.clusterId, pending);
-    const request = {
-      clusterId: seat.clusterId,
-      iteration: command.baseIteration,
-      proposer: command.tabId,
-      inputs: command.inputs,
-      aggregator: rule,
-    };
-    for (const id of others) this.sockets.get(id)?.emit('confirm', request);
-    if (command.node === this.nodeId) {
-      const timer = setTimeout(() => {
-        this.confirmTimers.delete(pending.id);
-        if (this.pendingProposals.get(pending.clusterId) === pending)
-          this.submit(
-            this.command({
-              kind: 'confirm-timeout',
-              clusterId: pending.clusterId,
-              proposalId: pending.id,
-            }),
-          );
-      }, CONFIRM_TIMEOUT_MS);
-      timer.unref();
-      this.confirmTimers.set(pending.id, timer);
-    }
-    return { pending: true };
-  }
-
-  /**
-   * The live members of a cluster that count for confirmations: a quarantined tab is on its
-   * way out of the cluster, it neither vouches nor is waited for.
-   */
-  private confirmingMembers(clusterId: number): string[] {
-    return this.registry
-      .members(clusterId)
-      .filter((m) => m.live && this.registry.tabs.get(m.tabId)?.quarantined !== true)
-      .map((m) => m.tabId);
+  /** A proposal frame of another node (or a snapshot's) decoded, or undefined when it is bad. */
+  private decodeUpdate(frame: Uint8Array): Float32Array | undefined {
+    const update = new Float32Array(this.dimension);
+    const decoded = decodeFrameInto(frame, update, {
+      dimension: this.dimension,
+      jobId: this.jobId,
+      maxFrameBytes: maxUpdateFrameBytes(this.dimension),
+    });
+    return decoded.ok && allFinite(update) ? update : undefined;
   }
 
   /** The rule the tabs ran for a proposal on `baseIteration` (the operator may have changed it). */
@@ -1319,147 +1181,78 @@ export class Coordinator {
     return { name: this.job.aggregator.name, f: this.job.aggregator.f };
   }
 
-  private applyConfirmation(command: Extract<Command, { kind: 'confirmation' }>): void {
-    const pending = this.pendingProposals.get(command.clusterId);
-    if (
-      pending === undefined ||
-      pending.baseIteration !== command.iteration ||
-      pending.tabId !== command.proposer ||
-      command.tabId === pending.tabId ||
-      pending.answers.has(command.tabId) ||
-      this.registry.seatOf(command.tabId)?.clusterId !== command.clusterId
-    )
-      return;
-    pending.answers.set(
-      command.tabId,
-      command.answer.kind === 'computed'
-        ? { kind: 'computed', digest: command.answer.digest }
-        : { kind: 'abstain' },
-    );
-    this.resolveProposal(pending, false);
-  }
-
-  /** Judges a pending proposal on the answers so far; `final`: no more are waited for. */
-  private resolveProposal(pending: PendingProposal, final: boolean): void {
-    if (this.pendingProposals.get(pending.clusterId) !== pending) return;
-    const liveMembers = this.confirmingMembers(pending.clusterId);
-    const verdict = judgeProposal({
-      digest: pending.digest,
-      proposer: pending.tabId,
-      liveMembers,
-      answers: pending.answers,
-      final,
-      minimumLive: this.registry.minimumLive(),
-    });
-    if (verdict.kind === 'waiting') return;
-    this.pendingProposals.delete(pending.clusterId);
-    clearTimeout(this.confirmTimers.get(pending.id));
-    this.confirmTimers.delete(pending.id);
-    if (verdict.kind === 'confirmed') {
-      this.countVerdict('confirmed');
-      this.settle(pending.id, this.offer(pending));
-      this.maybeClose();
-      return;
-    }
-    if (verdict.kind === 'refuted') {
-      this.countVerdict('refuted');
-      this.logEvent(
-        'proposal-refuted',
-        `cluster ${pending.clusterId} refuted ${pending.tabId}'s proposal for iteration ${pending.baseIteration} (${verdict.refutedBy.length} of ${liveMembers.length - 1} members computed another update: ${verdict.refutedBy.join(', ')})`,
-      );
-      this.strike(pending.tabId, pending.clusterId, 'refuted', verdict.refutedBy);
-      this.settle(pending.id, {
-        ok: false,
-        code: 'refuted',
-        message: 'the other members of your cluster computed another update',
-      });
-    } else {
-      this.countVerdict('unconfirmed');
-      this.logEvent(
-        'proposal-unconfirmed',
-        `${pending.tabId}'s proposal for cluster ${pending.clusterId} was not confirmed by a majority (${pending.answers.size} of ${liveMembers.length - 1} answered): the proposer role moves on`,
-      );
-      this.registry.rotateProposer(pending.clusterId);
-      this.settle(pending.id, {
-        ok: false,
-        code: 'unconfirmed',
-        message: 'a majority of your cluster did not confirm the proposal',
-      });
-    }
-    // the role moved: the new proposer proposes what it aggregated
-    this.sendPlacements(this.registry.members(pending.clusterId).map((m) => m.tabId));
-    this.maybeClose();
-  }
-
-  private dropPending(pending: PendingProposal, outcome: ProposalOutcome): void {
-    this.pendingProposals.delete(pending.clusterId);
-    clearTimeout(this.confirmTimers.get(pending.id));
-    this.confirmTimers.delete(pending.id);
-    this.settle(pending.id, outcome);
-  }
-
-  /** A confirmed proposal (or one from a cluster's only live member) goes to the round engine. */
-  private offer(
-    pending: PendingProposal,
-  ): { ok: true; counted: boolean } | { ok: false; code: ErrorCode; message: string } {
-    const offered = this.engine.offer(
-      pending.clusterId,
-      pending.baseIteration,
-      pending.update,
-      performance.now(),
-    );
-    if (!offered.ok) {
-      if (offered.code === 'stale') this.metrics.staleDropped.inc();
-      return offered;
-    }
-    if (offered.counted) {
-      if (this.shared.distributed) this.heldFrames.set(pending.clusterId, pending.frame);
-      this.dashboardMetrics.recordAge(this.engine.iteration - pending.baseIteration);
-      for (const r of pending.rejected) {
-        this.logEvent(
-          'update-rejected',
-          `cluster ${pending.clusterId}'s ${pending.aggregator.name} filter rejected slot ${r.slot}: ${r.reason}`,
-        );
+  /** Carries out what the proposal desk decided, in its order. */
+  private run(effects: readonly DeskEffect[]): void {
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'ask-confirm': {
+          const p = effect.proposal;
+          const request = {
+            clusterId: p.clusterId,
+            iteration: p.baseIteration,
+            proposer: p.tabId,
+            inputs: p.inputs,
+            aggregator: p.aggregator,
+          };
+          for (const id of effect.to) this.sockets.get(id)?.emit('confirm', request);
+          // the node that received the proposal bounds the wait, for every node
+          if (p.node === this.nodeId) {
+            const timer = setTimeout(() => {
+              this.confirmTimers.delete(p.id);
+              this.submit(
+                this.command({ kind: 'confirm-timeout', clusterId: p.clusterId, proposalId: p.id }),
+              );
+            }, CONFIRM_TIMEOUT_MS);
+            timer.unref();
+            this.confirmTimers.set(p.id, timer);
+          }
+          break;
+        }
+        case 'cancel-timeout':
+          clearTimeout(this.confirmTimers.get(effect.proposalId));
+          this.confirmTimers.delete(effect.proposalId);
+          break;
+        case 'settle':
+          this.settle(effect.proposalId, effect.outcome);
+          break;
+        case 'received':
+          if (effect.proposal.node === this.nodeId)
+            this.countWire('proposal', effect.proposal.frame.byteLength, this.dimension * 4);
+          break;
+        case 'counted': {
+          const p = effect.proposal;
+          if (this.shared.distributed) this.heldFrames.set(p.clusterId, p.frame);
+          this.dashboardMetrics.recordAge(effect.age);
+          for (const r of p.rejected) {
+            this.logEvent(
+              'update-rejected',
+              `cluster ${p.clusterId}'s ${p.aggregator.name} filter rejected slot ${r.slot}: ${r.reason}`,
+            );
+          }
+          break;
+        }
+        case 'stale':
+          this.metrics.staleDropped.inc();
+          break;
+        case 'verdict':
+          this.metrics.proposalVerdicts.inc({
+            verdict: effect.verdict === 'notProposer' ? 'not-proposer' : effect.verdict,
+          });
+          break;
+        case 'event':
+          this.logEvent(effect.event, effect.message);
+          break;
+        case 'quarantine':
+          this.quarantine(effect.tabId, effect.clusterId, effect.by, effect.reason);
+          break;
+        case 'placements':
+          this.sendPlacements(this.registry.members(effect.clusterId).map((m) => m.tabId));
+          break;
+        case 'maybe-close':
+          this.maybeClose();
+          break;
       }
     }
-    return { ok: true, counted: offered.counted };
-  }
-
-  /**
-   * A proposal refuted (the tab is demoted: never proposer again while another member can be)
-   * or sent without the role. Enough of either within STRIKE_WINDOW iterations quarantines it.
-   */
-  private strike(
-    tabId: string,
-    clusterId: number,
-    reason: 'refuted' | 'not-proposer',
-    by: readonly string[],
-  ): void {
-    const tab = this.registry.tabs.get(tabId);
-    if (!tab || tab.quarantined) return;
-    const now = this.engine.iteration;
-    const recent = (list: number[] | undefined) =>
-      [...(list ?? []), now].filter((at) => now - at < STRIKE_WINDOW);
-    let count: number;
-    let limit: number;
-    if (reason === 'refuted') {
-      tab.demoted = true;
-      tab.refutedAt = recent(tab.refutedAt);
-      count = tab.refutedAt.length;
-      limit = REFUTATIONS_TO_QUARANTINE;
-    } else {
-      tab.racedAt = recent(tab.racedAt);
-      count = tab.racedAt.length;
-      limit = RACES_TO_QUARANTINE;
-    }
-    if (count >= limit) this.quarantine(tabId, clusterId, [...by], reason);
-  }
-
-  private countVerdict(verdict: keyof ProposalVerdicts): void {
-    this.verdicts[verdict]++;
-    this.metrics.proposalVerdicts.inc({
-      verdict: verdict === 'notProposer' ? 'not-proposer' : verdict,
-    });
   }
 
   // ------------------------------------------------------------------ iterations
@@ -1495,11 +1288,7 @@ export class Coordinator {
     this.engine.setClusters(clusterIds);
     this.metrics.clusters.set(clusterIds.length);
     this.iterationStartedAt = performance.now();
-    this.proposersThisIteration = new Set();
-    for (const id of clusterIds) {
-      const proposer = this.registry.proposerOf(id);
-      if (proposer !== undefined) this.proposersThisIteration.add(proposer);
-    }
+    this.desk.startIteration(clusterIds);
     // every seated tab learns its (possibly new) place; cluster size or count changes move
     // partitions too, so send to all seated tabs when the cluster set changed
     this.sendPlacements(changed.size > 0 ? this.registry.connected().map((t) => t.id) : []);
@@ -1534,34 +1323,10 @@ export class Coordinator {
       this.armSilenceWatch();
       return;
     }
-    const held = new Set(this.engine.proposers());
-    for (const clusterId of this.registry.liveClusters()) {
-      if (held.has(clusterId) || this.pendingProposals.has(clusterId)) continue;
-      const tabId = this.registry.proposerOf(clusterId);
-      if (tabId === undefined) continue;
+    for (const { clusterId, tabId } of this.desk.silentProposers())
       this.submit(this.command({ kind: 'proposer-silent', clusterId, iteration, tabId }));
-    }
     // the next proposer gets the same patience
     this.armSilenceWatch();
-  }
-
-  private applyProposerSilent(command: Extract<Command, { kind: 'proposer-silent' }>): void {
-    const { clusterId, iteration, tabId } = command;
-    if (iteration !== this.engine.iteration) return;
-    if (this.engine.proposers().includes(clusterId) || this.pendingProposals.has(clusterId)) return;
-    // another node's report moved the role already
-    if (this.registry.proposerOf(clusterId) !== tabId) return;
-    const tab = this.registry.tabs.get(tabId);
-    if (tab) tab.demoted = true;
-    this.registry.rotateProposer(clusterId);
-    const next = this.registry.proposerOf(clusterId);
-    if (next !== undefined) this.proposersThisIteration.add(next);
-    this.countVerdict('silent');
-    this.logEvent(
-      'proposer-silent',
-      `${tabId}, cluster ${clusterId}'s proposer, had not proposed iteration ${iteration}: the role moves to ${next ?? 'nobody'}`,
-    );
-    this.sendPlacements(this.registry.members(clusterId).map((m) => m.tabId));
   }
 
   private setPhase(phase: Phase): void {
@@ -1932,25 +1697,27 @@ export class Coordinator {
         break;
       }
       case 'proposal': {
-        const result = this.applyProposal(command);
-        // waiting for confirmations: the ack goes out with the verdict (resolveProposal)
-        if ('pending' in result) return;
-        this.settle(command.id, result);
+        const { outcome, effects } = this.desk.propose({
+          ...command,
+          aggregator: this.ruleFor(command.baseIteration),
+        });
+        this.run(effects);
+        // waiting for confirmations: the ack goes out with the verdict (a later settle effect)
+        if ('pending' in outcome) return;
+        this.settle(command.id, outcome);
         // any node may close: the one that received the proposal, or another (grace timers)
         if (command.node !== this.nodeId) this.maybeClose();
         break;
       }
       case 'confirmation':
-        this.applyConfirmation(command);
+        this.run(this.desk.confirm(command));
         break;
       case 'proposer-silent':
-        this.applyProposerSilent(command);
+        this.run(this.desk.proposerSilent(command));
         break;
-      case 'confirm-timeout': {
-        const pending = this.pendingProposals.get(command.clusterId);
-        if (pending?.id === command.proposalId) this.resolveProposal(pending, true);
+      case 'confirm-timeout':
+        this.run(this.desk.timeout(command.clusterId, command.proposalId));
         break;
-      }
       case 'close':
         this.applyClose(command);
         break;
@@ -2018,6 +1785,7 @@ export class Coordinator {
   /** The replicated state as plain data (a snapshot in Redis; redis-state.ts). */
   exportReplica(): ReplicaState {
     const engine = this.engine.exportState();
+    const desk = this.desk.exportState();
     // held proposals travel as the frames the tabs sent (1-bit: ~d/8 bytes, not 4·d)
     const heldFrames = engine.held.flatMap((h) => {
       const frame = this.heldFrames.get(h.clusterId);
@@ -2039,20 +1807,8 @@ export class Coordinator {
       cluster: { ...this.job.cluster },
       aggregator: { ...this.job.aggregator },
       history: this.history.slice(-200),
-      pendingProposals: [...this.pendingProposals.values()].map((p) => ({
-        id: p.id,
-        node: p.node,
-        tabId: p.tabId,
-        clusterId: p.clusterId,
-        baseIteration: p.baseIteration,
-        frame: p.frame,
-        digest: p.digest,
-        inputs: p.inputs,
-        rejected: p.rejected,
-        aggregator: p.aggregator,
-        answers: [...p.answers.entries()],
-      })),
-      verdicts: { ...this.verdicts },
+      pendingProposals: desk.pending,
+      verdicts: desk.verdicts,
       ...(this.previousAggregator ? { previousAggregator: { ...this.previousAggregator } } : {}),
     };
   }
@@ -2087,14 +1843,10 @@ export class Coordinator {
     this.registry.setJob(this.job);
     this.history.splice(0, this.history.length, ...state.history);
     this.lastEvaluation = this.history.at(-1);
-    this.pendingProposals.clear();
-    for (const p of state.pendingProposals ?? []) {
-      const update = new Float32Array(this.dimension);
-      if (!decodeFrameInto(p.frame, update, { dimension: this.dimension, jobId: this.jobId }).ok)
-        continue;
-      this.pendingProposals.set(p.clusterId, { ...p, update, answers: new Map(p.answers) });
-    }
-    if (state.verdicts) Object.assign(this.verdicts, state.verdicts);
+    this.desk.importState({
+      pending: state.pendingProposals ?? [],
+      ...(state.verdicts ? { verdicts: state.verdicts } : {}),
+    });
     this.previousAggregator = state.previousAggregator;
     this.metrics.iteration.set(this.engine.iteration);
     this.metrics.tabs.set(this.registry.connected().length);
@@ -2228,7 +1980,7 @@ export class Coordinator {
       rejected: Object.fromEntries(this.rejectedByCode),
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
       quarantined: this.quarantinedTabs.map((q) => ({ ...q, reportedBy: [...q.reportedBy] })),
-      proposals: { ...this.verdicts },
+      proposals: { ...this.desk.verdicts },
       unseated: this.registry.unseated().length,
       relayedFrames: this.relayedFrames,
       relay: { bytes: this.relayedBytes, pairs: this.relays.relayedPairs },
@@ -2319,9 +2071,7 @@ export interface ReplicaState {
   aggregator: JobSpec['aggregator'];
   history: EvaluationPoint[];
   /** Proposals waiting for their clusters' confirmations (without their decoded updates). */
-  pendingProposals?: (Omit<PendingProposal, 'update' | 'answers'> & {
-    answers: [string, MemberAnswer][];
-  })[];
+  pendingProposals?: PendingProposalState[];
   verdicts?: ProposalVerdicts;
   previousAggregator?: { name: JobSpec['aggregator']['name']; f: number; until: number };
 }

@@ -1,21 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { RoundEngine, decodeFrameInto } from '../src/index.ts';
+import { decodeFrameInto } from '../src/index.ts';
+import { fp32Engine } from './support/engine.ts';
 
-function engine(overrides: Partial<ConstructorParameters<typeof RoundEngine>[0]> = {}) {
-  return new RoundEngine({
-    dimension: 64,
-    jobId: 7,
-    codec: 'fp32',
-    blockSize: 0,
-    mode: 'majority',
-    epsilon: 1e-6,
-    staleness: 2,
-    graceMs: 100,
-    initial: new Float32Array(64),
-    iteration: 0,
-    ...overrides,
-  });
-}
+const engine = fp32Engine;
 
 const update = (value: number) => new Float32Array(64).fill(value);
 

@@ -1,38 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { jobSpecSchema } from '@swarmgrad/protocol';
 import { TabRegistry, type TabRecord } from '../src/swarm/seat-registry.ts';
+import { addTab, seatedRegistry } from './support/registry.ts';
 
 const job = jobSpecSchema.parse({ name: 'seats', cluster: { size: 4 } });
 
-function tab(registry: TabRegistry, id: string): TabRecord {
-  const record: TabRecord = {
-    id,
-    resumeToken: `token-${id}`,
-    joinSeq: registry.nextJoinSeq(),
-    kind: 'browser',
-    backend: 'wasm',
-    fallbackAdapter: undefined,
-    fault: undefined,
-    connected: false,
-    rttMs: undefined,
-    report: undefined,
-    joinedAt: 0,
-    lastSeenAt: 0,
-    quarantined: false,
-    socketId: undefined,
-  };
-  registry.tabs.set(id, record);
-  registry.setConnected(record, true);
-  return record;
-}
-
-/** A registry with tabs t0..t(n-1) seated by one rebalance. */
-function seated(n: number): TabRegistry {
-  const registry = new TabRegistry(job);
-  for (let i = 0; i < n; i++) tab(registry, `t${i}`);
-  registry.rebalance(0);
-  return registry;
-}
+const tab = addTab;
+const seated = (n: number): TabRegistry => seatedRegistry(job, n);
 
 describe('TabRegistry (the seat registry)', () => {
   it('seats tabs in clusters of the job size, each in one slot, and tells each its place', () => {

@@ -1,0 +1,445 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { jobSpecSchema } from '@swarmgrad/protocol';
+import {
+  DEFAULT_STRIKES,
+  ProposalDesk,
+  type DeskEffect,
+  type DeskProposal,
+} from '../src/swarm/proposal-desk.ts';
+import type { TabRegistry } from '../src/swarm/seat-registry.ts';
+import { fp32Engine } from './support/engine.ts';
+import { seatedRegistry } from './support/registry.ts';
+
+const DIMENSION = 8;
+const job = jobSpecSchema.parse({ name: 'desk', cluster: { size: 4 } });
+
+/** Eight tabs in two clusters of four, an engine voting with both, a desk at iteration 0. */
+function setup(tabs = 8) {
+  const registry = seatedRegistry(job, tabs);
+  const engine = fp32Engine({ dimension: DIMENSION, graceMs: 0 });
+  engine.setClusters([...registry.liveClusters()]);
+  const desk = new ProposalDesk(registry, engine, {
+    ...DEFAULT_STRIKES,
+    decode: (frame) =>
+      frame.byteLength === DIMENSION * 4 ? new Float32Array(DIMENSION) : undefined,
+    now: () => 0,
+  });
+  desk.startIteration(engine.clusters);
+  return { registry, engine, desk };
+}
+
+let nextId = 0;
+function proposal(
+  tabId: string,
+  clusterId: number,
+  digest: string,
+  baseIteration = 0,
+): DeskProposal {
+  return {
+    id: `p${++nextId}`,
+    node: 'n',
+    tabId,
+    clusterId,
+    baseIteration,
+    frame: new Uint8Array(DIMENSION * 4),
+    update: new Float32Array(DIMENSION).fill(digest.length),
+    digest,
+    inputs: [{ slot: 0, digest: 'in' }],
+    rejected: [],
+    aggregator: { name: 'mean', f: 0 },
+  };
+}
+
+/** The others of a cluster, proposer excluded, in slot order. */
+function othersOf(registry: TabRegistry, clusterId: number, proposer: string): string[] {
+  return registry
+    .members(clusterId)
+    .map((m) => m.tabId)
+    .filter((id) => id !== proposer);
+}
+
+const kinds = (effects: DeskEffect[]) => effects.map((e) => e.kind);
+
+/** What the coordinator does with a quarantine effect, enough for the desk to see it. */
+function shell(registry: TabRegistry, desk: ProposalDesk, effects: DeskEffect[]): DeskEffect[] {
+  const all: DeskEffect[] = [];
+  for (const effect of effects) {
+    all.push(effect);
+    if (effect.kind !== 'quarantine') continue;
+    const tab = registry.tabs.get(effect.tabId)!;
+    tab.quarantined = true;
+    registry.invalidateLive();
+    all.push(...shell(registry, desk, desk.reconsider(effect.clusterId, effect.tabId)));
+  }
+  return all;
+}
+
+describe('ProposalDesk', () => {
+  it('counts a proposal only when its proposer and the members that computed it are a majority', () => {
+    const { registry, engine, desk } = setup();
+    const cluster = registry.clusters[0]!.id;
+    const proposer = registry.proposerOf(cluster)!;
+    const others = othersOf(registry, cluster, proposer);
+    const p = proposal(proposer, cluster, 'agreed');
+    const { outcome, effects } = desk.propose(p);
+    expect(outcome).toEqual({ pending: true });
+    const ask = effects.find((e) => e.kind === 'ask-confirm');
+    expect(ask?.kind === 'ask-confirm' && ask.to).toEqual(others);
+    expect(desk.hasPending(cluster)).toBe(true);
+
+    const answer = (tabId: string, digest: string) =>
+      desk.confirm({
+        tabId,
+        clusterId: cluster,
+        iteration: 0,
+        proposer,
+        answer: { kind: 'computed', digest },
+      });
+    // proposer + 1 of 4 live members: not yet a majority
+    expect(answer(others[0]!, 'agreed')).toEqual([]);
+    // the same member twice, or the proposer vouching for itself, changes nothing
+    expect(answer(others[0]!, 'agreed')).toEqual([]);
+    expect(answer(proposer, 'agreed')).toEqual([]);
+    expect(engine.proposers()).toEqual([]);
+    const decided = answer(others[1]!, 'agreed');
+    expect(kinds(decided)).toEqual([
+      'cancel-timeout',
+      'verdict',
+      'counted',
+      'settle',
+      'maybe-close',
+    ]);
+    expect(decided).toContainEqual({
+      kind: 'settle',
+      proposalId: p.id,
+      outcome: { ok: true, counted: true },
+    });
+    expect(engine.proposers()).toEqual([cluster]);
+    expect(desk.verdicts.confirmed).toBe(1);
+    expect(desk.hasPending(cluster)).toBe(false);
+  });
+
+  it('a majority that recomputed another frame refutes the proposer: demoted, quarantined, not counted', () => {
+    const { registry, engine, desk } = setup();
+    const cluster = registry.clusters[0]!.id;
+    const liar = registry.proposerOf(cluster)!;
+    const others = othersOf(registry, cluster, liar);
+    const p = proposal(liar, cluster, 'forged');
+    desk.propose(p);
+    const effects = others.flatMap((tabId) =>
+      shell(
+        registry,
+        desk,
+        desk.confirm({
+          tabId,
+          clusterId: cluster,
+          iteration: 0,
+          proposer: liar,
+          answer: { kind: 'computed', digest: 'honest' },
+        }),
+      ),
+    );
+    expect(effects).toContainEqual({
+      kind: 'quarantine',
+      tabId: liar,
+      clusterId: cluster,
+      by: others.slice(0, 2).sort(),
+      reason: 'refuted',
+    });
+    expect(effects.find((e) => e.kind === 'settle')).toMatchObject({
+      proposalId: p.id,
+      outcome: { ok: false, code: 'refuted' },
+    });
+    expect(engine.proposers()).toEqual([]);
+    expect(registry.tabs.get(liar)!.demoted).toBe(true);
+    expect(registry.proposerOf(cluster)).not.toBe(liar);
+    expect(desk.verdicts.refuted).toBe(1);
+  });
+
+  it('refuses a tab without the role; three races quarantine it; a role that moved on is no race', () => {
+    const { registry, desk } = setup();
+    const cluster = registry.clusters[0]!.id;
+    const proposer = registry.proposerOf(cluster)!;
+    const racer = othersOf(registry, cluster, proposer)[0]!;
+    const effects: DeskEffect[] = [];
+    for (let i = 0; i < DEFAULT_STRIKES.racesToQuarantine; i++) {
+      const { outcome, effects: e } = desk.propose(proposal(racer, cluster, 'race'));
+      expect(outcome).toMatchObject({ ok: false, code: 'not-proposer' });
+      effects.push(...e);
+      const quarantined = e.some((x) => x.kind === 'quarantine');
+      expect(quarantined).toBe(i === DEFAULT_STRIKES.racesToQuarantine - 1);
+    }
+    expect(desk.verdicts.notProposer).toBe(DEFAULT_STRIKES.racesToQuarantine);
+
+    // the proposer of the other cluster loses the role (silent), then its late proposal arrives
+    const other = registry.clusters[1]!.id;
+    const former = registry.proposerOf(other)!;
+    desk.proposerSilent({ clusterId: other, iteration: 0, tabId: former });
+    expect(registry.proposerOf(other)).not.toBe(former);
+    const late = desk.propose(proposal(former, other, 'late'));
+    expect(late.outcome).toMatchObject({ ok: false, code: 'not-proposer' });
+    expect(registry.tabs.get(former)!.racedAt).toBeUndefined();
+    // nor is a proposal for an older base
+    const old = desk.propose(proposal(racer === former ? proposer : former, other, 'old', -1));
+    expect(old.effects.some((e) => e.kind === 'quarantine')).toBe(false);
+  });
+
+  it('bounds the wait: a timeout judges on the answers so far and the role moves on', () => {
+    const { registry, desk } = setup();
+    const cluster = registry.clusters[0]!.id;
+    const proposer = registry.proposerOf(cluster)!;
+    const p = proposal(proposer, cluster, 'unanswered');
+    desk.propose(p);
+    expect(desk.timeout(cluster, 'not-this-one')).toEqual([]);
+    const effects = desk.timeout(cluster, p.id);
+    expect(effects.find((e) => e.kind === 'settle')).toMatchObject({
+      outcome: { ok: false, code: 'unconfirmed' },
+    });
+    expect(effects).toContainEqual({ kind: 'placements', clusterId: cluster });
+    expect(registry.proposerOf(cluster)).not.toBe(proposer);
+    // the proposer is not blamed: nobody contradicted it
+    expect(registry.tabs.get(proposer)!.demoted).toBeUndefined();
+  });
+
+  it('members leaving may decide a pending proposal; a newer proposal replaces the older', () => {
+    const { registry, engine, desk } = setup();
+    const cluster = registry.clusters[0]!.id;
+    const proposer = registry.proposerOf(cluster)!;
+    const [a, b] = othersOf(registry, cluster, proposer) as [string, string, string];
+    const first = proposal(proposer, cluster, 'v1');
+    desk.propose(first);
+    const second = proposal(proposer, cluster, 'v2');
+    const replaced = desk.propose(second).effects;
+    expect(replaced).toContainEqual({
+      kind: 'settle',
+      proposalId: first.id,
+      outcome: { ok: true, counted: false },
+    });
+    desk.confirm({
+      tabId: a,
+      clusterId: cluster,
+      iteration: 0,
+      proposer,
+      answer: { kind: 'computed', digest: 'v2' },
+    });
+    expect(engine.proposers()).toEqual([]);
+    // with all four live, proposer + a are 2 of 4: no majority, nothing to decide
+    expect(desk.reconsider(cluster)).toEqual([]);
+    // b leaves: proposer + a are 2 of the 3 live members
+    registry.setConnected(registry.tabs.get(b)!, false);
+    const effects = desk.reconsider(cluster);
+    expect(effects).toContainEqual({
+      kind: 'settle',
+      proposalId: second.id,
+      outcome: { ok: true, counted: true },
+    });
+    expect(engine.proposers()).toEqual([cluster]);
+  });
+
+  it('a tab alone in its cluster cannot move the model', () => {
+    const { registry, engine, desk } = setup();
+    const cluster = registry.clusters[0]!.id;
+    const proposer = registry.proposerOf(cluster)!;
+    for (const other of othersOf(registry, cluster, proposer))
+      registry.setConnected(registry.tabs.get(other)!, false);
+    const { outcome } = desk.propose(proposal(proposer, cluster, 'alone'));
+    expect(outcome).toMatchObject({ ok: false, code: 'unconfirmed' });
+    expect(engine.proposers()).toEqual([]);
+  });
+
+  it('lists silent proposers and moves their role once, whoever reports it', () => {
+    const { registry, desk } = setup();
+    const [c0, c1] = registry.clusters.map((c) => c.id) as [number, number];
+    const p0 = registry.proposerOf(c0)!;
+    desk.propose(proposal(p0, c0, 'here'));
+    const silent = desk.silentProposers();
+    expect(silent).toEqual([{ clusterId: c1, tabId: registry.proposerOf(c1)! }]);
+    const report = { ...silent[0]!, iteration: 0 };
+    const effects = desk.proposerSilent(report);
+    expect(kinds(effects)).toEqual(['verdict', 'event', 'placements']);
+    // a second node's report of the same silence changes nothing
+    expect(desk.proposerSilent(report)).toEqual([]);
+    expect(desk.verdicts.silent).toBe(1);
+    // nor does a report for another iteration, or against a cluster with a pending proposal
+    expect(desk.proposerSilent({ clusterId: c0, iteration: 0, tabId: p0 })).toEqual([]);
+  });
+
+  it('another node decodes the frame itself; an undecodable one is refused', () => {
+    const { registry, desk } = setup();
+    const cluster = registry.clusters[0]!.id;
+    const proposer = registry.proposerOf(cluster)!;
+    const bad = {
+      ...proposal(proposer, cluster, 'x'),
+      update: undefined,
+      frame: new Uint8Array(3),
+    };
+    expect(desk.propose(bad).outcome).toMatchObject({ ok: false, code: 'invalid-message' });
+    const good = { ...proposal(proposer, cluster, 'x'), update: undefined };
+    expect(desk.propose(good).outcome).toEqual({ pending: true });
+  });
+
+  it('is deterministic: replicas applying the same commands agree on state and effects, and every pending proposal is answered once', () => {
+    type Step =
+      | { kind: 'propose'; tab: number; asProposer: boolean; digest: number; base: number }
+      | { kind: 'confirm'; tab: number; digest: number | null }
+      | { kind: 'timeout' }
+      | { kind: 'leave'; tab: number }
+      | { kind: 'silent'; cluster: number };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          kind: fc.constant('propose' as const),
+          tab: fc.nat(7),
+          // mostly the designated proposer of tab's cluster, sometimes tab itself (a race)
+          asProposer: fc.nat(3).map((n) => n > 0),
+          digest: fc.nat(1),
+          base: fc.integer({ min: -1, max: 0 }),
+        }),
+      },
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          kind: fc.constant('confirm' as const),
+          tab: fc.nat(7),
+          digest: fc.option(fc.nat(1), { freq: 4 }),
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('timeout' as const) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('leave' as const), tab: fc.nat(7) }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant('silent' as const), cluster: fc.nat(1) }),
+      },
+    );
+    // verdicts seen over all runs: the generated commands reach every branch
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const replicas = [setup(), setup()];
+        const logs = replicas.map(() => [] as unknown[]);
+        const pendingIds = new Set<string>();
+        const settled = new Map<string, number>();
+        let ids = 0;
+        for (const s of steps) {
+          const id = `q${++ids}`;
+          replicas.forEach((r, index) => {
+            const tabId = `t${'tab' in s ? s.tab : 0}`;
+            const clusterId = r.registry.seatOf(tabId)?.clusterId ?? 0;
+            const proposer = r.registry.proposerOf(clusterId) ?? '';
+            const pending = r.desk.exportState().pending.find((p) => p.clusterId === clusterId);
+            let effects: DeskEffect[] = [];
+            if (s.kind === 'propose') {
+              const result = r.desk.propose({
+                ...proposal(s.asProposer ? proposer : tabId, clusterId, `d${s.digest}`, s.base),
+                id,
+              });
+              if ('pending' in result.outcome) {
+                if (index === 0) pendingIds.add(id);
+              }
+              effects = result.effects;
+              logs[index]!.push(result.outcome);
+            } else if (s.kind === 'confirm') {
+              // a member of a cluster with a pending proposal answers it (any tab, when none is)
+              const target = r.desk.exportState().pending[0];
+              const voters = target
+                ? r.registry.members(target.clusterId).map((m) => m.tabId)
+                : [tabId];
+              effects = r.desk.confirm({
+                tabId: voters[s.tab % voters.length]!,
+                clusterId: target?.clusterId ?? clusterId,
+                iteration: target?.baseIteration ?? pending?.baseIteration ?? 0,
+                proposer: target?.tabId ?? proposer,
+                answer:
+                  s.digest === null
+                    ? { kind: 'abstain' }
+                    : { kind: 'computed', digest: `d${s.digest}` },
+              });
+            } else if (s.kind === 'timeout') {
+              const first = r.desk.exportState().pending[0];
+              if (first) effects = r.desk.timeout(first.clusterId, first.id);
+            } else if (s.kind === 'leave') {
+              const tab = r.registry.tabs.get(tabId)!;
+              r.registry.setConnected(tab, false);
+              effects = r.desk.reconsider(clusterId);
+            } else {
+              const cluster = r.registry.clusters[s.cluster]!.id;
+              const silentTab = r.registry.proposerOf(cluster);
+              if (silentTab !== undefined)
+                effects = r.desk.proposerSilent({
+                  clusterId: cluster,
+                  iteration: 0,
+                  tabId: silentTab,
+                });
+            }
+            effects = shell(r.registry, r.desk, effects);
+            logs[index]!.push(effects.map(plain));
+            if (index === 0)
+              for (const e of effects) {
+                if (e.kind === 'verdict') seen.add(e.verdict);
+                if (e.kind === 'settle')
+                  settled.set(e.proposalId, (settled.get(e.proposalId) ?? 0) + 1);
+              }
+          });
+        }
+        expect(logs[1]).toEqual(logs[0]);
+        expect(replicas[1]!.desk.exportState()).toEqual(replicas[0]!.desk.exportState());
+        expect(replicas[1]!.engine.proposers()).toEqual(replicas[0]!.engine.proposers());
+        // acks: only proposals that waited get a later one, and at most one each
+        for (const [id, n] of settled) {
+          expect(pendingIds.has(id)).toBe(true);
+          expect(n).toBe(1);
+        }
+        const still = replicas[0]!.desk.exportState().pending.map((p) => p.id);
+        for (const id of pendingIds) expect(settled.has(id) !== still.includes(id)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+    expect([...seen].sort()).toEqual([
+      'confirmed',
+      'notProposer',
+      'refuted',
+      'silent',
+      'unconfirmed',
+    ]);
+  });
+
+  it('a replica imported from an export holds the same pending proposals and counts', () => {
+    const a = setup();
+    const cluster = a.registry.clusters[0]!.id;
+    const proposer = a.registry.proposerOf(cluster)!;
+    a.desk.propose(proposal(proposer, cluster, 'kept'));
+    a.desk.confirm({
+      tabId: othersOf(a.registry, cluster, proposer)[0]!,
+      clusterId: cluster,
+      iteration: 0,
+      proposer,
+      answer: { kind: 'computed', digest: 'kept' },
+    });
+    const b = setup();
+    b.desk.importState(a.desk.exportState());
+    expect(b.desk.exportState()).toEqual(a.desk.exportState());
+    // and it decides the proposal as the original would
+    const answer = {
+      tabId: othersOf(a.registry, cluster, proposer)[1]!,
+      clusterId: cluster,
+      iteration: 0,
+      proposer,
+      answer: { kind: 'computed' as const, digest: 'kept' },
+    };
+    expect(kinds(b.desk.confirm(answer))).toEqual(kinds(a.desk.confirm(answer)));
+  });
+});
+
+/** An effect as plain data (the proposal's typed arrays by length). */
+function plain(effect: DeskEffect): unknown {
+  if ('proposal' in effect) {
+    const { update, frame, answers, ...rest } = effect.proposal;
+    return {
+      ...effect,
+      proposal: { ...rest, update: update.length, frame: frame.length, answers: [...answers] },
+    };
+  }
+  return effect;
+}
