@@ -4,7 +4,7 @@
  *
  *   npm run bench -- coordinator --tabs 1000,5000,10000 [--json] [--iterations M]
  *     [--procs P] [--rate R] [--max-pending H] [--think-ms T] [--ramp-proposals]
- *     [--grace-ms G] [--cluster-size m] [--timeout S] [--nodes K]
+ *     [--grace-ms G] [--cluster-size m] [--timeout S] [--nodes K] [--dissemination cluster|direct]
  *
  * --nodes K > 1: a redis-server on a free port (Debian's, installed by scripts/ensure-redis.mjs
  * when missing; AOF on with fsync every second) and K `swarmgrad serve --redis` nodes; the load
@@ -66,6 +66,8 @@ interface Options {
   clusterSize: number;
   timeoutS: number;
   nodes: number;
+  /** The coordinator's `--dissemination` (cluster: one iteration frame per cluster). */
+  dissemination: 'cluster' | 'direct';
 }
 
 function option(args: string[], name: string): string | undefined {
@@ -100,6 +102,7 @@ function parseOptions(args: string[]): Options {
     clusterSize: numberOption(args, '--cluster-size', 8),
     timeoutS: numberOption(args, '--timeout', 120),
     nodes: numberOption(args, '--nodes', 1),
+    dissemination: option(args, '--dissemination') === 'direct' ? 'direct' : 'cluster',
   };
 }
 
@@ -411,6 +414,7 @@ async function startCoordinator(options: Options, redisUrl?: string): Promise<Co
       '127.0.0.1',
     ]
       .concat(['--data-dir', join(dataDir, 'data')])
+      .concat(['--dissemination', options.dissemination])
       .concat(redisUrl === undefined ? [] : ['--redis', redisUrl]),
     {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -819,7 +823,7 @@ const fmt = (x: number, digits = 1) =>
 
 function printTable(rows: Row[], options: Options): void {
   console.log(
-    `coordinator bench: softmax-784-10 (d = 7850), clusters of ${options.clusterSize}, one-bit, ` +
+    `coordinator bench: softmax-784-10 (d = 7850), clusters of ${options.clusterSize}, ${options.dissemination} dissemination, one-bit, ` +
       `graceMs ${options.graceMs}, think ${options.thinkMs} ms, ${options.iterations} iterations measured, ` +
       `${cpus().length} cores, ${process.version}`,
   );
@@ -919,6 +923,7 @@ export async function run(args: string[]): Promise<void> {
           node: process.version,
           cores: cpus().length,
           clusterSize: options.clusterSize,
+          dissemination: options.dissemination,
           graceMs: options.graceMs,
           thinkMs: options.thinkMs,
           nodesOption: options.nodes,

@@ -2,14 +2,14 @@
  * `swarmgrad` command line: `serve` runs a coordinator, `worker` donates this machine, `swarm`
  * runs headless-browser swarms for CI (packages/swarm).
  */
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 // types only: `serve` must never load Playwright, the action imports the command lazily
 import type { SwarmCommandOptions } from '@swarmgrad/swarm/command';
 import { dirname, join, resolve } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { Coordinator } from './coordinator.ts';
+import { Coordinator, type Dissemination } from './coordinator.ts';
 import { ConfigError, loadJob } from './config.ts';
 import { AddressGate, addressDefaults, blockListOf, type AddressOptions } from './addresses.ts';
 import { DataError } from './pack/errors.ts';
@@ -129,9 +129,18 @@ export function buildProgram(): Command {
       'how often a connected tab gets fresh TURN credentials (default: half of --turn-ttl)',
       positiveInt('--turn-refresh'),
     )
+    .addOption(
+      new Option(
+        '--dissemination <mode>',
+        'iteration frames: cluster (one per cluster, its relay tab forwards them) or direct (to every tab)',
+      )
+        .choices(['cluster', 'direct'])
+        .default('cluster'),
+    )
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .action(
       async (opts: {
+        dissemination: Dissemination;
         tlsCert?: string;
         tlsKey?: string;
         tls?: string;
@@ -221,6 +230,7 @@ export function buildProgram(): Command {
             ...(opts.config === undefined ? {} : { jobDir: dirname(resolve(opts.config)) }),
             ...(tls === undefined ? {} : { tls }),
             ...(ice === undefined ? {} : { ice }),
+            dissemination: opts.dissemination,
           });
         } catch (error) {
           // the job's dataset pack is missing or bad: one line naming the file and the problem

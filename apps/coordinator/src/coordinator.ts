@@ -8,7 +8,7 @@
  * server or change the model except through a validated, finite, correctly-sized proposal.
  */
 import type { Server as HttpServer } from 'node:http';
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID, sign, timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Server, type Namespace, type Socket } from 'socket.io';
@@ -26,6 +26,7 @@ import {
   frameDigest,
   DEFAULT_STRIKES,
   ProposalDesk,
+  planDissemination,
   type ClosedIteration,
   type DeskEffect,
   type PendingProposalState,
@@ -39,6 +40,9 @@ import {
   controlSchema,
   encodeIterationFrame,
   helloSchema,
+  iterationRequestSchema,
+  setIterationSignature,
+  signedBytes,
   jobIdOf,
   limits,
   linkReportSchema,
@@ -55,6 +59,7 @@ import {
   type DashboardServerToClient,
   type DashboardStatus,
   type ErrorCode,
+  type IterationFrameCounts,
   type QuarantinedTab,
   type JobSpec,
   type Phase,
@@ -121,7 +126,18 @@ export interface CoordinatorOptions {
   ice?: IceOptions;
   /** engine.io heartbeat (default HEARTBEAT; tests shorten the interval to see pings sooner). */
   heartbeat?: Partial<Heartbeat>;
+  /**
+   * How iteration frames reach the tabs: `cluster` (default) sends one frame per cluster to a
+   * relay tab that forwards it over the data channels (core swarm/dissemination.ts); `direct`
+   * writes it to every tab. Several nodes (`redis`) always send directly.
+   */
+  dissemination?: Dissemination;
 }
+
+export type Dissemination = 'cluster' | 'direct';
+
+/** Iteration frames kept for tabs that ask for one they missed (`iteration-request`). */
+const KEPT_ITERATION_FRAMES = 16;
 
 export interface Heartbeat {
   /** ms between two engine.io pings of a connection. */
@@ -234,6 +250,15 @@ export class Coordinator {
   private readonly quarantinedTabs: QuarantinedTab[] = [];
   /** Who may propose, confirmations, strikes (core swarm/proposal-desk.ts). */
   private readonly desk: ProposalDesk;
+  /** Signs iteration frames; its public key goes to every tab in the welcome. */
+  private readonly frameSigner = generateKeyPairSync('ed25519');
+  /** The public key, raw, base64url (the welcome's `iterationKey`). */
+  readonly iterationKey: string;
+  /** The last iteration frames (plain, signed), oldest first, for `iteration-request`. */
+  private readonly recentFrames: { iteration: number; frame: Buffer }[] = [];
+  private readonly iterationFramesSent: IterationFrameCounts = { relay: 0, direct: 0, request: 0 };
+  /** Relay tab → its cluster, for the last iteration frame sent. */
+  private lastRelays = new Map<string, number>();
   /** Per proposal this node received: the bound on its wait for confirmations. */
   private readonly confirmTimers = new Map<string, NodeJS.Timeout>();
   /** Fires when a cluster's proposer has been silent too long (armSilenceWatch). */
@@ -296,6 +321,7 @@ export class Coordinator {
       initial: init.initial,
       iteration: init.iteration,
     });
+    this.iterationKey = this.frameSigner.publicKey.export({ format: 'jwk' }).x!;
     this.desk = new ProposalDesk(this.registry, this.engine, {
       ...DEFAULT_STRIKES,
       decode: (frame) => this.decodeUpdate(frame),
@@ -649,6 +675,7 @@ export class Coordinator {
             paramsUrl: '/api/params',
             manifestUrl: '/data/manifest.json',
             ...welcomeIce(this.options.ice, admitted.id),
+            iterationKey: this.iterationKey,
           },
         });
         void this.measureRtt(admitted, socket);
@@ -730,6 +757,18 @@ export class Coordinator {
               : { kind: 'abstain', reason: c.reason },
         }),
       );
+    });
+
+    socket.on('iteration-request', async (raw) => {
+      if (!tab || !(await allowed('iteration-request'))) return;
+      const request = parse('iteration-request', iterationRequestSchema, raw, 'bad request');
+      if (request === undefined) return;
+      // what is kept after the tab's iteration, in order; an older gap it fills by a resync
+      for (const { iteration, frame } of this.recentFrames) {
+        if (iteration <= request.after) continue;
+        socket.emit('iteration', frame);
+        this.countIterationFrame('request', frame.byteLength, 1);
+      }
     });
 
     socket.on('link', async (raw) => {
@@ -1018,6 +1057,8 @@ export class Coordinator {
       }
       // fewer live members: a pending proposal of the cluster may be decided now
       this.run(this.desk.reconsider(seat.clusterId));
+      // the cluster's relay of the last iteration left: its members may not have the frame
+      if (this.lastRelays.get(tab.id) === seat.clusterId) this.resendToCluster(seat.clusterId);
       this.sendPlacements(this.clusterMembersOf(tab.id));
     } else {
       this.registry.tabs.delete(tab.id);
@@ -1068,6 +1109,20 @@ export class Coordinator {
     this.run(this.desk.reconsider(clusterId, tabId));
     // and it no longer proposes
     this.sendPlacements(this.registry.members(clusterId).map((m) => m.tabId));
+  }
+
+  /** The last iteration frame to every member of a cluster this node holds (they drop repeats). */
+  private resendToCluster(clusterId: number): void {
+    const last = this.recentFrames.at(-1);
+    if (last === undefined) return;
+    let sent = 0;
+    for (const { tabId } of this.registry.members(clusterId)) {
+      const socket = this.sockets.get(tabId);
+      if (!socket) continue;
+      socket.emit('iteration', last.frame);
+      sent++;
+    }
+    this.countIterationFrame('direct', last.frame.byteLength, sent);
   }
 
   private clusterMembersOf(tabId: string): string[] {
@@ -1436,18 +1491,7 @@ export class Coordinator {
     // seats and placements for the new iteration go out before the iteration itself, so a
     // tab whose place changed never starts computing on its old partitions
     if (!done) this.startIterationIfReady(at);
-    // one buffer for every tab: the header and the delta in one iteration frame, written as
-    // one WebSocket message to each socket (socket-parser.ts); local: every node tells its own
-    const frame = encodeIterationFrame(
-      { iteration: closed.iteration, learningRate: this.learningRateValue, phase: this.phaseValue },
-      closed.frame,
-    );
-    this.workers?.local.emit(
-      'iteration',
-      Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength),
-    );
-    const recipients = this.sockets.size;
-    this.countWire('broadcast', frame.byteLength * recipients, this.dimension * 4 * recipients);
+    this.sendIteration(closed);
     if (own) this.metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
     this.metrics.iterationSeconds.observe(iterationSeconds);
     this.dashboardMetrics.recordIteration(
@@ -1476,6 +1520,60 @@ export class Coordinator {
       this.setPhase('done');
       if (this.shared.holdsLease()) void this.writeCheckpoint();
     }
+  }
+
+  /**
+   * The closed iteration to every tab this node holds: one signed buffer, written as one
+   * WebSocket message per recipient (socket-parser.ts). `cluster` dissemination writes a
+   * FORWARD-flagged copy to one relay per cluster and the plain frame only to the tabs no relay
+   * covers (core planDissemination); `direct` writes the plain frame to all.
+   */
+  private sendIteration(closed: ClosedIteration): void {
+    const header = {
+      iteration: closed.iteration,
+      learningRate: this.learningRateValue,
+      phase: this.phaseValue,
+    };
+    const plain = this.signedIterationFrame(encodeIterationFrame(header, closed.frame));
+    this.recentFrames.push({ iteration: closed.iteration, frame: plain });
+    if (this.recentFrames.length > KEPT_ITERATION_FRAMES) this.recentFrames.shift();
+    if ((this.options.dissemination ?? 'cluster') === 'direct' || this.shared.distributed) {
+      // every node tells its own tabs
+      this.workers?.local.emit('iteration', plain);
+      this.lastRelays = new Map();
+      this.countIterationFrame('direct', plain.byteLength, this.sockets.size);
+      return;
+    }
+    const plan = planDissemination({
+      reachable: this.sockets.keys(),
+      clusters: this.registry.clusters.map((c) => ({
+        id: c.id,
+        members: this.registry.members(c.id).map((m) => m.tabId),
+      })),
+      proposerOf: (clusterId) => this.registry.proposerOf(clusterId),
+      mayRelay: (tabId) => this.registry.tabs.get(tabId)?.quarantined !== true,
+      linkRelayed: (a, b) => this.relays.isRelayed(a, b),
+    });
+    const forward = this.signedIterationFrame(
+      encodeIterationFrame(header, closed.frame, { forward: true }),
+    );
+    this.lastRelays = new Map(plan.relays.map((r) => [r.relay, r.clusterId]));
+    for (const { relay } of plan.relays) this.sockets.get(relay)?.emit('iteration', forward);
+    for (const id of plan.direct) this.sockets.get(id)?.emit('iteration', plain);
+    this.countIterationFrame('relay', forward.byteLength, plan.relays.length);
+    this.countIterationFrame('direct', plain.byteLength, plan.direct.length);
+  }
+
+  private signedIterationFrame(frame: Uint8Array): Buffer {
+    setIterationSignature(frame, sign(null, signedBytes(frame), this.frameSigner.privateKey));
+    return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+  }
+
+  private countIterationFrame(to: keyof IterationFrameCounts, bytes: number, count: number): void {
+    if (count === 0) return;
+    this.iterationFramesSent[to] += count;
+    this.metrics.iterationFrames.inc({ to }, count);
+    this.countWire('broadcast', bytes * count, this.dimension * 4 * count);
   }
 
   private afterClose(iteration: number): void {
@@ -1984,6 +2082,7 @@ export class Coordinator {
       unseated: this.registry.unseated().length,
       relayedFrames: this.relayedFrames,
       relay: { bytes: this.relayedBytes, pairs: this.relays.relayedPairs },
+      iterationFrames: { ...this.iterationFramesSent },
       serverTime: Date.now(),
       staleness: this.dashboardMetrics.staleness({
         learningRate: this.learningRateValue,

@@ -2,6 +2,7 @@ export {
   Coordinator,
   HEARTBEAT,
   type CoordinatorOptions,
+  type Dissemination,
   type Heartbeat,
   type EvaluationPoint,
   type LogEvent,

@@ -72,6 +72,12 @@ export function createMetrics() {
       help: 'Proposals dropped for exceeding the staleness threshold',
       registers: [registry],
     }),
+    iterationFrames: new Counter({
+      name: 'swarmgrad_iteration_frames_total',
+      help: 'Iteration frames the coordinator wrote, by recipient: a cluster relay (forwards it), a tab directly, or a tab that asked',
+      labelNames: ['to'] as const,
+      registers: [registry],
+    }),
     relayedFrames: new Counter({
       name: 'swarmgrad_relayed_frames_total',
       help: 'Frames the coordinator relayed between two tabs whose WebRTC link does not connect',

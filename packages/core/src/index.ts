@@ -14,6 +14,7 @@ export * from './placement/index.ts';
 export * from './rounds.ts';
 export * from './swarm/proposal.ts';
 export * from './swarm/proposal-desk.ts';
+export * from './swarm/dissemination.ts';
 export * from './swarm/host.ts';
 export * from './swarm/wait-rule.ts';
 export * from './swarm/cluster-round.ts';

@@ -182,10 +182,23 @@ export interface DashboardStatus {
    */
   relayedFrames: number;
   relay: { bytes: number; pairs: number };
+  /**
+   * Iteration frames this coordinator wrote (issue 17, item 2), by recipient: `relay`, one tab
+   * per cluster that forwards it to its peers over the data channels; `direct`, tabs no relay
+   * covers (or every tab with `--dissemination direct`); `request`, tabs that asked for a frame
+   * they missed.
+   */
+  iterationFrames: IterationFrameCounts;
   /** Server clock (ms since the epoch) when this status was taken. */
   serverTime: number;
   /** Null until proposals and a closed iteration have been measured. */
   staleness: StalenessSummary | null;
+}
+
+export interface IterationFrameCounts {
+  relay: number;
+  direct: number;
+  request: number;
 }
 
 export interface DashboardEvaluation {

@@ -335,6 +335,12 @@ export interface Welcome {
    * reconnect brings fresh ones.
    */
   iceServers?: IceServer[];
+  /**
+   * The coordinator's Ed25519 public key for iteration frames (iteration-signature.ts): a frame
+   * a peer forwards is applied only when it verifies. Absent: the tab accepts iteration frames
+   * from the coordinator's socket only.
+   */
+  iterationKey?: string;
 }
 
 /** An iteration frame decoded (iteration-frame.ts): the tab's view of one closed iteration. */
@@ -365,7 +371,18 @@ export interface WorkerClientToServer {
   link: (report: unknown) => void;
   /** A frame for a peer whose link the coordinator relays (relayFrameSchema + bytes). */
   'relay-frame': (meta: unknown, frame: unknown) => void;
+  /**
+   * The tab has not seen an iteration after `after` (iterationRequestSchema): the coordinator
+   * sends it the iteration frames it still holds after that one, if any.
+   */
+  'iteration-request': (request: unknown) => void;
 }
+
+/** A tab asking for the iteration frames after the one it holds (its relay withheld them). */
+export const iterationRequestSchema = z
+  .object({ after: z.number().int().min(-1).max(0xffffffff) })
+  .strict();
+export type IterationRequest = z.infer<typeof iterationRequestSchema>;
 
 /**
  * Why a welcomed tab has no seat: its network address group already holds the most seats it
@@ -436,6 +453,9 @@ export const placementSchema = z.object({
   clusterCount: count,
 }) satisfies z.ZodType<Placement>;
 
+/** A raw Ed25519 public key (32 bytes) in base64url without padding. */
+export const iterationKeySchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+
 export const welcomeSchema = z.object({
   tabId: id,
   resumeToken: z.string().min(1).max(256),
@@ -452,6 +472,7 @@ export const welcomeSchema = z.object({
   paramsUrl: z.string().min(1).max(2048),
   manifestUrl: z.string().min(1).max(2048),
   iceServers: iceServersSchema.optional(),
+  iterationKey: iterationKeySchema.optional(),
 }) satisfies z.ZodType<Welcome>;
 
 export const unseatedSchema = z.object({

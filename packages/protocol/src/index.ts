@@ -2,6 +2,7 @@ export * from './errors.ts';
 export * from './checksum.ts';
 export * from './frame.ts';
 export * from './iteration-frame.ts';
+export * from './iteration-signature.ts';
 export * from './chunking.ts';
 export * from './job.ts';
 export * from './dataset.ts';

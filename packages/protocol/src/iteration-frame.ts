@@ -3,22 +3,29 @@
  * closes — the iteration's header and the agreed delta (an update frame, frame.ts) in one buffer.
  * The coordinator builds it once per iteration and writes the same bytes to every socket, one
  * WebSocket frame per tab (socket-parser.ts carries it past socket.io's JSON + attachment
- * encoding). A fixed 24-byte little-endian header, then the delta:
+ * encoding). With cluster dissemination (docs/architecture.md) the coordinator sends it to one
+ * relay tab per cluster, which forwards the same bytes to its peers over the data channels: the
+ * frame is therefore signed by the coordinator (Ed25519, its public key in the welcome), so a
+ * relay can withhold a frame but not forge or alter one. A fixed 24-byte little-endian header,
+ * the delta, then the signature:
  *
  *   off size field
  *     0    4 magic        'SGIT' (0x54494753 read little-endian)
- *     4    1 version      ITERATION_FRAME_VERSION
+ *     4    1 version      ITERATION_FRAME_VERSION (2)
  *     5    1 phase        index in `phases` (events.ts)
- *     6    2 flags        reserved, must be 0
+ *     6    2 flags        bit 0 FORWARD: the recipient relays it to its cluster; others 0
  *     8    4 iteration    u32, the iteration the delta moves the agreed base to
  *    12    4 deltaBytes   u32, 0 = no delta (the tab fetches the parameters instead)
  *    16    8 learningRate f64
  *    24      delta        an update frame; 8-byte aligned when the frame buffer is
+ *   24+n  64 signature    Ed25519 over bytes [0, 24+n) (iteration-signature.ts); zero until
+ *                         the coordinator signs
  *
  * The decoded header is checked against iterationHeaderSchema (zod). Parsing never throws: it
  * returns a typed Result with a frame error code ('truncated', 'oversized', 'bad-magic',
  * 'unsupported-version', 'bad-header', 'non-finite'). The delta is returned as a view and
- * checked by whoever decodes it (parseFrame / decodeFrameInto: checksum, job, dimension).
+ * checked by whoever decodes it (parseFrame / decodeFrameInto: checksum, job, dimension); the
+ * signature is checked by whoever did not get the frame from the coordinator itself.
  */
 import { z } from 'zod';
 import { fail, ok, type Result } from './errors.ts';
@@ -26,8 +33,20 @@ import { phases, type IterationStart } from './events.ts';
 import { MAX_FRAME_BYTES } from './frame.ts';
 
 export const ITERATION_FRAME_MAGIC = 0x54494753;
-export const ITERATION_FRAME_VERSION = 1;
+export const ITERATION_FRAME_VERSION = 2;
 export const ITERATION_HEADER_BYTES = 24;
+export const ITERATION_SIGNATURE_BYTES = 64;
+/** Flag: the recipient forwards the frame to the peers of its cluster (it is their relay). */
+export const ITERATION_FLAG_FORWARD = 1;
+
+/** A parsed iteration frame: the tab's view, whether to forward it, and what was signed. */
+export interface ParsedIterationFrame extends IterationStart {
+  forward: boolean;
+  /** The bytes the signature covers (a view). */
+  signed: Uint8Array;
+  /** The coordinator's Ed25519 signature (a view). */
+  signature: Uint8Array;
+}
 
 /** The header fields as validated; learning rates obey the job's bounds (job.ts). */
 export const iterationHeaderSchema = z
@@ -53,12 +72,15 @@ export function hasIterationMagic(bytes: Uint8Array): boolean {
 }
 
 /**
- * Builds the frame of one iteration. Throws on a header outside iterationHeaderSchema (the
- * coordinator's own values: a bug, not input) or a delta larger than the frame format allows.
+ * Builds the frame of one iteration, its signature zero (the coordinator signs `signedBytes`
+ * and writes the signature with `setIterationSignature`). Throws on a header outside
+ * iterationHeaderSchema (the coordinator's own values: a bug, not input) or a delta larger than
+ * the frame format allows.
  */
 export function encodeIterationFrame(
   header: IterationHeader,
   delta: Uint8Array | undefined,
+  options: { forward?: boolean } = {},
 ): Uint8Array {
   const checked = iterationHeaderSchema.safeParse(header);
   if (!checked.success) {
@@ -66,12 +88,12 @@ export function encodeIterationFrame(
   }
   const deltaBytes = delta?.byteLength ?? 0;
   if (deltaBytes > MAX_FRAME_BYTES) throw new RangeError(`delta of ${deltaBytes} bytes`);
-  const bytes = new Uint8Array(ITERATION_HEADER_BYTES + deltaBytes);
+  const bytes = new Uint8Array(ITERATION_HEADER_BYTES + deltaBytes + ITERATION_SIGNATURE_BYTES);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, ITERATION_FRAME_MAGIC, true);
   view.setUint8(4, ITERATION_FRAME_VERSION);
   view.setUint8(5, phases.indexOf(checked.data.phase));
-  view.setUint16(6, 0, true);
+  view.setUint16(6, options.forward === true ? ITERATION_FLAG_FORWARD : 0, true);
   view.setUint32(8, checked.data.iteration, true);
   view.setUint32(12, deltaBytes, true);
   view.setFloat64(16, checked.data.learningRate, true);
@@ -79,17 +101,34 @@ export function encodeIterationFrame(
   return bytes;
 }
 
+/** The part of an encoded iteration frame its signature covers (a view). */
+export function signedBytes(frame: Uint8Array): Uint8Array {
+  return frame.subarray(0, frame.byteLength - ITERATION_SIGNATURE_BYTES);
+}
+
+/** Writes the signature into an encoded iteration frame. */
+export function setIterationSignature(frame: Uint8Array, signature: Uint8Array): void {
+  if (signature.byteLength !== ITERATION_SIGNATURE_BYTES)
+    throw new RangeError(`signature of ${signature.byteLength} bytes`);
+  frame.set(signature, frame.byteLength - ITERATION_SIGNATURE_BYTES);
+}
+
+/** The largest iteration frame whose delta is at most `maxDeltaBytes`. */
+export function maxIterationFrameBytes(maxDeltaBytes: number): number {
+  return ITERATION_HEADER_BYTES + maxDeltaBytes + ITERATION_SIGNATURE_BYTES;
+}
+
 /** Parses an iteration frame; the delta is a view into `bytes` (no copy). */
 export function parseIterationFrame(
   bytes: Uint8Array,
   limits: IterationFrameLimits = {},
-): Result<IterationStart> {
+): Result<ParsedIterationFrame> {
   const maxDelta = Math.min(limits.maxDeltaBytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
-  const maxBytes = ITERATION_HEADER_BYTES + maxDelta;
+  const maxBytes = maxIterationFrameBytes(maxDelta);
   if (bytes.byteLength > maxBytes) {
     return fail('oversized', `iteration frame of ${bytes.byteLength} bytes exceeds ${maxBytes}`);
   }
-  if (bytes.byteLength < ITERATION_HEADER_BYTES) {
+  if (bytes.byteLength < ITERATION_HEADER_BYTES + ITERATION_SIGNATURE_BYTES) {
     return fail('truncated', `iteration frame of ${bytes.byteLength} bytes: header incomplete`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -103,7 +142,9 @@ export function parseIterationFrame(
       `iteration frame version ${version}, expected ${ITERATION_FRAME_VERSION}`,
     );
   }
-  if (view.getUint16(6, true) !== 0) return fail('bad-header', 'reserved flags must be zero');
+  const flags = view.getUint16(6, true);
+  if ((flags & ~ITERATION_FLAG_FORWARD) !== 0)
+    return fail('bad-header', 'reserved flags must be zero');
   const learningRate = view.getFloat64(16, true);
   if (!Number.isFinite(learningRate)) {
     return fail('non-finite', `learning rate ${learningRate}`);
@@ -118,15 +159,19 @@ export function parseIterationFrame(
     return fail('bad-header', `${issue?.path.join('.') ?? 'header'}: ${issue?.message ?? ''}`);
   }
   const deltaBytes = view.getUint32(12, true);
-  const available = bytes.byteLength - ITERATION_HEADER_BYTES;
+  const available = bytes.byteLength - ITERATION_HEADER_BYTES - ITERATION_SIGNATURE_BYTES;
   if (deltaBytes > available) {
     return fail('truncated', `delta declares ${deltaBytes} bytes, ${available} present`);
   }
   if (deltaBytes < available) {
     return fail('oversized', `${available - deltaBytes} bytes after the declared delta`);
   }
+  const signatureAt = ITERATION_HEADER_BYTES + deltaBytes;
   return ok({
     ...header.data,
-    delta: deltaBytes === 0 ? undefined : bytes.subarray(ITERATION_HEADER_BYTES),
+    delta: deltaBytes === 0 ? undefined : bytes.subarray(ITERATION_HEADER_BYTES, signatureAt),
+    forward: (flags & ITERATION_FLAG_FORWARD) !== 0,
+    signed: bytes.subarray(0, signatureAt),
+    signature: bytes.subarray(signatureAt),
   });
 }

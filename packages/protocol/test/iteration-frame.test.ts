@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import {
   ITERATION_FRAME_VERSION,
   ITERATION_HEADER_BYTES,
+  ITERATION_SIGNATURE_BYTES,
+  importIterationKey,
+  setIterationSignature,
+  signedBytes,
+  verifyIterationFrame,
   allocateFrame,
   encodeIterationFrame,
   jobIdOf,
@@ -87,7 +93,7 @@ describe('iteration frame', () => {
   });
 
   it('rejects frames over the limit and trailing bytes with "oversized"', () => {
-    const deltaBytes = frame.byteLength - ITERATION_HEADER_BYTES;
+    const deltaBytes = frame.byteLength - ITERATION_HEADER_BYTES - ITERATION_SIGNATURE_BYTES;
     expect(codeOf(frame, { maxDeltaBytes: deltaBytes })).toBeUndefined();
     expect(codeOf(frame, { maxDeltaBytes: deltaBytes - 1 })).toBe('oversized');
     const padded = new Uint8Array(frame.byteLength + 8);
@@ -116,7 +122,7 @@ describe('iteration frame', () => {
     badPhase[5] = phases.length;
     expect(codeOf(badPhase)).toBe('bad-header');
     const flags = frame.slice();
-    flags[6] = 1;
+    flags[6] = 2;
     expect(codeOf(flags)).toBe('bad-header');
     for (const rate of [0, -0.1, 10.5]) {
       const bad = frame.slice();
@@ -143,5 +149,42 @@ describe('iteration frame', () => {
         expect(typeof parsed.ok).toBe('boolean');
       }),
     );
+  });
+
+  it('carries the forward flag', () => {
+    const relayed = parseIterationFrame(
+      encodeIterationFrame(header, deltaFrame(), { forward: true }),
+    );
+    expect(relayed.ok && relayed.value.forward).toBe(true);
+    const direct = parseIterationFrame(frame);
+    expect(direct.ok && direct.value.forward).toBe(false);
+  });
+
+  it('verifies under the coordinator key only as signed: any changed byte, flag or key fails', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const key = await importIterationKey(publicKey.export({ format: 'jwk' }).x!);
+    const other = await importIterationKey(
+      generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!,
+    );
+    const signedFrame = encodeIterationFrame(header, deltaFrame(), { forward: true });
+    setIterationSignature(signedFrame, sign(null, signedBytes(signedFrame), privateKey));
+    const verify = async (bytes: Uint8Array, k = key) => {
+      const parsed = parseIterationFrame(bytes);
+      return parsed.ok && (await verifyIterationFrame(parsed.value, k));
+    };
+    expect(await verify(signedFrame)).toBe(true);
+    expect(await verify(signedFrame, other)).toBe(false);
+    // unsigned (zero signature)
+    expect(await verify(encodeIterationFrame(header, deltaFrame()))).toBe(false);
+    // a relay clearing the forward flag, or changing the learning rate, the delta or the signature
+    for (const at of [6, 16, ITERATION_HEADER_BYTES + 40, signedFrame.byteLength - 1]) {
+      const changed = signedFrame.slice();
+      changed[at]! ^= at === 6 ? 1 : 0x10;
+      expect(await verify(changed)).toBe(false);
+    }
+  });
+
+  it('refuses a key that is not 32 bytes of base64url', async () => {
+    await expect(importIterationKey('abc')).rejects.toThrow(RangeError);
   });
 });

@@ -541,6 +541,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
       wireBitsPerParam: frames > 0 && d > 0 ? (8 * bytes) / (frames * d) : null,
       candidatePairs,
       relayedFrames: s?.relayedFrames ?? 0,
+      iterationFrames: s?.iterationFrames ?? { relay: 0, direct: 0, request: 0 },
       wallSeconds: (Date.now() - startedAt) / 1000,
       quarantined: (s?.quarantined ?? []).map((q) => q.tabId),
       byzantine: attackers.flatMap((t) => t.ids),

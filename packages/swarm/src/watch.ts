@@ -11,7 +11,7 @@
  * restarting) or waiting for tabs before its next advance. One stuck interval counts once however long it lasts.
  * Defaults: stallFactor 10, minStallMs 15,000.
  */
-import type { FaultMode, Phase } from '@swarmgrad/protocol';
+import type { FaultMode, IterationFrameCounts, Phase } from '@swarmgrad/protocol';
 
 export interface StallOptions {
   /** Multiple of the median iteration time that counts as a stall (default 10). */
@@ -178,6 +178,11 @@ export interface SwarmSummary {
    * (`/api/status` relayedFrames; 0 when every link connected).
    */
   relayedFrames: number;
+  /**
+   * Iteration frames the coordinator wrote, by recipient (`/api/status` iterationFrames): with
+   * cluster dissemination mostly `relay`, one per cluster per iteration.
+   */
+  iterationFrames: IterationFrameCounts;
   wallSeconds: number;
   /** Tab ids the coordinator reports quarantined by their clusters. */
   quarantined: string[];

@@ -143,6 +143,7 @@ describe('the --json line', () => {
       wireBitsPerParam: 1.036,
       candidatePairs: { host: 6, srflx: 0, prflx: 0, relay: 0 },
       relayedFrames: 0,
+      iterationFrames: { relay: 240, direct: 2, request: 1 },
       wallSeconds: 95.2,
       quarantined: ['tab-12345678'],
       byzantine: ['tab-12345678'],

@@ -10,6 +10,7 @@ import {
   Coordinator,
   parseJob,
   type AddressOptions,
+  type Dissemination,
   type Heartbeat,
   type IceOptions,
 } from '@swarmgrad/coordinator';
@@ -52,6 +53,11 @@ export async function startCoordinator(
     heartbeat?: Partial<Heartbeat>;
     /** STUN/TURN servers for the welcome (checked with checkIceOptions first). */
     ice?: IceOptions;
+    /**
+     * Default `direct`: the harness's fake tabs have no data channels to forward iteration
+     * frames over (tests of cluster dissemination ask for `cluster`).
+     */
+    dissemination?: Dissemination;
   } = {},
 ): Promise<Coordinator> {
   return Coordinator.start({
@@ -72,6 +78,7 @@ export async function startCoordinator(
     ...(options.addresses === undefined ? {} : { addresses: options.addresses }),
     ...(options.heartbeat === undefined ? {} : { heartbeat: options.heartbeat }),
     ...(options.ice === undefined ? {} : { ice: options.ice }),
+    dissemination: options.dissemination ?? 'direct',
   });
 }
 

@@ -15,6 +15,13 @@
  *   undecodable one (or a malformed iteration frame), or a welcome after a reconnect at another
  *   iteration triggers a refetch;
  *   deltas arriving meanwhile are queued and replayed on top.
+ * - Iteration frames come from the coordinator's socket or, with cluster dissemination, from a
+ *   peer (the cluster's relay, `acceptPeerIteration`): those are applied only when the
+ *   coordinator's signature verifies under the welcome's `iterationKey`, in arrival order with
+ *   the socket's. A frame flagged FORWARD by the coordinator is emitted as `forward` (this tab
+ *   relays it to its cluster). A tab that sees no new iteration for a while (`stallMs`, or a
+ *   peer's register for a newer base: `expectIteration`) asks the coordinator for the frames it
+ *   missed (`iteration-request`), so a relay that left or withholds costs a delay, never a stall.
  * - Every event payload is typed by packages/protocol (WorkerClientToServer/ServerToClient), and
  *   every message from the coordinator is validated against its schema there
  *   (serverMessageSchemas): one that does not parse is dropped, logged and counted
@@ -36,8 +43,12 @@ import {
   welcomeSchema,
   wireErrorSchema,
   type MessageSchema,
+  importIterationKey,
+  maxIterationFrameBytes,
   maxUpdateFrameBytes,
   parseIterationFrame,
+  verifyIterationFrame,
+  type IterationKey,
   type Confirmation,
   type ConfirmRequest,
   type FaultMode,
@@ -75,6 +86,8 @@ export interface CoordinatorClientOptions {
   reconnection?: boolean;
   /** With several URLs: failed attempts before moving to the next (default 3). */
   attemptsPerUrl?: number;
+  /** Least wait for the next iteration before asking for it (default MIN_STALL_MS). */
+  minStallMs?: number;
 }
 
 export interface BaseMoved {
@@ -103,7 +116,30 @@ export type ClientEvents = {
   relayedFrame: (from: string, frame: Uint8Array) => void;
   /** Fresh STUN/TURN servers from the coordinator (its TURN credentials expire). */
   iceServers: (servers: IceServer[]) => void;
+  /** An iteration frame this tab relays to its cluster (the coordinator flagged it FORWARD). */
+  forward: (frame: Uint8Array) => void;
 };
+
+export interface IterationFrameStats {
+  /** Applied from the coordinator's socket. */
+  fromCoordinator: number;
+  /** Applied from a peer, its coordinator signature verified. */
+  fromPeers: number;
+  /** From peers, dropped: unparsable or not signed by the coordinator. */
+  refused: number;
+  /** `iteration-request`s sent. */
+  requests: number;
+  /** Forwarded to peers (the worker counts these). */
+  forwarded: number;
+}
+
+/** The least wait for a next iteration before asking the coordinator for it. */
+const MIN_STALL_MS = 3000;
+/** … or this many times the recent median interval between iterations, whichever is longer. */
+const STALL_FACTOR = 4;
+const MAX_STALL_MS = 30_000;
+/** Requests for the same missing iteration are at least this far apart. */
+const REQUEST_SPACING_MS = 1000;
 
 export type ProposalAnswer = { ok: true; counted: boolean } | { ok: false; error: WireError };
 
@@ -125,6 +161,20 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
   private beforeWelcome: (() => void)[] = [];
   private welcomed = false;
   private scratch: Float32Array | undefined;
+  /** The coordinator's key for iteration frames a peer forwards (undefined: none accepted). */
+  private iterationKey: Promise<IterationKey | undefined> | undefined;
+  /** Frames in order: a peer's waits for its signature check, the socket's behind it. */
+  private frameChain: Promise<void> = Promise.resolve();
+  private framesInChain = 0;
+  private peerIterationsRejected = 0;
+  private iterationRequests = 0;
+  private readonly appliedFrom = { coordinator: 0, peer: 0 };
+  private lastRequest: { after: number; at: number } | undefined;
+  private stallTimer: unknown;
+  private expectTimer: unknown;
+  private stallMs = 0;
+  private lastIterationAt: number | undefined;
+  private readonly intervals: number[] = [];
   private firstWelcome:
     { resolve: (w: Welcome) => void; reject: (e: Error & { code?: string }) => void } | undefined;
 
@@ -224,6 +274,9 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
 
   close(): void {
     this.closed = true;
+    for (const timer of [this.stallTimer, this.expectTimer])
+      if (timer !== undefined) this.options.clock.clearTimeout(timer);
+    this.stallTimer = this.expectTimer = undefined;
     this.firstWelcome?.reject(
       Object.assign(new Error('closed before the welcome'), { code: 'closed' }),
     );
@@ -411,6 +464,16 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     const reconnect = this.welcomeValue !== undefined;
     const newIdentity = reconnect && this.welcomeValue!.tabId !== welcome.tabId;
     this.welcomeValue = welcome;
+    this.iterationKey =
+      welcome.iterationKey === undefined
+        ? undefined
+        : importIterationKey(welcome.iterationKey).catch((error: unknown) => {
+            this.options.logger.warn(
+              { error: error instanceof Error ? error.message : String(error) },
+              'iteration key refused: frames from peers will be ignored',
+            );
+            return undefined;
+          });
     this.resumeToken = welcome.resumeToken;
     this.learningRateValue = welcome.learningRate;
     this.phaseValue = welcome.phase;
@@ -431,6 +494,78 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     for (const action of pending) action();
   }
 
+  /** Iteration frames seen from peers that did not parse or verify (dropped). */
+  get peerIterationsRefused(): number {
+    return this.peerIterationsRejected;
+  }
+
+  /** Where this tab's iterations came from (see IterationFrameStats). */
+  get iterationFrameStats(): Omit<IterationFrameStats, 'forwarded'> {
+    return {
+      fromCoordinator: this.appliedFrom.coordinator,
+      fromPeers: this.appliedFrom.peer,
+      refused: this.peerIterationsRejected,
+      requests: this.iterationRequests,
+    };
+  }
+
+  /** The largest iteration frame a peer may forward (for the mesh's reassembly bound). */
+  static maxIterationFrameBytes(dimension: number): number {
+    return maxIterationFrameBytes(maxUpdateFrameBytes(dimension));
+  }
+
+  /**
+   * An iteration frame a peer forwarded: applied when it parses and the coordinator's signature
+   * verifies, in order with the socket's frames; false when it cannot be judged now (no key, not
+   * welcomed) or does not parse.
+   */
+  acceptPeerIteration(from: string, frame: Uint8Array): boolean {
+    const welcome = this.welcomeValue;
+    const key = this.iterationKey;
+    if (!this.welcomed || welcome === undefined || key === undefined) return false;
+    const parsed = parseIterationFrame(frame, {
+      maxDeltaBytes: maxUpdateFrameBytes(welcome.dimension),
+    });
+    if (!parsed.ok) {
+      this.peerIterationsRejected++;
+      this.options.logger.debug(
+        { peer: from, ...parsed.error },
+        'iteration frame from a peer refused',
+      );
+      return false;
+    }
+    // one already applied: nothing to verify
+    if (parsed.value.iteration <= this.iterationValue) return true;
+    this.inOrder(async () => {
+      const verified = await key.then((k) =>
+        k === undefined ? false : verifyIterationFrame(parsed.value, k),
+      );
+      if (!verified) {
+        this.peerIterationsRejected++;
+        this.options.logger.warn(
+          { peer: from, iteration: parsed.value.iteration },
+          'iteration frame from a peer without a valid coordinator signature: dropped',
+        );
+        return;
+      }
+      if (this.welcomeValue === welcome) this.onIteration(parsed.value, 'peer');
+    });
+    return true;
+  }
+
+  /**
+   * A peer's register is for iteration `iteration`: if this tab still has not seen it a moment
+   * later (the relay's frame may be a few chunks behind the register), it asks the coordinator
+   * instead of waiting for its stall timer.
+   */
+  expectIteration(iteration: number): void {
+    if (iteration <= this.iterationValue || this.expectTimer !== undefined) return;
+    this.expectTimer = this.options.clock.setTimeout(() => {
+      this.expectTimer = undefined;
+      if (iteration > this.iterationValue && !this.syncing) this.requestIterations();
+    }, REQUEST_SPACING_MS);
+  }
+
   private onIterationFrame(frame: Uint8Array): void {
     const welcome = this.welcomeValue!;
     const parsed = parseIterationFrame(frame, {
@@ -442,10 +577,75 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       void this.resync();
       return;
     }
-    this.onIteration(parsed.value);
+    if (parsed.value.forward) this.emit('forward', frame);
+    this.inOrder(() => this.onIteration(parsed.value, 'coordinator'));
   }
 
-  private onIteration(start: IterationStart): void {
+  /** Runs `step` after the frames before it (at once when none waits). */
+  private inOrder(step: () => void | Promise<void>): void {
+    if (this.framesInChain === 0) {
+      const result = step();
+      if (result !== undefined) this.chain(result);
+      return;
+    }
+    this.chain(this.frameChain.then(step));
+  }
+
+  private chain(work: Promise<void>): void {
+    this.framesInChain++;
+    this.frameChain = work
+      .catch((error: unknown) =>
+        this.options.logger.error({ error: String(error) }, 'applying an iteration frame failed'),
+      )
+      .finally(() => this.framesInChain--);
+  }
+
+  private requestIterations(): void {
+    const socket = this.socket;
+    if (!socket || !this.welcomed || this.closed) return;
+    const now = this.options.clock.now();
+    const after = this.iterationValue;
+    const last = this.lastRequest;
+    if (last !== undefined && last.after === after && now - last.at < REQUEST_SPACING_MS) return;
+    this.lastRequest = { after, at: now };
+    this.iterationRequests++;
+    socket.emit('iteration-request', { after });
+  }
+
+  /**
+   * (Re)arms the wait for the next iteration: when it passes while training, the tab asks the
+   * coordinator; the wait doubles until an iteration arrives.
+   */
+  private armStallTimer(grow = false): void {
+    const clock = this.options.clock;
+    if (this.stallTimer !== undefined) clock.clearTimeout(this.stallTimer);
+    const sorted = [...this.intervals].sort((a, b) => a - b);
+    const median = sorted.length === 0 ? 0 : sorted[sorted.length >> 1]!;
+    const base = Math.max(this.options.minStallMs ?? MIN_STALL_MS, STALL_FACTOR * median);
+    this.stallMs = grow ? Math.min(MAX_STALL_MS, Math.max(base, 2 * this.stallMs)) : base;
+    this.stallTimer = clock.setTimeout(() => {
+      this.stallTimer = undefined;
+      if (this.closed) return;
+      if (this.phaseValue === 'training' && !this.syncing) this.requestIterations();
+      this.armStallTimer(true);
+    }, this.stallMs);
+  }
+
+  private noteIteration(): void {
+    const now = this.options.clock.now();
+    if (this.lastIterationAt !== undefined) {
+      this.intervals.push(now - this.lastIterationAt);
+      if (this.intervals.length > 21) this.intervals.shift();
+    }
+    this.lastIterationAt = now;
+    this.armStallTimer();
+  }
+
+  private onIteration(start: IterationStart, source: 'coordinator' | 'peer'): void {
+    // a repeat (a relay's copy after the coordinator's, or a resend): nothing new in it, and
+    // its phase and learning rate may be older than what this tab holds
+    if (start.iteration <= this.iterationValue) return;
+    this.appliedFrom[source]++;
     this.learningRateValue = start.learningRate;
     this.phaseValue = start.phase;
     if (this.syncing) {
@@ -483,6 +683,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     }
     for (let i = 0; i < base.length; i++) base[i]! += scratch[i]!;
     this.iterationValue = start.iteration;
+    this.noteIteration();
     this.emit('base', {
       iteration: start.iteration,
       learningRate: start.learningRate,
@@ -522,6 +723,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       }
     }
     this.syncing = false;
+    this.armStallTimer();
     this.options.logger.info({ iteration: this.iterationValue }, 'parameters downloaded');
     this.emit('base', {
       iteration: this.iterationValue,

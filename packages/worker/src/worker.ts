@@ -44,7 +44,7 @@ import {
   type WindowReport,
 } from '@swarmgrad/core';
 import {
-  maxUpdateFrameBytes,
+  hasIterationMagic,
   parseFrame,
   verifyPartition,
   type DataManifest,
@@ -62,7 +62,7 @@ import {
   type Welcome,
 } from '@swarmgrad/protocol';
 import { selectBackend, isNode, type BackendChoice, type BackendName } from './backend.ts';
-import { CoordinatorClient, type BaseMoved } from './client.ts';
+import { CoordinatorClient, type BaseMoved, type IterationFrameStats } from './client.ts';
 import { FaultInjector } from './faults.ts';
 import { Mesh, type LinkConnection, type LinkState, type PeerConstructor } from './mesh.ts';
 import { buildModel, layerParameterCounts, parameterCount } from '@swarmgrad/model';
@@ -216,6 +216,12 @@ export interface WorkerStatus {
       }
     | undefined;
   proposals: { sent: number; counted: number; refused: number; lastError: string | undefined };
+  /**
+   * Iteration frames (issue 17, item 2): applied from the coordinator's socket and from a peer
+   * (the cluster's relay), forwarded by this tab as its cluster's relay, peer frames refused
+   * (unparsable or not signed by the coordinator), and requests for missed iterations.
+   */
+  iterationFrames: IterationFrameStats;
   rejected: { total: number; byCode: Record<string, number> };
   accuracy: number | null;
   loss: number | null;
@@ -293,6 +299,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private readonly urls: string[];
   private readonly kind: 'browser' | 'node';
   private client: CoordinatorClient | undefined;
+  /** Iteration frames this tab forwarded to its peers as its cluster's relay. */
+  private forwardedFrames = 0;
   private runtime: JobRuntime | undefined;
   private backendChoice: BackendChoice | undefined;
   private PeerCtor: PeerConstructor | undefined;
@@ -407,6 +415,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       client.on('signal', ({ from, data }) => this.runtime?.mesh.handleSignal(from, data));
       client.on('relayPeers', (peers) => this.runtime?.mesh.setRelayed(peers));
       client.on('relayedFrame', (from, frame) => this.runtime?.mesh.receiveRelayed(from, frame));
+      client.on('forward', (frame) => this.forwardIteration(frame));
       // new links use them; links already up keep the allocation they have
       client.on('iceServers', (servers) =>
         this.runtime?.mesh.setIceServers(this.options.iceServers ?? servers),
@@ -584,6 +593,15 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
             }
           : undefined,
       proposals: { ...this.proposals },
+      iterationFrames: {
+        ...(this.client?.iterationFrameStats ?? {
+          fromCoordinator: 0,
+          fromPeers: 0,
+          refused: 0,
+          requests: 0,
+        }),
+        forwarded: this.forwardedFrames,
+      },
       rejected: {
         total: Object.values(this.rejectedByCode).reduce((a, b) => a + b, 0),
         byCode: { ...this.rejectedByCode },
@@ -709,7 +727,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       relaySend: (to, frame) => this.client?.relayFrame(to, frame),
       clock: this.clock,
       logger: this.logger,
-      maxFrameBytes: maxUpdateFrameBytes(dimension),
+      // registers, and the iteration frames this cluster's relay forwards
+      maxFrameBytes: CoordinatorClient.maxIterationFrameBytes(dimension),
       ...(this.options.connectTimeoutMs ? { connectTimeoutMs: this.options.connectTimeoutMs } : {}),
     });
     mesh.on('frame', (from, frame) => this.onPeerFrame(from, frame));
@@ -1076,6 +1095,11 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.countRejected(from, 'not-in-cluster');
       return;
     }
+    if (hasIterationMagic(frame)) {
+      // the cluster's relay forwarding the coordinator's (signed) iteration frame
+      this.client?.acceptPeerIteration(from, frame);
+      return;
+    }
     // before the first base (a joiner still downloading) there is nothing to compare with
     const current = runtime.round.iteration;
     if (current === undefined) return;
@@ -1103,7 +1127,24 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       decoded.value.vector,
       frameDigest(frame),
     );
+    // a peer already computes on a newer base: its iteration frame did not reach this tab yet
+    if (decoded.value.iteration > current) this.client?.expectIteration(decoded.value.iteration);
     this.retryConfirmations();
+    this.scheduleStatus();
+  }
+
+  /**
+   * This tab is its cluster's relay for an iteration frame (the coordinator flagged it FORWARD):
+   * the same bytes to every peer over the data channels. Peers whose link the coordinator relays
+   * get the frame from the coordinator instead.
+   */
+  private forwardIteration(frame: Uint8Array): void {
+    const mesh = this.runtime?.mesh;
+    const placement = this.placement;
+    if (!mesh || !placement) return;
+    for (const peer of placement.peers) {
+      if (!mesh.isRelayed(peer.tabId) && mesh.send(peer.tabId, frame)) this.forwardedFrames++;
+    }
     this.scheduleStatus();
   }
 

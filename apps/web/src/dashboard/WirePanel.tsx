@@ -82,6 +82,17 @@ export function WirePanel({ status }: { status: DashboardStatus }) {
             {formatInt(status.relayedFrames)} frames
           </dd>
         </div>
+        <div>
+          <dt>Iteration frames</dt>
+          <dd
+            data-testid="iteration-frames"
+            title="iteration frames the coordinator wrote: to one relay tab per cluster (it forwards them over the data channels), directly to tabs no relay covers, and to tabs that asked for one they missed"
+          >
+            {formatInt(status.iterationFrames.relay)} to relays,{' '}
+            {formatInt(status.iterationFrames.direct)} direct,{' '}
+            {formatInt(status.iterationFrames.request)} asked
+          </dd>
+        </div>
       </dl>
     </div>
   );

@@ -33,6 +33,7 @@ export interface FakeCoordinator {
 
 export async function fakeCoordinator(
   welcome: Record<string, unknown> = {},
+  options: { fetch?: typeof fetch; minStallMs?: number } = {},
 ): Promise<FakeCoordinator> {
   const http = createServer();
   const io = new Server(http, { transports: ['websocket'], parser: coordinatorParser });
@@ -51,8 +52,9 @@ export async function fakeCoordinator(
     logger: silentLogger,
     clock: systemClock,
     reconnection: false,
-    // the base download is not what these tests are about
-    fetch: () => new Promise<Response>(() => undefined),
+    // the base download is not what most of these tests are about
+    fetch: options.fetch ?? (() => new Promise<Response>(() => undefined)),
+    ...(options.minStallMs === undefined ? {} : { minStallMs: options.minStallMs }),
   });
   return {
     client,

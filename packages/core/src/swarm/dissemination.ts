@@ -1,0 +1,58 @@
+/**
+ * Dissemination through the clusters (issue 17, item 2): who gets an iteration frame from the
+ * coordinator, and who from its cluster's relay over the data channels.
+ *
+ * Guarantee. Every tab the coordinator can reach is covered exactly once by the plan: it is a
+ * relay (sent the frame flagged FORWARD), or a direct recipient (sent the frame plain), or a
+ * member whose cluster's relay forwards to it over a link that is not known to be broken.
+ * A cluster's relay is its proposer when the coordinator reaches it (the proposer is the member
+ * most likely to be live: it just proposed), else its lowest-slot reachable member. Members the
+ * relay cannot reach directly (their link with it is relayed through the coordinator) and tabs
+ * without a seat get the frame directly. So the coordinator writes about one frame per cluster
+ * instead of one per tab; what a relay withholds (it left, or lies by silence) a member gets by
+ * asking (`iteration-request`) — the coordinator also resends to a departed relay's cluster.
+ *
+ * Parameters: none (the cluster layout, who is reachable, which links are relayed).
+ * Paper: none; a one-hop broadcast tree over the clusters the agreement already has (seed 000).
+ */
+
+export interface DisseminationInput {
+  /** Every tab the coordinator holds a connection to (this node's sockets). */
+  reachable: Iterable<string>;
+  /** The clusters: id and members (tab ids in slot order). */
+  clusters: Iterable<{ id: number; members: readonly string[] }>;
+  /** The tab that proposes for a cluster, if any. */
+  proposerOf: (clusterId: number) => string | undefined;
+  /** Whether a tab may relay (e.g. not quarantined). */
+  mayRelay: (tabId: string) => boolean;
+  /** Whether the pair's WebRTC link is known broken (the coordinator relays its frames). */
+  linkRelayed: (a: string, b: string) => boolean;
+}
+
+export interface DisseminationPlan {
+  /** Per cluster with a relay: the relay and the members it forwards to. */
+  relays: { clusterId: number; relay: string; covers: string[] }[];
+  /** Tabs the coordinator sends the frame to itself (not a relay). */
+  direct: string[];
+}
+
+export function planDissemination(input: DisseminationInput): DisseminationPlan {
+  const reachable = new Set(input.reachable);
+  const covered = new Set<string>();
+  const relays: DisseminationPlan['relays'] = [];
+  for (const cluster of input.clusters) {
+    const candidates = cluster.members.filter((id) => reachable.has(id) && input.mayRelay(id));
+    if (candidates.length === 0) continue;
+    const proposer = input.proposerOf(cluster.id);
+    const relay =
+      proposer !== undefined && candidates.includes(proposer) ? proposer : candidates[0]!;
+    const covers = cluster.members.filter(
+      (id) => id !== relay && reachable.has(id) && !input.linkRelayed(relay, id),
+    );
+    covered.add(relay);
+    for (const id of covers) covered.add(id);
+    relays.push({ clusterId: cluster.id, relay, covers });
+  }
+  const direct = [...reachable].filter((id) => !covered.has(id));
+  return { relays, direct };
+}
