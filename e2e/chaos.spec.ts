@@ -331,6 +331,19 @@ test.describe('one Byzantine tab in four', () => {
       }
       // a proposer that never proposes loses the role (it opened first, so it held it)
       if (attack === 'proposal-silent') expect(end.proposals.silent).toBeGreaterThanOrEqual(1);
+      // a relay (it opened first: the proposer relays) that withholds or forges iteration
+      // frames: its members asked the coordinator, and a forged frame was refused by them
+      if (attack === 'relay-withhold' || attack === 'relay-forge') {
+        expect(end.iterationFrames.request).toBeGreaterThanOrEqual(1);
+        const honest = swarm.live().filter((t) => t.fault === undefined);
+        const statuses = await Promise.all(honest.map((t) => t.status()));
+        const refused = statuses.reduce((n, s) => n + (s?.iterationFrames.refused ?? 0), 0);
+        note(`${attack} frames`, {
+          coordinator: end.iterationFrames,
+          refusedByHonestTabs: refused,
+        });
+        if (attack === 'relay-forge') expect(refused).toBeGreaterThanOrEqual(1);
+      }
       expect(swarm.stalls.roundsStalled).toBe(0);
     });
   }

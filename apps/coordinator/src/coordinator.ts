@@ -138,6 +138,11 @@ export type Dissemination = 'cluster' | 'direct';
 
 /** Iteration frames kept for tabs that ask for one they missed (`iteration-request`). */
 const KEPT_ITERATION_FRAMES = 16;
+/**
+ * A relay whose member had to ask for the frame it was sent to forward (it left, is slow, or
+ * withholds) relays for nobody during this many iterations; another member does.
+ */
+const RELAY_PASSED_OVER_ITERATIONS = 50;
 
 export interface Heartbeat {
   /** ms between two engine.io pings of a connection. */
@@ -257,6 +262,10 @@ export class Coordinator {
   /** The last iteration frames (plain, signed), oldest first, for `iteration-request`. */
   private readonly recentFrames: { iteration: number; frame: Buffer }[] = [];
   private readonly iterationFramesSent: IterationFrameCounts = { relay: 0, direct: 0, request: 0 };
+  /** Pairs of tabs whose WebRTC link an end reported connected, and not failed since. */
+  private readonly linksUp = new Set<string>();
+  /** Relay tab → the iteration until which it is passed over (RELAY_PASSED_OVER_ITERATIONS). */
+  private readonly relaysPassedOver = new Map<string, number>();
   /** Relay tab → its cluster, for the last iteration frame sent. */
   private lastRelays = new Map<string, number>();
   /** Per proposal this node received: the bound on its wait for confirmations. */
@@ -763,6 +772,15 @@ export class Coordinator {
       if (!tab || !(await allowed('iteration-request'))) return;
       const request = parse('iteration-request', iterationRequestSchema, raw, 'bad request');
       if (request === undefined) return;
+      // the member's relay had the newest frame to forward and it did not arrive
+      const seat = this.registry.seatOf(tab.id);
+      const newest = this.recentFrames.at(-1);
+      if (seat !== undefined && newest !== undefined && request.after < newest.iteration) {
+        for (const [relay, clusterId] of this.lastRelays) {
+          if (clusterId !== seat.clusterId || relay === tab.id) continue;
+          this.relaysPassedOver.set(relay, newest.iteration + RELAY_PASSED_OVER_ITERATIONS);
+        }
+      }
       // what is kept after the tab's iteration, in order; an older gap it fills by a resync
       for (const { iteration, frame } of this.recentFrames) {
         if (iteration <= request.after) continue;
@@ -781,6 +799,8 @@ export class Coordinator {
         reject('link', 'not-in-cluster', `${report.peer} is not a peer in your cluster`);
         return;
       }
+      if (report.state === 'connected') this.linksUp.add(linkKey(from.id, report.peer));
+      else this.linksUp.delete(linkKey(from.id, report.peer));
       const change = this.relays.report(from.id, report.peer, report.state);
       // placement keeps tabs that cannot reach each other apart (every node alike: a command)
       const apart = report.state === 'failed' && change.relayed;
@@ -1037,6 +1057,11 @@ export class Coordinator {
   }
 
   private applyLeave(tab: TabRecord, now: number): void {
+    // its links went with it; a resumed tab reports them again as they reconnect
+    for (const key of this.linksUp) {
+      const [a, b] = key.split('|');
+      if (a === tab.id || b === tab.id) this.linksUp.delete(key);
+    }
     this.registry.setConnected(tab, false);
     if (this.sockets.get(tab.id)?.id === tab.socketId) this.sockets.delete(tab.id);
     tab.socketId = undefined;
@@ -1535,6 +1560,9 @@ export class Coordinator {
       phase: this.phaseValue,
     };
     const plain = this.signedIterationFrame(encodeIterationFrame(header, closed.frame));
+    for (const [tabId, until] of this.relaysPassedOver)
+      if (until < closed.iteration || !this.registry.tabs.has(tabId))
+        this.relaysPassedOver.delete(tabId);
     this.recentFrames.push({ iteration: closed.iteration, frame: plain });
     if (this.recentFrames.length > KEPT_ITERATION_FRAMES) this.recentFrames.shift();
     if ((this.options.dissemination ?? 'cluster') === 'direct' || this.shared.distributed) {
@@ -1551,8 +1579,10 @@ export class Coordinator {
         members: this.registry.members(c.id).map((m) => m.tabId),
       })),
       proposerOf: (clusterId) => this.registry.proposerOf(clusterId),
-      mayRelay: (tabId) => this.registry.tabs.get(tabId)?.quarantined !== true,
-      linkRelayed: (a, b) => this.relays.isRelayed(a, b),
+      mayRelay: (tabId) =>
+        this.registry.tabs.get(tabId)?.quarantined !== true &&
+        (this.relaysPassedOver.get(tabId) ?? -1) < closed.iteration,
+      linkUp: (a, b) => this.linksUp.has(linkKey(a, b)) && !this.relays.isRelayed(a, b),
     });
     const forward = this.signedIterationFrame(
       encodeIterationFrame(header, closed.frame, { forward: true }),
@@ -2181,6 +2211,11 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 function swarmIdentity(job: JobSpec): string {
   const { cluster: _cluster, aggregator: _aggregator, optimizer: _optimizer, ...fixed } = job;
   return JSON.stringify(fixed);
+}
+
+/** A pair of tabs, in either order. */
+function linkKey(a: string, b: string): string {
+  return a < b ? `${a}|${b}` : `${b}|${a}`;
 }
 
 /** socket.io room of one tab, so a node can reach a tab another node holds. */

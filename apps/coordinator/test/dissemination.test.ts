@@ -49,6 +49,10 @@ async function swarmOfEight(): Promise<{ coordinator: Coordinator; tabs: Recorde
     tabs.push(recorded);
   }
   await waitFor(() => tabs.every((t) => t.tab.placement !== undefined), 'placements');
+  // the links a real tab reports as they connect: the relay forwards only over links up
+  for (const { tab } of tabs)
+    for (const peer of tab.placement!.peers)
+      tab.socket.emit('link', { peer: peer.tabId, state: 'connected', attempts: 0 });
   return { coordinator, tabs };
 }
 
@@ -59,6 +63,34 @@ async function metric(coordinator: Coordinator, name: string): Promise<number> {
 }
 
 describe('cluster dissemination', () => {
+  it('a member whose link with its relay is not reported up gets its frames directly', async () => {
+    const coordinator = await startCoordinator(
+      { cluster: { size: 4, redundancy: 0 } },
+      { minTabs: 4, dissemination: 'cluster' },
+    );
+    running.push(coordinator);
+    const frames = new Map<FakeWorker, ParsedIterationFrame[]>();
+    for (let i = 0; i < 4; i++) {
+      const tab = await FakeWorker.connect({ url: coordinator.url });
+      workers.push(tab);
+      frames.set(tab, []);
+      tab.socket.on('iteration', (bytes) => {
+        const parsed = parseIterationFrame(bytes);
+        if (parsed.ok) frames.get(tab)!.push(parsed.value);
+      });
+    }
+    await waitFor(() => workers.every((t) => t.placement !== undefined), 'placements');
+    const relay = workers.find((t) => t.placement?.proposer === true)!;
+    const [linked, unlinked] = workers.filter((t) => t !== relay);
+    relay.socket.emit('link', { peer: linked!.id, state: 'connected', attempts: 0 });
+    const start = coordinator.iteration;
+    await waitFor(() => coordinator.iteration >= start + 4, 'four more iterations', 30_000);
+    const after = (t: FakeWorker) => frames.get(t)!.filter((f) => f.iteration > start + 1);
+    await waitFor(() => after(unlinked!).length >= 2, 'direct frames for the unlinked member');
+    expect(after(linked!)).toEqual([]);
+    expect(after(unlinked!).every((f) => !f.forward)).toBe(true);
+  });
+
   it('sends each iteration to one relay per cluster, which alone is told to forward it', async () => {
     const { coordinator, tabs } = await swarmOfEight();
     await waitFor(() => coordinator.iteration >= 4, 'four iterations', 30_000);
@@ -89,12 +121,14 @@ describe('cluster dissemination', () => {
     await waitFor(() => coordinator.iteration >= 3, 'three iterations', 30_000);
     const member = tabs.find((t) => t.tab.placement?.proposer === false)!;
     const before = member.frames.length;
+    const current = coordinator.iteration;
     member.tab.socket.emit('iteration-request', { after: 1 });
-    await waitFor(() => member.frames.length - before >= 2, 'the frames asked for');
-    const answered = member.frames.slice(before);
-    expect(answered[0]!.iteration).toBe(2);
+    // (later iterations may reach it as a relay: asking passed its relay over)
+    const asked = () => member.frames.slice(before).filter((f) => f.iteration <= current);
+    await waitFor(() => asked().length >= current - 1, 'the frames asked for');
+    const answered = asked();
     expect(answered.map((f) => f.iteration)).toEqual(
-      answered.map((_, i) => 2 + i), // in order, none twice
+      answered.map((_, i) => 2 + i), // 2 … current, in order, none twice
     );
     expect(answered.every((f) => !f.forward)).toBe(true);
     const key = await importIterationKey(member.tab.welcome.iterationKey!);
@@ -106,6 +140,24 @@ describe('cluster dissemination', () => {
       'the refusal',
     );
     expect(member.tab.rejections.at(-1)?.code).toBe('invalid-message');
+  });
+
+  it('a member that had to ask passes its relay over: another member relays next', async () => {
+    const { coordinator, tabs } = await swarmOfEight();
+    await waitFor(() => coordinator.iteration >= 2, 'two iterations', 30_000);
+    const relay = tabs.find((t) => t.tab.placement?.proposer === true)!;
+    const members = tabs.filter(
+      (t) => t !== relay && t.tab.placement?.clusterId === relay.tab.placement?.clusterId,
+    );
+    // the relay's member asks for what follows an old iteration: the relay did not deliver
+    const start = coordinator.iteration;
+    members[0]!.tab.socket.emit('iteration-request', { after: start - 1 });
+    await waitFor(() => coordinator.iteration >= start + 3, 'three more iterations', 30_000);
+    const flaggedAfter = (t: Recorded) =>
+      t.frames.filter((f) => f.forward && f.iteration > start + 1).length;
+    // the passed-over relay is told to forward nothing more; a member of its cluster is
+    await waitFor(() => members.some((m) => flaggedAfter(m) > 0), 'a new relay');
+    expect(flaggedAfter(relay)).toBe(0);
   });
 
   it('when a relay leaves, its members get the last iteration from the coordinator', async () => {

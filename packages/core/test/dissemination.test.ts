@@ -11,7 +11,7 @@ const twoClusters = (overrides: Partial<DisseminationInput> = {}) =>
     ],
     proposerOf: (id) => (id === 0 ? 'a2' : 'b0'),
     mayRelay: () => true,
-    linkRelayed: () => false,
+    linkUp: () => true,
     ...overrides,
   });
 
@@ -34,9 +34,9 @@ describe('planDissemination', () => {
     expect(quarantined.relays[1]!.covers).toContain('b0');
   });
 
-  it('members whose link with the relay is broken get the frame directly', () => {
+  it('members whose link with the relay is not known to be up get the frame directly', () => {
     const plan = twoClusters({
-      linkRelayed: (a, b) => [a, b].sort().join() === ['a1', 'a2'].join(),
+      linkUp: (a, b) => [a, b].sort().join() !== ['a1', 'a2'].join(),
     });
     expect(plan.relays[0]!.covers).toEqual(['a0', 'a3']);
     expect(plan.direct.sort()).toEqual(['a1', 'waiting']);
@@ -71,7 +71,7 @@ describe('planDissemination', () => {
             clusters,
             proposerOf: (id) => clusters[id]!.members[1],
             mayRelay: (tab) => !untrusted.map((u) => `t${u}`).includes(tab),
-            linkRelayed: (a, b) => brokenPairs.has([a, b].sort().join()),
+            linkUp: (a, b) => !brokenPairs.has([a, b].sort().join()),
           });
           const got = [
             ...plan.direct,

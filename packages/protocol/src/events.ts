@@ -43,7 +43,10 @@ export type Backend = z.infer<typeof backendSchema>;
  * cluster's proposal: `proposal-scale` and `proposal-flip` rewrite the proposal frame this tab
  * sends as its cluster's proposer (×100, and −4×), `proposal-race` sends a proposal for every
  * iteration whether it is the proposer or not, as early as it can (its own register as the
- * cluster update), `proposal-silent` never proposes.
+ * cluster update), `proposal-silent` never proposes. The `relay-*` modes attack cluster
+ * dissemination: as its cluster's relay the tab never forwards iteration frames
+ * (`relay-withhold`) or forwards them altered (`relay-forge`, one bit of the delta flipped, so
+ * the coordinator's signature no longer verifies).
  */
 export const faultModes = [
   'sign-flip',
@@ -63,6 +66,8 @@ export const faultModes = [
   'proposal-flip',
   'proposal-race',
   'proposal-silent',
+  'relay-withhold',
+  'relay-forge',
 ] as const;
 export const faultModeSchema = z.enum(faultModes);
 export type FaultMode = z.infer<typeof faultModeSchema>;

@@ -626,7 +626,8 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
 
   try {
     const k = options.byzantine?.count ?? 0;
-    const first = options.byzantine?.attack.startsWith('proposal-') === true;
+    // proposal and relay attackers need the proposer role (the relay is the proposer)
+    const first = /^(proposal|relay)-/.test(options.byzantine?.attack ?? '');
     for (let i = 0; i < options.tabs; i++) {
       const attacker = first ? i < k : i >= options.tabs - k;
       const fault = attacker ? options.byzantine!.attack : undefined;

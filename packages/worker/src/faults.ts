@@ -43,6 +43,11 @@ const browserParams: Partial<Record<FaultMode, AttackParams>> = {
   stale: { lag: STALE_LAG },
 };
 
+/** The modes that attack cluster dissemination (see protocol's faultModes). */
+export function isRelayAttack(mode: FaultMode): mode is 'relay-withhold' | 'relay-forge' {
+  return mode === 'relay-withhold' || mode === 'relay-forge';
+}
+
 export class FaultInjector {
   readonly mode: FaultMode;
   /** The register attack (undefined in the proposal modes, whose registers stay honest). */
@@ -52,7 +57,10 @@ export class FaultInjector {
   constructor(mode: FaultMode, seed = 1) {
     this.mode = mode;
     // every fault mode is a register attack of core's library or a proposal attack
-    this.attack = isProposalAttackName(mode) ? undefined : createAttack(mode, browserParams[mode]);
+    this.attack =
+      isProposalAttackName(mode) || isRelayAttack(mode)
+        ? undefined
+        : createAttack(mode, browserParams[mode]);
     this.rng = createRng(seed);
   }
 
@@ -82,6 +90,24 @@ export class FaultInjector {
   /** Whether this tab proposes its own register for every iteration, proposer or not. */
   get races(): boolean {
     return this.mode === 'proposal-race';
+  }
+
+  /** Whether this tab, as its cluster's relay, drops the iteration frames it should forward. */
+  get withholdsIterations(): boolean {
+    return this.mode === 'relay-withhold';
+  }
+
+  /**
+   * The iteration frame this tab forwards as its cluster's relay: 'relay-forge' doubles the
+   * learning rate in its header (a copy) — a well-formed frame whose delta still decodes, so only
+   * the coordinator's signature can tell it from the real one.
+   */
+  forwardedIteration(frame: Uint8Array): Uint8Array {
+    if (this.mode !== 'relay-forge') return frame;
+    const forged = frame.slice();
+    const header = new DataView(forged.buffer, forged.byteOffset, 24);
+    header.setFloat64(16, Math.min(10, 2 * header.getFloat64(16, true)), true);
+    return forged;
   }
 
   /** Applied to the sealed frame: 'nan' poisons it (see the file comment); others pass. */

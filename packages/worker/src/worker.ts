@@ -733,8 +733,11 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     });
     mesh.on('frame', (from, frame) => this.onPeerFrame(from, frame));
     mesh.on('link', (peer, state) => {
-      // a link reported failed (or relayed) came up: the coordinator stops relaying it
-      if (state === 'connected' && (this.failedLinks.delete(peer) || mesh.isRelayed(peer))) {
+      // every link that connects is reported: the coordinator sends iteration frames through a
+      // cluster's relay only to the members whose link with it is up (and stops relaying a link
+      // reported failed or relayed before)
+      if (state === 'connected') {
+        this.failedLinks.delete(peer);
         this.client?.linkReport({ peer, state: 'connected', attempts: 0 });
       }
       if (state === 'closed') this.failedLinks.delete(peer);
@@ -1141,9 +1144,10 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private forwardIteration(frame: Uint8Array): void {
     const mesh = this.runtime?.mesh;
     const placement = this.placement;
-    if (!mesh || !placement) return;
+    if (!mesh || !placement || this.fault?.withholdsIterations === true) return;
+    const forwarded = this.fault?.forwardedIteration(frame) ?? frame;
     for (const peer of placement.peers) {
-      if (!mesh.isRelayed(peer.tabId) && mesh.send(peer.tabId, frame)) this.forwardedFrames++;
+      if (!mesh.isRelayed(peer.tabId) && mesh.send(peer.tabId, forwarded)) this.forwardedFrames++;
     }
     this.scheduleStatus();
   }

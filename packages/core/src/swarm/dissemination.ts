@@ -6,9 +6,10 @@
  * relay (sent the frame flagged FORWARD), or a direct recipient (sent the frame plain), or a
  * member whose cluster's relay forwards to it over a link that is not known to be broken.
  * A cluster's relay is its proposer when the coordinator reaches it (the proposer is the member
- * most likely to be live: it just proposed), else its lowest-slot reachable member. Members the
- * relay cannot reach directly (their link with it is relayed through the coordinator) and tabs
- * without a seat get the frame directly. So the coordinator writes about one frame per cluster
+ * most likely to be live: it just proposed), else its lowest-slot reachable member. Members whose
+ * link with the relay is not known to be up (not reported connected yet — a newcomer —, or
+ * reported failed, or relayed through the coordinator) and tabs without a seat get the frame
+ * directly. So the coordinator writes about one frame per cluster
  * instead of one per tab; what a relay withholds (it left, or lies by silence) a member gets by
  * asking (`iteration-request`) — the coordinator also resends to a departed relay's cluster.
  *
@@ -25,8 +26,8 @@ export interface DisseminationInput {
   proposerOf: (clusterId: number) => string | undefined;
   /** Whether a tab may relay (e.g. not quarantined). */
   mayRelay: (tabId: string) => boolean;
-  /** Whether the pair's WebRTC link is known broken (the coordinator relays its frames). */
-  linkRelayed: (a: string, b: string) => boolean;
+  /** Whether the pair's WebRTC link is known to be up (an end reported it connected since). */
+  linkUp: (a: string, b: string) => boolean;
 }
 
 export interface DisseminationPlan {
@@ -47,7 +48,7 @@ export function planDissemination(input: DisseminationInput): DisseminationPlan 
     const relay =
       proposer !== undefined && candidates.includes(proposer) ? proposer : candidates[0]!;
     const covers = cluster.members.filter(
-      (id) => id !== relay && reachable.has(id) && !input.linkRelayed(relay, id),
+      (id) => id !== relay && reachable.has(id) && input.linkUp(relay, id),
     );
     covered.add(relay);
     for (const id of covers) covered.add(id);
