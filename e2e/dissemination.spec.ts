@@ -1,6 +1,6 @@
 /**
  * Issue 17, item 2, with real tabs: iteration frames travel through the clusters. The
- * coordinator (a `swarmgrad serve` child process, cluster dissemination by default) writes each
+ * coordinator (a `swarmgrad serve --dissemination cluster` child process) writes each
  * closed iteration, signed, to one relay tab per cluster; the relay forwards it over its data
  * channels and its peers apply it only after checking the coordinator's signature. Then the
  * relay of one cluster is closed inside a round: its cluster still gets every iteration (the
@@ -44,7 +44,10 @@ test('iterations reach every tab through its cluster relay, also after the relay
 }) => {
   test.setTimeout(12 * 60_000);
   const swarm = await launchSwarm({
-    serve: { job: { name: 'e2e-dissemination', cluster: { size: 3 } } },
+    serve: {
+      job: { name: 'e2e-dissemination', cluster: { size: 3 } },
+      args: ['--dissemination', 'cluster'],
+    },
     tabs: 6,
     backend: 'wasm',
   });

@@ -127,9 +127,10 @@ export interface CoordinatorOptions {
   /** engine.io heartbeat (default HEARTBEAT; tests shorten the interval to see pings sooner). */
   heartbeat?: Partial<Heartbeat>;
   /**
-   * How iteration frames reach the tabs: `cluster` (default) sends one frame per cluster to a
-   * relay tab that forwards it over the data channels (core swarm/dissemination.ts); `direct`
-   * writes it to every tab. Several nodes (`redis`) always send directly.
+   * How iteration frames reach the tabs: `direct` (default) writes it to every tab; `cluster`
+   * sends one frame per cluster to a relay tab that forwards it over the data channels (core
+   * swarm/dissemination.ts; opt-in for now, see docs/architecture.md). Several nodes (`redis`)
+   * always send directly.
    */
   dissemination?: Dissemination;
 }
@@ -1565,7 +1566,7 @@ export class Coordinator {
         this.relaysPassedOver.delete(tabId);
     this.recentFrames.push({ iteration: closed.iteration, frame: plain });
     if (this.recentFrames.length > KEPT_ITERATION_FRAMES) this.recentFrames.shift();
-    if ((this.options.dissemination ?? 'cluster') === 'direct' || this.shared.distributed) {
+    if ((this.options.dissemination ?? 'direct') === 'direct' || this.shared.distributed) {
       // every node tells its own tabs
       this.workers?.local.emit('iteration', plain);
       this.lastRelays = new Map();

@@ -287,6 +287,10 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     const start: StartCoordinatorOptions = {
       args: [
         ...(allowFaults ? ['--allow-fault-injection'] : []),
+        // a relay attack needs iteration frames that travel through the clusters
+        ...(options.byzantine?.attack.startsWith('relay-') === true
+          ? ['--dissemination', 'cluster']
+          : []),
         ...(lab?.serveArgs ?? []),
         ...(serve.args ?? []),
       ],
