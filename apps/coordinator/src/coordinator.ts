@@ -41,6 +41,7 @@ import {
   encodeIterationFrame,
   helloSchema,
   iterationRequestSchema,
+  KEPT_ITERATION_FRAMES,
   setIterationSignature,
   signedBytes,
   jobIdOf,
@@ -77,6 +78,7 @@ import {
 } from '@swarmgrad/model';
 
 import { LinkRelays } from './relay.ts';
+import { PairMap } from './pairs.ts';
 import { AddressGate, type AddressOptions } from './addresses.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { DeltaJournal } from './journal.ts';
@@ -137,8 +139,6 @@ export interface CoordinatorOptions {
 
 export type Dissemination = 'cluster' | 'direct';
 
-/** Iteration frames kept for tabs that ask for one they missed (`iteration-request`). */
-const KEPT_ITERATION_FRAMES = 16;
 /**
  * A relay whose member had to ask for the frame it was sent to forward (it left, is slow, or
  * withholds) relays for nobody during this many iterations; another member does.
@@ -264,7 +264,7 @@ export class Coordinator {
   private readonly recentFrames: { iteration: number; frame: Buffer }[] = [];
   private readonly iterationFramesSent: IterationFrameCounts = { relay: 0, direct: 0, request: 0 };
   /** Pairs of tabs whose WebRTC link an end reported connected, and not failed since. */
-  private readonly linksUp = new Set<string>();
+  private readonly linksUp = new PairMap<true>();
   /** Relay tab → the iteration until which it is passed over (RELAY_PASSED_OVER_ITERATIONS). */
   private readonly relaysPassedOver = new Map<string, number>();
   /** Relay tab → its cluster, for the last iteration frame sent. */
@@ -800,8 +800,8 @@ export class Coordinator {
         reject('link', 'not-in-cluster', `${report.peer} is not a peer in your cluster`);
         return;
       }
-      if (report.state === 'connected') this.linksUp.add(linkKey(from.id, report.peer));
-      else this.linksUp.delete(linkKey(from.id, report.peer));
+      if (report.state === 'connected') this.linksUp.set(from.id, report.peer, true);
+      else this.linksUp.delete(from.id, report.peer);
       const change = this.relays.report(from.id, report.peer, report.state);
       // placement keeps tabs that cannot reach each other apart (every node alike: a command)
       const apart = report.state === 'failed' && change.relayed;
@@ -1059,10 +1059,7 @@ export class Coordinator {
 
   private applyLeave(tab: TabRecord, now: number): void {
     // its links went with it; a resumed tab reports them again as they reconnect
-    for (const key of this.linksUp) {
-      const [a, b] = key.split('|');
-      if (a === tab.id || b === tab.id) this.linksUp.delete(key);
-    }
+    this.linksUp.deleteTab(tab.id);
     this.registry.setConnected(tab, false);
     if (this.sockets.get(tab.id)?.id === tab.socketId) this.sockets.delete(tab.id);
     tab.socketId = undefined;
@@ -1583,7 +1580,7 @@ export class Coordinator {
       mayRelay: (tabId) =>
         this.registry.tabs.get(tabId)?.quarantined !== true &&
         (this.relaysPassedOver.get(tabId) ?? -1) < closed.iteration,
-      linkUp: (a, b) => this.linksUp.has(linkKey(a, b)) && !this.relays.isRelayed(a, b),
+      linkUp: (a, b) => this.linksUp.has(a, b) && !this.relays.isRelayed(a, b),
     });
     const forward = this.signedIterationFrame(
       encodeIterationFrame(header, closed.frame, { forward: true }),
@@ -2215,10 +2212,6 @@ function swarmIdentity(job: JobSpec): string {
 }
 
 /** A pair of tabs, in either order. */
-function linkKey(a: string, b: string): string {
-  return a < b ? `${a}|${b}` : `${b}|${a}`;
-}
-
 /** socket.io room of one tab, so a node can reach a tab another node holds. */
 function tabRoom(tabId: string): string {
   return `tab:${tabId}`;

@@ -16,6 +16,7 @@
  * - `forget(tab)` (the tab left for good) drops its pairs; `drop(a, b)` one pair (its tabs no
  *   longer share a cluster, e.g. placement parted them).
  */
+import { PairMap } from './pairs.ts';
 
 export interface LinkRelayOptions {
   /** Failures in a row from one end that relay the pair without the other end's word. */
@@ -38,9 +39,10 @@ interface PairState {
 
 export class LinkRelays {
   private readonly soloFailures: number;
-  private readonly pairs = new Map<string, PairState>();
-  /** Tab → peers it is relayed with. */
-  private readonly byTab = new Map<string, Set<string>>();
+  /** Pairs with a failure reported since they last connected. */
+  private readonly pairs = new PairMap<PairState>();
+  /** Pairs whose frames go through the coordinator. */
+  private readonly relayed = new PairMap<true>();
 
   constructor(options: LinkRelayOptions = {}) {
     this.soloFailures = Math.max(1, options.soloFailures ?? 3);
@@ -49,18 +51,16 @@ export class LinkRelays {
   /** `reporter` says its link to `peer` failed or connected. */
   report(reporter: string, peer: string, state: 'failed' | 'connected'): RelayChange {
     if (reporter === peer) return { relayed: false, changed: false };
-    const key = pairKey(reporter, peer);
-    let pair = this.pairs.get(key);
+    let pair = this.pairs.get(reporter, peer);
     if (state === 'connected') {
       if (!pair) return { relayed: false, changed: false };
-      const was = pair.relayed;
-      this.pairs.delete(key);
-      if (was) this.unlink(reporter, peer);
+      this.pairs.delete(reporter, peer);
+      const was = this.relayed.delete(reporter, peer);
       return { relayed: false, changed: was };
     }
     if (!pair) {
       pair = { failures: new Map(), relayed: false };
-      this.pairs.set(key, pair);
+      this.pairs.set(reporter, peer, pair);
     }
     pair.failures.set(reporter, (pair.failures.get(reporter) ?? 0) + 1);
     if (pair.relayed) return { relayed: true, changed: false };
@@ -68,81 +68,42 @@ export class LinkRelays {
     const theirs = pair.failures.get(peer) ?? 0;
     if ((mine > 0 && theirs > 0) || mine >= this.soloFailures) {
       pair.relayed = true;
-      this.link(reporter, peer);
+      this.relayed.set(reporter, peer, true);
       return { relayed: true, changed: true };
     }
     return { relayed: false, changed: false };
   }
 
   isRelayed(a: string, b: string): boolean {
-    return this.pairs.get(pairKey(a, b))?.relayed === true;
+    return this.relayed.has(a, b);
   }
 
   /** The peers `tab` exchanges frames with through the coordinator, sorted. */
   peersOf(tab: string): string[] {
-    return [...(this.byTab.get(tab) ?? [])].sort();
+    return this.relayed.partnersOf(tab).sort();
   }
 
   /** Every tab in a pair with a report (failing or relayed). */
   tabs(): string[] {
-    const tabs = new Set<string>();
-    for (const key of this.pairs.keys()) for (const tab of splitKey(key)) tabs.add(tab);
-    return [...tabs];
+    return this.pairs.tabs();
   }
 
   /** Relayed pairs now. */
   get relayedPairs(): number {
-    let n = 0;
-    for (const pair of this.pairs.values()) if (pair.relayed) n++;
-    return n;
+    return this.relayed.size;
   }
 
   /** Drops the pair of `a` and `b`; whether it was relayed (their lists changed). */
   drop(a: string, b: string): boolean {
-    const key = pairKey(a, b);
-    const relayed = this.pairs.get(key)?.relayed === true;
-    this.pairs.delete(key);
-    if (relayed) this.unlink(a, b);
-    return relayed;
+    this.pairs.delete(a, b);
+    return this.relayed.delete(a, b);
   }
 
   /** Drops every pair of `tab`; returns the peers it was relayed with (their lists changed). */
   forget(tab: string): string[] {
     const peers = this.peersOf(tab);
-    for (const key of [...this.pairs.keys()]) {
-      const [a, b] = splitKey(key);
-      if (a === tab || b === tab) this.pairs.delete(key);
-    }
-    for (const peer of peers) this.byTab.get(peer)?.delete(tab);
-    this.byTab.delete(tab);
+    this.pairs.deleteTab(tab);
+    this.relayed.deleteTab(tab);
     return peers;
   }
-
-  private link(a: string, b: string): void {
-    for (const [x, y] of [
-      [a, b],
-      [b, a],
-    ] as const) {
-      let set = this.byTab.get(x);
-      if (!set) this.byTab.set(x, (set = new Set()));
-      set.add(y);
-    }
-  }
-
-  private unlink(a: string, b: string): void {
-    this.byTab.get(a)?.delete(b);
-    this.byTab.get(b)?.delete(a);
-    if (this.byTab.get(a)?.size === 0) this.byTab.delete(a);
-    if (this.byTab.get(b)?.size === 0) this.byTab.delete(b);
-  }
-}
-
-/** Tab ids never contain a newline (protocol: tab-xxxxxxxx). */
-function pairKey(a: string, b: string): string {
-  return a < b ? `${a}\n${b}` : `${b}\n${a}`;
-}
-
-function splitKey(key: string): [string, string] {
-  const at = key.indexOf('\n');
-  return [key.slice(0, at), key.slice(at + 1)];
 }

@@ -390,6 +390,12 @@ export const iterationRequestSchema = z
 export type IterationRequest = z.infer<typeof iterationRequestSchema>;
 
 /**
+ * The last iteration frames a coordinator keeps to answer `iteration-request`s: a tab missing
+ * more than this many behind the newest it holds downloads the parameters instead.
+ */
+export const KEPT_ITERATION_FRAMES = 16;
+
+/**
  * Why a welcomed tab has no seat: its network address group already holds the most seats it
  * may in every cluster with a vacancy (no group makes a majority of a cluster). It waits,
  * connected, and gets a `placement` when a seat its group may take opens.

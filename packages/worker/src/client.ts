@@ -44,6 +44,7 @@ import {
   wireErrorSchema,
   type MessageSchema,
   importIterationKey,
+  KEPT_ITERATION_FRAMES,
   maxIterationFrameBytes,
   maxUpdateFrameBytes,
   parseIterationFrame,
@@ -140,6 +141,11 @@ const STALL_FACTOR = 4;
 const MAX_STALL_MS = 30_000;
 /** Requests for the same missing iteration are at least this far apart. */
 const REQUEST_SPACING_MS = 1000;
+/**
+ * A frame that arrived ahead of a missing one waits this long for the gap to be filled (the
+ * coordinator answers the tab's request) before the tab downloads the parameters instead.
+ */
+const GAP_WAIT_MS = 3 * REQUEST_SPACING_MS;
 
 export type ProposalAnswer = { ok: true; counted: boolean } | { ok: false; error: WireError };
 
@@ -172,6 +178,12 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
   private lastRequest: { after: number; at: number } | undefined;
   private stallTimer: unknown;
   private expectTimer: unknown;
+  /**
+   * Frames that arrived ahead of a missing one (a relay's frame overtaken by the coordinator's
+   * next one), by iteration, while the tab asks for the gap (fillGap).
+   */
+  private readonly ahead = new Map<number, IterationStart>();
+  private gapTimer: unknown;
   private stallMs = 0;
   private lastIterationAt: number | undefined;
   private readonly intervals: number[] = [];
@@ -274,9 +286,9 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
 
   close(): void {
     this.closed = true;
-    for (const timer of [this.stallTimer, this.expectTimer])
+    for (const timer of [this.stallTimer, this.expectTimer, this.gapTimer])
       if (timer !== undefined) this.options.clock.clearTimeout(timer);
-    this.stallTimer = this.expectTimer = undefined;
+    this.stallTimer = this.expectTimer = this.gapTimer = undefined;
     this.firstWelcome?.reject(
       Object.assign(new Error('closed before the welcome'), { code: 'closed' }),
     );
@@ -659,6 +671,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     if (start.iteration <= this.iterationValue) return;
     const base = this.baseValue;
     const welcome = this.welcomeValue!;
+    if (base !== undefined && start.delta && this.fillGap(start)) return;
     if (base === undefined || start.iteration !== this.iterationValue + 1 || !start.delta) {
       this.queued.push(start);
       void this.resync();
@@ -690,12 +703,55 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       phase: start.phase,
       resynced: false,
     });
+    this.applyAhead();
+  }
+
+  /**
+   * `start` is ahead of the next iteration by a gap the coordinator still holds the frames of:
+   * keep it, ask for the gap (the answer arrives in order on the socket) and give up on it for
+   * a parameter download only if the gap is not filled within GAP_WAIT_MS. False: not a gap
+   * this tab can fill (it applies or resyncs as before).
+   */
+  private fillGap(start: IterationStart): boolean {
+    const gap = start.iteration - this.iterationValue - 1;
+    if (gap < 1 || gap >= KEPT_ITERATION_FRAMES) return false;
+    this.ahead.set(start.iteration, start);
+    this.requestIterations();
+    if (this.gapTimer === undefined) {
+      this.gapTimer = this.options.clock.setTimeout(() => {
+        this.gapTimer = undefined;
+        if (this.ahead.size > 0 && !this.closed) void this.resync();
+      }, GAP_WAIT_MS);
+    }
+    return true;
+  }
+
+  /** Applies the kept frames that follow the iteration just applied; a closed gap ends its wait. */
+  private applyAhead(): void {
+    if (this.ahead.size === 0) return;
+    for (const iteration of [...this.ahead.keys()]) {
+      if (iteration <= this.iterationValue) this.ahead.delete(iteration);
+    }
+    const next = this.ahead.get(this.iterationValue + 1);
+    if (next !== undefined) {
+      this.ahead.delete(next.iteration);
+      this.applyStart(next);
+    }
+    if (this.ahead.size === 0 && this.gapTimer !== undefined) {
+      this.options.clock.clearTimeout(this.gapTimer);
+      this.gapTimer = undefined;
+    }
   }
 
   /** Downloads the agreed parameters, then replays the queued deltas on top. */
   private async resync(): Promise<void> {
     if (this.syncing || this.closed) return;
     this.syncing = true;
+    // frames kept ahead of a gap are replayed after the download like the others
+    this.queued.push(...this.ahead.values());
+    this.ahead.clear();
+    if (this.gapTimer !== undefined) this.options.clock.clearTimeout(this.gapTimer);
+    this.gapTimer = undefined;
     let delay = 250;
     for (;;) {
       const welcome = this.welcomeValue!;

@@ -138,4 +138,36 @@ describe('iteration frames through the cluster', () => {
       'the request',
     );
   });
+
+  it('fills a gap by asking for the missing frame, without downloading the parameters', async () => {
+    const { client, socket, bases, requests } = await tab();
+    // the coordinator answers a request with what it holds after `after`, in order
+    const held = [iterationFrame(1, 0.5), iterationFrame(2, 0.25)];
+    socket.on('iteration-request', ({ after }: { after: number }) => {
+      for (const frame of held.slice(after)) socket.emit('iteration', Buffer.from(frame));
+    });
+    // a relay's frame for 1 is overtaken by the coordinator's frame for 2
+    socket.emit('iteration', Buffer.from(held[1]!));
+    await waitFor(() => client.iteration === 2, 'iteration 2');
+    expect(requests).toEqual([{ after: 0 }]);
+    expect(Array.from(client.base!)).toEqual(new Array(DIMENSION).fill(0.75));
+    expect(bases.map((b) => [b.iteration, b.resynced])).toEqual([
+      [0, true],
+      [1, false],
+      [2, false],
+    ]);
+    // the frame for 1 coming late from the relay changes nothing
+    expect(client.acceptPeerIteration('relay', held[0]!)).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(Array.from(client.base!)).toEqual(new Array(DIMENSION).fill(0.75));
+  });
+
+  it('downloads the parameters when nobody fills the gap in time', async () => {
+    const { client, socket, bases, requests } = await tab();
+    socket.emit('iteration', Buffer.from(iterationFrame(3, 0.5)));
+    await waitFor(() => requests.length === 1, 'the request for the gap');
+    expect(requests[0]).toEqual({ after: 0 });
+    expect(client.iteration).toBe(0);
+    await waitFor(() => bases.filter((b) => b.resynced).length === 2, 'the download', 8000);
+  });
 });
