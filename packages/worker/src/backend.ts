@@ -6,7 +6,8 @@
  * (model.ts computeGradientAsync on a synthetic batch, one warm-up step then `steps` timed
  * ones, scored by the fastest of them) on each and keeps the fastest. A backend is never picked
  * when it lacks a kernel the model's training needs — checked up front from the model's layers
- * (e.g. wasm has no Conv2DBackpropFilter) and again by the trial itself (a missing kernel
+ * (e.g. wasm has no DepthwiseConv2dNativeBackpropFilter; its missing Conv2DBackpropFilter this
+ * package supplies, wasm-conv-filter.ts) and again by the trial itself (a missing kernel
  * throws, a non-finite gradient or a zero loss disqualifies). The result says which backend,
  * why, every candidate's time or failure, whether wasm runs threaded (the page is cross-origin
  * isolated and SharedArrayBuffer exists) and WebGPU's adapter.isFallbackAdapter (a software
@@ -25,6 +26,10 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { createRng } from '@swarmgrad/core';
 import { buildModel, computeGradientAsync, type ModelSpec } from '@swarmgrad/model';
 import type { Logger } from './runtime.ts';
+import { registerWasmConvFilterGradient } from './wasm-conv-filter.ts';
+
+// wasm lacks the filter gradient of Conv2D: ours lets convolutional models train on it
+registerWasmConvFilterGradient();
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export const backendOrder: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
