@@ -5,8 +5,9 @@
  * The worst moment to stall is just after the coordinator wrote a ping: its pong timer runs,
  * the tab's pong arrives but waits in the socket, and when the event loop comes back the timers
  * run before the socket is read — so a stall longer than pingTimeout drops the tab although it
- * answered. The test blocks the coordinator's event loop right after a ping went out (a busy
- * wait: nothing of the coordinator runs meanwhile), with the tab — a real socket.io client — in
+ * answered. The test blocks the coordinator's event loop right after a ping went out (the thread
+ * sleeps in Atomics.wait: nothing of the coordinator runs meanwhile, and unlike a busy wait it
+ * leaves the core to the tests running beside it), with the tab — a real socket.io client — in
  * its own process. The ping interval is shortened to 1 s so the ping comes soon; that only makes
  * the tab's own deadline (no ping for interval + timeout) stricter.
  */
@@ -40,11 +41,9 @@ interface EngineSocket {
   off(event: 'packetCreate', listener: (packet: { type: string }) => void): void;
 }
 
-function busyWait(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    // the coordinator's thread does nothing else meanwhile
-  }
+/** Blocks this thread (the coordinator's event loop) for `ms` without using the CPU. */
+function blockThread(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /**
@@ -109,7 +108,7 @@ async function stallAfterPing(
       socket.off('packetCreate', onPacket);
       // after this tick the ping is written and its pong timer armed: then stall
       setImmediate(() => {
-        busyWait(stallMs);
+        blockThread(stallMs);
         resolve();
       });
     };
