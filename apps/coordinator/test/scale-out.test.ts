@@ -151,15 +151,25 @@ describe('multi-node coordinator on Redis (child processes)', () => {
     expect(new Set(tabs.map((t) => t.client.url)).size).toBe(3);
 
     // one placement, seen alike from every node: 3 clusters of 2, every tab seated once
-    // (1.8 s alone; a CI run beside the rest of the suite once needed over 15 s)
+    let seen = '';
     await waitFor(
       async () => {
         const views = await Promise.all(urls.map(view));
+        seen = JSON.stringify(
+          views.map((v) => ({
+            tabs: v.tabs,
+            iteration: v.iteration,
+            phase: v.phase,
+            clusters: v.clusters.map((c) => c.members.map((m) => `${m.tabId}${m.live ? '' : '-'}`)),
+          })),
+        );
         return views.every((v) => v.tabs === 6 && v.clusters.length === 3);
       },
       'six tabs in three clusters on every node',
       60_000,
-    );
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}; the nodes' views: ${seen}`);
+    });
     const views = await Promise.all(urls.map(view));
     const seating = views.map((v) =>
       JSON.stringify(v.clusters.map((c) => [c.id, c.members.map((m) => m.tabId)])),
