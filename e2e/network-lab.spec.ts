@@ -56,7 +56,7 @@ test('nat: tabs behind two home routers train to the target through STUN, on no 
   await swarm.untilJoined();
   const reached = await swarm.run({ timeoutSeconds: 540 });
   const summary = await swarm.close();
-  note('nat', { ...summary, reason: reached.reason });
+  note('nat', { ...summary, ok: reached.ok, reason: reached.reason });
   expect(reached.ok).toBe(true);
   expect(reached.accuracy!).toBeGreaterThanOrEqual(0.9);
   expect(summary.roundsStalled).toBe(0);

@@ -56,6 +56,15 @@ export function alignSeries(
   return [sorted, ...ys] as uPlot.AlignedData;
 }
 
+/**
+ * The canvas width that fits the container: clientWidth rounds a fractional width to the
+ * nearest pixel, which can make the canvas half a pixel wider than its box (and a phone's page
+ * scroll sideways); the floor of the laid-out width never does.
+ */
+function containerWidth(el: HTMLElement): number {
+  return Math.max(240, Math.floor(el.getBoundingClientRect().width));
+}
+
 export function Chart({ xMode, data, series, axes, height = 220, testId, points, label }: Props) {
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -72,7 +81,7 @@ export function Chart({ xMode, data, series, axes, height = 220, testId, points,
     for (const axis of axes)
       scales[axis.scale] = axis.range ? { range: axis.range } : { auto: true };
     const options: uPlot.Options = {
-      width: Math.max(240, el.clientWidth),
+      width: containerWidth(el),
       height,
       scales,
       legend: { show: true, live: true },
@@ -123,8 +132,8 @@ export function Chart({ xMode, data, series, axes, height = 220, testId, points,
     const u = new uPlot(options, dataRef.current, el);
     plot.current = u;
     const observer = new ResizeObserver(() => {
-      const width = Math.max(240, el.clientWidth);
-      if (Math.abs(width - u.width) > 1) u.setSize({ width, height });
+      const width = containerWidth(el);
+      if (width !== u.width) u.setSize({ width, height });
     });
     observer.observe(el);
     return () => {
