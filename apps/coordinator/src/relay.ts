@@ -34,14 +34,13 @@ export interface RelayChange {
 interface PairState {
   /** Failures reported by each end (keyed by the reporter) since the last connection. */
   failures: Map<string, number>;
-  relayed: boolean;
 }
 
 export class LinkRelays {
   private readonly soloFailures: number;
   /** Pairs with a failure reported since they last connected. */
   private readonly pairs = new PairMap<PairState>();
-  /** Pairs whose frames go through the coordinator. */
+  /** Pairs whose frames go through the coordinator (each also in `pairs`). */
   private readonly relayed = new PairMap<true>();
 
   constructor(options: LinkRelayOptions = {}) {
@@ -59,15 +58,14 @@ export class LinkRelays {
       return { relayed: false, changed: was };
     }
     if (!pair) {
-      pair = { failures: new Map(), relayed: false };
+      pair = { failures: new Map() };
       this.pairs.set(reporter, peer, pair);
     }
     pair.failures.set(reporter, (pair.failures.get(reporter) ?? 0) + 1);
-    if (pair.relayed) return { relayed: true, changed: false };
+    if (this.relayed.has(reporter, peer)) return { relayed: true, changed: false };
     const mine = pair.failures.get(reporter)!;
     const theirs = pair.failures.get(peer) ?? 0;
     if ((mine > 0 && theirs > 0) || mine >= this.soloFailures) {
-      pair.relayed = true;
       this.relayed.set(reporter, peer, true);
       return { relayed: true, changed: true };
     }

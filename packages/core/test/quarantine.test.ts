@@ -188,16 +188,28 @@ describe('Quarantine alignment test (observeIteration)', () => {
    * plane; an honest update is it plus N(0, sigma²) noise per coordinate.
    */
   function run(
-    attacker: 'honest' | 'random' | 'sign-flip' | 'framer',
-    options: { alignment: boolean; iterations: number; seed: number; sigma?: number },
+    attacker: 'honest' | 'random' | 'sign-flip' | 'framer' | 'own-data',
+    options: {
+      alignment: boolean;
+      iterations: number;
+      seed: number;
+      sigma?: number;
+      /** The signal's amplitude at iteration t (default 1: constant). */
+      signal?: (t: number) => number;
+    },
   ): Quarantine {
     const rng = createRng(options.seed);
     const q = new Quarantine({ ...config, alignment: options.alignment, z: 5 });
     const e1 = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
     const e2 = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
     const sigma = options.sigma ?? 0.02;
+    // a direction of x's own (its partitions' share of the gradient), for 'own-data'
+    const own = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
     for (let t = 0; t < options.iterations; t++) {
-      const g = e1.map((x, j) => Math.cos(0.02 * t) * x + Math.sin(0.02 * t) * e2[j]!);
+      const amplitude = options.signal?.(t) ?? 1;
+      const g = e1.map(
+        (x, j) => amplitude * (Math.cos(0.02 * t) * x + Math.sin(0.02 * t) * e2[j]!),
+      );
       const honest = (): Float32Array => g.map((x) => x + sigma * gaussian(rng));
       const updates = ['h0', 'h1', 'h2'].map((id) => ({ id, update: honest() }));
       let sent = honest();
@@ -213,6 +225,9 @@ describe('Quarantine alignment test (observeIteration)', () => {
         // the negative of h0's update: in the coordinate median of h0's others it decides every
         // coordinate where h1 and h2 disagree, pulling h0's reference away from h0
         sent = updates[0]!.update.map((x) => -x);
+      } else if (attacker === 'own-data') {
+        // honest, on data unlike the others': half the common gradient, half its own direction
+        sent = g.map((x, j) => 0.5 * x + 0.5 * amplitude * own[j]! + sigma * gaussian(rng));
       }
       updates.push({ id: 'x', update: sent });
       q.observeIteration(t, updates);
@@ -226,6 +241,31 @@ describe('Quarantine alignment test (observeIteration)', () => {
       expect(q.quarantined()).toEqual([]);
       for (const id of ['h0', 'h1', 'h2', 'x']) expect(q.strikes(id)).toBe(0);
       expect(q.lastWindow!.directions).toHaveLength(4);
+    }
+  });
+
+  it('never quarantines an honest worker that points elsewhere than the others by nature', () => {
+    // Real tabs: one honest tab's alignment sat at 0.66 of the others' for 300 iterations (its
+    // partitions), and late in training, every alignment near 0.05, one window's mean fell below
+    // a third of the median by 6.5 standard errors of its own. Here x's update is half the
+    // common gradient and half a direction of its own, and the signal fades to a tenth (the
+    // noise stays): alignments fall from ~0.5 toward the noise floor.
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const q = run('own-data', {
+        alignment: true,
+        iterations: 300,
+        seed,
+        sigma: 0.02,
+        signal: (t) => Math.max(0.1, 1 - t / 200),
+      });
+      expect(q.quarantined()).toEqual([]);
+      expect(q.strikes('x')).toBe(0);
+      // while the signal is strong, x is plainly less aligned than every other worker
+      const early = run('own-data', { alignment: true, iterations: 50, seed, sigma: 0.02 });
+      const x = early.lastWindow!.directions.find((d) => d.id === 'x')!;
+      for (const d of early.lastWindow!.directions.filter((d) => d.id !== 'x')) {
+        expect(x.alignment).toBeLessThan(0.8 * d.alignment);
+      }
     }
   });
 
