@@ -260,6 +260,9 @@ test.describe('one Byzantine tab in four', () => {
     console.log(`clean run: ${JSON.stringify({ ...clean, near: cleanNear })}`);
     expect(clean.ok).toBe(true);
     expect(clean.evaluatedAt).toBe(ITERATIONS);
+    // an absolute floor, so that "within 2 points of the clean run" cannot pass on a broken
+    // clean run (seven clean runs on 2026-12-04 measured 0.859–0.877 near iteration 100)
+    expect(cleanNear.accuracy).toBeGreaterThanOrEqual(0.82);
     // honest tabs are never quarantined
     expect(clean.quarantined).toEqual([]);
   });
