@@ -45,6 +45,7 @@ import {
   type MessageSchema,
   importIterationKey,
   KEPT_ITERATION_FRAMES,
+  limits,
   maxIterationFrameBytes,
   maxUpdateFrameBytes,
   parseIterationFrame,
@@ -66,6 +67,7 @@ import {
   type WorkerClientToServer,
   type WorkerServerToClient,
 } from '@swarmgrad/protocol';
+import { EventBudget } from './event-budget.ts';
 import { Emitter, sleep, type Clock, type Logger } from './runtime.ts';
 
 type ClientSocket = Socket<WorkerServerToClient, WorkerClientToServer>;
@@ -189,11 +191,21 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
   private readonly intervals: number[] = [];
   private firstWelcome:
     { resolve: (w: Welcome) => void; reject: (e: Error & { code?: string }) => void } | undefined;
+  /** What this tab sends the coordinator, kept within its per-connection budget. */
+  private readonly budget: EventBudget;
+  /** Counts socket.io connections (a reconnection is a new one, with a new budget). */
+  private connection = 0;
 
   constructor(options: CoordinatorClientOptions) {
     super();
     if (options.urls.length === 0) throw new RangeError('at least one coordinator URL');
     this.options = options;
+    // 90 % of the coordinator's budget (protocol limits), over the same window
+    this.budget = new EventBudget(
+      options.clock,
+      Math.floor(0.9 * limits.eventBurst),
+      (1000 * limits.eventBurst) / limits.eventsPerSecond,
+    );
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
@@ -236,31 +248,71 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
   }
 
   signal(to: string, data: SignalMessage['data']): void {
-    if (this.socket?.connected) this.socket.emit('signal', { to, data });
+    this.paced(
+      () => this.socket?.connected === true,
+      (socket) => socket.emit('signal', { to, data }),
+    );
   }
 
   /** Tells the coordinator a link of the cluster failed or came up (issue 14, item 3). */
   linkReport(report: LinkReport): void {
-    if (this.connected) this.socket!.emit('link', report);
+    this.paced(
+      () => this.connected,
+      (socket) => socket.emit('link', report),
+    );
   }
 
   /** Sends a frame to a relayed peer through the coordinator (lost when disconnected). */
   relayFrame(to: string, frame: Uint8Array): void {
-    if (this.connected) this.socket!.emit('relay-frame', { to }, frame);
+    this.paced(
+      () => this.connected,
+      (socket) => socket.emit('relay-frame', { to }, frame),
+    );
   }
 
   report(report: TabReport): void {
-    if (this.connected) this.socket!.emit('report', report);
+    this.paced(
+      () => this.connected,
+      (socket) => socket.emit('report', report),
+    );
   }
 
   /** Answers a confirm request (lost when disconnected: the coordinator then stops waiting). */
   confirm(answer: Confirmation): void {
-    if (this.connected) this.socket!.emit('confirmation', answer);
+    this.paced(
+      () => this.connected,
+      (socket) => socket.emit('confirmation', answer),
+    );
+  }
+
+  /** Sends that waited for room in the coordinator's event budget, since this client began. */
+  get eventsDelayed(): number {
+    return this.budget.delayed;
+  }
+
+  /**
+   * Sends through the event budget, on the connection it was asked on: lost if that connection
+   * went down meanwhile (as a send on a closed socket is).
+   */
+  private paced(ready: () => boolean, send: (socket: ClientSocket) => void): void {
+    if (!ready()) return;
+    const connection = this.connection;
+    this.budget.run(() => {
+      if (connection === this.connection && ready()) send(this.socket!);
+    });
   }
 
   async propose(meta: ProposalMeta, frame: Uint8Array): Promise<ProposalAnswer> {
     const socket = this.socket;
     if (!socket?.connected || !this.welcomed) {
+      return {
+        ok: false,
+        error: { code: 'internal', message: 'not connected', event: 'proposal' },
+      };
+    }
+    const connection = this.connection;
+    await this.budget.turn();
+    if (connection !== this.connection || !this.connected) {
       return {
         ok: false,
         error: { code: 'internal', message: 'not connected', event: 'proposal' },
@@ -297,6 +349,8 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     this.socket?.io.removeAllListeners();
     this.socket?.disconnect();
     this.socket = undefined;
+    this.connection++;
+    this.budget.reset();
     this.removeAllListeners();
   }
 
@@ -319,7 +373,12 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       timeout: 10_000,
     });
     this.socket = socket;
-    socket.on('connect', () => void this.sayHello(socket));
+    socket.on('connect', () => {
+      // a new connection (socket.io reconnections included) has a fresh budget at the coordinator
+      this.connection++;
+      this.budget.reset();
+      void this.sayHello(socket);
+    });
     socket.on('disconnect', (reason) => {
       this.welcomed = false;
       this.emit('connection', false);
@@ -621,7 +680,10 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     if (last !== undefined && last.after === after && now - last.at < REQUEST_SPACING_MS) return;
     this.lastRequest = { after, at: now };
     this.iterationRequests++;
-    socket.emit('iteration-request', { after });
+    this.paced(
+      () => this.socket === socket && this.welcomed && !this.closed,
+      () => socket.emit('iteration-request', { after }),
+    );
   }
 
   /**

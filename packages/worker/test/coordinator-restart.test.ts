@@ -28,7 +28,7 @@ import {
   type ChildCoordinator,
 } from '@swarmgrad/test-support/harness';
 import { createNodeWorker } from '../src/node.ts';
-import { consoleLogger, silentLogger } from '../src/runtime.ts';
+import { consoleLogger, silentLogger, type Logger } from '../src/runtime.ts';
 import type { SwarmWorker } from '../src/worker.ts';
 
 const children: ChildCoordinator[] = [];
@@ -38,6 +38,24 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.leave()));
   for (const c of children.splice(0)) c.process.kill('SIGKILL');
 });
+
+/**
+ * The worker's logger (console when RESTART_DEBUG is set), recording the codes of the messages
+ * the coordinator refused (client.ts logs each as 'coordinator rejected a message').
+ */
+function recordingLogger(name: string, refusals: string[]): Logger {
+  const inner = process.env.RESTART_DEBUG ? consoleLogger('info', name) : silentLogger;
+  return {
+    ...inner,
+    warn: (object, message) => {
+      if (message === 'coordinator rejected a message') {
+        const { code, event } = object as { code?: string; event?: string };
+        refusals.push(`${name} ${event}: ${code}`);
+      }
+      inner.warn(object, message);
+    },
+  };
+}
 
 async function proposed(url: string): Promise<{ iteration: number; proposed: number[] }> {
   const s = (await (await fetch(`${url}/api/status`)).json()) as {
@@ -60,11 +78,12 @@ describe('a coordinator killed with SIGKILL and restarted', () => {
     children.push(first);
     const port = new URL(first.url).port;
     const counted: { worker: SwarmWorker; iteration: number }[] = [];
+    const refusals: string[] = [];
     for (let i = 0; i < 3; i++) {
       const worker = createNodeWorker({
         url: first.url,
         backend: 'wasm',
-        logger: process.env.RESTART_DEBUG ? consoleLogger('info', `w${i}`) : silentLogger,
+        logger: recordingLogger(`w${i}`, refusals),
         statusPollMs: 0,
         cluster: { minPatienceMs: 600 },
       });
@@ -148,5 +167,10 @@ describe('a coordinator killed with SIGKILL and restarted', () => {
     expect(sizes).toEqual([1, 2]);
     // the restarted coordinator did not know them: new identities
     for (const w of workers) expect(idsBefore).not.toContain(w.status().tabId);
+    // Whoever is seated first after the restart trains alone, as fast as it computes (hundreds
+    // of iterations a second with this model): its proposals, reports and the signals to its
+    // returning peers once went over the coordinator's event budget, the signals were refused
+    // and the pair did not reconnect in 60 s. The client paces itself now: nothing is refused.
+    expect(refusals.filter((r) => r.endsWith('rate-limited'))).toEqual([]);
   }, 180_000);
 });
