@@ -53,6 +53,7 @@ import {
   type IterationKey,
   type Confirmation,
   type ConfirmRequest,
+  type Ack,
   type FaultMode,
   type IceServer,
   type IterationStart,
@@ -377,7 +378,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
       // a new connection (socket.io reconnections included) has a fresh budget at the coordinator
       this.connection++;
       this.budget.reset();
-      void this.sayHello(socket);
+      this.sayHello(socket);
     });
     socket.on('disconnect', (reason) => {
       this.welcomed = false;
@@ -475,23 +476,33 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     else this.beforeWelcome.push(action);
   }
 
-  private async sayHello(socket: ClientSocket): Promise<void> {
+  private sayHello(socket: ClientSocket): void {
     const fields = this.options.hello();
     const hello = {
       protocolVersion: PROTOCOL_VERSION,
       ...fields,
       ...(this.resumeToken === undefined ? {} : { resumeToken: this.resumeToken }),
     };
-    let answer;
-    try {
-      answer = await socket.timeout(10_000).emitWithAck('hello', hello);
-    } catch {
-      if (this.socket === socket && socket.connected) {
-        this.options.logger.warn({}, 'no welcome: reconnecting');
-        socket.disconnect().connect();
-      }
-      return;
-    }
+    // The answer is handled in the ack callback itself, not after an `await`: socket.io runs a
+    // callback as its packet is read, and a 'phase' the coordinator sent right after the
+    // welcome is dispatched before an awaiting continuation would run, so the welcome's older
+    // phase overwrote it. A tab seated after a coordinator restart then stayed in 'waiting'
+    // while the swarm trained, and its cluster never proposed (coordinator-restart unit test).
+    socket
+      .timeout(10_000)
+      .emit('hello', hello, (error: Error | null, answer: Parameters<Ack<Welcome>>[0]) => {
+        if (error) {
+          if (this.socket === socket && socket.connected) {
+            this.options.logger.warn({}, 'no welcome: reconnecting');
+            socket.disconnect().connect();
+          }
+          return;
+        }
+        this.onHelloAnswer(socket, answer);
+      });
+  }
+
+  private onHelloAnswer(socket: ClientSocket, answer: Parameters<Ack<Welcome>>[0]): void {
     if (this.closed || this.socket !== socket) return;
     if (!answer.ok) {
       this.options.logger.error({ ...answer.error }, 'the coordinator refused the hello');

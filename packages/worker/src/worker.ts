@@ -170,6 +170,8 @@ export interface WorkerStatus {
     | undefined;
   phase: Phase | undefined;
   iteration: number | undefined;
+  /** The last iteration this tab computed a register for (-1: none since its seat changed). */
+  computedIteration: number;
   learningRate: number | undefined;
   steps: number;
   examples: number;
@@ -539,6 +541,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
           : undefined,
       phase: client?.welcome ? client.phase : undefined,
       iteration: client?.base ? client.iteration : undefined,
+      computedIteration: this.computedIteration,
       learningRate: client?.welcome ? client.learningRate : undefined,
       steps: this.steps,
       examples: this.examples,

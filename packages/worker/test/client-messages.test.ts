@@ -35,6 +35,29 @@ const confirm: ConfirmRequest = {
   aggregator: { name: 'mean', f: 0 },
 };
 
+describe('the welcome and what follows it', () => {
+  it('a phase sent right after the welcome is the phase the tab keeps', async () => {
+    // the coordinator's welcome said 'waiting' and its next message said 'training' (a tab
+    // seated after a restart); the tab applied the welcome after an await, so the older phase
+    // overwrote the newer one and it never computed (coordinator-restart.test.ts)
+    for (let run = 0; run < 10; run++) {
+      const fake = await fakeCoordinator(
+        { phase: 'waiting' },
+        { afterWelcome: (s) => s.emit('phase', 'training') },
+      );
+      closers.push(fake.close);
+      await fake.client.start();
+      await fake.socket;
+      await waitFor(() => fake.client.phase === 'training', 'the phase after the welcome', 5000);
+      // and it stays (nothing applies the welcome's phase late)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(fake.client.phase).toBe('training');
+      await fake.close();
+      closers.pop();
+    }
+  });
+});
+
 describe('messages from the coordinator', () => {
   it('drops each malformed message, counts it, and delivers the well-formed ones', async () => {
     const fake = await fakeCoordinator();

@@ -33,7 +33,12 @@ export interface FakeCoordinator {
 
 export async function fakeCoordinator(
   welcome: Record<string, unknown> = {},
-  options: { fetch?: typeof fetch; minStallMs?: number } = {},
+  options: {
+    fetch?: typeof fetch;
+    minStallMs?: number;
+    /** Runs right after the welcome is sent, in the same tick (messages that follow it). */
+    afterWelcome?: (socket: Socket) => void;
+  } = {},
 ): Promise<FakeCoordinator> {
   const http = createServer();
   const io = new Server(http, { transports: ['websocket'], parser: coordinatorParser });
@@ -42,6 +47,7 @@ export async function fakeCoordinator(
   io.of('/worker').on('connection', (s) => {
     s.on('hello', (_hello: unknown, ack: (answer: unknown) => void) => {
       ack({ ok: true, value: { ...validWelcome, ...welcome } });
+      options.afterWelcome?.(s);
       connected(s);
     });
   });
