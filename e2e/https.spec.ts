@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
+import { tabParser } from '@swarmgrad/protocol/socket-parser';
 import type { WorkerStatus } from '@swarmgrad/worker';
 import { chromiumBaseArgs, chromiumPath } from '@swarmgrad/swarm/browser';
 import { cli, lanAddress, until } from './support/coordinator.ts';
@@ -231,7 +232,15 @@ test('tabs on the https origin are secure contexts, join over wss and train', as
 });
 
 async function welcome(): Promise<{ welcome: Welcome; close: () => void }> {
-  const socket = io(`${origin}/worker`, { transports: ['websocket'], ca, reconnection: false });
+  // the protocol's own framing, as tabs speak it: the coordinator sends every socket of the
+  // namespace its binary iteration frames, which socket.io's default parser cannot read (it
+  // closed the connection mid-hello — "socket has been disconnected" — in a CI run)
+  const socket = io(`${origin}/worker`, {
+    transports: ['websocket'],
+    ca,
+    reconnection: false,
+    parser: tabParser,
+  });
   const answer = (await socket
     .timeout(10_000)
     .emitWithAck('hello', { protocolVersion: PROTOCOL_VERSION, kind: 'node' })) as {
