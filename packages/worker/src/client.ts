@@ -286,11 +286,6 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     );
   }
 
-  /** Sends that waited for room in the coordinator's event budget, since this client began. */
-  get eventsDelayed(): number {
-    return this.budget.delayed;
-  }
-
   /**
    * Sends through the event budget, on the connection it was asked on: lost if that connection
    * went down meanwhile (as a send on a closed socket is).
