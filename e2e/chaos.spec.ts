@@ -23,7 +23,8 @@
  *    and `proposal-flip` are refuted by the cluster and quarantined, `proposal-race` is struck
  *    and quarantined for proposing without the role, `proposal-silent` (never proposes) loses
  *    the role after the coordinator's patience. "Accuracy at iteration 100" is the mean of the
- *    evaluations at 90, 95 and 100, for both runs (accuracyNear).
+ *    evaluations at 80, 85, …, 100, for every run; the clean reference is the mean of two clean
+ *    runs (accuracyNear, CLEAN_RUNS).
  * 4. The coordinator killed with SIGKILL mid-training and restarted on its port and data
  *    directory: it resumes at or after its last checkpoint and the same tabs reconnect by
  *    themselves and train on.
@@ -239,32 +240,46 @@ test.describe('one Byzantine tab in four', () => {
     maxIterations,
     evaluateEvery: 5,
   });
-  let clean: SwarmSummary;
-  /** The clean run's accuracy near ITERATIONS (accuracyNear). */
-  let cleanNear: { iterations: number[]; accuracy: number };
+  /**
+   * The clean reference near ITERATIONS: the mean of CLEAN_RUNS clean runs' accuracyNear. One
+   * clean run is itself a noisy sample (eleven measured 0.857–0.877 on 2026-12-04/05, one
+   * standard deviation ≈ 0.7 points), and the 2-point comparison of one attack run with one
+   * clean run then failed on noise: IPM, whose mean over 8 runs was 0.6 points below its clean
+   * run, once sat 2.55 below a clean run at the top of that range.
+   */
+  const CLEAN_RUNS = 2;
+  let cleanNear: { iterations: number[]; accuracy: number; runs: number[] };
 
   test.beforeAll(async () => {
-    test.setTimeout(10 * 60_000);
-    const swarm = await launchSwarm({
-      serve: { job: job('chaos-clean', ITERATIONS) },
-      tabs: 4,
-      backend,
-    });
-    try {
-      await swarm.untilJoined();
-      clean = await swarm.run({ accuracy: 0, maxIterations: ITERATIONS, timeoutSeconds: 480 });
-      cleanNear = await accuracyNear(swarm, ITERATIONS);
-    } finally {
-      await swarm.close();
+    test.setTimeout(12 * 60_000);
+    const runs: number[] = [];
+    for (let run = 0; run < CLEAN_RUNS; run++) {
+      const swarm = await launchSwarm({
+        serve: { job: job('chaos-clean', ITERATIONS) },
+        tabs: 4,
+        backend,
+      });
+      let clean: SwarmSummary;
+      let near: { iterations: number[]; accuracy: number };
+      try {
+        await swarm.untilJoined();
+        clean = await swarm.run({ accuracy: 0, maxIterations: ITERATIONS, timeoutSeconds: 480 });
+        near = await accuracyNear(swarm, ITERATIONS);
+      } finally {
+        await swarm.close();
+      }
+      console.log(`clean run ${run + 1}: ${JSON.stringify({ ...clean, near })}`);
+      expect(clean.ok).toBe(true);
+      expect(clean.evaluatedAt).toBe(ITERATIONS);
+      // an absolute floor, so that "within 2 points of the clean run" cannot pass on a broken
+      // clean run (eleven clean runs on 2026-12-04/05 measured 0.857–0.877 near iteration 100)
+      expect(near.accuracy).toBeGreaterThanOrEqual(0.82);
+      // honest tabs are never quarantined
+      expect(clean.quarantined).toEqual([]);
+      runs.push(near.accuracy);
+      cleanNear = { iterations: near.iterations, accuracy: 0, runs };
     }
-    console.log(`clean run: ${JSON.stringify({ ...clean, near: cleanNear })}`);
-    expect(clean.ok).toBe(true);
-    expect(clean.evaluatedAt).toBe(ITERATIONS);
-    // an absolute floor, so that "within 2 points of the clean run" cannot pass on a broken
-    // clean run (seven clean runs on 2026-12-04 measured 0.859–0.877 near iteration 100)
-    expect(cleanNear.accuracy).toBeGreaterThanOrEqual(0.82);
-    // honest tabs are never quarantined
-    expect(clean.quarantined).toEqual([]);
+    cleanNear.accuracy = runs.reduce((a, b) => a + b, 0) / runs.length;
   });
 
   /** The weak register attacks, which the quarantine must catch, and the proposal attacks
@@ -367,11 +382,11 @@ function proposalEvents(output: string): string[] {
 }
 
 /**
- * The mean held-out accuracy of the evaluations in [iteration − 10, iteration] (/api/metrics.csv;
- * evaluateEvery 5 gives three, at least two are required). One evaluation swings by about a
+ * The mean held-out accuracy of the evaluations in [iteration − 20, iteration] (/api/metrics.csv;
+ * evaluateEvery 5 gives five, at least four are required). One evaluation swings by about a
  * point from one to the next (one-bit updates, the agreed model oscillates), so a single
  * evaluation of each run made the 2-point comparison fail on noise (a racer quarantined at
- * iteration 4: 0.8285 against a clean 0.8495); both runs are measured the same way.
+ * iteration 4: 0.8285 against a clean 0.8495); all runs are measured the same way.
  */
 async function accuracyNear(
   swarm: Swarm,
@@ -386,9 +401,9 @@ async function accuracyNear(
     .map((row) => row.split(','))
     .filter((cells) => cells[acc] !== '')
     .map((cells) => ({ iteration: Number(cells[at]), accuracy: Number(cells[acc]) }))
-    .filter((e) => e.iteration >= iteration - 10 && e.iteration <= iteration);
-  if (near.length < 2) {
-    throw new Error(`fewer than two evaluations in [${iteration - 10}, ${iteration}]: ${csv}`);
+    .filter((e) => e.iteration >= iteration - 20 && e.iteration <= iteration);
+  if (near.length < 4) {
+    throw new Error(`fewer than four evaluations in [${iteration - 20}, ${iteration}]: ${csv}`);
   }
   return {
     iterations: near.map((e) => e.iteration),
