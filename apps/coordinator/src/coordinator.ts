@@ -55,6 +55,7 @@ import {
   reportSchema,
   sealFrame,
   signalSchema,
+  wirePaths,
   type ControlCommand,
   type DashboardEvent,
   type DashboardServerToClient,
@@ -65,7 +66,9 @@ import {
   type JobSpec,
   type Phase,
   type ProposalVerdicts,
+  type WireBytesByPath,
   type WireError,
+  type WirePath,
   type WorkerClientToServer,
   type WorkerServerToClient,
 } from '@swarmgrad/protocol';
@@ -232,6 +235,7 @@ export class Coordinator {
   readonly rejectedByCode = new Map<ErrorCode, number>();
   private bytesSent = 0;
   private fp32EquivalentBytes = 0;
+  private bytesByPath: WireBytesByPath = { peer: 0, proposal: 0, broadcast: 0, relay: 0 };
   private closing = false;
   private checkpointInFlight: Promise<void> | undefined;
   private evaluationInFlight = false;
@@ -1671,6 +1675,7 @@ export class Coordinator {
       learningRate: this.learningRateValue,
       bytesSent: this.bytesSent,
       fp32EquivalentBytes: this.fp32EquivalentBytes,
+      bytesByPath: { ...this.bytesByPath },
       history: this.history.slice(-2000),
     };
     const task = (async () => {
@@ -1700,6 +1705,8 @@ export class Coordinator {
   private restoreState(state: PersistedState): void {
     this.bytesSent = state.bytesSent;
     this.fp32EquivalentBytes = state.fp32EquivalentBytes;
+    // checkpoints written before the breakdown existed restore it as zeros
+    if (state.bytesByPath) this.bytesByPath = { ...state.bytesByPath };
     this.history.push(...state.history);
     this.lastEvaluation = state.history.at(-1);
   }
@@ -2101,6 +2108,7 @@ export class Coordinator {
         bytesSent: this.bytesSent,
         fp32EquivalentBytes: this.fp32EquivalentBytes,
         compression: this.bytesSent > 0 ? this.fp32EquivalentBytes / this.bytesSent : null,
+        byPath: { ...this.bytesByPath },
       },
       staleDropped: this.engine.staleDropped,
       rejected: Object.fromEntries(this.rejectedByCode),
@@ -2138,12 +2146,9 @@ export class Coordinator {
     this.dashboard.emit('status', this.status());
   }
 
-  private countWire(
-    path: 'proposal' | 'broadcast' | 'peer' | 'relay',
-    bytes: number,
-    fp32Bytes: number,
-  ): void {
+  private countWire(path: WirePath, bytes: number, fp32Bytes: number): void {
     this.bytesSent += bytes;
+    this.bytesByPath[path] += bytes;
     this.fp32EquivalentBytes += fp32Bytes;
     this.metrics.wireBytes.inc({ path }, bytes);
     this.metrics.fp32Bytes.inc(fp32Bytes);
@@ -2222,6 +2227,7 @@ interface PersistedState {
   learningRate: number;
   bytesSent: number;
   fp32EquivalentBytes: number;
+  bytesByPath?: WireBytesByPath;
   history: EvaluationPoint[];
 }
 
@@ -2233,8 +2239,15 @@ function isPersistedState(value: unknown, job: JobSpec): value is PersistedState
     typeof v.learningRate === 'number' &&
     typeof v.bytesSent === 'number' &&
     typeof v.fp32EquivalentBytes === 'number' &&
+    (v.bytesByPath === undefined || isBytesByPath(v.bytesByPath)) &&
     Array.isArray(v.history)
   );
+}
+
+function isBytesByPath(value: unknown): value is WireBytesByPath {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return wirePaths.every((p) => typeof v[p] === 'number' && Number.isFinite(v[p]) && v[p] >= 0);
 }
 
 function safeEqual(a: string, b: string): boolean {

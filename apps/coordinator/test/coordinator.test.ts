@@ -47,6 +47,11 @@ describe('coordinator', () => {
     // 1-bit frames: the wire carries far less than fp32 would
     expect(s.wire.bytesSent).toBeGreaterThan(0);
     expect(s.wire.fp32EquivalentBytes / s.wire.bytesSent).toBeGreaterThan(20);
+    // the breakdown by path adds up to the total, and this swarm proposed and broadcast
+    const { byPath } = s.wire;
+    expect(byPath.peer + byPath.proposal + byPath.broadcast + byPath.relay).toBe(s.wire.bytesSent);
+    expect(byPath.proposal).toBeGreaterThan(0);
+    expect(byPath.broadcast).toBeGreaterThan(0);
   });
 
   it('places tabs in clusters by join order and rebalances when tabs leave', async () => {

@@ -110,7 +110,8 @@ describe('coordinator process', () => {
     await waitFor(async () => (await status(child.url)).iteration >= 5, 'iteration 5', 60_000);
     w.close();
     await new Promise((r) => setTimeout(r, 200));
-    const last = (await status(child.url)).iteration;
+    const before = await status(child.url);
+    const last = before.iteration;
     child.process.kill('SIGTERM');
     expect(await child.exited).toBe(0);
     const names = await readdir(join(dir, 'checkpoints'));
@@ -125,6 +126,14 @@ describe('coordinator process', () => {
     };
     expect(model.format).toBe('layers-model');
     expect(model.weightsManifest[0]!.paths).toEqual(['weights.bin']);
+    // the wire counters, with their breakdown by path, come back with the checkpoint
+    expect(before.wire.byPath.proposal).toBeGreaterThan(0);
+    const again = await spawnCoordinator(['--config', config, '--data-dir', dir]);
+    children.push(again);
+    const after = await status(again.url);
+    expect(after.iteration).toBe(last);
+    expect(after.wire.bytesSent).toBe(before.wire.bytesSent);
+    expect(after.wire.byPath).toEqual(before.wire.byPath);
   });
 
   it('refuses a bad job file, naming the file, the field and what was expected', async () => {

@@ -9,6 +9,12 @@ import type { Backend, Phase } from './events.ts';
 import type { JobSpec } from './job.ts';
 
 /** A seat's state: the tab's own report, `idle` before its first report, `closed` once gone. */
+
+/** Where the bytes on the wire went (DashboardStatus.wire.byPath). */
+export const wirePaths = ['peer', 'proposal', 'broadcast', 'relay'] as const;
+export type WirePath = (typeof wirePaths)[number];
+export type WireBytesByPath = Record<WirePath, number>;
+
 export type TabStateView = 'computing' | 'waiting' | 'idle' | 'paused' | 'quarantined' | 'closed';
 
 export interface DashboardTab {
@@ -159,7 +165,15 @@ export interface DashboardStatus {
   evaluatedAt: number | null;
   /** Mean of the connected tabs' last reported training loss. */
   trainingLoss: number | null;
-  wire: { bytesSent: number; fp32EquivalentBytes: number; compression: number | null };
+  wire: {
+    bytesSent: number;
+    fp32EquivalentBytes: number;
+    compression: number | null;
+    /** bytesSent by path: `peer` the tabs' data channels (what they report), `proposal` the
+     * cluster updates proposed to the coordinator, `broadcast` its iteration frames, `relay`
+     * the frames it carried between tabs whose link does not connect. */
+    byPath: WireBytesByPath;
+  };
   staleDropped: number;
   rejected: Record<string, number>;
   uptimeSeconds: number;

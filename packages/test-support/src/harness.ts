@@ -167,7 +167,11 @@ export async function status(url: string): Promise<{
     members: { tabId: string; slot: number; live: boolean; rttMs: number | null }[];
   }[];
   accuracy: number | null;
-  wire: { bytesSent: number; fp32EquivalentBytes: number };
+  wire: {
+    bytesSent: number;
+    fp32EquivalentBytes: number;
+    byPath: { peer: number; proposal: number; broadcast: number; relay: number };
+  };
   staleDropped: number;
   rejected: Record<string, number>;
   /** Tabs waiting without a seat under the address-group cap. */

@@ -3,8 +3,22 @@
  * broadcast deltas, and the peer traffic the tabs report; and the frames the coordinator relayed
  * between tabs whose link does not connect.
  */
-import type { DashboardStatus } from '@swarmgrad/protocol';
+import { wirePaths, type DashboardStatus, type WirePath } from '@swarmgrad/protocol';
 import { bitsPerParameter, formatBytes, formatInt, formatNumber } from '../lib/format.ts';
+
+const PATH_LABELS: Record<WirePath, string> = {
+  peer: 'Tab to tab',
+  proposal: 'To coordinator',
+  broadcast: 'From coordinator',
+  relay: 'Carried for tabs',
+};
+
+const PATH_TITLES: Record<WirePath, string> = {
+  peer: "the tabs' coded updates over their WebRTC data channels, as the tabs report them",
+  proposal: 'cluster updates the proposers sent the coordinator',
+  broadcast: 'iteration frames the coordinator sent',
+  relay: 'frames the coordinator carried between tabs whose link does not connect',
+};
 
 export function WirePanel({ status }: { status: DashboardStatus }) {
   const { bytesSent, fp32EquivalentBytes, compression } = status.wire;
@@ -52,6 +66,16 @@ export function WirePanel({ status }: { status: DashboardStatus }) {
           </span>
         </div>
       </div>
+      <dl className="facts facts--compact" data-testid="wire-paths">
+        {wirePaths.map((path) => (
+          <div key={path}>
+            <dt title={PATH_TITLES[path]}>{PATH_LABELS[path]}</dt>
+            <dd data-testid={`wire-${path}`} data-bytes={status.wire.byPath[path]}>
+              {formatBytes(status.wire.byPath[path])}
+            </dd>
+          </div>
+        ))}
+      </dl>
       <dl className="facts facts--compact">
         <div>
           <dt>Saved</dt>
