@@ -232,9 +232,10 @@ test('tabs on the https origin are secure contexts, join over wss and train', as
 });
 
 async function welcome(): Promise<{ welcome: Welcome; close: () => void }> {
-  // the protocol's own framing, as tabs speak it: the coordinator sends every socket of the
-  // namespace its binary iteration frames, which socket.io's default parser cannot read (it
-  // closed the connection mid-hello — "socket has been disconnected" — in a CI run)
+  // the protocol's own framing, as tabs speak it: once welcomed, this socket gets the binary
+  // iteration frames, which socket.io's default parser cannot read (before the coordinator
+  // sent them only to welcomed tabs, they reached this socket mid-hello and the default parser
+  // closed the connection — "socket has been disconnected" — in a CI run)
   const socket = io(`${origin}/worker`, {
     transports: ['websocket'],
     ca,

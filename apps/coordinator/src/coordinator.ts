@@ -674,6 +674,7 @@ export class Coordinator {
         }
         tab = admitted;
         this.sockets.set(admitted.id, socket);
+        void socket.join(WELCOMED_ROOM);
         if (this.shared.distributed) void socket.join(tabRoom(admitted.id));
         ack({
           ok: true,
@@ -1568,8 +1569,8 @@ export class Coordinator {
     this.recentFrames.push({ iteration: closed.iteration, frame: plain });
     if (this.recentFrames.length > KEPT_ITERATION_FRAMES) this.recentFrames.shift();
     if ((this.options.dissemination ?? 'direct') === 'direct' || this.shared.distributed) {
-      // every node tells its own tabs
-      this.workers?.local.emit('iteration', plain);
+      // every node tells its own tabs — those it welcomed, not a socket still saying hello
+      this.workers?.local.to(WELCOMED_ROOM).emit('iteration', plain);
       this.lastRelays = new Map();
       this.countIterationFrame('direct', plain.byteLength, this.sockets.size);
       return;
@@ -2217,6 +2218,9 @@ function swarmIdentity(job: JobSpec): string {
 }
 
 /** A pair of tabs, in either order. */
+/** socket.io room of the sockets this node welcomed as tabs (the iteration broadcast's). */
+const WELCOMED_ROOM = 'welcomed';
+
 /** socket.io room of one tab, so a node can reach a tab another node holds. */
 function tabRoom(tabId: string): string {
   return `tab:${tabId}`;

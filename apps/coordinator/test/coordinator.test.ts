@@ -188,6 +188,30 @@ describe('coordinator', () => {
     expect(coordinator.events.some((e) => e.kind === 'quorum-restored')).toBe(true);
   });
 
+  it('sends iteration frames to the tabs it welcomed, not to a socket that has not said hello', async () => {
+    const coordinator = await coordinatorWith({});
+    // connected to the tabs' namespace, speaking the tabs' framing, never saying hello (its
+    // hello timeout is 10 s: far more than the iterations below take)
+    const silent = io(`${coordinator.url}/worker`, {
+      transports: ['websocket'],
+      parser: tabParser,
+      forceNew: true,
+      reconnection: false,
+    });
+    let frames = 0;
+    silent.on('iteration', () => frames++);
+    await new Promise<void>((resolve) => silent.once('connect', () => resolve()));
+    const w = await worker(coordinator.url);
+    const from = coordinator.iteration;
+    await waitFor(
+      () => coordinator.iteration >= from + 5 && w.iteration >= from + 5,
+      '5 iterations',
+    );
+    expect(silent.connected).toBe(true);
+    expect(frames).toBe(0);
+    silent.disconnect();
+  });
+
   it('drops proposals older than the staleness threshold and counts them', async () => {
     const coordinator = await coordinatorWith(
       { staleness: 1, cluster: { size: 1, redundancy: 0 } },
@@ -315,8 +339,8 @@ describe('coordinator', () => {
     await waitFor(() => bad.rejections.length >= 3, 'report rejection');
     expect(bad.rejections[2]!.code).toBe('invalid-message');
 
-    // a raw client: bad hello, fault injection refused, events before hello (it gets the
-    // iteration frames like every socket of the namespace, hence the tab's parser)
+    // a raw client: bad hello, fault injection refused, events before hello (the tab's parser,
+    // as a tab's: the protocol's socket framing)
     const raw = io(`${coordinator.url}/worker`, {
       transports: ['websocket'],
       parser: tabParser,
