@@ -148,7 +148,11 @@ describe('a coordinator killed with SIGKILL and restarted', () => {
     expect(pair.every((w) => w.status().cluster?.peers.length === 1)).toBe(true);
     lone.pause();
     // the pair computed the coordinator's iteration, its proposal was counted, and the
-    // coordinator holds it (the lone worker's cluster never proposes)
+    // coordinator holds it (the lone worker's cluster never proposes). A pause stops a worker
+    // before its next step, not what it already computed: a lone worker that had finished the
+    // iteration's step proposes it after pause() (then the iteration closed just before the
+    // kill and the coordinator resumed one iteration later, a fresh-clone CI failure), so the
+    // lone worker must not have computed the iteration held either
     const killedAt = await waitFor(
       async () => {
         const s = await proposed(first.url);
@@ -157,7 +161,8 @@ describe('a coordinator killed with SIGKILL and restarted', () => {
           return ws.iteration === s.iteration && ws.state === 'waiting';
         });
         const held = counted.some((c) => pair.includes(c.worker) && c.iteration === s.iteration);
-        return waiting && held && s.proposed.length === 1 ? s.iteration : undefined;
+        const loneQuiet = lone.status().computedIteration < s.iteration;
+        return waiting && held && loneQuiet && s.proposed.length === 1 ? s.iteration : undefined;
       },
       "the pair's proposal held while the lone worker is paused",
       30_000,
