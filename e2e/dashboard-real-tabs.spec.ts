@@ -8,7 +8,7 @@
  * up to the coordinator's total; the accuracy curve gaining points; a real tab closed by the test
  * in the event log.
  */
-import { wirePaths, type WirePath } from '@swarmgrad/protocol';
+import type { WirePath } from '@swarmgrad/protocol';
 import { until } from '@swarmgrad/swarm';
 import { expect, test } from '@swarmgrad/swarm/fixture';
 import type { Page } from '@playwright/test';
@@ -64,14 +64,10 @@ test('the dashboard shows four real tabs: their clusters, their bytes by path, t
   // the wire panel: tab-to-tab bytes reported by the tabs, proposals and broadcast frames, each
   // non-zero and growing as the swarm trains
   await expect(page.getByTestId('wire-peer')).toBeVisible();
-  const first = Object.fromEntries(
-    await Promise.all(wirePaths.map(async (p) => [p, await shownBytes(page, p)] as const)),
-  ) as Record<WirePath, number>;
   for (const path of ['peer', 'proposal', 'broadcast'] as const) {
-    await expect.poll(() => shownBytes(page, path), { timeout: 30_000 }).toBeGreaterThan(0);
-    await expect
-      .poll(() => shownBytes(page, path), { timeout: 30_000 })
-      .toBeGreaterThan(first[path]);
+    // growing from what is shown now (≥ 0): non-zero too
+    const before = await shownBytes(page, path);
+    await expect.poll(() => shownBytes(page, path), { timeout: 30_000 }).toBeGreaterThan(before);
   }
   // the breakdown adds up to the coordinator's total, and the tabs' traffic dominates it: every
   // tab sends its register to its cluster peer each iteration, one proposal per cluster goes up
