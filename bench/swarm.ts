@@ -1,11 +1,13 @@
 /**
  * Swarm benchmark (issue 4): N real Chromium tabs train the default job, and each tab's compute
- * utilisation is measured for L = 1 and L = 10 local steps.
+ * utilisation is measured for L = 1 and L = 10 local steps, lock-step and pipelined (issue 16).
  *
- *   npm run bench -- swarm [--tabs 8] [--local-steps 1,10] [--warmup 30] [--measure 60] [--json]
+ *   npm run bench -- swarm [--tabs 8] [--local-steps 1,10] [--pipeline off,on] [--warmup 30]
+ *                          [--measure 60] [--json]
  *
- * For each L: starts `swarmgrad serve` with the default job (MLP 784-128-10, cluster size 4,
- * redundancy 1, 1-bit codec) but `localSteps: L`, then one headless Chromium (Debian's) with
+ * For each (pipeline, L): starts `swarmgrad serve` with the default job (MLP 784-128-10, cluster
+ * size 4, redundancy 1, 1-bit codec) but `localSteps: L` and `pipeline`, then one headless
+ * Chromium (Debian's) with
  * one browser context per tab, each opening the volunteer page on the coordinator's LAN address
  * with `?debug` and pressing Donate (packages/swarm/src/browser.ts). Once every tab trains with
  * its cluster's links connected, it waits `--warmup` seconds, then reads every tab's worker
@@ -21,7 +23,13 @@
  * processes (found by the per-run origin flag on their command line), the rest of Chromium
  * (GPU, network and utility processes), the coordinator, and the whole machine (/proc/stat,
  * other sessions included) — N tabs on C cores can burn at most C/N of a core each.
- * Goals (issue 4): ≥ 70 % at L = 1, ≥ 90 % at L = 10 per tab.
+ * Goals (issue 4): ≥ 70 % at L = 1, ≥ 90 % at L = 10 per tab; pipelined (issue 16): mean
+ * ≥ 90 % at L = 1 and ≥ 95 % at L = 10.
+ *
+ * secondsToTarget: wall time from the first tab's Donate until the coordinator's held-out
+ * accuracy (read every second) first reaches the job's target (0.9); null when it does not
+ * within the run (warm-up + window). `--json` prints one line: { bench, tabs, cores, runs },
+ * one run per (pipeline, L).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -38,10 +46,14 @@ import {
 } from '@swarmgrad/swarm';
 
 const GOALS: Record<number, number> = { 1: 0.7, 10: 0.9 };
+/** Issue 16: a pipelined tab's mean utilisation. */
+const PIPELINED_GOALS: Record<number, number> = { 1: 0.9, 10: 0.95 };
+const TARGET_ACCURACY = 0.9;
 
 interface Options {
   tabs: number;
   localSteps: number[];
+  pipeline: boolean[];
   warmupS: number;
   measureS: number;
   json: boolean;
@@ -65,9 +77,14 @@ function parseOptions(args: string[]): Options {
   if (steps.some((n) => !Number.isInteger(n) || n < 1)) {
     throw new RangeError('--local-steps needs positive integers, e.g. --local-steps 1,10');
   }
+  const modes = (option(args, '--pipeline') ?? 'off,on').split(',').map((s) => s.trim());
+  if (modes.some((m) => m !== 'on' && m !== 'off')) {
+    throw new RangeError('--pipeline takes on, off or both, e.g. --pipeline off,on');
+  }
   return {
     tabs: Math.round(positive(args, '--tabs', 8)),
     localSteps: steps,
+    pipeline: modes.map((m) => m === 'on'),
     warmupS: positive(args, '--warmup', 30),
     measureS: positive(args, '--measure', 60),
     json: args.includes('--json'),
@@ -92,6 +109,9 @@ interface TabRow {
 
 interface Result {
   localSteps: number;
+  pipeline: boolean;
+  /** Seconds from the first Donate to the target accuracy; null when not reached. */
+  secondsToTarget: number | null;
   tabs: number;
   cores: number;
   clusters: number;
@@ -221,18 +241,32 @@ async function snapshot(tab: BrowserTab): Promise<Snapshot> {
   return { at: Date.now(), status };
 }
 
-async function runOne(localSteps: number, options: Options): Promise<Result> {
+async function runOne(localSteps: number, pipeline: boolean, options: Options): Promise<Result> {
   const cores = cpus().length;
   const log = (line: string) => {
     if (!options.json) console.error(line);
   };
+  const mode = pipeline ? 'pipelined' : 'lock-step';
   const coordinator = await startCoordinator({
-    job: { name: `bench-swarm-l${localSteps}`, localSteps },
+    job: { name: `bench-swarm-l${localSteps}-${mode}`, localSteps, pipeline },
   });
   let browser: Browser | undefined;
+  let watching = true;
+  let reachedAt: number | null = null;
+  let watcher: Promise<void> | undefined;
   try {
     browser = await launchBrowser(coordinator.url);
-    log(`L = ${localSteps}: coordinator ${coordinator.url}, opening ${options.tabs} tabs`);
+    log(`L = ${localSteps}, ${mode}: coordinator ${coordinator.url}, opening ${options.tabs} tabs`);
+    const donatedAt = Date.now();
+    watcher = (async () => {
+      while (watching && reachedAt === null) {
+        const accuracy = (await coordinator.status().catch(() => undefined))?.accuracy;
+        if (accuracy !== undefined && accuracy !== null && accuracy >= TARGET_ACCURACY) {
+          reachedAt = (Date.now() - donatedAt) / 1000;
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
     const tabs: BrowserTab[] = [];
     for (let i = 0; i < options.tabs; i++) {
       tabs.push(await openTab(browser, coordinator.url, { name: `tab ${i + 1}` }));
@@ -285,6 +319,8 @@ async function runOne(localSteps: number, options: Options): Promise<Result> {
     }
     return {
       localSteps,
+      pipeline,
+      secondsToTarget: reachedAt,
       tabs: options.tabs,
       cores,
       clusters: endStatus.clusters.length,
@@ -305,9 +341,11 @@ async function runOne(localSteps: number, options: Options): Promise<Result> {
           (cpuLast.machine.busy - cpuFirst.machine.busy) /
           (cpuLast.machine.total - cpuFirst.machine.total),
       },
-      goal: GOALS[localSteps],
+      goal: pipeline ? PIPELINED_GOALS[localSteps] : GOALS[localSteps],
     };
   } finally {
+    watching = false;
+    await watcher;
     await browser?.close();
     await coordinator.stop();
   }
@@ -317,8 +355,9 @@ const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
 function printResult(r: Result): void {
   console.log(
-    `L = ${r.localSteps}: ${r.tabs} tabs in ${r.clusters} cluster${r.clusters === 1 ? '' : 's'} on ${r.cores} cores, ` +
+    `L = ${r.localSteps}, ${r.pipeline ? 'pipelined' : 'lock-step'}: ${r.tabs} tabs in ${r.clusters} cluster${r.clusters === 1 ? '' : 's'} on ${r.cores} cores, ` +
       `${r.iterationsPerSecond.toFixed(2)} iterations/s, held-out accuracy ${r.accuracy ?? '-'}, ` +
+      `${TARGET_ACCURACY} reached after ${r.secondsToTarget === null ? '- (not reached)' : `${r.secondsToTarget.toFixed(0)} s`}, ` +
       `load average ${r.loadAverage.join(' ')}`,
   );
   console.log(
@@ -363,9 +402,36 @@ export async function run(args: string[]): Promise<void> {
         `window ${options.measureS} s, Node ${process.version}`,
     );
   }
-  for (const localSteps of options.localSteps) {
-    const result = await runOne(localSteps, options);
-    if (options.json) console.log(JSON.stringify({ bench: 'swarm', ...result }));
-    else printResult(result);
+  const results: Result[] = [];
+  for (const pipeline of options.pipeline) {
+    for (const localSteps of options.localSteps) {
+      const result = await runOne(localSteps, pipeline, options);
+      results.push(result);
+      if (!options.json) printResult(result);
+    }
+  }
+  if (options.json) {
+    console.log(
+      JSON.stringify({
+        bench: 'swarm',
+        tabs: options.tabs,
+        cores: cpus().length,
+        runs: results.map(({ meanUtilisation, minUtilisation, ...r }) => ({
+          utilisationMean: meanUtilisation,
+          utilisationMin: minUtilisation,
+          ...r,
+        })),
+      }),
+    );
+    return;
+  }
+  console.log('| pipeline | L | utilisation mean | min | iterations/s | s to 0.9 | accuracy |');
+  console.log('|----------|--:|-----------------:|----:|-------------:|---------:|---------:|');
+  for (const r of results) {
+    console.log(
+      `| ${(r.pipeline ? 'on' : 'off').padEnd(8)} | ${r.localSteps} | ${pct(r.meanUtilisation).padStart(16)} | ` +
+        `${pct(r.minUtilisation)} | ${r.iterationsPerSecond.toFixed(2).padStart(12)} | ` +
+        `${r.secondsToTarget === null ? '-' : r.secondsToTarget.toFixed(0)} | ${r.accuracy ?? '-'} |`,
+    );
   }
 }

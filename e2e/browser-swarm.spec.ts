@@ -23,11 +23,12 @@
  *    register is written; it is then caught with its proposal waiting for the slow peer's
  *    confirmation. The note says which.
  */
-import { expect, test, type Browser } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import type { WorkerStatus } from '@swarmgrad/worker';
-import { launchBrowser, openTab, untilTraining, type BrowserTab } from './support/browser-swarm.ts';
-import { startCoordinator, until, type CoordinatorProcess } from './support/coordinator.ts';
+import { openTab, untilTraining } from './support/browser-swarm.ts';
+import { until } from './support/coordinator.ts';
 import { saveScreenshot } from './support/screenshots.ts';
+import { useTabSwarm } from './support/tab-swarm.ts';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -36,10 +37,8 @@ const DIMENSION = 101_770;
 const ACCURACY_DEADLINE_MS = 6 * 60_000;
 const MAX_ITERATION_GAP_MS = 20_000;
 
-let coordinator: CoordinatorProcess;
-let browser: Browser;
-const tabs: BrowserTab[] = [];
-let firstDonateAt = 0;
+const swarm = useTabSwarm(job, 4);
+const { tabs } = swarm;
 
 function note(type: string, value: unknown): void {
   const description = typeof value === 'string' ? value : JSON.stringify(value);
@@ -47,28 +46,13 @@ function note(type: string, value: unknown): void {
   test.info().annotations.push({ type, description });
 }
 
-test.beforeAll(async () => {
-  test.setTimeout(180_000);
-  coordinator = await startCoordinator({ job });
-  browser = await launchBrowser(coordinator.url);
-  firstDonateAt = Date.now();
-  for (let i = 0; i < 4; i++) {
-    tabs.push(await openTab(browser, coordinator.url, { name: `tab ${i + 1}` }));
-  }
-});
-
-test.afterAll(async () => {
-  await browser?.close();
-  await coordinator?.stop();
-});
-
 test('four tabs in two clusters train the default MNIST job to 90% held-out accuracy', async () => {
   test.setTimeout(ACCURACY_DEADLINE_MS + 60_000);
   const statuses = await Promise.all(tabs.map((tab) => untilTraining(tab, 120_000)));
   const ids = statuses.map((s) => s.tabId!);
   // two clusters of two, made of exactly our four tabs, each tab linked to its peer
   const placed = await until(async () => {
-    const s = await coordinator.status();
+    const s = await swarm.coordinator.status();
     const live = s.clusters.map((c) => c.members.filter((m) => m.live).map((m) => m.tabId));
     return s.clusters.length === 2 && live.every((m) => m.length === 2) ? live : undefined;
   }, 'two clusters of two');
@@ -91,14 +75,14 @@ test('four tabs in two clusters train the default MNIST job to 90% held-out accu
 
   const reached = await until(
     async () => {
-      const s = await coordinator.status();
+      const s = await swarm.coordinator.status();
       return s.accuracy !== null && s.accuracy >= 0.9 ? s : undefined;
     },
     'held-out accuracy ≥ 0.90',
-    ACCURACY_DEADLINE_MS - (Date.now() - firstDonateAt),
+    ACCURACY_DEADLINE_MS - (Date.now() - swarm.firstDonateAt),
     1000,
   );
-  const seconds = (Date.now() - firstDonateAt) / 1000;
+  const seconds = (Date.now() - swarm.firstDonateAt) / 1000;
   note('accuracy', {
     accuracy: reached.accuracy,
     evaluatedAt: reached.evaluatedAt,
@@ -154,8 +138,8 @@ test('update traffic on the data channels is at most 1.1 bits per parameter per 
 
 test('a tab closed mid-round does not stall the rounds, and a new tab joins and catches up', async () => {
   test.setTimeout(240_000);
-  const dashboard = await browser.newPage();
-  await dashboard.goto(`${coordinator.loopbackUrl}/dashboard`);
+  const dashboard = await swarm.browser.newPage();
+  await dashboard.goto(`${swarm.coordinator.loopbackUrl}/dashboard`);
 
   // iterations as /api/status shows them, polled every 100 ms from here on
   const seen: { at: number; iteration: number }[] = [];
@@ -163,7 +147,7 @@ test('a tab closed mid-round does not stall the rounds, and a new tab joins and 
   const poller = (async () => {
     while (polling) {
       try {
-        const s = await coordinator.status();
+        const s = await swarm.coordinator.status();
         if (seen.length === 0 || seen.at(-1)!.iteration !== s.iteration) {
           seen.push({ at: Date.now(), iteration: s.iteration });
         }
@@ -204,7 +188,7 @@ test('a tab closed mid-round does not stall the rounds, and a new tab joins and 
         return false;
       }
       if (!s.cluster.proposer) return false;
-      const c = await coordinator.status();
+      const c = await swarm.coordinator.status();
       if (c.iteration !== s.iteration || c.quorum.proposed.includes(s.cluster.id)) return false;
       closedAfterAggregating = s.cluster.lastAggregate?.iteration === s.iteration;
       closedIteration = s.iteration!;
@@ -242,16 +226,16 @@ test('a tab closed mid-round does not stall the rounds, and a new tab joins and 
   await until(async () => Date.now() - closedAt > 30_000, '30 s after the close', 40_000, 500);
   const afterClose = seen.filter((e) => e.at >= closedAt);
   expect(afterClose.length).toBeGreaterThan(20);
-  const remaining = (await coordinator.status()).clusters.find((c) => c.id === clusterId);
+  const remaining = (await swarm.coordinator.status()).clusters.find((c) => c.id === clusterId);
   expect(remaining?.members.filter((m) => m.live).map((m) => m.tabId)).toEqual([survivorId]);
 
   // a new tab joins later and takes the vacant seat
-  const newcomer = await openTab(browser, coordinator.url, { name: 'newcomer' });
+  const newcomer = await openTab(swarm.browser, swarm.coordinator.url, { name: 'newcomer' });
   tabs.push(newcomer);
   const joined: WorkerStatus = await untilTraining(newcomer, 120_000);
   const newId = joined.tabId!;
   const seated = await until(async () => {
-    const s = await coordinator.status();
+    const s = await swarm.coordinator.status();
     const home = s.clusters.find((c) => c.members.some((m) => m.tabId === newId && m.live));
     return home ? { clusters: s.clusters.length, home } : undefined;
   }, 'the newcomer to be seated');
@@ -265,9 +249,9 @@ test('a tab closed mid-round does not stall the rounds, and a new tab joins and 
   let steps = joined.steps;
   for (let i = 0; i < 5; i++) {
     await new Promise((r) => setTimeout(r, 2000));
-    const beforeRead = (await coordinator.status()).iteration;
+    const beforeRead = (await swarm.coordinator.status()).iteration;
     const mine = (await newcomer.status())!;
-    const afterRead = (await coordinator.status()).iteration;
+    const afterRead = (await swarm.coordinator.status()).iteration;
     samples.push({ before: beforeRead, tab: mine.iteration, after: afterRead });
     expect(mine.steps).toBeGreaterThan(steps);
     steps = mine.steps;

@@ -8,6 +8,7 @@ export * from './agreement.ts';
 export * from './backup-workers.ts';
 export * from './sdde.ts';
 export * from './curvature.ts';
+export * from './pipeline.ts';
 export * from './parle.ts';
 export * from './quarantine.ts';
 export * from './placement/index.ts';

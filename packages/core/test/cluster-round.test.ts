@@ -13,6 +13,7 @@ import type { QuarantineConfig } from '@swarmgrad/core';
 import {
   ClusterRound,
   decodeRegister,
+  type RegisterExpectations,
   type AggregateResult,
   type ClusterMembership,
   type ClusterProposal,
@@ -492,14 +493,21 @@ describe('decodeRegister (the door for peers’ frames)', () => {
   const jobId = 0xabc;
   const codec = getCodec('one-bit');
   const update = randomVectors(1, 71)[0]!;
-  const frameOf = (iteration: number, slot: number, job = jobId) =>
+  const frameOf = (iteration: number, slot: number, job = jobId, staleness = 0) =>
     encodeToFrame(codec.createEncoder(D, { blockSize: 32 }), update, {
       jobId: job,
       iteration,
       round: 0,
       senderSlot: slot,
+      staleness,
     });
-  const expectations = { jobId, dimension: D, minIteration: 4, maxIteration: 6, senderSlot: 2 };
+  const expectations: RegisterExpectations = {
+    jobId,
+    dimension: D,
+    minIteration: 4,
+    maxIteration: 6,
+    senderSlot: 2,
+  };
 
   it('accepts a good frame and decodes what the codec sent', () => {
     const decoded = decodeRegister(frameOf(5, 2), expectations);
@@ -528,6 +536,17 @@ describe('decodeRegister (the door for peers’ frames)', () => {
     const nan = createAttack('nan').corruptFrame(frameOf(5, 2));
     expect(code(nan)).toBe('non-finite');
     expect(code(nan.subarray(0, 20))).toBe('truncated');
+  });
+
+  it('refuses a pipelined register whose steps began more than the staleness bound ago', () => {
+    const code = (frame: Uint8Array) => {
+      const r = decodeRegister(frame, { ...expectations, maxStaleness: 2 });
+      return r.ok ? 'ok' : r.error.code;
+    };
+    expect(code(frameOf(5, 2, jobId, 2))).toBe('ok');
+    expect(code(frameOf(5, 2, jobId, 3))).toBe('stale');
+    // without a bound (lock-step callers) the tag is not judged
+    expect(decodeRegister(frameOf(5, 2, jobId, 3), expectations).ok).toBe(true);
   });
 });
 

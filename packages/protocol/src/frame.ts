@@ -15,7 +15,11 @@
  *    24    4 blockSize    u32 coordinates per scale block (codec-specific, 0 when unused)
  *    28    4 payloadBytes u32
  *    32    4 checksum     checksum32(payload)
- *    36    4 reserved     0 (keeps the payload 8-byte aligned for zero-copy typed views)
+ *    36    2 staleness    u16 iterations between the base the sender's local steps began on and
+ *                         `iteration` (0 in lock-step; ≥ 1 for a pipelined tab, issue 16)
+ *    38    2 reserved     0 (with staleness, keeps the payload 8-byte aligned for typed views)
+ *
+ * Version 1 frames (bytes 36–39 reserved, zero) still parse, with staleness 0.
  *
  * Parsing never throws: it returns a typed Result with one of the frame error codes.
  */
@@ -23,7 +27,9 @@ import { checksum32 } from './checksum.ts';
 import { fail, ok, type Result } from './errors.ts';
 
 export const FRAME_MAGIC = 0x46554753;
-export const FRAME_VERSION = 1;
+export const FRAME_VERSION = 2;
+/** The oldest frame version still read (version 1: no staleness field). */
+export const OLDEST_FRAME_VERSION = 1;
 export const FRAME_HEADER_BYTES = 40;
 /** Largest frame accepted: 64M parameters of fp32 plus header. Callers pass tighter limits. */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024 + FRAME_HEADER_BYTES;
@@ -60,6 +66,8 @@ export interface FrameHeader {
   senderSlot: number;
   dimension: number;
   blockSize: number;
+  /** Iterations the sender's base was behind `iteration` when its local steps began (0: none). */
+  staleness?: number;
 }
 
 export interface Frame {
@@ -98,6 +106,7 @@ export function allocateFrame(
   view.setUint32(20, header.dimension >>> 0, true);
   view.setUint32(24, header.blockSize >>> 0, true);
   view.setUint32(28, payloadBytes, true);
+  view.setUint16(36, Math.min(0xffff, Math.max(0, Math.floor(header.staleness ?? 0))), true);
   return { bytes, payload: bytes.subarray(FRAME_HEADER_BYTES) };
 }
 
@@ -123,12 +132,16 @@ export function parseFrame(bytes: Uint8Array, limits: ParseLimits = {}): Result<
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== FRAME_MAGIC) return fail('bad-magic', 'not an update frame');
   const version = view.getUint8(4);
-  if (version !== FRAME_VERSION) {
-    return fail('unsupported-version', `frame version ${version}, expected ${FRAME_VERSION}`);
+  if (version < OLDEST_FRAME_VERSION || version > FRAME_VERSION) {
+    return fail(
+      'unsupported-version',
+      `frame version ${version}, expected ${OLDEST_FRAME_VERSION}–${FRAME_VERSION}`,
+    );
   }
   const codec = codecNameOf(view.getUint8(5));
   if (codec === undefined) return fail('unknown-codec', `codec id ${view.getUint8(5)}`);
-  if (view.getUint16(6, true) !== 0 || view.getUint32(36, true) !== 0) {
+  const reservedTail = version === 1 ? view.getUint32(36, true) : view.getUint16(38, true);
+  if (view.getUint16(6, true) !== 0 || reservedTail !== 0) {
     return fail('bad-header', 'reserved header fields must be zero');
   }
   const payloadBytes = view.getUint32(28, true);
@@ -153,6 +166,7 @@ export function parseFrame(bytes: Uint8Array, limits: ParseLimits = {}): Result<
       senderSlot: view.getUint16(18, true),
       dimension: view.getUint32(20, true),
       blockSize: view.getUint32(24, true),
+      staleness: version === 1 ? 0 : view.getUint16(36, true),
       payloadBytes,
       checksum,
     },

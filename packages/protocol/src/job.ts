@@ -164,6 +164,14 @@ export const jobSpecSchema = z
         estimator: 'trimmed-mean',
       }),
     staleness: z.number().int().min(0).max(1000).default(2),
+    /**
+     * Pipelined tabs (issue 16): a tab keeps taking local steps on the newest base it holds
+     * while its register is exchanged and the round runs, and sends the steps made since its
+     * previous register when the next iteration opens (at least `localSteps` of them, at most
+     * PIPELINE_MAX_STEPS_FACTOR × localSteps before it waits). false: lock-step, a tab computes
+     * `localSteps` from each new base and waits for the next.
+     */
+    pipeline: z.boolean().default(false),
     codec: z
       .object({
         name: codecNameSchema.default('one-bit'),

@@ -38,6 +38,7 @@ describe('update frame', () => {
           senderSlot: fc.nat({ max: 0xffff }),
           dimension: fc.nat({ max: 0xffffffff }),
           blockSize: fc.nat({ max: 0xffffffff }),
+          staleness: fc.nat({ max: 0xffff }),
         }),
         fc.uint8Array({ maxLength: 300 }),
         (h, payload) => {
@@ -73,6 +74,32 @@ describe('update frame', () => {
     padded.set(bytes);
     const trailing = parseFrame(padded);
     expect(!trailing.ok && trailing.error.code).toBe('oversized');
+  });
+
+  it('reads version 1 frames (no staleness field) as staleness 0, and holds both reserved tails to zero', () => {
+    const v2 = makeFrame(payload, { ...header, staleness: 3 });
+    const parsed = parseFrame(v2);
+    expect(parsed.ok && parsed.value.header.staleness).toBe(3);
+
+    const v1 = makeFrame(payload);
+    v1[4] = 1;
+    const old = parseFrame(v1);
+    expect(old.ok && old.value.header.staleness).toBe(0);
+    // in version 1 bytes 36–39 are all reserved: a staleness there is a bad header
+    const v1WithStaleness = makeFrame(payload, { ...header, staleness: 3 });
+    v1WithStaleness[4] = 1;
+    const refused = parseFrame(v1WithStaleness);
+    expect(!refused.ok && refused.error.code).toBe('bad-header');
+
+    const reservedSet = makeFrame(payload);
+    reservedSet[38] = 1;
+    const bad = parseFrame(reservedSet);
+    expect(!bad.ok && bad.error.code).toBe('bad-header');
+
+    const tooOld = makeFrame(payload);
+    tooOld[4] = 0;
+    const v0 = parseFrame(tooOld);
+    expect(!v0.ok && v0.error.code).toBe('unsupported-version');
   });
 
   it('rejects a wrong version, a bad magic and an unknown codec with their codes', () => {

@@ -71,3 +71,29 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) =>
 export function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimeout(resolve, Math.max(0, ms)));
 }
+
+/**
+ * Lets the event loop run pending tasks (messages, frames, timers) and comes back at once.
+ * Not setTimeout(0): a browser clamps a timer set from a timer's task to ≥ 4 ms after five
+ * levels, and a tab that yields after every step chains them (4 ms idle a step). A
+ * MessageChannel message is a task without that clamp; Node has setImmediate.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => unknown };
+  if (typeof g.setImmediate === 'function') {
+    return new Promise((resolve) => g.setImmediate!(resolve));
+  }
+  if (typeof MessageChannel === 'function') {
+    return new Promise((resolve) => {
+      const channel = new MessageChannel();
+      // a browser's MessagePort (the DOM's type; setting onmessage starts the port)
+      const port = channel.port1 as unknown as { onmessage: (() => void) | null; close(): void };
+      port.onmessage = () => {
+        port.close();
+        resolve();
+      };
+      channel.port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

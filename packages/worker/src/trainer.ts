@@ -97,26 +97,12 @@ export class Trainer {
       if (partition.count > 0) {
         for (let step = 0; step < settings.steps; step++) {
           if (control.cancelled()) return undefined;
-          const started = performance.now();
-          const batch = this.nextBatch(partition, settings.batchSize);
-          setFlatParameters(this.model, x);
-          const { loss, gradient } = await computeGradientAsync(
-            this.model,
-            this.batchXs,
-            this.batchLabels,
-            batch,
-          );
-          elasticStep(x, gradient, anchor, {
-            learningRate: settings.learningRate,
-            elastic: settings.elastic,
-            ...(velocity ? { momentum: settings.momentum, velocity } : {}),
-          });
-          const ms = performance.now() - started;
-          computeMs += ms;
-          lossSum += loss;
+          const taken = await this.step(x, anchor, velocity, partition, settings);
+          computeMs += taken.ms;
+          lossSum += taken.loss;
           steps++;
-          examples += batch;
-          await control.pace(ms, batch);
+          examples += taken.examples;
+          await control.pace(taken.ms, taken.examples);
         }
       }
       const u = new Float32Array(d);
@@ -125,6 +111,34 @@ export class Trainer {
     }
     if (control.cancelled()) return undefined;
     return { updates, loss: steps > 0 ? lossSum / steps : Number.NaN, steps, examples, computeMs };
+  }
+
+  /**
+   * One step x ← x − η·(g(x) + γ·(x − anchor)) (heavy-ball with `velocity`) on the partition's
+   * next minibatch, in place. A pipelined tab (core pipeline.ts) drives this one step at a time.
+   */
+  async step(
+    x: Float32Array,
+    anchor: Float32Array,
+    velocity: Float32Array | undefined,
+    partition: LocalPartition,
+    settings: Omit<LocalWorkSettings, 'steps'>,
+  ): Promise<{ loss: number; examples: number; ms: number }> {
+    const started = performance.now();
+    const batch = this.nextBatch(partition, settings.batchSize);
+    setFlatParameters(this.model, x);
+    const { loss, gradient } = await computeGradientAsync(
+      this.model,
+      this.batchXs,
+      this.batchLabels,
+      batch,
+    );
+    elasticStep(x, gradient, anchor, {
+      learningRate: settings.learningRate,
+      elastic: settings.elastic,
+      ...(velocity ? { momentum: settings.momentum, velocity } : {}),
+    });
+    return { loss, examples: batch, ms: performance.now() - started };
   }
 
   /** Copies the partition's next minibatch into the batch buffers; returns its size. */

@@ -42,6 +42,7 @@ import {
   type ClusterRoundOptions,
   type CodecEncoder,
   type WindowReport,
+  LocalProgress,
 } from '@swarmgrad/core';
 import {
   hasIterationMagic,
@@ -66,7 +67,15 @@ import { CoordinatorClient, type BaseMoved, type IterationFrameStats } from './c
 import { FaultInjector } from './faults.ts';
 import { Mesh, type LinkConnection, type LinkState, type PeerConstructor } from './mesh.ts';
 import { buildModel, layerParameterCounts, parameterCount } from '@swarmgrad/model';
-import { Emitter, consoleLogger, sleep, systemClock, type Clock, type Logger } from './runtime.ts';
+import {
+  Emitter,
+  consoleLogger,
+  sleep,
+  systemClock,
+  yieldToEventLoop,
+  type Clock,
+  type Logger,
+} from './runtime.ts';
 import { Trainer, codedMessage, robustMessage, type LocalPartition } from './trainer.ts';
 
 export interface WorkerOptions {
@@ -172,6 +181,14 @@ export interface WorkerStatus {
   iteration: number | undefined;
   /** The last iteration this tab computed a register for (-1: none since its seat changed). */
   computedIteration: number;
+  /** Pipelined work (job.pipeline): the last register's staleness and its steps a partition. */
+  pipeline: {
+    enabled: boolean;
+    lastStaleness: number | null;
+    lastSteps: number | null;
+    /** Progress thrown away as older than the job's staleness bound. */
+    staleDropped: number;
+  };
   learningRate: number | undefined;
   steps: number;
   examples: number;
@@ -291,6 +308,12 @@ interface PendingProposal {
 }
 
 const PARTITION_CACHE_LIMIT = 64;
+/**
+ * A pipelined tab stops stepping once every partition holds this many times `localSteps` steps
+ * and the next iteration has not opened: a round that stalls (majority lost) must not grow one
+ * register without bound.
+ */
+export const PIPELINE_MAX_STEPS_FACTOR = 8;
 /** How long a confirm request waits for an input register still on its way. */
 const CONFIRM_WAIT_MS = 3000;
 
@@ -314,6 +337,21 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private readonly partitionCache = new Map<number, PartitionData>();
   private computing: Promise<void> | undefined;
   private computedIteration = -1;
+  /** A pipelined tab's steps since its last register (job.pipeline; core pipeline.ts). */
+  private pipelined:
+    | {
+        progress: LocalProgress;
+        runtime: JobRuntime;
+        key: string;
+        identity: number;
+        velocities: (Float32Array | undefined)[];
+        lossSum: number;
+        lossSteps: number;
+      }
+    | undefined;
+  /** Pipelined progress thrown away as older than the job's staleness bound. */
+  private staleProgressDropped = 0;
+  private lastPipelined: { staleness: number; steps: number } | undefined;
   /** Bumped when the coordinator gives this tab a new identity (forgetIdentity). */
   private identity = 0;
   private fault: FaultInjector | undefined;
@@ -542,6 +580,12 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       phase: client?.welcome ? client.phase : undefined,
       iteration: client?.base ? client.iteration : undefined,
       computedIteration: this.computedIteration,
+      pipeline: {
+        enabled: this.runtime?.job.pipeline ?? false,
+        lastStaleness: this.lastPipelined?.staleness ?? null,
+        lastSteps: this.lastPipelined?.steps ?? null,
+        staleDropped: this.staleProgressDropped,
+      },
       learningRate: client?.welcome ? client.learningRate : undefined,
       steps: this.steps,
       examples: this.examples,
@@ -957,6 +1001,16 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
 
   private kick(): void {
     if (this.computing || !this.canCompute()) return;
+    if (this.runtime!.job.pipeline) {
+      // the loop follows new bases itself and returns only when it must wait (not computing,
+      // or its step budget spent before the next iteration): the events that end the wait kick
+      this.computing = this.computePipelined().finally(() => {
+        this.computing = undefined;
+        this.scheduleStatus();
+      });
+      this.scheduleStatus();
+      return;
+    }
     const iteration = this.client!.iteration;
     if (this.computedIteration === iteration) return;
     this.computing = this.compute(iteration).finally(() => {
@@ -1006,14 +1060,116 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     }
     if (!result || cancelled()) return;
     this.computedIteration = iteration;
-    if (Number.isFinite(result.loss)) {
-      this.trainingLoss =
-        this.trainingLoss === null ? result.loss : 0.8 * this.trainingLoss + 0.2 * result.loss;
+    this.noteLoss(result.loss);
+    this.publishRegister(iteration, placement, result.updates, 0);
+  }
+
+  /**
+   * Pipelined local work (job.pipeline, issue 16): steps one partition at a time on the newest
+   * base held, re-centred on every new base between steps (core pipeline.ts), and publishes the
+   * progress as the register of the open iteration once it holds `localSteps` steps a partition.
+   */
+  private async computePipelined(): Promise<void> {
+    while (this.canCompute()) {
+      const runtime = this.runtime!;
+      const client = this.client!;
+      const job = runtime.job;
+      const partitions = this.data!.partitions;
+      let state = this.pipelined;
+      if (
+        !state ||
+        state.runtime !== runtime ||
+        state.key !== this.placementKey ||
+        state.identity !== this.identity
+      ) {
+        state = this.pipelined = {
+          progress: new LocalProgress(client.base!, client.iteration, partitions.length),
+          runtime,
+          key: this.placementKey,
+          identity: this.identity,
+          velocities: partitions.map(() =>
+            job.optimizer.kind === 'momentum' ? new Float32Array(runtime.dimension) : undefined,
+          ),
+          lossSum: 0,
+          lossSteps: 0,
+        };
+      }
+      const { progress } = state;
+      const iteration = client.iteration;
+      progress.rebase(client.base!, iteration);
+      // partitions without data take no steps (their update is zero, as in lock-step)
+      const stepping = partitions.map((p, j) => ({ p, j })).filter(({ p }) => p.count > 0);
+      const fewest = Math.min(Infinity, ...stepping.map(({ j }) => progress.stepsOf(j)));
+      if (
+        this.computedIteration < iteration &&
+        (stepping.length === 0 || fewest >= job.localSteps)
+      ) {
+        const taken = progress.take(iteration);
+        this.computedIteration = iteration;
+        if (state.lossSteps > 0) this.noteLoss(state.lossSum / state.lossSteps);
+        state.lossSum = 0;
+        state.lossSteps = 0;
+        if (taken.staleness > job.staleness) {
+          // older than the cluster's door accepts (decodeRegister): start again on this base
+          this.staleProgressDropped++;
+          this.computedIteration = iteration - 1;
+          continue;
+        }
+        this.lastPipelined = { staleness: taken.staleness, steps: taken.steps };
+        this.publishRegister(iteration, this.placement!, taken.updates, taken.staleness);
+        continue;
+      }
+      if (stepping.length === 0 || fewest >= PIPELINE_MAX_STEPS_FACTOR * job.localSteps) return;
+      const next = stepping.reduce((a, b) =>
+        progress.stepsOf(b.j) < progress.stepsOf(a.j) ? b : a,
+      );
+      let taken;
+      try {
+        taken = await runtime.trainer.step(
+          progress.parameters(next.j),
+          progress.origin(next.j),
+          state.velocities[next.j],
+          next.p,
+          {
+            batchSize: job.batchSize,
+            learningRate: client.learningRate,
+            elastic: job.elastic,
+            momentum: job.optimizer.kind === 'momentum' ? job.optimizer.momentum : 0,
+          },
+        );
+      } catch (error) {
+        this.logger.error(
+          { error: error instanceof Error ? error.message : String(error) },
+          'local training failed',
+        );
+        this.pipelined = undefined;
+        return;
+      }
+      if (this.pipelined !== state || this.left) continue;
+      progress.recordStep(next.j);
+      state.lossSum += taken.loss;
+      state.lossSteps++;
+      await this.pace(taken.ms, taken.examples);
     }
+  }
+
+  private noteLoss(loss: number): void {
+    if (!Number.isFinite(loss)) return;
+    this.trainingLoss = this.trainingLoss === null ? loss : 0.8 * this.trainingLoss + 0.2 * loss;
+  }
+
+  /** Codes the tab's update(s) as its register of `iteration`, sends it, and writes it locally. */
+  private publishRegister(
+    iteration: number,
+    placement: Placement,
+    updates: Float32Array[],
+    staleness: number,
+  ): void {
+    const runtime = this.runtime!;
     const honest =
       runtime.round.mode === 'coded'
-        ? codedMessage(placement.partitions, result.updates)
-        : robustMessage(result.updates);
+        ? codedMessage(placement.partitions, updates)
+        : robustMessage(updates);
     const message = this.fault
       ? this.fault.corruptUpdate(honest, runtime.round.peerRegisters(), iteration)
       : honest;
@@ -1024,6 +1180,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         iteration,
         round: 0,
         senderSlot: placement.slot,
+        staleness,
       });
     } catch (error) {
       this.logger.error({ error: String(error) }, 'could not code the update (not finite)');
@@ -1070,7 +1227,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       await sleep(this.clock, (ms * (1 - this.throttle)) / this.throttle);
       this.lastYield = this.clock.now();
     } else if (this.clock.now() - this.lastYield > 10) {
-      await sleep(this.clock, 0);
+      await yieldToEventLoop();
       this.lastYield = this.clock.now();
     }
   }
@@ -1114,6 +1271,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       dimension: runtime.dimension,
       minIteration: current - 1,
       maxIteration: current + REGISTERS_AHEAD,
+      maxStaleness: runtime.job.staleness,
       senderSlot: peer.slot,
     });
     if (!decoded.ok) {

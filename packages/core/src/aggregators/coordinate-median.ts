@@ -6,7 +6,9 @@
  * honest box). Needs no knowledge of f. For an even count the two middle values are averaged.
  *
  * Parameters: none (`f` is ignored). Cost O(n² d) worst case with an insertion sort of one
- * n-entry scratch array per coordinate — no per-coordinate allocation.
+ * n-entry scratch array per coordinate — no per-coordinate allocation; 2, 3 and 4 inputs (a
+ * cluster's peers: the quarantine's lag-symmetry reference, every iteration in every tab) take
+ * min/max comparisons without a scratch array (the same values; a zero may differ in sign).
  *
  * Paper: LICM-SGD (Lipschitz-inspired coordinate-wise median), in
  * ../shared/seeds/parle-and-byzantine-filters.md.
@@ -25,6 +27,10 @@ export function coordinateMedianInto(vectors: readonly Float32Array[], out: Floa
     out.set(vectors[0]!);
     return;
   }
+  if (n <= 4) {
+    smallMedianInto(vectors, out);
+    return;
+  }
   const s = new Float64Array(n);
   const lo = (n - 1) >> 1;
   const hi = n >> 1;
@@ -32,6 +38,38 @@ export function coordinateMedianInto(vectors: readonly Float32Array[], out: Floa
     for (let i = 0; i < n; i++) s[i] = vectors[i]![j]!;
     insertionSort(s, n);
     out[j] = (s[lo]! + s[hi]!) / 2;
+  }
+}
+
+/** The median of 2, 3 or 4 values per coordinate: (s[lo] + s[hi]) / 2 of the sorted values. */
+function smallMedianInto(vectors: readonly Float32Array[], out: Float32Array): void {
+  const a = vectors[0]!;
+  const b = vectors[1]!;
+  const d = out.length;
+  if (vectors.length === 2) {
+    for (let j = 0; j < d; j++) out[j] = (a[j]! + b[j]!) / 2;
+    return;
+  }
+  const c = vectors[2]!;
+  if (vectors.length === 3) {
+    for (let j = 0; j < d; j++) {
+      const x = a[j]!;
+      const y = b[j]!;
+      const z = c[j]!;
+      out[j] = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
+    }
+    return;
+  }
+  const e = vectors[3]!;
+  for (let j = 0; j < d; j++) {
+    const w = a[j]!;
+    const x = b[j]!;
+    const y = c[j]!;
+    const z = e[j]!;
+    // the two middle values of four: the larger of the pair minima, the smaller of the maxima
+    const lowPair = Math.max(Math.min(w, x), Math.min(y, z));
+    const highPair = Math.min(Math.max(w, x), Math.max(y, z));
+    out[j] = (Math.min(lowPair, highPair) + Math.max(lowPair, highPair)) / 2;
   }
 }
 

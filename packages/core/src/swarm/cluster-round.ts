@@ -987,6 +987,8 @@ export interface RegisterExpectations {
   /** Accepted iterations: [minIteration, maxIteration]. */
   minIteration: number;
   maxIteration: number;
+  /** The job's staleness bound S: a register whose steps began on an older base is 'stale'. */
+  maxStaleness?: number;
   /** The sender's slot in this tab's placement, when known. */
   senderSlot?: number;
 }
@@ -998,8 +1000,8 @@ export interface DecodedRegister {
 }
 
 /**
- * The door for a peer's register frame (untrusted): parse, job, round, iteration window, sender
- * slot, dimension, codec, finiteness. Never throws; a typed error code otherwise.
+ * The door for a peer's register frame (untrusted): parse, job, round, iteration window,
+ * staleness bound, sender slot, dimension, codec, finiteness. Never throws; a typed error code otherwise.
  */
 export function decodeRegister(
   frame: Uint8Array,
@@ -1020,6 +1022,12 @@ export function decodeRegister(
     return fail(
       'wrong-iteration',
       `register of iteration ${header.iteration}, expected ≤ ${expect.maxIteration}`,
+    );
+  }
+  if (expect.maxStaleness !== undefined && (header.staleness ?? 0) > expect.maxStaleness) {
+    return fail(
+      'stale',
+      `register computed ${header.staleness} iterations behind, staleness bound ${expect.maxStaleness}`,
     );
   }
   if (expect.senderSlot !== undefined && header.senderSlot !== expect.senderSlot) {

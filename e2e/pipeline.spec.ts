@@ -1,0 +1,78 @@
+/**
+ * Issue 16: pipelined tabs in real Chromium over real WebRTC data channels. Four tabs (one
+ * browser context each, the volunteer page, Donate pressed) on the default job with
+ * `pipeline: true` (and `cluster.size: 2`, two clusters, as the browser-swarm spec): every tab
+ * keeps stepping while its register is exchanged and the round runs, so its registers carry
+ * steps taken on the previous base (tagged in the frame: staleness ≥ 1, at most the job's
+ * bound 2) and, when a round outlasts a step, more than one step. Its peers take every register
+ * (none refused as stale), and the swarm reaches 0.90 held-out accuracy within 6 minutes of the
+ * first Donate. Then a tab closes and the iterations go on.
+ */
+import { expect, test } from '@playwright/test';
+import { untilTraining } from './support/browser-swarm.ts';
+import { until } from './support/coordinator.ts';
+import { useTabSwarm } from './support/tab-swarm.ts';
+
+test.describe.configure({ mode: 'serial' });
+
+const job = { name: 'e2e-pipelined', cluster: { size: 2 }, pipeline: true };
+const ACCURACY_DEADLINE_MS = 6 * 60_000;
+
+const swarm = useTabSwarm(job, 4);
+const { tabs } = swarm;
+
+test('four pipelined tabs send registers computed while the round ran and reach 90% held-out accuracy', async () => {
+  test.setTimeout(ACCURACY_DEADLINE_MS + 60_000);
+  await Promise.all(tabs.map((tab) => untilTraining(tab, 120_000)));
+  const seen = tabs.map(() => ({ staleness: new Set<number>(), maxSteps: 0 }));
+  const sample = async () => {
+    const statuses = await Promise.all(tabs.map((tab) => tab.status()));
+    statuses.forEach((s, i) => {
+      const p = s!.pipeline;
+      if (p.lastStaleness !== null) seen[i]!.staleness.add(p.lastStaleness);
+      seen[i]!.maxSteps = Math.max(seen[i]!.maxSteps, p.lastSteps ?? 0);
+    });
+  };
+  const reached = await until(
+    async () => {
+      await sample();
+      const s = await swarm.coordinator.status();
+      return s.accuracy !== null && s.accuracy >= 0.9 ? s : undefined;
+    },
+    'held-out accuracy ≥ 0.90',
+    ACCURACY_DEADLINE_MS - (Date.now() - swarm.firstDonateAt),
+    500,
+  );
+  const note = {
+    accuracy: reached.accuracy,
+    iteration: reached.iteration,
+    secondsSinceFirstDonate: Math.round((Date.now() - swarm.firstDonateAt) / 1000),
+    staleness: seen.map((s) => [...s.staleness].sort()),
+    maxSteps: seen.map((s) => s.maxSteps),
+  };
+  console.log(`pipelined: ${JSON.stringify(note)}`);
+  test.info().annotations.push({ type: 'pipelined', description: JSON.stringify(note) });
+  expect(reached.accuracy).toBeGreaterThanOrEqual(0.9);
+  for (const [i, tab] of tabs.entries()) {
+    const status = (await tab.status())!;
+    expect(status.pipeline.enabled).toBe(true);
+    expect(Math.max(...seen[i]!.staleness)).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...seen[i]!.staleness)).toBeLessThanOrEqual(2);
+    expect(seen[i]!.maxSteps).toBeGreaterThan(1);
+    // its peer took every register: none refused as stale or otherwise
+    expect(status.rejected.total).toBe(0);
+    expect(status.wire.framesReceived).toBeGreaterThan(20);
+    expect(tab.problems).toEqual([]);
+  }
+});
+
+test('a pipelined tab closes and the iterations go on', async () => {
+  test.setTimeout(120_000);
+  const before = (await swarm.coordinator.status()).iteration;
+  await tabs[0]!.close();
+  await until(
+    async () => (await swarm.coordinator.status()).iteration >= before + 20,
+    '20 more iterations after a tab closed',
+    90_000,
+  );
+});

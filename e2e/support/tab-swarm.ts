@@ -1,0 +1,49 @@
+/**
+ * A coordinator and N real tabs (one browser context each, Donate pressed) shared by the tests
+ * of one serial spec file: started in its beforeAll, closed in its afterAll.
+ */
+import { test, type Browser } from '@playwright/test';
+import { launchBrowser, openTab, type BrowserTab } from './browser-swarm.ts';
+import { startCoordinator, type CoordinatorProcess } from './coordinator.ts';
+
+export interface TabSwarm {
+  readonly coordinator: CoordinatorProcess;
+  readonly browser: Browser;
+  readonly tabs: BrowserTab[];
+  /** Date.now() just before the first tab was opened (its Donate). */
+  readonly firstDonateAt: number;
+}
+
+export function useTabSwarm(job: object, count: number): TabSwarm {
+  let coordinator: CoordinatorProcess | undefined;
+  let browser: Browser | undefined;
+  const tabs: BrowserTab[] = [];
+  let firstDonateAt = 0;
+  test.beforeAll(async () => {
+    test.setTimeout(180_000);
+    coordinator = await startCoordinator({ job });
+    browser = await launchBrowser(coordinator.url);
+    firstDonateAt = Date.now();
+    for (let i = 0; i < count; i++) {
+      tabs.push(await openTab(browser, coordinator.url, { name: `tab ${i + 1}` }));
+    }
+  });
+  test.afterAll(async () => {
+    await browser?.close();
+    await coordinator?.stop();
+  });
+  return {
+    get coordinator() {
+      if (!coordinator) throw new Error('the coordinator has not started');
+      return coordinator;
+    },
+    get browser() {
+      if (!browser) throw new Error('the browser has not started');
+      return browser;
+    },
+    tabs,
+    get firstDonateAt() {
+      return firstDonateAt;
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * Pipelined tabs (issue 16) end to end in Node: a real coordinator in-process, three real
+ * workers (TF.js WASM, real WebRTC data channels via @roamhq/wrtc) on a job with
+ * `pipeline: true` and one local step. A pipelined tab keeps stepping while its register is
+ * exchanged and the round runs, so its registers carry steps taken on the previous base
+ * (staleness ≥ 1, tagged in the frame) and, when the round outlasts a step, more than one step;
+ * its peers accept them (staleness bound 2) and the swarm trains.
+ */
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '@swarmgrad/test-support/harness';
+import { connectedLinks, useNodeSwarm } from './support/node-swarm.ts';
+
+const swarm = useNodeSwarm(
+  {
+    cluster: { size: 3, redundancy: 1 },
+    codec: { name: 'one-bit', blockSize: 1024 },
+    optimizer: { learningRate: 0.5 },
+    localSteps: 1,
+    staleness: 2,
+    pipeline: true,
+  },
+  { evaluate: true },
+);
+
+describe('pipelined workers in Node over real WebRTC', () => {
+  it('send registers computed while the round ran (tagged stale by 1, several steps) and train past 0.7', async () => {
+    const workers = [0, 1, 2].map(() => swarm.spawn({ cluster: { minPatienceMs: 600 } }));
+    await Promise.all(workers.map((w) => w.start()));
+    await waitFor(
+      () => workers.every((w) => w.status().cluster?.peers.length === 2 && connectedLinks(w) === 2),
+      'a full mesh',
+      20_000,
+    );
+    const seen = workers.map(() => ({ stale: new Set<number>(), maxSteps: 0 }));
+    const sample = setInterval(() => {
+      workers.forEach((w, i) => {
+        const p = w.status().pipeline;
+        if (p.lastStaleness !== null) seen[i]!.stale.add(p.lastStaleness);
+        seen[i]!.maxSteps = Math.max(seen[i]!.maxSteps, p.lastSteps ?? 0);
+      });
+    }, 20);
+    try {
+      const accuracy = await swarm.accuracyAbove(0.7, 'held-out accuracy above 0.7', 60_000);
+      expect(accuracy).toBeGreaterThan(0.7);
+    } finally {
+      clearInterval(sample);
+    }
+    for (const [i, w] of workers.entries()) {
+      const status = w.status();
+      expect(status.pipeline.enabled).toBe(true);
+      // steps taken on the base before the register's iteration opened
+      expect(Math.max(...seen[i]!.stale)).toBeGreaterThanOrEqual(1);
+      expect(Math.max(...seen[i]!.stale)).toBeLessThanOrEqual(2);
+      // the tab did not wait for the round: some registers hold more than localSteps steps
+      expect(seen[i]!.maxSteps).toBeGreaterThan(1);
+      // its peers took every register: none stale, none refused
+      expect(status.rejected.total).toBe(0);
+      expect(status.wire.framesReceived).toBeGreaterThan(10);
+    }
+  }, 90_000);
+});
