@@ -1305,7 +1305,11 @@ export class Coordinator {
         case 'counted': {
           const p = effect.proposal;
           if (this.shared.distributed) this.heldFrames.set(p.clusterId, p.frame);
-          this.dashboardMetrics.recordAge(effect.age);
+          // a pipelined cluster's registers were computed on an older base still (frame header)
+          const header = parseFrame(p.frame, { maxFrameBytes: p.frame.byteLength });
+          this.dashboardMetrics.recordAge(
+            effect.age + (header.ok ? (header.value.header.staleness ?? 0) : 0),
+          );
           for (const r of p.rejected) {
             this.logEvent(
               'update-rejected',

@@ -5,7 +5,9 @@
  * measures:
  *
  * - delays D: the ages of accepted proposals, iteration − base iteration (the version
- *   difference the threshold S is compared with), the most recent 512;
+ *   difference the threshold S is compared with) plus the staleness of the stalest register
+ *   each aggregates (its frame header: pipelined tabs step on the previous base, issue 16), the
+ *   most recent 512;
  * - E[T]: the mean wall time of the last 32 iterations (one iteration is one task of every
  *   active tab, so λ = n / E[T]);
  * - η: the current learning rate;

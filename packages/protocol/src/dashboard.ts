@@ -74,7 +74,10 @@ export interface DashboardCluster {
 export interface StalenessSummary {
   /** Accepted proposals measured (the most recent ones, bounded). */
   samples: number;
-  /** Ages of accepted proposals in iterations (iteration − base iteration), as counts. */
+  /**
+   * Ages of accepted proposals in iterations (iteration − base iteration, plus the staleness of
+   * the stalest register each aggregates: pipelined tabs), as counts.
+   */
   histogram: { age: number; count: number }[];
   meanAge: number;
   /** Proposals dropped because they were older than the threshold S (all time). */

@@ -1195,7 +1195,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       jobId: runtime.jobId,
     });
     const digest = frameDigest(frame);
-    if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own, digest);
+    if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own, digest, staleness);
     else runtime.round.rejectAtDoor(placement.slot, iteration, 'non-finite');
     if (this.fault?.races && decoded.ok) {
       // a racing tab proposes its own register at once, proposer or not (faults.ts), and again
@@ -1290,6 +1290,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       decoded.value.iteration,
       decoded.value.vector,
       frameDigest(frame),
+      decoded.value.staleness,
     );
     // a peer already computes on a newer base: its iteration frame did not reach this tab yet
     if (decoded.value.iteration > current) this.client?.expectIteration(decoded.value.iteration);
@@ -1368,6 +1369,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         jobId: runtime.jobId,
         clusterId: proposal.clusterId,
         iteration: proposal.iteration,
+        staleness: runtime.round.inputStaleness(proposal.iteration, proposal.inputs),
       });
     } catch (error) {
       this.logger.error({ error: String(error) }, 'could not code the cluster update');
@@ -1431,6 +1433,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
           jobId: runtime.jobId,
           clusterId: request.clusterId,
           iteration: request.iteration,
+          staleness: result.staleness,
         });
         answer = { verdict: 'computed', ...about, digest: frameDigest(frame) };
       } else if (result.reason === 'missing-register' && now < pending.until) {

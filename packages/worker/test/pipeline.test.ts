@@ -57,5 +57,17 @@ describe('pipelined workers in Node over real WebRTC', () => {
       expect(status.rejected.total).toBe(0);
       expect(status.wire.framesReceived).toBeGreaterThan(10);
     }
+    // the proposals carried their registers' staleness to the coordinator: the staleness
+    // panel's measured ages (every proposal here is of the open iteration, age 0 before that)
+    const panel = await waitFor(
+      () => {
+        const summary = swarm.coordinator.status().staleness;
+        return summary && summary.samples > 10 ? summary : undefined;
+      },
+      "the staleness panel's ages",
+      20_000,
+    );
+    expect(panel.histogram.some((h) => h.age >= 1 && h.count > 0)).toBe(true);
+    expect(panel.meanAge).toBeGreaterThan(0.5);
   }, 90_000);
 });

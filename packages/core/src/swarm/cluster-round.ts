@@ -143,6 +143,8 @@ interface Register {
 interface ArchivedRegister {
   vector: Float32Array;
   digest: string;
+  /** The staleness its frame carried (pipelined tabs, core pipeline.ts). */
+  staleness: number;
 }
 
 /** Iterations of registers kept for confirmations (the current one and this many before). */
@@ -157,7 +159,7 @@ const ARCHIVE_ITERATIONS = 4;
 export const REGISTERS_AHEAD = 1000;
 
 export type RecomputeResult =
-  | { ok: true; update: Float32Array }
+  | { ok: true; update: Float32Array; staleness: number }
   | {
       ok: false;
       reason:
@@ -491,7 +493,7 @@ export class ClusterRound {
       if (kept.iteration > iteration) continue;
       this.ahead.delete(slot);
       if (kept.iteration < iteration) continue;
-      this.archiveRegister(iteration, slot, kept.vector, kept.digest);
+      this.archiveRegister(iteration, slot, kept.vector, kept.digest, kept.staleness);
       this.registers.set(slot, { vector: kept.vector, at: this.startedAt });
       this.record.arrivals.set(slot, 0);
     }
@@ -499,16 +501,28 @@ export class ClusterRound {
   }
 
   /** This tab's own register for `iteration` (the value its peers decode). */
-  writeOwn(iteration: number, vector: Float32Array, digest?: string): ReceiveOutcome {
+  writeOwn(
+    iteration: number,
+    vector: Float32Array,
+    digest?: string,
+    staleness = 0,
+  ): ReceiveOutcome {
     if (!this.membership) return 'ignored';
-    return this.receive(this.membership.slot, iteration, vector, digest);
+    return this.receive(this.membership.slot, iteration, vector, digest, staleness);
   }
 
   /**
    * A register write of `slot` for `iteration` (already through the door: decodeRegister).
-   * `digest`: SHA-256 of the frame it came in (default: of the vector's bytes).
+   * `digest`: SHA-256 of the frame it came in (default: of the vector's bytes); `staleness`: the
+   * staleness that frame carried.
    */
-  receive(slot: number, iteration: number, vector: Float32Array, digest?: string): ReceiveOutcome {
+  receive(
+    slot: number,
+    iteration: number,
+    vector: Float32Array,
+    digest?: string,
+    staleness = 0,
+  ): ReceiveOutcome {
     const membership = this.membership;
     const current = this.currentIteration;
     if (!membership || current === undefined) return 'ignored';
@@ -520,11 +534,16 @@ export class ClusterRound {
         return 'duplicate';
       }
       // peers only move forward: one register per slot, the newest
-      this.ahead.set(slot, { iteration, vector, digest: digest ?? vectorDigest(vector) });
+      this.ahead.set(slot, {
+        iteration,
+        vector,
+        digest: digest ?? vectorDigest(vector),
+        staleness,
+      });
       return 'buffered';
     }
     if (iteration >= current - ARCHIVE_ITERATIONS && iteration <= current)
-      this.archiveRegister(iteration, slot, vector, digest);
+      this.archiveRegister(iteration, slot, vector, digest, staleness);
     const now = this.clock.now();
     if (iteration === current) {
       if (this.registers.has(slot)) {
@@ -795,6 +814,7 @@ export class ClusterRound {
     slot: number,
     vector: Float32Array,
     digest: string | undefined,
+    staleness: number,
   ): void {
     let registers = this.archive.get(iteration);
     if (registers === undefined) {
@@ -802,7 +822,24 @@ export class ClusterRound {
       this.archive.set(iteration, registers);
     }
     if (!registers.has(slot))
-      registers.set(slot, { vector, digest: digest ?? vectorDigest(vector) });
+      registers.set(slot, { vector, digest: digest ?? vectorDigest(vector), staleness });
+  }
+
+  /**
+   * The largest staleness among the registers `inputs` names (as archived, digest matching; 0
+   * for one not held): what a proposal of them carries, the same at the proposer and at every
+   * member that recomputes it.
+   */
+  inputStaleness(iteration: number, inputs: readonly ProposalInput[]): number {
+    const archived = this.archive.get(iteration);
+    let staleness = 0;
+    for (const input of inputs) {
+      const held = archived?.get(input.slot);
+      if (held !== undefined && held.digest === input.digest) {
+        staleness = Math.max(staleness, held.staleness);
+      }
+    }
+    return staleness;
   }
 
   /**
@@ -858,7 +895,7 @@ export class ClusterRound {
       const messages = new Map<number, Float32Array>();
       inputs.forEach((input, index) => messages.set(input.slot, vectors[index]!));
       decodeCodedInto(this.code!, membership.clusterSize, slots, messages, update);
-      return { ok: true, update };
+      return { ok: true, update, staleness: this.inputStaleness(iteration, inputs) };
     }
     let aggregator: Aggregator;
     try {
@@ -867,7 +904,7 @@ export class ClusterRound {
       return { ok: false, reason: 'unknown-rule' };
     }
     aggregator.aggregate(vectors, update, { f: rule.f });
-    return { ok: true, update };
+    return { ok: true, update, staleness: this.inputStaleness(iteration, inputs) };
   }
 
   private aggregateRobust(
@@ -996,6 +1033,8 @@ export interface RegisterExpectations {
 export interface DecodedRegister {
   iteration: number;
   senderSlot: number;
+  /** How many iterations before `iteration` the sender's steps began (frame header). */
+  staleness: number;
   vector: Float32Array;
 }
 
@@ -1044,5 +1083,10 @@ export function decodeRegister(
   });
   if (!decoded.ok) return decoded;
   if (!allFinite(vector)) return fail('non-finite', 'decoded register is not finite');
-  return ok({ iteration: header.iteration, senderSlot: header.senderSlot, vector });
+  return ok({
+    iteration: header.iteration,
+    senderSlot: header.senderSlot,
+    staleness: header.staleness ?? 0,
+    vector,
+  });
 }

@@ -39,6 +39,8 @@ export interface ProposalEncoding {
   clusterId: number;
   /** The base iteration the update was computed on. */
   iteration: number;
+  /** The largest staleness of the registers it aggregates (pipelined tabs; default 0). */
+  staleness?: number;
 }
 
 /**
@@ -57,6 +59,7 @@ export function encodeProposal(update: Float32Array, encoding: ProposalEncoding)
     iteration: encoding.iteration,
     round: 0,
     senderSlot: PROPOSAL_SLOT,
+    staleness: encoding.staleness ?? 0,
   });
 }
 
