@@ -21,12 +21,14 @@ import {
   RoundEngine,
   TabRegistry,
   allFinite,
+  decideAutoStaleness,
   decodeFrameInto,
   estimateCurvature,
   frameDigest,
   DEFAULT_STRIKES,
   ProposalDesk,
   planDissemination,
+  stalenessStepScale,
   type ClosedIteration,
   type DeskEffect,
   type PendingProposalState,
@@ -40,6 +42,7 @@ import {
   controlSchema,
   encodeIterationFrame,
   helloSchema,
+  initialStaleness,
   iterationRequestSchema,
   KEPT_ITERATION_FRAMES,
   setIterationSignature,
@@ -64,6 +67,7 @@ import {
   type IterationFrameCounts,
   type QuarantinedTab,
   type JobSpec,
+  type StalenessChoice,
   type Phase,
   type ProposalVerdicts,
   type WireBytesByPath,
@@ -225,6 +229,8 @@ export class Coordinator {
   private phaseValue: Phase = 'waiting';
   private paused = false;
   private learningRateValue: number;
+  /** `staleness: "auto"`: the last choice and why (it also moved the engine's threshold). */
+  private stalenessAuto: StalenessChoice | null = null;
   private closeTimer: NodeJS.Timeout | undefined;
   private closeImmediate: NodeJS.Immediate | undefined;
   private iterationStartedAt = Date.now();
@@ -327,7 +333,7 @@ export class Coordinator {
       blockSize: this.job.codec.blockSize,
       mode: this.job.agreement.mode,
       epsilon: this.job.agreement.epsilon,
-      staleness: this.job.staleness,
+      staleness: initialStaleness(this.job),
       graceMs: this.job.agreement.graceMs,
       trim: this.job.agreement.trim,
       clip: this.job.agreement.clip,
@@ -340,7 +346,28 @@ export class Coordinator {
       ...DEFAULT_STRIKES,
       decode: (frame) => this.decodeUpdate(frame),
       now: () => performance.now(),
+      stepScale: this.stepScale(),
     });
+    if (this.job.staleness === 'auto') {
+      this.dashboardMetrics.onAnalysed = (points, activeTabs) => {
+        // one node decides for all (the lease holder), through the command log
+        if (!this.shared.holdsLease() || !this.shared.available()) return;
+        const decision = decideAutoStaleness(points, activeTabs, this.engine.staleness);
+        const last = this.stalenessAuto;
+        if (!decision.changed && last !== null && last.workers === decision.workers) return;
+        this.submit(
+          this.command({
+            kind: 'control',
+            command: {
+              action: 'set-staleness',
+              threshold: decision.threshold,
+              reason: decision.reason.slice(0, 2000),
+              workers: decision.workers,
+            },
+          }),
+        );
+      };
+    }
     this.shared = new MemoryState((command) => this.apply(command));
     this.limiter = new RateLimiterMemory({
       points: limits.eventBurst,
@@ -1237,7 +1264,9 @@ export class Coordinator {
         baseIteration: decoded.value.iteration,
         // other nodes decode the frame themselves; one process hands the decoded update on
         frame: this.shared.distributed ? Uint8Array.from(frame) : frame,
-        ...(this.shared.distributed ? {} : { update }),
+        ...(this.shared.distributed
+          ? {}
+          : { update, staleness: decoded.value.staleness ?? 0 }),
         digest: frameDigest(frame),
         inputs: meta.data.inputs,
         rejected: meta.data.rejected,
@@ -1246,14 +1275,16 @@ export class Coordinator {
   }
 
   /** A proposal frame of another node (or a snapshot's) decoded, or undefined when it is bad. */
-  private decodeUpdate(frame: Uint8Array): Float32Array | undefined {
+  private decodeUpdate(frame: Uint8Array): { update: Float32Array; staleness: number } | undefined {
     const update = new Float32Array(this.dimension);
     const decoded = decodeFrameInto(frame, update, {
       dimension: this.dimension,
       jobId: this.jobId,
       maxFrameBytes: maxUpdateFrameBytes(this.dimension),
     });
-    return decoded.ok && allFinite(update) ? update : undefined;
+    return decoded.ok && allFinite(update)
+      ? { update, staleness: decoded.value.staleness ?? 0 }
+      : undefined;
   }
 
   /** The rule the tabs ran for a proposal on `baseIteration` (the operator may have changed it). */
@@ -1262,6 +1293,33 @@ export class Coordinator {
     if (before !== undefined && baseIteration < before.until)
       return { name: before.name, f: before.f };
     return { name: this.job.aggregator.name, f: this.job.aggregator.f };
+  }
+
+  /**
+   * The latest SDDE analysis (dashboard.ts); asking may start the next one, whose
+   * recommendation an auto job acts on (onAnalysed).
+   */
+  private stalenessAnalysis(): DashboardStatus['staleness'] {
+    return this.dashboardMetrics.staleness({
+      learningRate: this.learningRateValue,
+      activeTabs: this.registry.connected().length,
+      threshold: this.engine.staleness,
+      dropped: this.engine.staleDropped,
+      auto: this.job.staleness === 'auto',
+      openIterationSeconds: (performance.now() - this.iterationStartedAt) / 1000,
+      // the analysis predicts the swarm as it runs: stale steps shrunk as the desk shrinks them
+      stepScale: this.stepScale(),
+    });
+  }
+
+  /**
+   * The factor a proposal `delay` iterations stale is counted with (job.stalenessStep); every
+   * node reads η (control commands) and h (the held-out data) alike.
+   */
+  private stepScale(): ((delay: number) => number) | undefined {
+    if (this.job.stalenessStep !== 'sdde') return undefined;
+    return (delay) =>
+      stalenessStepScale(delay, this.learningRateValue, this.dashboardMetrics.curvature);
   }
 
   /** Carries out what the proposal desk decided, in its order. */
@@ -1305,11 +1363,8 @@ export class Coordinator {
         case 'counted': {
           const p = effect.proposal;
           if (this.shared.distributed) this.heldFrames.set(p.clusterId, p.frame);
-          // a pipelined cluster's registers were computed on an older base still (frame header)
-          const header = parseFrame(p.frame, { maxFrameBytes: p.frame.byteLength });
-          this.dashboardMetrics.recordAge(
-            effect.age + (header.ok ? (header.value.header.staleness ?? 0) : 0),
-          );
+          this.dashboardMetrics.recordAge(effect.delay);
+          this.dashboardMetrics.recordScale(effect.scale);
           for (const r of p.rejected) {
             this.logEvent(
               'update-rejected',
@@ -1320,6 +1375,9 @@ export class Coordinator {
         }
         case 'stale':
           this.metrics.staleDropped.inc();
+          this.dashboardMetrics.recordAge(effect.delay);
+          // an auto threshold that drops everything must not wait for a close to move
+          if (this.job.staleness === 'auto' && this.shared.holdsLease()) this.stalenessAnalysis();
           break;
         case 'verdict':
           this.metrics.proposalVerdicts.inc({
@@ -1537,6 +1595,8 @@ export class Coordinator {
       iterationSeconds,
       closed.contributors,
     );
+    // an auto job's threshold follows the analysis whether or not a dashboard is watching
+    if (this.job.staleness === 'auto' && this.shared.holdsLease()) this.stalenessAnalysis();
     this.metrics.iteration.set(closed.iteration);
     this.logger.debug(
       {
@@ -1780,6 +1840,21 @@ export class Coordinator {
         if (command.f !== undefined) this.job.aggregator.f = command.f;
         this.placementsDirty = true;
         break;
+      case 'set-staleness':
+        this.engine.setStaleness(command.threshold);
+        this.run(this.desk.retryStale());
+        if (command.reason !== undefined) {
+          this.stalenessAuto = {
+            threshold: command.threshold,
+            workers: command.workers ?? this.registry.connected().length,
+            reason: command.reason,
+            iteration: this.engine.iteration,
+          };
+          // the auto mode's decisions are logged as such, not as an operator's
+          this.logEvent('staleness', `auto: ${command.reason}`);
+          return;
+        }
+        break;
     }
     this.logEvent('control', `operator: ${JSON.stringify(command)}`);
     this.workers?.local.emit('phase', this.effectivePhase());
@@ -1946,8 +2021,11 @@ export class Coordinator {
       aggregator: { ...this.job.aggregator },
       history: this.history.slice(-200),
       pendingProposals: desk.pending,
+      staleProposals: desk.droppedStale ?? [],
       verdicts: desk.verdicts,
       ...(this.previousAggregator ? { previousAggregator: { ...this.previousAggregator } } : {}),
+      staleness: this.engine.staleness,
+      stalenessAuto: this.stalenessAuto,
     };
   }
 
@@ -1983,9 +2061,12 @@ export class Coordinator {
     this.lastEvaluation = this.history.at(-1);
     this.desk.importState({
       pending: state.pendingProposals ?? [],
+      droppedStale: state.staleProposals ?? [],
       ...(state.verdicts ? { verdicts: state.verdicts } : {}),
     });
     this.previousAggregator = state.previousAggregator;
+    if (state.staleness !== undefined) this.engine.setStaleness(state.staleness);
+    this.stalenessAuto = state.stalenessAuto ?? null;
     this.metrics.iteration.set(this.engine.iteration);
     this.metrics.tabs.set(this.registry.connected().length);
   }
@@ -2116,6 +2197,9 @@ export class Coordinator {
         byPath: { ...this.bytesByPath },
       },
       staleDropped: this.engine.staleDropped,
+      stalenessThreshold: this.engine.staleness,
+      stalenessAuto: this.stalenessAuto,
+      stepScaled: { ...this.dashboardMetrics.stepScaled },
       rejected: Object.fromEntries(this.rejectedByCode),
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
       quarantined: this.quarantinedTabs.map((q) => ({ ...q, reportedBy: [...q.reportedBy] })),
@@ -2125,12 +2209,7 @@ export class Coordinator {
       relay: { bytes: this.relayedBytes, pairs: this.relays.relayedPairs },
       iterationFrames: { ...this.iterationFramesSent },
       serverTime: Date.now(),
-      staleness: this.dashboardMetrics.staleness({
-        learningRate: this.learningRateValue,
-        activeTabs: this.registry.connected().length,
-        threshold: this.job.staleness,
-        dropped: this.engine.staleDropped,
-      }),
+      staleness: this.stalenessAnalysis(),
       // several nodes: which node answered, Redis reachable, lease, live nodes
       ...(this.shared.distributed
         ? {
@@ -2209,8 +2288,13 @@ export interface ReplicaState {
   history: EvaluationPoint[];
   /** Proposals waiting for their clusters' confirmations (without their decoded updates). */
   pendingProposals?: PendingProposalState[];
+  /** Proposals of this iteration dropped as stale, offered again if S is raised. */
+  staleProposals?: PendingProposalState[];
   verdicts?: ProposalVerdicts;
   previousAggregator?: { name: JobSpec['aggregator']['name']; f: number; until: number };
+  /** The threshold S enforced, and the auto mode's last choice. */
+  staleness?: number;
+  stalenessAuto?: StalenessChoice | null;
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -4,21 +4,27 @@
  * panel, seed 001's SDDE analysis (packages/core/src/sdde.ts) run on what this coordinator
  * measures:
  *
- * - delays D: the ages of accepted proposals, iteration − base iteration (the version
- *   difference the threshold S is compared with) plus the staleness of the stalest register
- *   each aggregates (its frame header: pipelined tabs step on the previous base, issue 16), the
- *   most recent 512;
+ * - delays D: the delays of proposals, iteration − base iteration plus the staleness of the
+ *   stalest register each aggregates (its frame header: pipelined tabs step on the previous
+ *   base, issue 16) — what the threshold S is compared with — the most recent 512, dropped ones
+ *   included (a sample cut at S could never argue for a larger S);
  * - E[T]: the mean wall time of the last 32 iterations (one iteration is one task of every
  *   active tab, so λ = n / E[T]);
  * - η: the current learning rate;
  * - h: a job-level curvature estimate, fixed at start: core's `estimateCurvature` on the
  *   held-out inputs (packages/core/src/curvature.ts).
  *
- * The analysis runs over candidate tab counts 1–8 then 10, 12, 16, 20, 24, 32 up to max(8, 2·n0)
- * (n0 included) and thresholds 0..max(3, S+1), the measured sample scaled by
- * proportionalDelayModel, at most once every 10 seconds and one root per event-loop turn.
+ * The analysis runs over core's stalenessCandidates (auto jobs: every threshold up to
+ * AUTO_MAX_STALENESS), the measured sample scaled by proportionalDelayModel, at most once every
+ * 10 seconds and one root per event-loop turn; `onAnalysed` hears each recommendation (the
+ * auto mode's decision, staleness-policy.ts).
  */
-import { analyzeStaleness, recommend, type StalenessPoint } from '@swarmgrad/core';
+import {
+  analyzeStaleness,
+  recommend,
+  stalenessCandidates,
+  type StalenessPoint,
+} from '@swarmgrad/core';
 import type { IterationPoint, StalenessSummary } from '@swarmgrad/protocol';
 
 const MAX_AGES = 512;
@@ -33,6 +39,15 @@ export interface StalenessInput {
   activeTabs: number;
   threshold: number;
   dropped: number;
+  /** `staleness: "auto"`: analyse every threshold the auto mode may choose. */
+  auto?: boolean;
+  /**
+   * How long the open iteration has run, seconds: E[T] while no iteration has closed yet (an
+   * auto job whose first threshold drops every proposal must still be able to change it).
+   */
+  openIterationSeconds?: number;
+  /** The step factor a proposal of this delay is counted with (job.stalenessStep 'sdde'). */
+  stepScale?: ((delay: number) => number) | undefined;
 }
 
 export class DashboardMetrics {
@@ -43,16 +58,27 @@ export class DashboardMetrics {
   private analyzing = false;
   private analyzedAt = -Infinity;
   lastMajority: number[] = [];
+  /** Proposals counted with a step factor below 1, and the smallest factor. */
+  stepScaled = { proposals: 0, minScale: null as number | null };
+  /** Hears every finished analysis: its (n, S) grid and the tab count it ran for. */
+  onAnalysed: ((points: readonly StalenessPoint[], activeTabs: number) => void) | undefined;
 
   constructor(
     readonly curvature: number,
     readonly curvatureSource: string,
   ) {}
 
-  /** An accepted proposal built on a base `age` iterations old. */
-  recordAge(age: number): void {
-    this.ages.push(Math.max(0, age));
+  /** A proposal `delay` iterations stale (its age plus its registers' staleness). */
+  recordAge(delay: number): void {
+    this.ages.push(Math.max(0, delay));
     if (this.ages.length > MAX_AGES) this.ages.splice(0, this.ages.length - MAX_AGES);
+  }
+
+  /** A proposal counted with step factor `scale` (staleness-policy.ts). */
+  recordScale(scale: number): void {
+    if (!(scale < 1)) return;
+    this.stepScaled.proposals++;
+    this.stepScaled.minScale = Math.min(this.stepScaled.minScale ?? 1, scale);
   }
 
   recordIteration(point: IterationPoint, seconds: number, majority: number[]): void {
@@ -83,7 +109,8 @@ export class DashboardMetrics {
    * grid (a few hundred ms of root finding with mixed delays).
    */
   staleness(input: StalenessInput): StalenessSummary | null {
-    if (this.ages.length > 0 && this.times.length > 0 && input.activeTabs >= 1) {
+    const timed = this.times.length > 0 || (input.openIterationSeconds ?? 0) > 0;
+    if (this.ages.length > 0 && timed && input.activeTabs >= 1) {
       const now = Date.now();
       const changed =
         this.latest !== undefined &&
@@ -116,16 +143,11 @@ export class DashboardMetrics {
     const ages = this.ages.slice();
     const n0 = input.activeTabs;
     const S = input.threshold;
-    const meanTask = this.times.reduce((a, b) => a + b, 0) / this.times.length;
-    const maxWorkers = Math.min(32, Math.max(8, 2 * n0));
-    const workerCounts = [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20, 24, 32].filter(
-      (n) => n <= maxWorkers,
-    );
-    if (!workerCounts.includes(n0) && n0 <= 32) workerCounts.push(n0);
-    workerCounts.sort((a, b) => a - b);
-    const maxThreshold = Math.min(8, Math.max(3, S + 1));
-    const thresholds = Array.from({ length: maxThreshold + 1 }, (_, i) => i);
-    if (!thresholds.includes(S)) thresholds.push(S);
+    const meanTask =
+      this.times.length > 0
+        ? this.times.reduce((a, b) => a + b, 0) / this.times.length
+        : input.openIterationSeconds!;
+    const { workerCounts, thresholds } = stalenessCandidates(n0, S, input.auto === true);
     const points: StalenessPoint[] = [];
     for (const n of workerCounts) {
       for (const threshold of thresholds) {
@@ -139,6 +161,7 @@ export class DashboardMetrics {
             sampleWorkers: n0,
             workerCounts: [n],
             thresholds: [threshold],
+            stepScale: input.stepScale,
           }),
         );
       }
@@ -146,6 +169,7 @@ export class DashboardMetrics {
     const current = points.find((p) => p.workers === n0 && p.threshold === S);
     if (!current) return null;
     const best = recommend(points);
+    this.onAnalysed?.(points, n0);
     const counts = new Map<number, number>();
     for (const age of ages) counts.set(age, (counts.get(age) ?? 0) + 1);
     return {

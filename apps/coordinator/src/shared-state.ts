@@ -63,6 +63,8 @@ export type Command = CommandHeader &
         frame: Uint8Array;
         /** Decoded by the submitting node (MemoryState only: never serialised). */
         update?: Float32Array;
+        /** Its header's register staleness, with `update` (other nodes read the frame). */
+        staleness?: number;
         /** SHA-256 of the frame (core frameDigest), computed by the submitting node. */
         digest: string;
         inputs: { slot: number; digest: string }[];

@@ -4,7 +4,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
-import { allocateFrame, jobIdOf, PROTOCOL_VERSION, sealFrame } from '@swarmgrad/protocol';
+import {
+  allocateFrame,
+  AUTO_MAX_STALENESS,
+  jobIdOf,
+  PROTOCOL_VERSION,
+  sealFrame,
+  type DashboardStatus,
+} from '@swarmgrad/protocol';
+import { stalenessStepScale } from '@swarmgrad/core';
 import { tabParser } from '@swarmgrad/protocol/socket-parser';
 import type { Coordinator } from '../src/index.ts';
 import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
@@ -233,6 +241,82 @@ describe('coordinator', () => {
     expect(metrics).toMatch(/swarmgrad_stale_proposals_total [1-9]/);
     expect(a.rejections).toEqual([]);
   });
+
+  it('staleness "auto" raises S to the delays it measures, then counts stale proposals with a shrunk step (seed 001)', async () => {
+    const coordinator = await coordinatorWith(
+      {
+        staleness: 'auto',
+        cluster: { size: 1, redundancy: 0 },
+        // η·h·3 ≈ 0.6: a 3-iteration delay is stable, its step shrunk (past 1/e), and taking
+        // the stale 40 % converges faster than dropping them (the SDDE rate, any E[T])
+        optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 },
+      },
+      { minTabs: 5 },
+    );
+    // three fresh tabs close iterations; two declare registers 3 iterations stale, more than
+    // the starting S = 2 accepts
+    for (let i = 0; i < 3; i++) await worker(coordinator.url);
+    const stale = [
+      await worker(coordinator.url, { staleness: 3 }),
+      await worker(coordinator.url, { staleness: 3 }),
+    ];
+    const fullStatus = async (): Promise<DashboardStatus> =>
+      (await (await fetch(`${coordinator.url}/api/status`)).json()) as DashboardStatus;
+    const first = await fullStatus();
+    expect(first.job.staleness).toBe('auto');
+    expect(first.stalenessThreshold).toBe(2);
+    await waitFor(() => coordinator.iteration >= 3, 'iterations', 30_000);
+    expect((await status(coordinator.url)).staleDropped).toBeGreaterThan(0);
+    let s = await fullStatus();
+    await waitFor(
+      async () => {
+        s = await fullStatus();
+        return s.stalenessAuto !== null && s.stalenessThreshold >= 3;
+      },
+      'auto S ≥ 3',
+      40_000,
+    );
+    expect(s.stalenessAuto!.threshold).toBe(s.stalenessThreshold);
+    expect(s.stalenessThreshold).toBeLessThanOrEqual(AUTO_MAX_STALENESS);
+    expect(s.stalenessAuto!.reason).toMatch(/^S 2 → \d+: the fastest stable threshold for 5 tabs/);
+    // the stale tabs' proposals now count, each moved by min(1, 1/(e·η·h·3)) of its size
+    const dropped = s.staleDropped;
+    const h = s.staleness!.curvature;
+    const expected = stalenessStepScale(3, s.learningRate, h);
+    const from = coordinator.iteration;
+    await waitFor(() => coordinator.iteration >= from + 5, '5 more iterations', 30_000);
+    s = await fullStatus();
+    for (const w of stale) expect(w.acks.slice(-3).every((a) => a.ok)).toBe(true);
+    if (expected < 1) {
+      expect(s.stepScaled.proposals).toBeGreaterThan(0);
+      expect(s.stepScaled.minScale).toBeCloseTo(expected, 6);
+    } else {
+      expect(s.stepScaled.proposals).toBe(0);
+    }
+    // a proposal dropped at S = 2 may have been in flight; none once S moved
+    expect(s.staleDropped - dropped).toBeLessThanOrEqual(2);
+    console.log(
+      `auto: S=${s.stalenessThreshold}, h=${h}, η=${s.learningRate}, scale=${expected}, ${s.stalenessAuto!.reason}`,
+    );
+  }, 120_000);
+
+  it('staleness "auto" whose first threshold drops every proposal still moves it, and training starts', async () => {
+    const coordinator = await coordinatorWith(
+      {
+        staleness: 'auto',
+        cluster: { size: 1, redundancy: 0 },
+        optimizer: { kind: 'sgd', learningRate: 0.05, momentum: 0.9 },
+      },
+      { minTabs: 3 },
+    );
+    for (let i = 0; i < 3; i++) await worker(coordinator.url, { staleness: 3 });
+    // nothing closes at S = 2; the drops themselves are measured and analysed
+    await waitFor(() => coordinator.iteration >= 3, 'iterations once S moved', 60_000);
+    const s = (await (await fetch(`${coordinator.url}/api/status`)).json()) as DashboardStatus;
+    expect(s.staleDropped).toBeGreaterThan(0);
+    expect(s.stalenessThreshold).toBeGreaterThanOrEqual(3);
+    expect(s.stalenessAuto?.reason).toMatch(/^S 2 → \d+/);
+  }, 90_000);
 
   it('refuses each kind of malformed event with its code while training goes on', async () => {
     const coordinator = await coordinatorWith(

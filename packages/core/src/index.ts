@@ -7,6 +7,7 @@ export * from './attacks/index.ts';
 export * from './agreement.ts';
 export * from './backup-workers.ts';
 export * from './sdde.ts';
+export * from './staleness-policy.ts';
 export * from './curvature.ts';
 export * from './pipeline.ts';
 export * from './parle.ts';

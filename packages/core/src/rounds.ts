@@ -139,7 +139,7 @@ export class RoundEngine {
     if (options.estimator !== undefined && !AGREEMENT_ESTIMATORS.includes(options.estimator)) {
       throw new RangeError(`unknown agreement estimator ${String(options.estimator)}`);
     }
-    this.options = options;
+    this.options = { ...options };
     this.dimension = options.dimension;
     this.baseParams = Float32Array.from(options.initial);
     this.currentIteration = options.iteration;
@@ -187,8 +187,31 @@ export class RoundEngine {
     this.quorumSince = undefined;
   }
 
-  /** Offers a decoded proposal (already validated as finite and of the right length). */
-  offer(clusterId: number, baseIteration: number, update: Float32Array, now: number): OfferResult {
+  /** The staleness threshold S now enforced. */
+  get staleness(): number {
+    return this.options.staleness;
+  }
+
+  /** A new threshold S (a `staleness: "auto"` job, staleness-policy.ts) for later offers. */
+  setStaleness(threshold: number): void {
+    if (!Number.isInteger(threshold) || threshold < 0)
+      throw new RangeError(`staleness threshold must be an integer ≥ 0, got ${threshold}`);
+    this.options.staleness = threshold;
+  }
+
+  /**
+   * Offers a decoded proposal (already validated as finite and of the right length).
+   * `registerStaleness`: how much older than `baseIteration` the oldest local step of its
+   * registers is (pipelined tabs, frame header); its delay, compared with S, is the proposal's
+   * age plus that.
+   */
+  offer(
+    clusterId: number,
+    baseIteration: number,
+    update: Float32Array,
+    now: number,
+    registerStaleness = 0,
+  ): OfferResult {
     if (!this.clusterIds.includes(clusterId)) {
       return {
         ok: false,
@@ -204,12 +227,13 @@ export class RoundEngine {
       };
     }
     const age = this.currentIteration - baseIteration;
-    if (age > this.options.staleness) {
+    const delay = age + Math.max(0, registerStaleness);
+    if (delay > this.options.staleness) {
       this.staleDropped++;
       return {
         ok: false,
         code: 'stale',
-        message: `proposal ${age} iterations old, staleness threshold is ${this.options.staleness}`,
+        message: `proposal ${delay} iterations stale (${age} since its base), staleness threshold is ${this.options.staleness}`,
       };
     }
     const existing = this.held.get(clusterId);

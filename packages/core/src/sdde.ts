@@ -238,10 +238,18 @@ interface Distribution {
   median: number;
 }
 
-function compress(delays: DelaySample): Distribution {
+/**
+ * Distinct delays with their probabilities; with `gains` (one per delay, in [0, 1]: the step
+ * factor that update was applied with) each probability is scaled by its delays' gains, so
+ * Ĝ(s) = E[g·e^{−sD}] and the weights sum to E[g] ≤ 1.
+ */
+function compress(delays: DelaySample, gains?: DelaySample): Distribution {
   const n = delays.length;
   if (n === 0) throw new RangeError('delay sample is empty');
-  const sorted = Float64Array.from(delays).sort();
+  if (gains !== undefined && gains.length !== n)
+    throw new RangeError('gains must have one entry per delay');
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => delays[x]! - delays[y]!);
+  const sorted = Float64Array.from(order, (i) => delays[i]!);
   if (!(sorted[0]! >= 0) || !Number.isFinite(sorted[n - 1]!)) {
     throw new RangeError('delays must be finite and ≥ 0');
   }
@@ -249,10 +257,12 @@ function compress(delays: DelaySample): Distribution {
   const counts: number[] = [];
   for (let i = 0; i < n; i++) {
     const d = sorted[i]!;
-    if (values.length > 0 && values[values.length - 1] === d) counts[counts.length - 1]!++;
+    const g = gains === undefined ? 1 : gains[order[i]!]!;
+    if (!(g >= 0 && g <= 1)) throw new RangeError(`gain ${g} is not in [0, 1]`);
+    if (values.length > 0 && values[values.length - 1] === d) counts[counts.length - 1]! += g;
     else {
       values.push(d);
-      counts.push(1);
+      counts.push(g);
     }
   }
   let mean = 0;
@@ -478,11 +488,21 @@ function grid(re0: number, re1: number, im0: number, im1: number, nRe: number, n
  * The root of s + a·Ĝ(s) = 0, Ĝ(s) = mean_j exp(−s·D_j), with the largest real part (im ≥ 0).
  * Delays must be finite and ≥ 0; a any finite real. Identical delays are merged, so integer
  * staleness samples are cheap. See the file header for the accuracy and certificate.
+ * `gains` (one per delay, in [0, 1]): the step factor each update was applied with
+ * (staleness-policy.ts), Ĝ(s) = mean_j g_j·exp(−s·D_j).
  */
-export function rightmostRoot(a: number, delays: DelaySample): CharacteristicRoot {
+export function rightmostRoot(
+  a: number,
+  delays: DelaySample,
+  gains?: DelaySample,
+): CharacteristicRoot {
   if (!Number.isFinite(a)) throw new RangeError(`rightmostRoot: a = ${a} is not finite`);
-  const dist = compress(delays);
-  if (dist.max === 0 || a === 0) return { re: -a, im: 0, iterations: 0, certified: true };
+  const dist = compress(delays, gains);
+  if (dist.max === 0 || a === 0) {
+    let total = 0;
+    for (const w of dist.weights) total += w;
+    return { re: -a * total, im: 0, iterations: 0, certified: true };
+  }
   const tau = dist.mean;
   const scale = Math.max(Math.abs(a), 1 / tau);
 
@@ -623,6 +643,11 @@ export interface StalenessInput {
   workerCounts: readonly number[];
   /** Candidate staleness thresholds S (iterations): updates with staleness > S are dropped. */
   thresholds: readonly number[];
+  /**
+   * The step factor an accepted update of this staleness (iterations) is applied with
+   * (staleness-policy.ts `stalenessStepScale`); absent: every update in full.
+   */
+  stepScale?: ((delayIterations: number) => number) | undefined;
 }
 
 export interface StalenessPoint {
@@ -672,12 +697,14 @@ export function analyzeStaleness(input: StalenessInput): StalenessPoint[] {
     for (const S of input.thresholds) {
       if (!(S >= 0)) throw new RangeError(`threshold ${S} is not ≥ 0`);
       const accepted: number[] = [];
+      const gains: number[] = [];
       let sumIt = 0;
       for (let j = 0; j < sample.length; j++) {
         const d = sample[j]!;
         if (!(d >= 0) || !Number.isFinite(d)) throw new RangeError(`delay ${d} is not ≥ 0`);
         if (d <= S) {
           accepted.push(d / lambda);
+          gains.push(input.stepScale === undefined ? 1 : input.stepScale(d));
           sumIt += d;
         }
       }
@@ -686,7 +713,7 @@ export function analyzeStaleness(input: StalenessInput): StalenessPoint[] {
       const root =
         accepted.length === 0
           ? { re: 0, im: 0, iterations: 0, certified: true }
-          : rightmostRoot(a, accepted);
+          : rightmostRoot(a, accepted, input.stepScale === undefined ? undefined : gains);
       const meanIt = accepted.length === 0 ? 0 : sumIt / accepted.length;
       points.push({
         workers: n,
@@ -725,7 +752,11 @@ const fmt = (x: number): string => {
 };
 
 function describe(p: StalenessPoint): string {
-  const osc = p.root.im > 0 ? `, Im=${fmt(p.root.im)} (oscillating)` : '';
+  // Newton leaves a real root with a rounding-size imaginary part
+  const osc =
+    p.root.im > 1e-9 * Math.max(1, Math.abs(p.root.re))
+      ? `, Im=${fmt(p.root.im)} (oscillating)`
+      : '';
   return `Re(root)=${fmt(p.root.re)}${osc}, accepts ${fmt(100 * p.acceptance)}% of updates, a·τ̄=${fmt(p.a * p.meanDelaySeconds)}`;
 }
 

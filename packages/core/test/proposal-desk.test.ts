@@ -15,15 +15,18 @@ const DIMENSION = 8;
 const job = jobSpecSchema.parse({ name: 'desk', cluster: { size: 4 } });
 
 /** Eight tabs in two clusters of four, an engine voting with both, a desk at iteration 0. */
-function setup(tabs = 8) {
+function setup(tabs = 8, stepScale?: (delay: number) => number) {
   const registry = seatedRegistry(job, tabs);
   const engine = fp32Engine({ dimension: DIMENSION, graceMs: 0 });
   engine.setClusters([...registry.liveClusters()]);
   const desk = new ProposalDesk(registry, engine, {
     ...DEFAULT_STRIKES,
     decode: (frame) =>
-      frame.byteLength === DIMENSION * 4 ? new Float32Array(DIMENSION) : undefined,
+      frame.byteLength === DIMENSION * 4
+        ? { update: new Float32Array(DIMENSION), staleness: 0 }
+        : undefined,
     now: () => 0,
+    stepScale,
   });
   desk.startIteration(engine.clusters);
   return { registry, engine, desk };
@@ -263,6 +266,64 @@ describe('ProposalDesk', () => {
     expect(desk.verdicts.silent).toBe(1);
     // nor does a report for another iteration, or against a cluster with a pending proposal
     expect(desk.proposerSilent({ clusterId: c0, iteration: 0, tabId: p0 })).toEqual([]);
+  });
+
+  it("a proposal's delay is its age plus its registers' staleness: past S it is dropped, below S its step is scaled", () => {
+    const { registry, engine, desk } = setup(8, (delay) => 1 / (1 + delay));
+    const [c0, c1] = registry.clusters.map((c) => c.id) as [number, number];
+    const confirmAll = (cluster: number, p: DeskProposal) =>
+      othersOf(registry, cluster, p.tabId).flatMap((tabId) =>
+        desk.confirm({
+          tabId,
+          clusterId: cluster,
+          iteration: 0,
+          proposer: p.tabId,
+          answer: { kind: 'computed', digest: p.digest },
+        }),
+      );
+    // S = 2: registers 3 iterations stale on a fresh base are too old
+    const tooOld = { ...proposal(registry.proposerOf(c0)!, c0, 'old'), staleness: 3 };
+    desk.propose(tooOld);
+    const dropped = confirmAll(c0, tooOld);
+    expect(dropped).toContainEqual(expect.objectContaining({ kind: 'stale', delay: 3 }));
+    expect(engine.proposers()).toEqual([]);
+    // 2 iterations stale: counted at a third of its size
+    const stale = { ...proposal(registry.proposerOf(c1)!, c1, 'ok'), staleness: 2 };
+    desk.propose(stale);
+    const counted = confirmAll(c1, stale).find((e) => e.kind === 'counted');
+    expect(counted).toMatchObject({ age: 0, delay: 2, scale: 1 / 3 });
+    const held = engine.exportState().held.find((h) => h.clusterId === c1)!;
+    expect(held.update[0]).toBeCloseTo(stale.update![0]! / 3, 6);
+    // the desk scaled a copy: the proposal as sent is untouched
+    expect(stale.update![0]).toBe('ok'.length);
+    // a replica taken now keeps the dropped proposal for a retry
+    expect(desk.exportState().droppedStale?.map((p) => p.clusterId)).toEqual([c0]);
+    // S stays 2: nothing to retry; S raised to 3: the dropped proposal counts, once
+    expect(desk.retryStale()).toEqual([]);
+    engine.setStaleness(3);
+    const retried = desk.retryStale();
+    expect(kinds(retried)).toEqual(['counted', 'maybe-close']);
+    expect(retried[0]).toMatchObject({ delay: 3, scale: 1 / 4 });
+    expect(engine.proposers().sort()).toEqual([c0, c1].sort());
+    expect(desk.retryStale()).toEqual([]);
+  });
+
+  it('forgets proposals dropped as stale when the next iteration starts', () => {
+    const { registry, engine, desk } = setup();
+    const c0 = registry.clusters[0]!.id;
+    const p = { ...proposal(registry.proposerOf(c0)!, c0, 'old'), staleness: 5 };
+    desk.propose(p);
+    for (const tabId of othersOf(registry, c0, p.tabId))
+      desk.confirm({
+        tabId,
+        clusterId: c0,
+        iteration: 0,
+        proposer: p.tabId,
+        answer: { kind: 'computed', digest: p.digest },
+      });
+    desk.startIteration(engine.clusters);
+    engine.setStaleness(8);
+    expect(desk.retryStale()).toEqual([]);
   });
 
   it('another node decodes the frame itself; an undecodable one is refused', () => {

@@ -13,6 +13,7 @@ import {
   rightmostRoot,
 } from '../src/sdde.ts';
 import { createRng } from '../src/random.ts';
+import { stalenessStepScale } from '../src/staleness-policy.ts';
 
 const same = (tau: number, n = 5): number[] => Array.from({ length: n }, () => tau);
 
@@ -88,6 +89,50 @@ describe('fixed delay closed form', () => {
 });
 
 describe('rightmostRoot', () => {
+  it('with gains: a delay applied at factor g acts as a·g, and gains of 1 change nothing', () => {
+    for (const [a, tau, g] of [
+      [2, 1, 0.25],
+      [5, 0.3, 0.5],
+      [1, 2, 1],
+    ] as const) {
+      const got = rightmostRoot(a, same(tau), same(g));
+      const want = fixedDelayRoot(a * g, tau);
+      expect(Math.abs(got.re - want.re)).toBeLessThan(1e-6);
+      expect(Math.abs(got.im - want.im)).toBeLessThan(1e-6);
+    }
+    const mixed = [0, 0.1, 0.1, 0.4, 1.2];
+    const plain = rightmostRoot(3, mixed);
+    const ones = rightmostRoot(
+      3,
+      mixed,
+      mixed.map(() => 1),
+    );
+    expect(Math.abs(plain.re - ones.re)).toBeLessThan(1e-9);
+    expect(Math.abs(plain.im - ones.im)).toBeLessThan(1e-9);
+    // no delay at all: s = −a·E[g]
+    expect(rightmostRoot(2, [0, 0], [1, 0.5]).re).toBeCloseTo(-1.5, 12);
+    expect(() => rightmostRoot(1, [1], [1.5])).toThrow(RangeError);
+    expect(() => rightmostRoot(1, [1, 2], [1])).toThrow(RangeError);
+  });
+
+  it('a step shrunk with the delay (staleness-policy.ts) turns a divergent threshold stable', () => {
+    const input = {
+      learningRate: 0.5,
+      curvature: 4,
+      meanTaskTime: 0.065,
+      delays: [3, 3, 3, 3, 3],
+      sampleWorkers: 5,
+      workerCounts: [5],
+      thresholds: [3],
+    };
+    const [plain] = analyzeStaleness(input);
+    const [scaled] = analyzeStaleness({
+      ...input,
+      stepScale: (d: number) => stalenessStepScale(d, input.learningRate, input.curvature),
+    });
+    expect(plain!.stable).toBe(false);
+    expect(scaled!.stable).toBe(true);
+  });
   it('(1) identical delays match W0(−aτ)/τ within 1e-6', () => {
     for (const tau of [0.1, 0.5, 1, 2]) {
       for (let k = 1; k < 60; k++) {

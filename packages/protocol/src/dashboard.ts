@@ -72,11 +72,11 @@ export interface DashboardCluster {
 
 /** Seed 001's staleness analysis as the coordinator runs it on measured delays. */
 export interface StalenessSummary {
-  /** Accepted proposals measured (the most recent ones, bounded). */
+  /** Proposals measured, counted or dropped as stale (the most recent ones, bounded). */
   samples: number;
   /**
-   * Ages of accepted proposals in iterations (iteration − base iteration, plus the staleness of
-   * the stalest register each aggregates: pipelined tabs), as counts.
+   * Their delays in iterations (iteration − base iteration, plus the staleness of the stalest
+   * register each aggregates: pipelined tabs), as counts.
    */
   histogram: { age: number; count: number }[];
   meanAge: number;
@@ -113,6 +113,16 @@ export interface StalenessSummary {
   byWorkers: { workers: number; rate: number; stable: boolean }[];
   /** Server time (ms) of the analysis. */
   computedAt: number;
+}
+
+/** A `staleness: "auto"` decision (core staleness-policy.ts). */
+export interface StalenessChoice {
+  threshold: number;
+  /** The tab count the analysis found fastest (reported; every tab stays active). */
+  workers: number;
+  reason: string;
+  /** The iteration it was made at. */
+  iteration: number;
 }
 
 export interface DashboardData {
@@ -178,6 +188,17 @@ export interface DashboardStatus {
     byPath: WireBytesByPath;
   };
   staleDropped: number;
+  /**
+   * The threshold S enforced now (the job's, an operator's `set-staleness`, or the auto mode's
+   * choice), and, with `staleness: "auto"`, the last choice and why (null before the first).
+   */
+  stalenessThreshold: number;
+  stalenessAuto: StalenessChoice | null;
+  /**
+   * Proposals counted with a shrunk step (seed 001: an update d iterations stale moves the
+   * model by min(1, 1/(e·η·h·d)) of its size), and the smallest factor used.
+   */
+  stepScaled: { proposals: number; minScale: number | null };
   rejected: Record<string, number>;
   uptimeSeconds: number;
   /**
@@ -245,6 +266,7 @@ export type DashboardEventKind =
   | 'tabs-parted'
   | 'checkpoint'
   | 'control'
+  | 'staleness'
   | 'iteration'
   /** Multi-node coordinator: Redis lost or back, the lease moved, a node down. */
   | 'node';

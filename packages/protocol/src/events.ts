@@ -249,6 +249,16 @@ export const controlSchema = z.discriminatedUnion('action', [
     .strict(),
   z
     .object({
+      action: z.literal('set-staleness'),
+      threshold: z.number().int().min(0).max(1000),
+      /** Set by the coordinator's auto mode: why (shown on the dashboard). */
+      reason: z.string().max(2000).optional(),
+      /** The tab count the auto mode's analysis found fastest. */
+      workers: z.number().int().min(1).max(1_000_000).optional(),
+    })
+    .strict(),
+  z
+    .object({
       action: z.literal('set-aggregator'),
       name: aggregatorNameSchema,
       f: z.number().int().min(0).max(15).optional(),

@@ -163,7 +163,19 @@ export const jobSpecSchema = z
         clip: 3,
         estimator: 'trimmed-mean',
       }),
-    staleness: z.number().int().min(0).max(1000).default(2),
+    /**
+     * Threshold S (seed 001): a proposal whose delay — iterations since its base plus its
+     * registers' staleness — exceeds S is dropped. "auto": the coordinator starts at
+     * AUTO_INITIAL_STALENESS and sets S from its SDDE analysis of the delays it measures
+     * (core staleness-policy.ts), between 0 and AUTO_MAX_STALENESS.
+     */
+    staleness: z.union([z.number().int().min(0).max(1000), z.literal('auto')]).default(2),
+    /**
+     * 'sdde': a proposal d iterations stale (age plus its registers' staleness) moves the model
+     * by min(1, 1/(e·η·h·d)) of its size (seed 001's critical damping, core
+     * staleness-policy.ts); 'none': every proposal counts in full.
+     */
+    stalenessStep: z.enum(['sdde', 'none']).default('sdde'),
     /**
      * Pipelined tabs (issue 16): a tab keeps taking local steps on the newest base it holds
      * while its register is exchanged and the round runs, and sends the steps made since its
@@ -233,4 +245,19 @@ export function describeIssues(error: z.ZodError): string[] {
     const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
     return `${path}: ${issue.message}`;
   });
+}
+
+/** The largest threshold `staleness: "auto"` may choose; tabs keep progress up to this age. */
+export const AUTO_MAX_STALENESS = 16;
+/** The threshold an auto job starts with, before the coordinator's first analysis. */
+export const AUTO_INITIAL_STALENESS = 2;
+
+/** The staleness a tab may carry into a register: S, or the most an auto job may choose. */
+export function stalenessLimit(job: Pick<JobSpec, 'staleness'>): number {
+  return job.staleness === 'auto' ? AUTO_MAX_STALENESS : job.staleness;
+}
+
+/** The threshold a job starts with. */
+export function initialStaleness(job: Pick<JobSpec, 'staleness'>): number {
+  return job.staleness === 'auto' ? AUTO_INITIAL_STALENESS : job.staleness;
 }

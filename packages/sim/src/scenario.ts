@@ -140,8 +140,25 @@ export interface Scenario {
     trimFloor?: number | undefined;
     clip?: number | undefined;
   };
-  /** S: a proposal computed on a base more than S iterations old is dropped. */
-  staleness: number;
+  /**
+   * S: a proposal computed on a base more than S iterations old is dropped. 'auto': the job
+   * file's `staleness: "auto"` (issue 16 item 3) — the simulated coordinator starts at core's
+   * AUTO_INITIAL_STALENESS and re-picks S from the SDDE analysis every `autoStaleness.every`
+   * seconds (simulator.ts).
+   */
+  staleness: number | 'auto';
+  /** Only read when `staleness` is 'auto'. */
+  autoStaleness: {
+    /** Simulated seconds between analyses (the real coordinator recomputes every 10 s). */
+    every: number;
+    /** The most recent proposal delays (dropped ones included) and task times analysed. */
+    window: number;
+    /**
+     * h, the Hessian's top eigenvalue the analysis assumes; undefined = the quadratic's largest
+     * eigenvalue (exact there). Other models must set it: the simulator does not estimate it.
+     */
+    curvature: number | undefined;
+  };
   timing: {
     /** Compute time of one local step on one partition, before the worker's slowness factor. */
     compute: TimeDistribution;
@@ -250,6 +267,7 @@ export const defaultScenario: Scenario = {
   backup: { kind: 'static', backups: undefined },
   agreement: { mode: 'majority', epsilon: 1e-4, grace: 0.25, quorum: undefined },
   staleness: 2,
+  autoStaleness: { every: 10, window: 512, curvature: undefined },
   timing: {
     compute: { kind: 'shifted-exponential', shift: 0.05, mean: 0.02 },
     slowFraction: 0,
@@ -336,6 +354,7 @@ export function defineScenario(input: ScenarioInput = {}): Scenario {
     backup,
     agreement: merge(d.agreement, input.agreement),
     staleness: input.staleness ?? d.staleness,
+    autoStaleness: merge(d.autoStaleness, input.autoStaleness),
     timing: merge(d.timing, input.timing),
     churn: merge(d.churn, input.churn),
     byzantine: merge(d.byzantine, input.byzantine),
@@ -409,7 +428,15 @@ function check(s: Scenario): void {
   if (clip !== undefined && !(clip >= 1)) fail('agreement.clip must be ≥ 1 (Infinity: no clip)');
   const floor = s.agreement.trimFloor;
   if (floor !== undefined) int('agreement.trimFloor', floor, 0);
-  int('staleness', s.staleness === Infinity ? 0 : s.staleness, 0);
+  if (s.staleness === 'auto') {
+    const a = s.autoStaleness;
+    positive('autoStaleness.every', a.every);
+    int('autoStaleness.window', a.window, 1);
+    if (a.curvature !== undefined) positive('autoStaleness.curvature', a.curvature);
+    else if (s.model.kind !== 'quadratic') {
+      fail(`staleness 'auto' on a ${s.model.kind} model needs autoStaleness.curvature`);
+    }
+  } else int('staleness', s.staleness === Infinity ? 0 : s.staleness, 0);
   checkDistribution('timing.compute', s.timing.compute);
   checkDistribution('timing.latency', s.timing.latency);
   positive('timing.bandwidth', s.timing.bandwidth);

@@ -29,6 +29,21 @@
  * Messages that arrive after the cluster aggregated are counted in the bytes sent but not
  * computed (the cluster ignores them; their sender's residual is not advanced).
  *
+ * `staleness: 'auto'` (issue 16 item 3; seed 001, ../shared/seeds/async-sgd-sdde-staleness.md):
+ * the coordinator starts at core's AUTO_INITIAL_STALENESS and, at the first proposal on or after
+ * each multiple of `autoStaleness.every` simulated seconds, runs core's `analyzeStaleness` over
+ * `stalenessCandidates(n, S, true)` (n: workers alive and not quarantined) on what it measured —
+ * the delays of the last `window` proposals, dropped ones included (an accepted-only sample would
+ * be cut off at S and could never show that a larger S accepts more), scaled to each candidate n
+ * by core's proportional model, and the mean of the last `window` task times (taken when a task
+ * starts: the simulator draws its length then) — with the scenario's η and h (the quadratic's
+ * top eigenvalue, exact there; the real coordinator uses a held-out estimate, core
+ * curvature.ts). Core's `decideAutoStaleness(points, n, S)` gives the threshold, set on the
+ * RoundEngine before that proposal is offered; every decision is in `stalenessDecisions`. The
+ * worker count the analysis prefers is recorded, not enforced (as in the coordinator). Delays are proposal ages only: simulated workers do not pipeline, so they
+ * carry no register staleness. Guarantee: S stays in [0, AUTO_MAX_STALENESS], and the run
+ * stays deterministic (the analysis reads simulated measurements only).
+ *
  * Guarantees: deterministic for a scenario (same seed, same result, whatever the wall clock or
  * the thread count); simulated time is kept apart from wall time (`wallMs` is reported
  * separately). With `threads` > 1 the content of rounds is computed in worker threads while the
@@ -37,8 +52,12 @@
  * quarantine, fixed membership), so the result is the same.
  */
 import {
+  AUTO_INITIAL_STALENESS,
   WaitRule,
+  analyzeStaleness,
   createGradientCode,
+  decideAutoStaleness,
+  stalenessCandidates,
   type BackupRule,
   type GradientCode,
   RoundEngine,
@@ -79,6 +98,31 @@ export interface Stall {
   quorum: number;
 }
 
+/** One re-pick of S by a `staleness: 'auto'` coordinator. */
+export interface StalenessDecision {
+  /** Simulated seconds. */
+  time: number;
+  iteration: number;
+  /** n0: workers alive and not quarantined, the count the delay sample was measured with. */
+  activeWorkers: number;
+  /** Delays analysed (at most `autoStaleness.window`). */
+  samples: number;
+  meanDelay: number;
+  /** E[T] the analysis used, seconds. */
+  meanTaskTime: number;
+  /** S before and after. */
+  previous: number;
+  threshold: number;
+  /** The worker count the analysis found fastest over all candidates (reported, not enforced). */
+  recommendedWorkers: number;
+  /**
+   * Whether some analysed S was stable for the active count (for any candidate count when the
+   * active one is not among them): without one, core keeps S.
+   */
+  stable: boolean;
+  reason: string;
+}
+
 export interface SimulationResult {
   scenario: Scenario;
   model: string;
@@ -116,6 +160,10 @@ export interface SimulationResult {
   byzantine: string[];
   /** Staleness (iterations) of every proposal at its arrival, dropped ones included. */
   staleness: number[];
+  /** The threshold S the coordinator enforced at the end (an auto job's last choice). */
+  finalStaleness: number;
+  /** `staleness: 'auto'`: every analysis and the S it led to, in time order; else empty. */
+  stalenessDecisions: StalenessDecision[];
   /** How many peers each cluster round waited for (k), in round order. */
   waitCounts: number[];
   /** Mean time of one worker task (download + compute + upload) over all tasks, seconds. */
@@ -256,6 +304,10 @@ class Simulation {
   private readonly waitCounts: number[] = [];
   private taskTimeSum = 0;
   private taskCount = 0;
+  /** Auto staleness: recent task times (only kept when auto), next analysis time, decisions. */
+  private readonly recentTaskTimes: number[] = [];
+  private nextStalenessAt = Infinity;
+  private readonly stalenessDecisions: StalenessDecision[] = [];
   private roundCounter = 0;
 
   constructor(scenario: Scenario, threads: number) {
@@ -281,7 +333,7 @@ class Simulation {
       blockSize: s.proposalCodec.blockSize,
       mode: s.agreement.mode,
       epsilon: s.agreement.epsilon,
-      staleness: s.staleness,
+      staleness: s.staleness === 'auto' ? AUTO_INITIAL_STALENESS : s.staleness,
       graceMs: s.agreement.grace * 1000,
       initial,
       iteration: 0,
@@ -323,6 +375,7 @@ class Simulation {
       this.engine = new ContentEngine(s, this.model, setup);
       this.engine.setBase(0, Float32Array.from(this.coordinator.base));
     }
+    if (s.staleness === 'auto') this.nextStalenessAt = s.autoStaleness.every;
     this.scheduleCrashes();
     for (const w of this.workers) {
       if (w.leaveAt < s.stop.maxTime)
@@ -498,6 +551,8 @@ class Simulation {
       perWorker: this.perWorker,
       byzantine: [...this.byzantine].sort((a, b) => a - b).map((i) => `w${i}`),
       staleness: this.staleness,
+      finalStaleness: this.coordinator.staleness,
+      stalenessDecisions: this.stalenessDecisions,
       waitCounts: this.waitCounts,
       meanTaskTime: this.taskCount > 0 ? this.taskTimeSum / this.taskCount : NaN,
       wallMs: performance.now() - wallStart,
@@ -597,6 +652,12 @@ class Simulation {
       const task = download + compute + upload;
       this.taskTimeSum += task;
       this.taskCount++;
+      if (this.s.staleness === 'auto') {
+        this.recentTaskTimes.push(task);
+        // trimmed in bulk: a shift per task would be O(window) each
+        const window = this.s.autoStaleness.window;
+        if (this.recentTaskTimes.length >= 2 * window) this.recentTaskTimes.splice(0, window);
+      }
       const time = now + task;
       arrivals.push({ worker: w, slot, time: w.leaveAt <= time ? Infinity : time });
     }
@@ -809,6 +870,7 @@ class Simulation {
     now: number,
   ): void {
     this.counters.proposals++;
+    if (now >= this.nextStalenessAt) this.retuneStaleness(now);
     this.staleness.push(this.coordinator.iteration - baseIteration);
     // the engine reads a held update only when it closes the iteration: with threads, the
     // buffer is filled at the flush that precedes every close
@@ -824,6 +886,49 @@ class Simulation {
       if (!outcome.ok && outcome.code === 'not-in-cluster') this.counters.notVoting++;
     }
     this.tryClose(now);
+  }
+
+  /** `staleness: 'auto'`: re-pick S from the SDDE analysis of what was measured (file header). */
+  private retuneStaleness(now: number): void {
+    const auto = this.s.autoStaleness;
+    this.nextStalenessAt = (Math.floor(now / auto.every) + 1) * auto.every;
+    const window = auto.window;
+    const delays = this.staleness.slice(-window);
+    const times = this.recentTaskTimes.slice(-window);
+    let n0 = 0;
+    for (const w of this.workers) if (this.usable(w, now)) n0++;
+    if (delays.length === 0 || times.length === 0 || n0 === 0) return;
+    const meanTaskTime = times.reduce((a, b) => a + b, 0) / times.length;
+    const model = this.s.model;
+    const curvature =
+      auto.curvature ?? (model.kind === 'quadratic' ? Math.max(...model.eigenvalues) : NaN);
+    const previous = this.coordinator.staleness;
+    const points = analyzeStaleness({
+      learningRate: this.s.training.learningRate,
+      curvature,
+      meanTaskTime,
+      delays,
+      sampleWorkers: n0,
+      ...stalenessCandidates(n0, previous, true),
+    });
+    const decision = decideAutoStaleness(points, n0, previous);
+    const candidates = points.some((p) => p.workers === n0)
+      ? points.filter((p) => p.workers === n0)
+      : points;
+    if (decision.changed) this.coordinator.setStaleness(decision.threshold);
+    this.stalenessDecisions.push({
+      time: now,
+      iteration: this.coordinator.iteration,
+      activeWorkers: n0,
+      samples: delays.length,
+      meanDelay: delays.reduce((a, b) => a + b, 0) / delays.length,
+      meanTaskTime,
+      previous,
+      threshold: decision.threshold,
+      recommendedWorkers: decision.workers,
+      stable: candidates.some((p) => p.stable),
+      reason: decision.reason,
+    });
   }
 
   /** Asks the round engine whether to close; `nowMs` is its clock (simulated milliseconds). */

@@ -62,6 +62,8 @@ export interface FakeWorkerOptions {
   confirm?: 'honest' | 'contradict' | 'abstain' | 'silent';
   /** HTTP headers of the connection (a trusted proxy's X-Forwarded-For, in address tests). */
   headers?: Record<string, string>;
+  /** The register staleness its frames declare (a pipelined tab's header field). */
+  staleness?: number;
 }
 
 export class FakeWorker {
@@ -100,6 +102,7 @@ export class FakeWorker {
       learningRate: 0.5,
       batchSize: 64,
       confirm: 'honest',
+      staleness: 0,
       ...options,
     };
     this.socket = io(`${options.url}${WORKER_NAMESPACE}`, {
@@ -273,6 +276,7 @@ export class FakeWorker {
       iteration,
       round: 0,
       senderSlot: this.placement?.slot ?? 0,
+      staleness: this.options.staleness,
     });
   }
 

@@ -47,6 +47,7 @@ import {
 import {
   hasIterationMagic,
   parseFrame,
+  stalenessLimit,
   verifyPartition,
   type DataManifest,
   type PartitionData,
@@ -1109,7 +1110,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         if (state.lossSteps > 0) this.noteLoss(state.lossSum / state.lossSteps);
         state.lossSum = 0;
         state.lossSteps = 0;
-        if (taken.staleness > job.staleness) {
+        if (taken.staleness > stalenessLimit(job)) {
           // older than the cluster's door accepts (decodeRegister): start again on this base
           this.staleProgressDropped++;
           this.computedIteration = iteration - 1;
@@ -1274,7 +1275,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       dimension: runtime.dimension,
       minIteration: current - 1,
       maxIteration: current + REGISTERS_AHEAD,
-      maxStaleness: runtime.job.staleness,
+      maxStaleness: stalenessLimit(runtime.job),
       senderSlot: peer.slot,
     });
     if (!decoded.ok) {

@@ -52,6 +52,8 @@ function describe(command: ControlCommand): string {
       return `Cluster size set to ${command.size} (applies from the next iteration)`;
     case 'set-aggregator':
       return `Aggregator set to ${command.name}${command.f !== undefined ? `, f = ${command.f}` : ''}`;
+    case 'set-staleness':
+      return `Staleness threshold S set to ${command.threshold}`;
   }
 }
 

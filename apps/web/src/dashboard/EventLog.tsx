@@ -26,6 +26,7 @@ const GROUP: Record<DashboardEventKind, Exclude<Filter, 'all'>> = {
   'tabs-parted': 'faults',
   checkpoint: 'checkpoints',
   control: 'operator',
+  staleness: 'operator',
   iteration: 'operator',
   node: 'faults',
 };
@@ -47,6 +48,7 @@ const LABEL: Record<DashboardEventKind, string> = {
   'tabs-parted': 'tabs parted',
   checkpoint: 'checkpoint',
   control: 'operator',
+  staleness: 'staleness S',
   iteration: 'iteration',
   node: 'node',
 };
@@ -68,6 +70,7 @@ const TONE: Record<DashboardEventKind, string> = {
   'tabs-parted': 'info',
   checkpoint: 'info',
   control: 'violet',
+  staleness: 'info',
   iteration: 'muted',
   node: 'warn',
 };

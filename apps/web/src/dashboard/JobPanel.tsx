@@ -32,7 +32,12 @@ export function JobPanel({ status }: { status: DashboardStatus }) {
         ? `majority of clusters, ε = ${formatNumber(job.agreement.epsilon)}, grace ${job.agreement.graceMs} ms`
         : `average of arrived proposals, grace ${job.agreement.graceMs} ms`,
     ],
-    ['Staleness S', `${job.staleness} iterations`],
+    [
+      'Staleness S',
+      job.staleness === 'auto'
+        ? `auto, ${status.stalenessThreshold} iterations now`
+        : `${status.stalenessThreshold} iterations`,
+    ],
     [
       'Codec',
       `${job.codec.name}${job.codec.name.includes('one-bit') ? `, block ${job.codec.blockSize}` : ''}`,

@@ -97,7 +97,14 @@ export function StalenessPanel({ status }: { status: DashboardStatus }) {
           <RateByTabs summary={s} />
         </figure>
       </div>
-      <p className="reason">{s.recommended.reason}</p>
+      {status.stalenessAuto ? (
+        <p className="reason" data-testid="staleness-auto">
+          <strong>Auto S = {status.stalenessAuto.threshold}</strong> (since iteration{' '}
+          {formatInt(status.stalenessAuto.iteration)}): {status.stalenessAuto.reason}
+        </p>
+      ) : (
+        <p className="reason">{s.recommended.reason}</p>
+      )}
       <dl className="facts facts--compact">
         <div>
           <dt>Mean delay</dt>
@@ -126,6 +133,17 @@ export function StalenessPanel({ status }: { status: DashboardStatus }) {
         <div>
           <dt>Dropped</dt>
           <dd>{formatInt(s.dropped)}</dd>
+        </div>
+        <div>
+          <dt title="proposals whose step seed 001's rule shrank, min(1, 1/(e·η·h·d)), and the smallest factor">
+            Steps shrunk
+          </dt>
+          <dd data-testid="step-scaled">
+            {formatInt(status.stepScaled.proposals)}
+            {status.stepScaled.minScale !== null
+              ? ` (min ×${formatNumber(status.stepScaled.minScale)})`
+              : ''}
+          </dd>
         </div>
       </dl>
     </div>

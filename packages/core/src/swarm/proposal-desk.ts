@@ -37,8 +37,16 @@ export interface ProposalDeskOptions {
   refutationsToQuarantine: number;
   /** Proposals without the role within the window that quarantine a tab. */
   racesToQuarantine: number;
-  /** Decodes a proposal's frame when the command carries no decoded update (another node's). */
-  decode: (frame: Uint8Array) => Float32Array | undefined;
+  /**
+   * Decodes a proposal's frame when the command carries no decoded update (another node's):
+   * the update and its header's register staleness.
+   */
+  decode: (frame: Uint8Array) => { update: Float32Array; staleness: number } | undefined;
+  /**
+   * The factor applied to a counted proposal that is `delay` iterations stale (its age plus its
+   * registers' staleness): core's stalenessStepScale. Absent: every proposal counts in full.
+   */
+  stepScale?: ((delay: number) => number) | undefined;
   /** Monotonic milliseconds, for the round engine's grace period. */
   now: () => number;
 }
@@ -71,6 +79,8 @@ export interface DeskProposal {
   frame: Uint8Array;
   /** Decoded already (by the node that received it), or undefined: the desk decodes. */
   update?: Float32Array | undefined;
+  /** Its frame header's register staleness, when `update` is given (pipelined tabs). */
+  staleness?: number | undefined;
   digest: string;
   inputs: ProposalInput[];
   rejected: { slot: number; reason: string }[];
@@ -79,8 +89,9 @@ export interface DeskProposal {
 }
 
 /** A proposal waiting for its cluster's confirmations. */
-export interface PendingProposal extends Omit<DeskProposal, 'update'> {
+export interface PendingProposal extends Omit<DeskProposal, 'update' | 'staleness'> {
   update: Float32Array;
+  staleness: number;
   answers: Map<string, MemberAnswer>;
 }
 
@@ -96,10 +107,13 @@ export type DeskEffect =
   | { kind: 'settle'; proposalId: string; outcome: ProposalOutcome }
   /** The proposer's frame was decoded and is being considered (wire accounting). */
   | { kind: 'received'; proposal: PendingProposal }
-  /** Counted by the round engine, `age` iterations after its base. */
-  | { kind: 'counted'; proposal: PendingProposal; age: number }
-  /** Refused by the round engine as older than the staleness bound. */
-  | { kind: 'stale'; proposal: PendingProposal }
+  /**
+   * Counted by the round engine, `age` iterations after its base; `delay` adds its registers'
+   * staleness, and `scale` is the step factor it was counted with.
+   */
+  | { kind: 'counted'; proposal: PendingProposal; age: number; delay: number; scale: number }
+  /** Refused by the round engine as `delay` iterations stale, more than the threshold S. */
+  | { kind: 'stale'; proposal: PendingProposal; delay: number }
   | { kind: 'verdict'; verdict: keyof ProposalVerdicts }
   | {
       kind: 'event';
@@ -119,13 +133,18 @@ export type DeskEffect =
   | { kind: 'maybe-close' };
 
 /** A pending proposal as it travels between nodes (without its decoded update). */
-export interface PendingProposalState extends Omit<PendingProposal, 'update' | 'answers'> {
+export interface PendingProposalState extends Omit<
+  PendingProposal,
+  'update' | 'staleness' | 'answers'
+> {
   answers: [string, MemberAnswer][];
 }
 
 export interface ProposalDeskState {
   pending: PendingProposalState[];
   verdicts: ProposalVerdicts;
+  /** Confirmed proposals of this iteration the engine dropped as stale (retryStale). */
+  droppedStale?: PendingProposalState[];
 }
 
 export function emptyVerdicts(): ProposalVerdicts {
@@ -134,6 +153,8 @@ export function emptyVerdicts(): ProposalVerdicts {
 
 export class ProposalDesk {
   private readonly pendingByCluster = new Map<number, PendingProposal>();
+  /** Confirmed proposals of this iteration dropped as stale, by cluster (retryStale). */
+  private readonly droppedStale = new Map<number, PendingProposal>();
   /** Tabs that held their cluster's proposer role at some point of the current iteration. */
   private proposersThisIteration = new Set<string>();
   private readonly counts: ProposalVerdicts = emptyVerdicts();
@@ -155,6 +176,7 @@ export class ProposalDesk {
   /** A new iteration: the tabs that hold the proposer role now. */
   startIteration(clusterIds: Iterable<number>): void {
     this.proposersThisIteration = new Set();
+    this.droppedStale.clear();
     for (const id of clusterIds) {
       const proposer = this.registry.proposerOf(id);
       if (proposer !== undefined) this.proposersThisIteration.add(proposer);
@@ -206,13 +228,21 @@ export class ProposalDesk {
         effects,
       };
     }
-    const update = command.update ?? this.options.decode(command.frame);
-    if (update === undefined)
+    const decoded =
+      command.update === undefined
+        ? this.options.decode(command.frame)
+        : { update: command.update, staleness: command.staleness ?? 0 };
+    if (decoded === undefined)
       return {
         outcome: { ok: false, code: 'invalid-message', message: 'undecodable proposal' },
         effects,
       };
-    const pending: PendingProposal = { ...command, update, answers: new Map() };
+    const pending: PendingProposal = {
+      ...command,
+      update: decoded.update,
+      staleness: decoded.staleness,
+      answers: new Map(),
+    };
     effects.push({ kind: 'received', proposal: pending });
     const others = this.confirmingMembers(seat.clusterId).filter((id) => id !== command.tabId);
     const minimumLive = this.registry.minimumLive();
@@ -272,6 +302,25 @@ export class ProposalDesk {
    * The cluster's live members changed (a tab left, or was quarantined): its pending proposal
    * may be decided now. `unless`: not when that tab is the proposer.
    */
+  /**
+   * After the threshold S was raised (an auto job, or the operator): the confirmed proposals of
+   * this iteration that the old S dropped are offered again, so an iteration whose every
+   * proposal was too stale for the old S can close under the new one.
+   */
+  retryStale(): DeskEffect[] {
+    const effects: DeskEffect[] = [];
+    let counted = false;
+    for (const [clusterId, pending] of [...this.droppedStale]) {
+      const delay = this.engine.iteration - pending.baseIteration + pending.staleness;
+      if (delay > this.engine.staleness) continue;
+      this.droppedStale.delete(clusterId);
+      const outcome = this.offer(pending, effects);
+      if (outcome.ok && outcome.counted) counted = true;
+    }
+    if (counted) effects.push({ kind: 'maybe-close' });
+    return effects;
+  }
+
   reconsider(clusterId: number, unless?: string): DeskEffect[] {
     const pending = this.pendingByCluster.get(clusterId);
     if (pending === undefined || pending.tabId === unless) return [];
@@ -320,23 +369,40 @@ export class ProposalDesk {
   }
 
   exportState(): ProposalDeskState {
+    const strip = ({
+      update: _update,
+      staleness: _staleness,
+      answers,
+      ...rest
+    }: PendingProposal) => ({
+      ...rest,
+      answers: [...answers.entries()],
+    });
     return {
-      pending: [...this.pendingByCluster.values()].map(({ update: _update, answers, ...rest }) => ({
-        ...rest,
-        answers: [...answers.entries()],
-      })),
+      pending: [...this.pendingByCluster.values()].map(strip),
       verdicts: { ...this.counts },
+      droppedStale: [...this.droppedStale.values()].map(strip),
     };
   }
 
   /** Replaces the desk's state; pending proposals whose frame does not decode are left out. */
   importState(state: Partial<ProposalDeskState>): void {
-    this.pendingByCluster.clear();
-    for (const p of state.pending ?? []) {
-      const update = this.options.decode(p.frame);
-      if (update === undefined) continue;
-      this.pendingByCluster.set(p.clusterId, { ...p, update, answers: new Map(p.answers) });
-    }
+    // the update and its staleness are read from the frame again (snapshots carry frames)
+    const restore = (into: Map<number, PendingProposal>, list: PendingProposalState[]) => {
+      into.clear();
+      for (const p of list) {
+        const decoded = this.options.decode(p.frame);
+        if (decoded === undefined) continue;
+        into.set(p.clusterId, {
+          ...p,
+          update: decoded.update,
+          staleness: decoded.staleness,
+          answers: new Map(p.answers),
+        });
+      }
+    };
+    restore(this.pendingByCluster, state.pending ?? []);
+    restore(this.droppedStale, state.droppedStale ?? []);
     if (state.verdicts) Object.assign(this.counts, state.verdicts);
   }
 
@@ -425,22 +491,25 @@ export class ProposalDesk {
 
   /** A confirmed proposal (or one from a cluster's only live member) goes to the round engine. */
   private offer(pending: PendingProposal, effects: DeskEffect[]): ProposalOutcome {
+    const age = this.engine.iteration - pending.baseIteration;
+    const delay = age + pending.staleness;
+    const scale = delay > 0 ? (this.options.stepScale?.(delay) ?? 1) : 1;
     const offered = this.engine.offer(
       pending.clusterId,
       pending.baseIteration,
-      pending.update,
+      scale < 1 ? scaled(pending.update, scale) : pending.update,
       this.options.now(),
+      pending.staleness,
     );
     if (!offered.ok) {
-      if (offered.code === 'stale') effects.push({ kind: 'stale', proposal: pending });
+      if (offered.code === 'stale') {
+        effects.push({ kind: 'stale', proposal: pending, delay });
+        if (pending.baseIteration <= this.engine.iteration)
+          this.droppedStale.set(pending.clusterId, pending);
+      }
       return offered;
     }
-    if (offered.counted)
-      effects.push({
-        kind: 'counted',
-        proposal: pending,
-        age: this.engine.iteration - pending.baseIteration,
-      });
+    if (offered.counted) effects.push({ kind: 'counted', proposal: pending, age, delay, scale });
     return { ok: true, counted: offered.counted };
   }
 
@@ -479,4 +548,10 @@ export class ProposalDesk {
     this.counts[verdict]++;
     effects.push({ kind: 'verdict', verdict });
   }
+}
+
+function scaled(update: Float32Array, factor: number): Float32Array {
+  const out = new Float32Array(update.length);
+  for (let i = 0; i < update.length; i++) out[i] = update[i]! * factor;
+  return out;
 }

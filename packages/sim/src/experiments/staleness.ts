@@ -13,14 +13,32 @@
  * a = η·h·λ·p, λ = n/E[T], from the staleness sample measured in that run (the coordinator's
  * online view: timing does not depend on the loss, so the sample says nothing about divergence);
  * stable iff Re < 0 for the top eigenvalue, speed = min over eigenvalues of −Re.
+ *
+ * Second table — `staleness: "auto"` against fixed S (issue 16, item 3): the same scenario at
+ * n ∈ {8, 32, 64} (fixed S ∈ {0, 1, 2, 4, 8, 16, ∞}; the η = 0.05 runs are Table 3's own), at
+ * η = 0.05 and at 4× that step (η = 0.2: there S ≥ 16 diverges from n = 32 on, so stability,
+ * not only the cap AUTO_MAX_STALENESS = 8, bounds auto's choice). --quick runs a subset (n = 8
+ * and 64 at η = 0.05, n = 64 at η = 0.2; S ∈ {0, 4, ∞}). The auto coordinator (simulator.ts)
+ * starts at S = 2 and re-picks S every 10 simulated seconds from core's analysis; h is the
+ * quadratic's top eigenvalue (1), exact here, where the real coordinator uses a held-out
+ * estimate. Every sentence under the table is computed from the runs (`compareAutoWithFixed`):
+ * auto "within" AUTO_TOLERANCE of the best fixed S it could have chosen (S ≤ 8), divergences,
+ * the S it settled on against the measured best.
  */
-import { analyzeStaleness } from '@swarmgrad/core';
+import {
+  AUTO_INITIAL_STALENESS,
+  AUTO_MAX_STALENESS,
+  analyzeStaleness,
+  stalenessCandidates,
+} from '@swarmgrad/core';
 import { logSpectrum } from '../models/quadratic.ts';
 import { heatmap, lineChart } from '../plot.ts';
 import { simulate, type SimulationResult } from '../simulator.ts';
 import {
   describeRun,
   num,
+  pct,
+  ratio,
   table,
   verdict,
   type Experiment,
@@ -49,8 +67,146 @@ interface Cell {
   meanStaleness: number;
 }
 
-function sLabel(S: number): string {
+function sLabel(S: number | 'auto'): string {
   return S === Infinity ? '∞' : String(S);
+}
+
+/**
+ * Table 3's scenario: n one-worker clusters, asynchronous SGD, threshold S (or 'auto'), step η.
+ * The header states the setup; every run of this file goes through here so the tables compare
+ * like with like.
+ */
+function runQuadratic(
+  n: number,
+  S: number | 'auto',
+  learningRate: number,
+  horizon: number,
+): SimulationResult {
+  return simulate({
+    seed: 3,
+    model: { kind: 'quadratic', eigenvalues: EIGENVALUES, noise: 0.01 },
+    workers: n,
+    cluster: { size: 1, rebalance: false },
+    codec: { name: 'fp32' },
+    aggregator: { name: 'mean' },
+    quarantine: { enabled: false },
+    agreement: { mode: 'average', quorum: 1, grace: 0 },
+    staleness: S,
+    training: { learningRate, batchSize: 1 },
+    timing: {
+      compute: { kind: 'shifted-exponential', shift: 0.5, mean: 0.5 },
+      latency: { kind: 'constant', value: 0.005 },
+    },
+    stop: { maxIterations: 40_000, maxTime: horizon, divergeFactor: 1e3 },
+    evalEvery: 5,
+  });
+}
+
+type Outcome = 'converged' | 'diverged' | 'slow';
+
+function outcomeOf(r: SimulationResult): Outcome {
+  return r.diverged ? 'diverged' : r.final.loss <= TARGET ? 'converged' : 'slow';
+}
+
+/** First time the loss was ≤ target; Infinity if never, or if the run diverged. */
+function timeToTarget(r: SimulationResult): number {
+  if (r.diverged) return Infinity;
+  return r.history.find((p) => p.loss <= TARGET)?.time ?? Infinity;
+}
+
+/** How much auto may lose against the best fixed S it could have chosen and still "match" it. */
+export const AUTO_TOLERANCE = 0.25;
+
+export interface ThresholdRun {
+  S: number | 'auto';
+  /** Simulated seconds to the target; Infinity when not reached (or diverged). */
+  time: number;
+  diverged: boolean;
+}
+
+export interface AutoComparison {
+  auto: ThresholdRun;
+  /** Fastest fixed S in [0, maxS]; undefined when none reached the target. */
+  bestInRange: ThresholdRun | undefined;
+  /** Fastest fixed S of all (may be above the auto cap). */
+  bestOverall: ThresholdRun | undefined;
+  /** auto time / best-in-range time (Infinity when auto missed the target, NaN without a best). */
+  ratio: number;
+  /** auto reached the target within (1 + tolerance) × the best in range (or where none did). */
+  within: boolean;
+  /** Fixed thresholds that diverged. */
+  divergedFixed: number[];
+}
+
+/**
+ * Auto against the fixed thresholds of one setting (one η and n): the verdicts under the auto
+ * table are computed from this, never written in.
+ */
+export function compareAutoWithFixed(
+  runs: readonly ThresholdRun[],
+  maxS = AUTO_MAX_STALENESS,
+  tolerance = AUTO_TOLERANCE,
+): AutoComparison {
+  const auto = runs.find((r) => r.S === 'auto');
+  if (auto === undefined) throw new RangeError('compareAutoWithFixed: no auto run');
+  const fixed = runs.filter(
+    (r): r is ThresholdRun & { S: number } => r.S !== 'auto' && Number.isFinite(r.time),
+  );
+  const fastest = (xs: readonly ThresholdRun[]) =>
+    xs.reduce<ThresholdRun | undefined>(
+      (b, r) => (b === undefined || r.time < b.time ? r : b),
+      undefined,
+    );
+  const bestInRange = fastest(fixed.filter((r) => r.S <= maxS));
+  const bestOverall = fastest(fixed);
+  const reached = Number.isFinite(auto.time);
+  const ratioValue = bestInRange === undefined ? NaN : auto.time / bestInRange.time;
+  return {
+    auto,
+    bestInRange,
+    bestOverall,
+    ratio: ratioValue,
+    within:
+      reached && (bestInRange === undefined || auto.time <= (1 + tolerance) * bestInRange.time),
+    divergedFixed: runs
+      .filter((r): r is ThresholdRun & { S: number } => r.S !== 'auto' && r.diverged)
+      .map((r) => r.S),
+  };
+}
+
+/** The S an auto run enforced over time, as one cell: final, range, most frequent, changes. */
+function autoHistory(r: SimulationResult): string {
+  const ds = r.stalenessDecisions;
+  if (ds.length === 0) return `${r.finalStaleness} (no analysis ran)`;
+  const chosen = ds.map((d) => d.threshold);
+  const lo = Math.min(...chosen);
+  const hi = Math.max(...chosen);
+  const changes = ds.filter((d) => d.threshold !== d.previous).length;
+  const range =
+    lo === hi
+      ? `held from ${num(ds[0]!.time, 0)} s on`
+      : `${lo}–${hi}, mostly ${mostFrequent(chosen)}`;
+  return `${r.finalStaleness} (${range}; ${changes} change${changes === 1 ? '' : 's'} in ${ds.length} analyses)`;
+}
+
+/** The most frequent value (ties: the smaller). */
+function mostFrequent(values: readonly number[]): number {
+  const counts = new Map<number, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best = NaN;
+  let bestCount = 0;
+  for (const [v, c] of [...counts.entries()].sort((a, b) => a[0] - b[0])) {
+    if (c > bestCount) {
+      best = v;
+      bestCount = c;
+    }
+  }
+  return best;
+}
+
+function acceptanceOf(r: SimulationResult): number {
+  const { proposals, staleDropped } = r.counters;
+  return proposals > 0 ? 1 - staleDropped / proposals : NaN;
 }
 
 export const stalenessExperiment: Experiment = {
@@ -64,27 +220,10 @@ export const stalenessExperiment: Experiment = {
     const cells: Cell[] = [];
     for (const n of workers) {
       for (const S of thresholds) {
-        const r = simulate({
-          seed: 3,
-          model: { kind: 'quadratic', eigenvalues: EIGENVALUES, noise: 0.01 },
-          workers: n,
-          cluster: { size: 1, rebalance: false },
-          codec: { name: 'fp32' },
-          aggregator: { name: 'mean' },
-          quarantine: { enabled: false },
-          agreement: { mode: 'average', quorum: 1, grace: 0 },
-          staleness: S,
-          training: { learningRate: ETA, batchSize: 1 },
-          timing: {
-            compute: { kind: 'shifted-exponential', shift: 0.5, mean: 0.5 },
-            latency: { kind: 'constant', value: 0.005 },
-          },
-          stop: { maxIterations: 40_000, maxTime: horizon, divergeFactor: 1e3 },
-          evalEvery: 5,
-        });
+        const r = runQuadratic(n, S, ETA, horizon);
         const hit = r.history.find((p) => p.loss <= TARGET);
         const finalRatio = r.final.loss / F0;
-        const outcome = r.diverged ? 'diverged' : r.final.loss <= TARGET ? 'converged' : 'slow';
+        const outcome = outcomeOf(r);
         const sample = r.staleness.length > 0 ? r.staleness : [0];
         let stable = true;
         let rate = Infinity;
@@ -295,6 +434,8 @@ export const stalenessExperiment: Experiment = {
         `(Poisson) approximation of the discrete recursion; its speed is an asymptotic rate, so it ranks ` +
         `configurations rather than predicting seconds (compare the dashed and solid lines), and near the ` +
         `boundary a run can reach the target before a slow instability grows.`,
+      '',
+      autoSection(ctx, horizon, (n, S) => cells.find((c) => c.n === n && c.S === S)?.r),
     ].join('\n');
     return {
       markdown,
@@ -305,3 +446,223 @@ export const stalenessExperiment: Experiment = {
     };
   },
 };
+
+interface AutoSetting {
+  eta: number;
+  n: number;
+  runs: { S: number | 'auto'; r: SimulationResult }[];
+  comparison: AutoComparison;
+}
+
+/**
+ * The auto-against-fixed table and its computed verdicts. `reuse` hands back Table 3's run of
+ * (n, S) at η = ETA when there is one, so those rows are the same runs as Table 3's.
+ */
+function autoSection(
+  ctx: ExperimentContext,
+  horizon: number,
+  reuse: (n: number, S: number) => SimulationResult | undefined,
+): string {
+  const fixed = ctx.quick ? [0, 4, Infinity] : [0, 1, 2, 4, 8, 16, Infinity];
+  const grid = ctx.quick
+    ? [
+        { eta: ETA, workers: [8, 64] },
+        { eta: 4 * ETA, workers: [64] },
+      ]
+    : [
+        { eta: ETA, workers: [8, 32, 64] },
+        { eta: 4 * ETA, workers: [8, 32, 64] },
+      ];
+  const settings: AutoSetting[] = [];
+  for (const { eta, workers } of grid) {
+    for (const n of workers) {
+      const runs: AutoSetting['runs'] = [];
+      for (const S of [...fixed, 'auto' as const]) {
+        const r =
+          (S !== 'auto' && eta === ETA ? reuse(n, S) : undefined) ??
+          runQuadratic(n, S, eta, horizon);
+        if (S === 'auto') {
+          ctx.log(
+            describeRun(`  auto η=${eta} n=${n} final S=${r.finalStaleness}`, r) +
+              ` S over time ${r.stalenessDecisions.map((d) => d.threshold).join('')}`,
+          );
+        }
+        runs.push({ S, r });
+      }
+      const comparison = compareAutoWithFixed(
+        runs.map(({ S, r }) => ({ S, time: timeToTarget(r), diverged: r.diverged })),
+      );
+      settings.push({ eta, n, runs, comparison });
+    }
+  }
+
+  const rows: string[][] = [];
+  for (const { eta, n, runs, comparison } of settings) {
+    const best = comparison.bestInRange;
+    for (const { S, r } of runs) {
+      const t = timeToTarget(r);
+      const last = r.stalenessDecisions[r.stalenessDecisions.length - 1];
+      const recommended = r.stalenessDecisions.map((d) => d.recommendedWorkers);
+      rows.push([
+        String(eta),
+        String(n),
+        S === 'auto' ? '**auto**' : sLabel(S),
+        outcomeOf(r),
+        r.diverged ? 'diverged' : Number.isFinite(t) ? num(t, 1) : `> ${horizon}`,
+        best !== undefined && Number.isFinite(t) ? ratio(t / best.time) : '—',
+        pct(acceptanceOf(r), 0),
+        S === 'auto' ? autoHistory(r) : '—',
+        S === 'auto' && last !== undefined
+          ? Math.min(...recommended) === Math.max(...recommended)
+            ? String(last.recommendedWorkers)
+            : `${Math.min(...recommended)}–${Math.max(...recommended)} (last ${last.recommendedWorkers})`
+          : '—',
+      ]);
+    }
+  }
+
+  const pctTol = Math.round(100 * AUTO_TOLERANCE);
+  const where = (x: AutoSetting) => `η = ${x.eta}, n = ${x.n}`;
+  const withinLines = settings.map((x) => {
+    const c = x.comparison;
+    const best = c.bestInRange;
+    return (
+      `- auto within ${pctTol} % of the best fixed S ≤ ${AUTO_MAX_STALENESS} at ${where(x)}: ` +
+      `**${c.within}** (auto ${Number.isFinite(c.auto.time) ? `${num(c.auto.time, 1)} s` : 'did not reach the target'}` +
+      (best !== undefined
+        ? `, best S = ${sLabel(best.S)}: ${num(best.time, 1)} s, ratio ${ratio(c.ratio)})`
+        : ', no fixed S ≤ 8 reached the target)')
+    );
+  });
+  const autoDiverged = settings.filter((x) => x.comparison.auto.diverged);
+  const fixedDiverged = settings.filter((x) => x.comparison.divergedFixed.length > 0);
+  const autoRun = (x: AutoSetting) => x.runs.find((run) => run.S === 'auto')!.r;
+  const fixedRun = (x: AutoSetting, S: number) => x.runs.find((run) => run.S === S)?.r;
+  const withDefault = settings.filter((x) => fixedRun(x, AUTO_INITIAL_STALENESS) !== undefined);
+  const beatsDefault = withDefault.filter(
+    (x) => timeToTarget(autoRun(x)) < timeToTarget(fixedRun(x, AUTO_INITIAL_STALENESS)!),
+  );
+  const settledOnBest = settings.filter((x) => {
+    const chosen = autoRun(x).stalenessDecisions.map((d) => d.threshold);
+    return chosen.length > 0 && mostFrequent(chosen) === x.comparison.bestInRange?.S;
+  });
+  // where auto held one S from its first analysis on, the fixed run at that S differs from it
+  // only by the start at S = 2: their gap is what the warm-up cost
+  const warmups = settings.flatMap((x) => {
+    const ds = autoRun(x).stalenessDecisions;
+    const held = ds[0]?.threshold;
+    if (held === undefined || ds.some((d) => d.threshold !== held)) return [];
+    const same = fixedRun(x, held);
+    if (same === undefined) return [];
+    return [{ x, held, gap: timeToTarget(autoRun(x)) - timeToTarget(same), at: ds[0]!.time }];
+  });
+  const unsettled = settings.filter((x) => {
+    const ds = autoRun(x).stalenessDecisions;
+    return ds.filter((d) => d.threshold !== d.previous).length > 1;
+  });
+  const capped = settings.filter(
+    (x) =>
+      x.comparison.bestOverall !== undefined &&
+      x.comparison.bestOverall.S !== 'auto' &&
+      x.comparison.bestOverall.S > AUTO_MAX_STALENESS,
+  );
+  const uncovered = [...new Set(settings.map((x) => x.n))].filter(
+    (n) => !stalenessCandidates(n, AUTO_INITIAL_STALENESS, true).workerCounts.includes(n),
+  );
+  const firstAnalysis = Math.min(
+    ...settings.map((x) => autoRun(x).stalenessDecisions[0]?.time ?? Infinity),
+  );
+  const list = (xs: readonly AutoSetting[]) => (xs.length ? xs.map(where).join('; ') : 'none');
+
+  return [
+    `### \`staleness: "auto"\` against fixed S (issue 16, item 3)`,
+    '',
+    `The same scenario and horizon at η = ${ETA} (fixed-S rows: Table 3's runs) and at 4× the step, ` +
+      `η = ${4 * ETA}. The auto coordinator (packages/sim/src/simulator.ts) starts at S = ${AUTO_INITIAL_STALENESS} ` +
+      `and every 10 simulated seconds runs core's \`analyzeStaleness\` over \`stalenessCandidates(n, S, true)\` ` +
+      `(worker counts 1…min(32, max(8, 2·n)), S = 0…${AUTO_MAX_STALENESS}) on what it measured: the last 512 ` +
+      `proposal delays, dropped proposals included, scaled to each candidate n by core's proportional model, and the ` +
+      `mean of the last 512 task times; η as configured and h = 1, the quadratic's top eigenvalue (exact here; the ` +
+      `real coordinator uses a held-out estimate). Core's \`decideAutoStaleness\` gives the S it enforces from ` +
+      `then on; the worker count the analysis prefers ("recommended n") is recorded, not enforced. Time to target counts from t = 0, so it includes ` +
+      `the first ${num(firstAnalysis, 0)} s at S = ${AUTO_INITIAL_STALENESS}. "vs best S ≤ ${AUTO_MAX_STALENESS}": time / ` +
+      `the fastest fixed S auto could have chosen; acceptance: share of proposals not dropped as stale; "S chosen": ` +
+      `the final S (range and most frequent S over the analyses, changes).`,
+    '',
+    table(
+      [
+        'η',
+        'n',
+        'S',
+        'outcome',
+        'time to target (s)',
+        `vs best S ≤ ${AUTO_MAX_STALENESS}`,
+        'acceptance',
+        'S chosen (auto)',
+        'recommended n (auto)',
+      ],
+      rows,
+    ),
+    '',
+    `**Auto against fixed S** (computed from the rows; "within" = at most ${pctTol} % slower):`,
+    '',
+    ...withinLines,
+    `- auto diverged in ${autoDiverged.length} of ${settings.length} settings (${list(autoDiverged)}); a fixed S ` +
+      `diverged in ${fixedDiverged.length} (${
+        fixedDiverged.length
+          ? fixedDiverged
+              .map((x) => `${where(x)}: S = ${x.comparison.divergedFixed.map(sLabel).join(', ')}`)
+              .join('; ')
+          : 'none'
+      }) — auto avoided every divergence a fixed S showed: **${
+        autoDiverged.length === 0 && fixedDiverged.length > 0
+      }**.`,
+    withDefault.length > 0
+      ? `- auto reached the target sooner than the fixed default S = ${AUTO_INITIAL_STALENESS} in ` +
+        `${beatsDefault.length} of ${withDefault.length} settings (${list(beatsDefault)}).`
+      : `- fixed S = ${AUTO_INITIAL_STALENESS} (auto's start) was not run in this mode.`,
+    `- the S auto held most often equals the measured best fixed S ≤ ${AUTO_MAX_STALENESS} in ` +
+      `${settledOnBest.length} of ${settings.length} settings (${list(settledOnBest)}).`,
+    `- the fastest fixed S of all is above auto's cap ${AUTO_MAX_STALENESS} in ${capped.length} of ` +
+      `${settings.length} settings (${
+        capped.length
+          ? capped
+              .map(
+                (x) =>
+                  `${where(x)}: S = ${sLabel(x.comparison.bestOverall!.S)}, auto ${ratio(
+                    timeToTarget(autoRun(x)) / x.comparison.bestOverall!.time,
+                  )} its time`,
+              )
+              .join('; ')
+          : 'none'
+      }).`,
+    warmups.length > 0
+      ? `- where auto held one S from its first analysis on, it reached the target later than the fixed run ` +
+        `at that S by ${warmups
+          .map(
+            (w) =>
+              `${num(w.gap, 1)} s (${where(w.x)}, S = ${w.held}, first analysis at ${num(w.at, 1)} s)`,
+          )
+          .join(
+            '; ',
+          )}: mostly the cost of starting at S = ${AUTO_INITIAL_STALENESS} (the runs' random draws differ too).`
+      : `- auto never held one S throughout.`,
+    `- auto changed S more than once in ${unsettled.length} of ${settings.length} settings` +
+      (unsettled.length
+        ? ` (${unsettled
+            .map(
+              (x) =>
+                `${where(x)}: ${autoRun(x).stalenessDecisions.filter((d) => d.threshold !== d.previous).length} changes`,
+            )
+            .join(
+              '; ',
+            )}). A likely cause, not tested here: the measured delays depend on the S in force (a ` +
+          `larger S accepts more updates, so more land between a read and its write), and each analysis sees the ` +
+          `sample of the previous S.`
+        : '.'),
+    uncovered.length > 0
+      ? `- n = ${uncovered.join(', ')} is not among \`stalenessCandidates\`' worker counts (they stop at 32), ` +
+        `so no analysed point describes the n that runs there.`
+      : `- every n here is among the candidate worker counts.`,
+  ].join('\n');
+}
