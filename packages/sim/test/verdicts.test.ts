@@ -25,7 +25,7 @@ describe("experiments' verdicts come from the numbers", () => {
 describe("the auto-staleness table's verdicts come from the numbers", () => {
   const run = (S: number | 'auto', time: number, diverged = false) => ({ S, time, diverged });
 
-  it('compares auto with the fastest fixed S it could have chosen (S ≤ AUTO_MAX_STALENESS = 16)', () => {
+  it('compares auto with the fastest fixed S it could have chosen (S ≤ AUTO_MAX_STALENESS = 8)', () => {
     const c = compareAutoWithFixed([
       run(2, 100),
       run(8, 50),
