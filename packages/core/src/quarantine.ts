@@ -94,12 +94,18 @@
  * chance of z > b(n) at one look is ≤ e^(−lagZ²/2)·(n₀/n), so over the geometric epochs
  * n₀·2^j it sums to ≤ 2·e^(−lagZ²/2) whatever the run's length (a peeling bound), while a
  * replayer's z grows like √n and crosses it almost as early as lagZ (b = 3.25 at 3.3·n₀).
- * Memory:
- * 2 · lags unit vectors of the update length per worker. Workers whose updates of an iteration
- * are bit-identical (one copies the other: the mimic attack) get no statistic for it and are
- * left out of each other's reference: a copied update weighs double in the aggregate, the
- * model's response to it makes its sender look like a replay, and the honest original was
- * quarantined with its copier. (A cost: colluders that send identical replays escape this test.)
+ * Workers whose updates of an iteration are bit-identical (one copies the other: the mimic
+ * attack) get no statistic for it and are left out of each other's reference: a copied update
+ * weighs double in the aggregate, the model's response to it makes its sender look like a
+ * replay, and the honest original was quarantined with its copier. (A cost: colluders that send
+ * identical replays escape this test.)
+ * Memory: 2 · (lags + 1) vectors of the update length per worker (its last `lags` unit updates
+ * and references, and the pair the next iteration is written into while those are read).
+ * Cost: the test runs in every tab every iteration, and done straightforwardly it took 26–28 %
+ * of a tab's CPU (issue 16). So one sort of the n values of each coordinate serves every
+ * worker's reference (not a median of n − 1 values per worker), and a worker's 2 · lags cosines
+ * take one pass over each kept vector (not one pass per cosine); the results are bit for bit
+ * those of the straightforward computation (test/quarantine-reference.test.ts).
  *
  * Parameters: window (iterations, ≥ 1), threshold (> 0, relative to the median distance; 3 is a
  * sensible start), strikes (≥ 1), floor (absolute lower bound of the scale, default 0 — set it
@@ -109,6 +115,7 @@
  * segments (default: one).
  */
 import type { RejectReason } from './aggregators/aggregator.ts';
+import { insertionSort } from './aggregators/aggregator.ts';
 import { coordinateMedianInto } from './aggregators/coordinate-median.ts';
 import { allFinite, axpy, squaredDistance } from './vector.ts';
 
@@ -187,6 +194,9 @@ interface WorkerState {
   cosines: number[];
   /** Lag-symmetry test: the worker's last `lags` iterations (unit update, unit reference). */
   past: PastIteration[];
+  /** Lag-symmetry test: buffers the next iteration is written into while `past` is read (ones
+   * that fell out of `past`: in steady state a tab allocates nothing per iteration). */
+  spare: PastIteration | undefined;
   /** Lag-symmetry test: the worker's relative statistic so far. */
   lagEvidence: SeriesMean;
 }
@@ -287,18 +297,86 @@ function dot(a: Float32Array, b: Float32Array, from = 0, to = a.length): number 
   return s;
 }
 
-/** `out` = v with each segment [from, to) scaled to unit norm (a zero segment stays zero). */
-function unitSegmentsInto(
-  v: Float32Array,
-  segments: readonly (readonly [number, number])[],
-  out: Float32Array,
-): Float32Array {
-  for (const [from, to] of segments) {
-    const norm = Math.sqrt(dot(v, v, from, to));
-    const inv = norm > 0 ? 1 / norm : 0;
-    for (let i = from; i < to; i++) out[i] = v[i]! * inv;
+/**
+ * out[offset + k] = dot(x, ys[k], from, to), each summed in index order from 0 as `dot` does, so
+ * bit for bit its value. Up to six at a time: one `dot` is bound by the latency of its one chain
+ * of additions, six independent chains over one read of x take little more time than one.
+ */
+function dotsInto(
+  x: Float32Array,
+  ys: readonly Float32Array[],
+  from: number,
+  to: number,
+  out: Float64Array,
+  offset = 0,
+): void {
+  let k = 0;
+  for (; k + 6 <= ys.length; k += 6) {
+    const y0 = ys[k]!;
+    const y1 = ys[k + 1]!;
+    const y2 = ys[k + 2]!;
+    const y3 = ys[k + 3]!;
+    const y4 = ys[k + 4]!;
+    const y5 = ys[k + 5]!;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let s4 = 0;
+    let s5 = 0;
+    for (let i = from; i < to; i++) {
+      const v = x[i]!;
+      s0 += v * y0[i]!;
+      s1 += v * y1[i]!;
+      s2 += v * y2[i]!;
+      s3 += v * y3[i]!;
+      s4 += v * y4[i]!;
+      s5 += v * y5[i]!;
+    }
+    out[offset + k] = s0;
+    out[offset + k + 1] = s1;
+    out[offset + k + 2] = s2;
+    out[offset + k + 3] = s3;
+    out[offset + k + 4] = s4;
+    out[offset + k + 5] = s5;
   }
-  return out;
+  if (k + 4 <= ys.length) {
+    const y0 = ys[k]!;
+    const y1 = ys[k + 1]!;
+    const y2 = ys[k + 2]!;
+    const y3 = ys[k + 3]!;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let i = from; i < to; i++) {
+      const v = x[i]!;
+      s0 += v * y0[i]!;
+      s1 += v * y1[i]!;
+      s2 += v * y2[i]!;
+      s3 += v * y3[i]!;
+    }
+    out[offset + k] = s0;
+    out[offset + k + 1] = s1;
+    out[offset + k + 2] = s2;
+    out[offset + k + 3] = s3;
+    k += 4;
+  }
+  if (k + 2 <= ys.length) {
+    const y0 = ys[k]!;
+    const y1 = ys[k + 1]!;
+    let s0 = 0;
+    let s1 = 0;
+    for (let i = from; i < to; i++) {
+      const v = x[i]!;
+      s0 += v * y0[i]!;
+      s1 += v * y1[i]!;
+    }
+    out[offset + k] = s0;
+    out[offset + k + 1] = s1;
+    k += 2;
+  }
+  if (k < ys.length) out[offset + k] = dot(x, ys[k]!, from, to);
 }
 
 function sameVector(a: Float32Array, b: Float32Array): boolean {
@@ -310,17 +388,126 @@ function sameVector(a: Float32Array, b: Float32Array): boolean {
 
 /** cos(u_a, u_b) for every pair, as a symmetric matrix (the diagonal is 1). */
 function pairwiseCosines(updates: readonly Float32Array[]): number[][] {
-  const norms = updates.map((u) => Math.sqrt(dot(u, u)));
-  const out = updates.map(() => new Array<number>(updates.length).fill(1));
-  for (let a = 0; a < updates.length; a++) {
-    for (let b = a + 1; b < updates.length; b++) {
+  const n = updates.length;
+  // products[a][b − a] = u_a · u_b for b ≥ a: the norms and the upper triangle, row by row
+  const products = updates.map((u, a) => {
+    const row = new Float64Array(n - a);
+    dotsInto(u, updates.slice(a), 0, u.length, row);
+    return row;
+  });
+  const norms = products.map((row) => Math.sqrt(row[0]!));
+  const out = updates.map(() => new Array<number>(n).fill(1));
+  for (let a = 0; a < n; a++) {
+    for (let b = a + 1; b < n; b++) {
       const norm = norms[a]! * norms[b]!;
-      const c = norm > 0 ? dot(updates[a]!, updates[b]!) / norm : 0;
+      const c = norm > 0 ? products[a]![b - a]! / norm : 0;
       out[a]![b] = c;
       out[b]![a] = c;
     }
   }
   return out;
+}
+
+/**
+ * A float32's bits as a signed integer that orders like the float (−0 just below +0): flipping
+ * the magnitude bits of a negative reverses the order of the negatives. Its own inverse.
+ */
+function ordered(bits: number): number {
+  return bits ^ ((bits >> 31) & 0x7fffffff);
+}
+
+/** −1 when a < b, else 0, for int32 a and b: the sign of a − b, corrected for overflow. */
+function lessMask(a: number, b: number): number {
+  const d = (a - b) | 0;
+  return (d ^ ((a ^ b) & (a ^ d))) >> 31;
+}
+
+function bitsOf(v: Float32Array): Int32Array {
+  return new Int32Array(v.buffer, v.byteOffset, v.length);
+}
+
+/**
+ * outs[t] = the coordinate median of every vector but vectors[t] (n ≥ 3), the values
+ * `coordinateMedianInto` gives over those n − 1 (a zero may differ in sign, which no cosine
+ * sees). The lag-symmetry test needs all n every iteration; computed apart, they sorted n − 1
+ * values n times per coordinate, where one sort of the n values serves them all.
+ */
+function leaveOneOutMediansInto(
+  vectors: readonly Float32Array[],
+  outs: readonly Float32Array[],
+): void {
+  const n = vectors.length;
+  const d = outs[0]!.length;
+  if (n === 3) {
+    const [a, b, c] = vectors as [Float32Array, Float32Array, Float32Array];
+    const [oa, ob, oc] = outs as [Float32Array, Float32Array, Float32Array];
+    for (let j = 0; j < d; j++) {
+      const x = a[j]!;
+      const y = b[j]!;
+      const z = c[j]!;
+      oa[j] = (y + z) / 2;
+      ob[j] = (x + z) / 2;
+      oc[j] = (x + y) / 2;
+    }
+    return;
+  }
+  if (n === 4) {
+    medianOfOthersOfFour(vectors, outs);
+    return;
+  }
+  // Leaving out the value at rank r of the sorted s moves the ranks above r down by one, so
+  // the others' middle values are s[lo + 1], s[hi + 1] when r ≤ lo, s[lo], s[hi + 1] when
+  // lo < r ≤ hi and s[lo], s[hi] above (lo, hi: the middle ranks of n − 1 values). Leaving out
+  // another of equal values leaves the same values, so a value's first rank will do.
+  const lo = (n - 2) >> 1;
+  const hi = (n - 1) >> 1;
+  const sorted = new Float64Array(n);
+  for (let j = 0; j < d; j++) {
+    for (let i = 0; i < n; i++) sorted[i] = vectors[i]![j]!;
+    insertionSort(sorted, n);
+    const low = sorted[lo]!;
+    const high = sorted[hi]!;
+    const ifBelow = (sorted[lo + 1]! + sorted[hi + 1]!) / 2;
+    const ifBetween = (low + sorted[hi + 1]!) / 2;
+    const ifAbove = (low + high) / 2;
+    for (let t = 0; t < n; t++) {
+      const x = vectors[t]![j]!;
+      outs[t]![j] = x <= low ? ifBelow : x <= high ? ifBetween : ifAbove;
+    }
+  }
+}
+
+/**
+ * `leaveOneOutMediansInto` for four vectors: the others' median is the upper of the two middle
+ * values for the two lowest, the lower one for the two highest. On the integers `ordered`
+ * makes of the bits, without a branch: Math.min, Math.max and comparisons of floats branch, and
+ * on gradients those branches go either way at random (a cluster of four, the default, spent
+ * more time mispredicting them than on the rest of the lag-symmetry test's arithmetic).
+ */
+function medianOfOthersOfFour(vectors: readonly Float32Array[], outs: readonly Float32Array[]) {
+  const [a, b, c, e] = vectors.map(bitsOf) as [Int32Array, Int32Array, Int32Array, Int32Array];
+  const [oa, ob, oc, oe] = outs.map(bitsOf) as [Int32Array, Int32Array, Int32Array, Int32Array];
+  for (let j = 0; j < oa.length; j++) {
+    const w = ordered(a[j]!);
+    const x = ordered(b[j]!);
+    const y = ordered(c[j]!);
+    const z = ordered(e[j]!);
+    // min and max of each pair, then of the inner two: the sorting network of four
+    const p = w ^ ((w ^ x) & lessMask(x, w));
+    const pp = w ^ x ^ p;
+    const q = y ^ ((y ^ z) & lessMask(z, y));
+    const qq = y ^ z ^ q;
+    const innerLow = p ^ ((p ^ q) & lessMask(p, q));
+    const innerHigh = pp ^ ((pp ^ qq) & lessMask(qq, pp));
+    const second = innerLow ^ ((innerLow ^ innerHigh) & lessMask(innerHigh, innerLow));
+    const third = innerLow ^ innerHigh ^ second;
+    const upper = ordered(third);
+    const swap = upper ^ ordered(second);
+    oa[j] = upper ^ (swap & lessMask(second, w));
+    ob[j] = upper ^ (swap & lessMask(second, x));
+    oc[j] = upper ^ (swap & lessMask(second, y));
+    oe[j] = upper ^ (swap & lessMask(second, z));
+  }
 }
 
 /** Of k values, the ⌊k/2⌋-th smallest (from 0): the median for odd k, the upper middle one for even k. */
@@ -339,6 +526,8 @@ export class Quarantine {
   private dim: number | undefined;
   private current: number | undefined;
   private reference: Float32Array | null = null;
+  /** Lag-symmetry test: where the shared pass puts the references nobody reads. */
+  private scratch: Float32Array | null = null;
 
   constructor(config: QuarantineConfig) {
     const { window, threshold, strikes, floor = 0, filteredShare = 0.5, dim } = config;
@@ -450,8 +639,6 @@ export class Quarantine {
     if ((!alignment && !lagSymmetry) || accepted.length < 3 || this.dim === undefined) {
       return accepted.map((a) => a.id);
     }
-    const reference = new Float32Array(this.dim);
-    const lagStatistics = new Map<string, number>();
     // Updates sent by two workers bit for bit (a copy: honest workers hold different data) are not
     // independent evidence: a copy is left out of the reference of its twin, and no lag-symmetry
     // statistic is recorded for either — over-weighted in the aggregate, the copied update is
@@ -466,27 +653,58 @@ export class Quarantine {
         }
       }
     }
-    const pairwise = alignment ? pairwiseCosines(accepted.map((a) => a.update)) : [];
-    for (const [index, { id, update }] of accepted.entries()) {
-      const others = accepted.filter((a) => a.id !== id);
-      const twin = (a: { update: Float32Array }) => copied.has(id) && sameVector(a.update, update);
-      const distinct = others.filter((a) => !twin(a));
-      const state = this.state(id);
-      if (alignment) {
+    if (alignment) {
+      const pairwise = pairwiseCosines(accepted.map((a) => a.update));
+      for (const [index, { id, update }] of accepted.entries()) {
+        const twin = (a: { update: Float32Array }) =>
+          copied.has(id) && sameVector(a.update, update);
         const cosines = accepted.flatMap((a, j) =>
           j === index || twin(a) ? [] : [pairwise[index]![j]!],
         );
-        if (cosines.length > 0) state.cosines.push(upperMedian(cosines));
+        if (cosines.length > 0) this.state(id).cosines.push(upperMedian(cosines));
       }
-      if (!lagSymmetry) continue;
-      coordinateMedianInto(
-        (distinct.length > 0 ? distinct : others).map((a) => a.update),
-        reference,
+    }
+    if (lagSymmetry) this.observeLags(iteration, accepted, copied);
+    return accepted.map((a) => a.id);
+  }
+
+  /**
+   * The lag-symmetry statistics of one iteration's accepted updates (≥ 3, of length dim). A copy
+   * gets none, so its reference (the median of its distinct others) is not computed; every
+   * other worker's is the median of all the others, all of them from one pass over the updates.
+   */
+  private observeLags(
+    iteration: number,
+    accepted: readonly { id: string; update: Float32Array }[],
+    copied: ReadonlySet<string>,
+  ): void {
+    this.segmentBounds ??= boundsOf(this.segmentLengths ?? [this.dim!]);
+    const senders = new Map<string, number>();
+    for (const { id } of accepted) senders.set(id, (senders.get(id) ?? 0) + 1);
+    // An id sent twice in one iteration leaves both its updates out of its others, and its
+    // entries share one state: its reference is computed apart, each entry's just before its
+    // statistic, into the buffer its state holds then.
+    const shared = accepted.map(({ id }) => !copied.has(id) && senders.get(id) === 1);
+    if (shared.includes(true)) {
+      leaveOneOutMediansInto(
+        accepted.map((a) => a.update),
+        accepted.map(({ id }, i) =>
+          shared[i]
+            ? this.slotOf(this.state(id)).reference
+            : (this.scratch ??= new Float32Array(this.dim!)),
+        ),
       );
-      if (!copied.has(id)) {
-        const statistic = this.recordPast(state, iteration, update, reference);
-        if (statistic !== undefined) lagStatistics.set(id, statistic);
+    }
+    const lagStatistics = new Map<string, number>();
+    for (const [index, { id, update }] of accepted.entries()) {
+      if (copied.has(id)) continue;
+      const state = this.state(id);
+      if (!shared[index]) {
+        const others = accepted.filter((a) => a.id !== id).map((a) => a.update);
+        coordinateMedianInto(others, this.slotOf(state).reference);
       }
+      const statistic = this.recordPast(state, iteration, update);
+      if (statistic !== undefined) lagStatistics.set(id, statistic);
     }
     if (lagStatistics.size >= 3) {
       const sorted = [...lagStatistics.values()].sort((a, b) => a - b);
@@ -497,43 +715,83 @@ export class Quarantine {
         state.lagEvidence.push(statistic - median);
       }
     }
-    return accepted.map((a) => a.id);
+  }
+
+  /** The buffers a worker's next iteration is written into (kept until `recordPast` uses them). */
+  private slotOf(state: WorkerState): PastIteration {
+    state.spare ??= {
+      iteration: -1,
+      update: new Float32Array(this.dim!),
+      reference: new Float32Array(this.dim!),
+    };
+    return state.spare;
   }
 
   /**
    * Lag-symmetry test: s_i^t against the worker's kept iterations t − 1 … t − lags (undefined
-   * when it kept none), then keeps this iteration's unit update and unit reference.
+   * when it kept none), then keeps this iteration's unit update and unit reference. The
+   * reference is in the worker's slot (`slotOf`) already; the unit vectors go over it.
    */
   private recordPast(
     state: WorkerState,
     iteration: number,
     update: Float32Array,
-    reference: Float32Array,
   ): number | undefined {
     const { lags } = this.config;
-    this.segmentBounds ??= boundsOf(this.segmentLengths ?? [update.length]);
-    const segments = this.segmentBounds;
-    const current = {
-      iteration,
-      update: unitSegmentsInto(update, segments, new Float32Array(update.length)),
-      reference: unitSegmentsInto(reference, segments, new Float32Array(reference.length)),
-    };
-    let sum = 0;
-    let count = 0;
-    for (const past of state.past) {
-      const k = iteration - past.iteration;
-      if (k < 1 || k > lags) continue;
-      for (const [from, to] of segments) {
-        sum +=
-          dot(current.update, past.reference, from, to) -
-          dot(past.update, current.reference, from, to);
+    const segments = this.segmentBounds!;
+    const current = this.slotOf(state);
+    state.spare = undefined;
+    current.iteration = iteration;
+    const u = current.update;
+    const r = current.reference;
+    for (const [from, to] of segments) {
+      let updateSquares = 0;
+      let referenceSquares = 0;
+      for (let i = from; i < to; i++) {
+        const x = update[i]!;
+        const y = r[i]!;
+        updateSquares += x * x;
+        referenceSquares += y * y;
       }
-      count += segments.length;
+      const updateNorm = Math.sqrt(updateSquares);
+      const referenceNorm = Math.sqrt(referenceSquares);
+      const toUnitUpdate = updateNorm > 0 ? 1 / updateNorm : 0;
+      const toUnitReference = referenceNorm > 0 ? 1 / referenceNorm : 0;
+      for (let i = from; i < to; i++) {
+        u[i] = update[i]! * toUnitUpdate;
+        r[i] = r[i]! * toUnitReference;
+      }
     }
-    state.past = state.past.filter(
-      (p) => p.iteration > iteration - lags && p.iteration < iteration,
-    );
-    state.past.push(current);
+    const pasts = state.past.filter((p) => {
+      const k = iteration - p.iteration;
+      return k >= 1 && k <= lags;
+    });
+    let sum = 0;
+    if (pasts.length > 0) {
+      // [segment][past]: cos(u^t, r^{t−k}) and cos(u^{t−k}, r^t), summed below in the order
+      // past by past, segment by segment
+      const ahead = new Float64Array(segments.length * pasts.length);
+      const behind = new Float64Array(segments.length * pasts.length);
+      const pastReferences = pasts.map((p) => p.reference);
+      const pastUpdates = pasts.map((p) => p.update);
+      for (const [g, [from, to]] of segments.entries()) {
+        dotsInto(current.update, pastReferences, from, to, ahead, g * pasts.length);
+        dotsInto(current.reference, pastUpdates, from, to, behind, g * pasts.length);
+      }
+      for (let k = 0; k < pasts.length; k++) {
+        for (let g = 0; g < segments.length; g++) {
+          sum += ahead[g * pasts.length + k]! - behind[g * pasts.length + k]!;
+        }
+      }
+    }
+    const kept: PastIteration[] = [];
+    for (const p of state.past) {
+      if (p.iteration > iteration - lags && p.iteration < iteration) kept.push(p);
+      else state.spare ??= p;
+    }
+    kept.push(current);
+    state.past = kept;
+    const count = pasts.length * segments.length;
     return count > 0 ? sum / count : undefined;
   }
 
@@ -602,6 +860,7 @@ export class Quarantine {
         strikes: 0,
         cosines: [],
         past: [],
+        spare: undefined,
         lagEvidence: new SeriesMean(LAG_BANDWIDTH),
       };
       this.workers.set(workerId, s);
@@ -670,6 +929,7 @@ export class Quarantine {
           quarantined.push(id);
           s.sum = null;
           s.past = [];
+          s.spare = undefined;
         }
       }
       s.sum?.fill(0);

@@ -471,7 +471,10 @@ class ReferenceQuarantine {
   }
 }
 
-/** Numbers equal within 1e-9 of the larger magnitude (NaN to NaN); everything else exactly. */
+/**
+ * Numbers equal within 1e-9 of the larger magnitude (NaN to NaN), everything else exactly. They
+ * are bit for bit equal today; the tolerance leaves room for a summation in another order.
+ */
 function expectClose(actual: unknown, expected: unknown, path = 'report'): void {
   if (typeof expected === 'number' && typeof actual === 'number') {
     if (Number.isNaN(expected) || !Number.isFinite(expected)) {
@@ -632,13 +635,13 @@ describe('Quarantine.observeIteration agrees with the straightforward computatio
         dim: 4129,
         cuts: [4000],
         window: 5,
-        strikes: 2,
+        strikes: 3,
         alignment: true,
         lagSymmetry: true,
         lags: 6,
         lagMinIterations: 5,
-        lagZ: 1,
-        iterations: 25,
+        lagZ: 3,
+        iterations: 30,
         grid: false,
         seed: workers,
       });
