@@ -163,7 +163,8 @@ export interface Swarm {
    * Closes a tab. With `midRound` (default true) it first waits (up to `timeoutMs`, default
    * 60 s) until the tab is inside a round: computing for the coordinator's current iteration,
    * or its register published and its cluster not yet aggregated, and the cluster has not
-   * proposed. Resolves with `midRound: false` when no such moment came in time (closed anyway).
+   * proposed (a pipelined tab: stepping toward its next register, whatever its cluster did).
+   * Resolves with `midRound: false` when no such moment came in time (closed anyway).
    */
   closeTab(
     tab: SwarmTab,
@@ -405,10 +406,16 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     }
   })();
 
-  /** Whether the tab is inside a round right now (see closeTab). */
+  /**
+   * Whether the tab is inside a round right now (see closeTab). A pipelined tab is whenever it
+   * steps: its steps are its cluster's next register, and its cluster proposes for an iteration
+   * within moments of it opening (the registers were ready), so "not yet proposed" would almost
+   * never be seen.
+   */
   const inRound = async (tab: SwarmTab) => {
     const s = await tab.status();
     if (!s || !s.cluster || s.iteration === undefined || s.phase !== 'training') return undefined;
+    const pipelined = s.pipeline.enabled && s.state === 'computing';
     const busy =
       s.state === 'computing' ||
       (s.state === 'waiting' &&
@@ -417,7 +424,7 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     if (!busy) return undefined;
     const c = await fetchStatus(apiUrl);
     if (c.phase !== 'training' || c.iteration !== s.iteration) return undefined;
-    if (c.quorum.proposed.includes(s.cluster.id)) return undefined;
+    if (!pipelined && c.quorum.proposed.includes(s.cluster.id)) return undefined;
     return s;
   };
 
