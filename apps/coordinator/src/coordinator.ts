@@ -1264,9 +1264,7 @@ export class Coordinator {
         baseIteration: decoded.value.iteration,
         // other nodes decode the frame themselves; one process hands the decoded update on
         frame: this.shared.distributed ? Uint8Array.from(frame) : frame,
-        ...(this.shared.distributed
-          ? {}
-          : { update, staleness: decoded.value.staleness ?? 0 }),
+        ...(this.shared.distributed ? {} : { update, staleness: decoded.value.staleness ?? 0 }),
         digest: frameDigest(frame),
         inputs: meta.data.inputs,
         rejected: meta.data.rejected,
