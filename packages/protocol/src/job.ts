@@ -181,9 +181,10 @@ export const jobSpecSchema = z
      * while its register is exchanged and the round runs, and sends the steps made since its
      * previous register when the next iteration opens (at least `localSteps` of them, at most
      * PIPELINE_MAX_STEPS_FACTOR × localSteps before it waits). false: lock-step, a tab computes
-     * `localSteps` from each new base and waits for the next.
+     * `localSteps` from each new base and waits for the next. The default since pipelined tabs
+     * reached 0.9 sooner at the default L = 1 in every benchmark run (docs/benchmarks.md).
      */
-    pipeline: z.boolean().default(false),
+    pipeline: z.boolean().default(true),
     codec: z
       .object({
         name: codecNameSchema.default('one-bit'),
