@@ -7,11 +7,36 @@ import express, { type Request, type Response, type NextFunction } from 'express
 import helmet from 'helmet';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Coordinator } from './coordinator.ts';
-import { metricsCsv } from './dashboard.ts';
+import type { ErrorCode, JobSpec, Phase } from '@swarmgrad/protocol';
+import type { Metrics } from './metrics.ts';
+import type { Dataset } from './dataset.ts';
+import type { EvaluationPoint } from './options.ts';
+import type { CoordinatorStatus } from './status.ts';
+import { metricsCsv, type DashboardMetrics } from './dashboard.ts';
+
+/** What the HTTP surface reads of the coordinator (coordinator.ts implements it). */
+export interface HttpSurface {
+  readonly job: JobSpec;
+  readonly dataset: Dataset;
+  readonly metrics: Metrics;
+  readonly multiNode: boolean;
+  readonly iteration: number;
+  readonly base: Float32Array;
+  readonly modelTopology: object;
+  readonly modelWeightSpecs: unknown;
+  readonly history: readonly EvaluationPoint[];
+  readonly dashboardMetrics: DashboardMetrics;
+  status(): CoordinatorStatus;
+  paramsFrame(): Uint8Array;
+  checkToken(header: string | undefined): boolean;
+  countRejected(code: ErrorCode): void;
+  control(
+    raw: unknown,
+  ): { ok: true; phase: Phase } | { ok: false; code: ErrorCode; message: string };
+}
 
 export function createHttpApp(
-  coordinator: Coordinator,
+  coordinator: HttpSurface,
   webRoot: string | undefined,
 ): express.Express {
   const app = express();
@@ -178,7 +203,7 @@ export function createHttpApp(
   return app;
 }
 
-function placeholderPage(coordinator: Coordinator): string {
+function placeholderPage(coordinator: HttpSurface): string {
   return `<!doctype html><html lang="en"><meta charset="utf-8"><title>swarmgrad</title>
 <body><h1>swarmgrad coordinator</h1><p>Job <b>${coordinator.job.name}</b>. The web app is not built
 (run <code>npm run build</code>); the API is at <a href="/api/status">/api/status</a>.</p></body></html>`;

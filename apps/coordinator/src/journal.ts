@@ -19,7 +19,22 @@ export interface JournalRecord {
 
 const RECORD_HEADER = 8;
 
-export class DeltaJournal {
+/** Where closed iterations are made durable between two checkpoints. */
+export interface Journal {
+  append(record: JournalRecord): void;
+  rotate(iteration: number): void;
+}
+
+/**
+ * Several nodes: the command log in Redis is the journal (redis-state.ts), and the snapshot
+ * taken with each checkpoint its start; nothing more is written here.
+ */
+export class SharedLogJournal implements Journal {
+  append(): void {}
+  rotate(): void {}
+}
+
+export class DeltaJournal implements Journal {
   private checkpointIteration: number;
 
   constructor(

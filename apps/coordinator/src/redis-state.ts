@@ -101,7 +101,6 @@ interface StoredSnapshot {
 }
 
 export class RedisState implements SharedState {
-  readonly distributed = true;
   readonly nodeId = `node-${randomUUID().slice(0, 8)}`;
   private readonly options: Required<Omit<RedisStateOptions, 'logger'>> & { logger: Logger };
   private readonly cmd: Redis;
@@ -238,7 +237,7 @@ export class RedisState implements SharedState {
       return;
     }
     const task = this.cmd
-      .xadd(this.keys.log, '*', 'c', encode(command))
+      .xadd(this.keys.log, '*', 'c', encode(onTheLog(command)))
       .then(() => undefined)
       .catch((error: unknown) => failed(error instanceof Error ? error : new Error(String(error))));
     this.track(task);
@@ -453,6 +452,17 @@ export class RedisState implements SharedState {
       await this.cmd.hdel(this.keys.applied, node);
     }
   }
+}
+
+/**
+ * What of a command goes on the log: a proposal's update as the submitting node decoded it
+ * stays there (every node decodes the frame it carries; a 4·d-byte array would be ~32× the
+ * 1-bit frame).
+ */
+function onTheLog(command: Command): Command {
+  if (command.kind !== 'proposal') return command;
+  const { update: _update, staleness: _staleness, ...carried } = command;
+  return carried;
 }
 
 /** JSON with typed arrays as tagged base64 (frames, parameters, residuals). */

@@ -121,8 +121,6 @@ export interface SharedStateHooks {
 
 export interface SharedState {
   readonly nodeId: string;
-  /** True when several processes share the state (Redis). */
-  readonly distributed: boolean;
   /** Appends a command; `failed` runs when it cannot be appended (it then changes nothing). */
   append(command: Command, failed: (error: Error) => void): void;
   /** Whether this node evaluates and checkpoints now (always, in memory). */
@@ -138,7 +136,6 @@ export interface SharedState {
 /** One process: commands apply at once. */
 export class MemoryState implements SharedState {
   readonly nodeId = 'local';
-  readonly distributed = false;
   constructor(private readonly apply: (command: Command) => void) {}
   append(command: Command): void {
     this.apply(command);

@@ -53,11 +53,7 @@ describe('robust mode with faulty tabs', () => {
   }, 60_000);
 
   it('reconnects by itself when the coordinator connection drops', async () => {
-    const sockets = (
-      swarm.coordinator as unknown as {
-        sockets: Map<string, { disconnect(close: boolean): void; conn: { close(): void } }>;
-      }
-    ).sockets;
+    const sockets = swarm.coordinator.tabs;
     const [transportDrop, serverKick] = workers;
     const dropId = transportDrop!.status().tabId!;
     const kickId = serverKick!.status().tabId!;

@@ -1,0 +1,120 @@
+/**
+ * The closed iteration to the tabs: one signed buffer, written as one WebSocket message per
+ * recipient (socket-parser.ts). `cluster` dissemination writes a FORWARD-flagged copy to one
+ * relay per cluster and the plain frame only to the tabs no relay covers (core
+ * planDissemination); `direct` writes the plain frame to all. The last frames are kept for tabs
+ * that ask (`iteration-request`): a member whose relay never forwarded, or a tab back from a
+ * short absence.
+ */
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { planDissemination, type ClosedIteration } from '@swarmgrad/core';
+import {
+  encodeIterationFrame,
+  KEPT_ITERATION_FRAMES,
+  setIterationSignature,
+  signedBytes,
+} from '@swarmgrad/protocol';
+import type { Broadcast, CoordinatorContext } from './context.ts';
+import { RELAY_PASSED_OVER_ITERATIONS, type Dissemination, type WorkerSocket } from './options.ts';
+
+export class IterationBroadcast implements Broadcast {
+  /** Signs iteration frames; its public key goes to every tab in the welcome. */
+  private readonly signer = generateKeyPairSync('ed25519');
+  /** The public key, raw, base64url (the welcome's `iterationKey`). */
+  readonly iterationKey: string;
+  /** The last iteration frames (plain, signed), oldest first, for `iteration-request`. */
+  private readonly recentFrames: { iteration: number; frame: Buffer }[] = [];
+  /** Relay tab → the iteration until which it is passed over (RELAY_PASSED_OVER_ITERATIONS). */
+  private readonly relaysPassedOver = new Map<string, number>();
+  /** Relay tab → its cluster, for the last iteration frame sent. */
+  private lastRelays = new Map<string, number>();
+
+  /**
+   * `dissemination`: several nodes always send directly (a relay tab's cluster may be held by
+   * other nodes, whose tabs each node reaches only through its own sockets).
+   */
+  constructor(
+    private readonly ctx: CoordinatorContext,
+    private readonly dissemination: Dissemination,
+  ) {
+    this.iterationKey = this.signer.publicKey.export({ format: 'jwk' }).x!;
+  }
+
+  send(closed: ClosedIteration): void {
+    const { registry, tabs, wire } = this.ctx;
+    const header = {
+      iteration: closed.iteration,
+      learningRate: this.ctx.flags.learningRate,
+      phase: this.ctx.flags.phase,
+    };
+    const plain = this.signed(encodeIterationFrame(header, closed.frame));
+    for (const [tabId, until] of this.relaysPassedOver)
+      if (until < closed.iteration || !registry.tabs.has(tabId))
+        this.relaysPassedOver.delete(tabId);
+    this.recentFrames.push({ iteration: closed.iteration, frame: plain });
+    if (this.recentFrames.length > KEPT_ITERATION_FRAMES) this.recentFrames.shift();
+    if (this.dissemination === 'direct') {
+      // every node tells its own tabs — those it welcomed, not a socket still saying hello
+      tabs.toWelcomed('iteration', plain);
+      this.lastRelays = new Map();
+      wire.countIterationFrames('direct', plain.byteLength, tabs.size);
+      return;
+    }
+    const { relays, linksUp } = this.ctx;
+    const plan = planDissemination({
+      reachable: tabs.ids(),
+      clusters: registry.clusters.map((c) => ({
+        id: c.id,
+        members: registry.members(c.id).map((m) => m.tabId),
+      })),
+      proposerOf: (clusterId) => registry.proposerOf(clusterId),
+      mayRelay: (tabId) =>
+        registry.tabs.get(tabId)?.quarantined !== true &&
+        (this.relaysPassedOver.get(tabId) ?? -1) < closed.iteration,
+      linkUp: (a, b) => linksUp.has(a, b) && !relays.isRelayed(a, b),
+    });
+    const forward = this.signed(encodeIterationFrame(header, closed.frame, { forward: true }));
+    this.lastRelays = new Map(plan.relays.map((r) => [r.relay, r.clusterId]));
+    for (const { relay } of plan.relays) tabs.send(relay, 'iteration', forward);
+    for (const id of plan.direct) tabs.send(id, 'iteration', plain);
+    wire.countIterationFrames('relay', forward.byteLength, plan.relays.length);
+    wire.countIterationFrames('direct', plain.byteLength, plan.direct.length);
+  }
+
+  private signed(frame: Uint8Array): Buffer {
+    setIterationSignature(frame, sign(null, signedBytes(frame), this.signer.privateKey));
+    return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+  }
+
+  /** The last iteration frame to every member of a cluster this node holds (they drop repeats). */
+  resendToCluster(clusterId: number): void {
+    const last = this.recentFrames.at(-1);
+    if (last === undefined) return;
+    let sent = 0;
+    for (const { tabId } of this.ctx.registry.members(clusterId))
+      if (this.ctx.tabs.send(tabId, 'iteration', last.frame)) sent++;
+    this.ctx.wire.countIterationFrames('direct', last.frame.byteLength, sent);
+  }
+
+  relayedLastTo(tabId: string, clusterId: number): boolean {
+    return this.lastRelays.get(tabId) === clusterId;
+  }
+
+  /** The frames after `after` that are kept, in order; an older gap the tab fills by a resync. */
+  answerRequest(tabId: string, socket: WorkerSocket, after: number): void {
+    // the member's relay had the newest frame to forward and it did not arrive
+    const seat = this.ctx.registry.seatOf(tabId);
+    const newest = this.recentFrames.at(-1);
+    if (seat !== undefined && newest !== undefined && after < newest.iteration) {
+      for (const [relay, clusterId] of this.lastRelays) {
+        if (clusterId !== seat.clusterId || relay === tabId) continue;
+        this.relaysPassedOver.set(relay, newest.iteration + RELAY_PASSED_OVER_ITERATIONS);
+      }
+    }
+    for (const { iteration, frame } of this.recentFrames) {
+      if (iteration <= after) continue;
+      socket.emit('iteration', frame);
+      this.ctx.wire.countIterationFrames('request', frame.byteLength, 1);
+    }
+  }
+}

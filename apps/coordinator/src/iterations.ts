@@ -1,0 +1,278 @@
+/**
+ * An iteration's life on the coordinator: it opens when enough tabs are seated, is watched for
+ * quorum and for silent proposers, and closes (core RoundEngine) when the majority rule says so;
+ * the close is a command, so with several nodes exactly one close per iteration takes effect.
+ */
+import type { ClosedIteration } from '@swarmgrad/core';
+import type { Phase } from '@swarmgrad/protocol';
+import type { Command } from './shared-state.ts';
+import type { CoordinatorContext, Iterations } from './context.ts';
+import { ITERATION_HISTORY, SILENT_PROPOSER_FACTOR, SILENT_PROPOSER_MIN_MS } from './options.ts';
+
+export class IterationCycle implements Iterations {
+  lastRounds = 0;
+  openedAt = performance.now();
+  private closeTimer: NodeJS.Timeout | undefined;
+  private closeImmediate: NodeJS.Immediate | undefined;
+  /** Fires when a cluster's proposer has been silent too long (armSilenceWatch). */
+  private silenceTimer: NodeJS.Timeout | undefined;
+  /** Durations (ms) of the last ITERATION_HISTORY iterations, oldest first. */
+  private readonly recentIterationMs: number[] = [];
+  /** The iteration this node already asked to close, and when it decided to. */
+  private closeRequestedFor = -1;
+  private closeDecidedAt: number | undefined;
+
+  constructor(private readonly ctx: CoordinatorContext) {}
+
+  /** `now`: the clock of the command that led here (placement keeps seats by time). */
+  startIfReady(now = Date.now()): void {
+    const { flags, registry, engine, membership } = this.ctx;
+    if (flags.closing || flags.paused || flags.phase === 'done') return;
+    const together = registry.apartPairs().filter(([a, b]) => membership.coSeated(a, b));
+    const changed = registry.rebalance(now, this.ctx.options.resumeGraceMs ?? 10_000);
+    for (const [a, b] of together) {
+      const x = registry.seatOf(a);
+      const y = registry.seatOf(b);
+      if (x && y && x.clusterId !== y.clusterId)
+        this.ctx.logEvent(
+          'tabs-parted',
+          `${a} and ${b} cannot reach each other: seated in clusters ${x.clusterId} and ${y.clusterId}`,
+        );
+    }
+    membership.sendPlacements(registry.takeNewlyWaiting()); // they learn they wait (`unseated`)
+    if (flags.placementsDirty) {
+      for (const tab of registry.connected()) changed.add(tab.id);
+      flags.placementsDirty = false;
+    }
+    const clusterIds = registry.clusters.map((c) => c.id);
+    const connected = registry.connected().length;
+    // minTabs only holds back the first start; later departures never stop training here
+    const needed = flags.started ? 1 : (this.ctx.options.minTabs ?? 1);
+    engine.setClusters(clusterIds);
+    if (connected < needed || clusterIds.length === 0) {
+      this.setPhase('waiting');
+      return;
+    }
+    this.ctx.metrics.clusters.set(clusterIds.length);
+    this.openedAt = performance.now();
+    this.ctx.desk.startIteration(clusterIds);
+    // every seated tab learns its (possibly new) place; cluster size or count changes move
+    // partitions too, so send to all seated tabs when the cluster set changed
+    membership.sendPlacements(changed.size > 0 ? registry.connected().map((t) => t.id) : []);
+    flags.started = true;
+    this.setPhase('training');
+    this.updateQuorum();
+    this.armSilenceWatch();
+  }
+
+  /** (Re)starts the patience a cluster's proposer gets in the current iteration. */
+  private armSilenceWatch(): void {
+    clearTimeout(this.silenceTimer);
+    const iteration = this.ctx.engine.iteration;
+    const sorted = [...this.recentIterationMs].sort((a, b) => a - b);
+    const median = sorted.length === 0 ? 0 : sorted[sorted.length >> 1]!;
+    const patience = Math.max(
+      this.ctx.options.proposerPatienceMs ?? SILENT_PROPOSER_MIN_MS,
+      SILENT_PROPOSER_FACTOR * median,
+    );
+    this.silenceTimer = setTimeout(() => this.checkSilentProposers(iteration), patience);
+    this.silenceTimer.unref();
+  }
+
+  /**
+   * Every live cluster that has neither a held nor a pending proposal for `iteration`: its
+   * proposer is reported silent (any node may report; applying is idempotent).
+   */
+  private checkSilentProposers(iteration: number): void {
+    const { flags, engine, shared } = this.ctx;
+    if (flags.closing || engine.iteration !== iteration) return;
+    // paused, quorum lost or Redis away: nobody is expected to propose; patience starts over
+    if (flags.phase !== 'training' || !shared.available()) {
+      this.armSilenceWatch();
+      return;
+    }
+    for (const { clusterId, tabId } of this.ctx.desk.silentProposers())
+      this.ctx.submit(this.ctx.command({ kind: 'proposer-silent', clusterId, iteration, tabId }));
+    // the next proposer gets the same patience
+    this.armSilenceWatch();
+  }
+
+  setPhase(phase: Phase): void {
+    const { flags } = this.ctx;
+    if (flags.phase === phase) return;
+    const previous = flags.phase;
+    flags.phase = phase;
+    if (phase === 'quorum-lost')
+      this.ctx.logEvent('quorum-lost', 'fewer than a majority of clusters have a live tab');
+    if (previous === 'quorum-lost' && phase === 'training')
+      this.ctx.logEvent('quorum-restored', 'a majority of clusters is live again');
+    this.ctx.tabs.toAllHere('phase', phase);
+    this.ctx.publishStatus();
+  }
+
+  updateQuorum(): void {
+    const { flags, engine, registry } = this.ctx;
+    if (flags.phase !== 'training' && flags.phase !== 'quorum-lost') return;
+    const decision = engine.decide(registry.liveClusters(), performance.now());
+    if (decision.action === 'quorum-lost') this.setPhase('quorum-lost');
+    else if (flags.phase === 'quorum-lost') this.setPhase('training');
+    this.ctx.metrics.liveClusters.set(registry.liveClusters().size);
+  }
+
+  private closable(): boolean {
+    const { flags } = this.ctx;
+    return !flags.closing && (flags.phase === 'training' || flags.phase === 'quorum-lost');
+  }
+
+  maybeClose(): void {
+    if (!this.closable()) return;
+    if (!this.ctx.shared.available()) return; // resumes when the shared state is back
+    const { engine, registry } = this.ctx;
+    const now = performance.now();
+    const decision = engine.decide(registry.liveClusters(), now);
+    if (decision.action === 'close') {
+      // Close in the check phase, not inside this I/O callback: closing broadcasts to every
+      // tab, and at thousands of tabs a poll phase that keeps finding proposals and closing
+      // rounds never let the timers run (engine.io heartbeats, grace deadlines), so every tab
+      // was dropped with "ping timeout" (bench/coordinator.ts, 10,000 tabs).
+      if (this.closeImmediate === undefined) {
+        this.closeImmediate = setImmediate(() => {
+          this.closeImmediate = undefined;
+          if (!this.closable()) return;
+          const still = engine.decide(registry.liveClusters(), performance.now());
+          if (still.action === 'close') this.requestClose(now);
+          else this.maybeClose();
+        });
+      }
+      return;
+    }
+    this.updateQuorum();
+    if (decision.action === 'wait' && decision.until !== undefined) {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = setTimeout(() => this.maybeClose(), Math.max(0, decision.until - now) + 1);
+    }
+  }
+
+  holdClose(): void {
+    clearTimeout(this.closeTimer);
+  }
+
+  forgetCloseRequest(): void {
+    this.closeRequestedFor = -1;
+  }
+
+  /**
+   * Asks every node to close the current iteration. Several nodes may ask; the first `close`
+   * in the log closes it and the others find the iteration moved on and change nothing.
+   */
+  private requestClose(decidedAt: number): void {
+    const iteration = this.ctx.engine.iteration;
+    if (this.closeRequestedFor === iteration) return;
+    this.closeRequestedFor = iteration;
+    this.closeDecidedAt = decidedAt;
+    this.ctx.submit(this.ctx.command({ kind: 'close', iteration }), (result) => {
+      // not appended: ask again when the shared state is back
+      if (result instanceof Error && this.closeRequestedFor === iteration)
+        this.closeRequestedFor = -1;
+    });
+  }
+
+  applyClose(command: Extract<Command, { kind: 'close' }>): void {
+    const { engine, nodeId } = this.ctx;
+    const own = command.node === nodeId;
+    // a close of another iteration, one asked for before a pause (or the last iteration) that
+    // lands after it, or one with nothing to close changes nothing; this node may ask again
+    if (
+      command.iteration !== engine.iteration ||
+      engine.proposers().length === 0 ||
+      !this.closable()
+    ) {
+      if (own && this.closeRequestedFor === command.iteration) this.closeRequestedFor = -1;
+      return;
+    }
+    // the close latency counts from this node's own decision, else from the command's arrival
+    const decidedAt = own ? (this.closeDecidedAt ?? performance.now()) : performance.now();
+    this.close(decidedAt, command.at, own);
+  }
+
+  /** `own`: this node decided the close (several nodes: only the decider times the close). */
+  private close(decidedAt: number, at: number, own: boolean): void {
+    const { engine, registry, job, metrics } = this.ctx;
+    clearTimeout(this.closeTimer);
+    // taken now: startIfReady below restarts the iteration clock
+    const iterationSeconds = (performance.now() - this.openedAt) / 1000;
+    let closed: ClosedIteration;
+    try {
+      closed = engine.close();
+    } catch (error) {
+      this.ctx.logger.error({ err: error }, 'closing the iteration failed; proposals dropped');
+      engine.setClusters(registry.clusters.map((c) => c.id));
+      this.closeRequestedFor = -1;
+      return;
+    }
+    this.lastRounds = closed.rounds;
+    this.recentIterationMs.push(iterationSeconds * 1000);
+    if (this.recentIterationMs.length > ITERATION_HISTORY) this.recentIterationMs.shift();
+    this.ctx.proposals.heldFrames.clear(); // close() let go of every proposal
+    this.ctx.records.journal(closed);
+    const done = job.maxIterations !== undefined && closed.iteration >= job.maxIterations;
+    // seats and placements for the new iteration go out before the iteration itself, so a
+    // tab whose place changed never starts computing on its old partitions
+    if (!done) this.startIfReady(at);
+    this.ctx.broadcast.send(closed);
+    if (own) metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
+    metrics.iterationSeconds.observe(iterationSeconds);
+    const wire = this.ctx.wire;
+    this.ctx.dashboardMetrics.recordIteration(
+      {
+        iteration: closed.iteration,
+        at: Date.now(),
+        trainingLoss: trainingLoss(registry.connected()),
+        bytesSent: wire.bytesSent,
+        fp32EquivalentBytes: wire.fp32EquivalentBytes,
+      },
+      iterationSeconds,
+      closed.contributors,
+    );
+    // an auto job's threshold follows the analysis whether or not a dashboard is watching
+    if (job.staleness === 'auto' && this.ctx.shared.holdsLease())
+      this.ctx.proposals.stalenessAnalysis();
+    metrics.iteration.set(closed.iteration);
+    this.ctx.logger.debug(
+      {
+        iteration: closed.iteration,
+        contributors: closed.contributors,
+        rounds: closed.rounds,
+        spread: closed.spread,
+      },
+      'iteration closed',
+    );
+    this.ctx.records.afterClose(closed.iteration);
+    if (done) {
+      this.setPhase('done');
+      if (this.ctx.shared.holdsLease()) void this.ctx.records.writeCheckpoint();
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.closeTimer);
+    clearTimeout(this.silenceTimer);
+    clearImmediate(this.closeImmediate);
+  }
+}
+
+/** Mean of these tabs' last reported training loss; null when none reported one. */
+export function trainingLoss(
+  tabs: Iterable<{ report?: { trainingLoss?: number | null } }>,
+): number | null {
+  let sum = 0;
+  let n = 0;
+  for (const tab of tabs) {
+    const loss = tab.report?.trainingLoss;
+    if (loss !== null && loss !== undefined) {
+      sum += loss;
+      n++;
+    }
+  }
+  return n > 0 ? sum / n : null;
+}

@@ -1,0 +1,237 @@
+/**
+ * A cluster's proposal on the coordinator: checked here (schema, size, seat, decodable, finite),
+ * offered to the proposal desk (core swarm/proposal-desk.ts: who may propose, confirmations,
+ * strikes) as a command, and the desk's decisions carried out (`run`).
+ */
+import {
+  allFinite,
+  decodeFrameInto,
+  frameDigest,
+  stalenessStepScale,
+  type DeskEffect,
+  type TabRecord,
+} from '@swarmgrad/core';
+import {
+  alignedBytes,
+  maxUpdateFrameBytes,
+  proposalMetaSchema,
+  type DashboardStatus,
+  type ErrorCode,
+} from '@swarmgrad/protocol';
+import type { Command } from './shared-state.ts';
+import type { AggregationRule, CoordinatorContext, Proposals } from './context.ts';
+import { CONFIRM_TIMEOUT_MS } from './options.ts';
+
+export class ProposalIntake implements Proposals {
+  /** The frame behind each held proposal (replicas carry frames, not updates). */
+  readonly heldFrames = new Map<number, Uint8Array>();
+  /** Per proposal this node received: the bound on its wait for confirmations. */
+  private readonly confirmTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly ctx: CoordinatorContext) {}
+
+  /** Everything about a proposal this node can check alone; the offer is a shared command. */
+  check(
+    tab: TabRecord,
+    rawMeta: unknown,
+    rawFrame: unknown,
+  ):
+    | { ok: true; command: Extract<Command, { kind: 'proposal' }> }
+    | { ok: false; code: ErrorCode; message: string } {
+    const { dimension, jobId } = this.ctx;
+    const meta = proposalMetaSchema.safeParse(rawMeta);
+    if (!meta.success) {
+      return {
+        ok: false,
+        code: 'invalid-message',
+        message: meta.error.issues[0]?.message ?? 'bad proposal',
+      };
+    }
+    if (!(rawFrame instanceof Uint8Array)) {
+      return { ok: false, code: 'invalid-message', message: 'proposal frame must be binary' };
+    }
+    const maxFrameBytes = maxUpdateFrameBytes(dimension);
+    if (rawFrame.byteLength > maxFrameBytes) {
+      return {
+        ok: false,
+        code: 'payload-too-large',
+        message: `frame of ${rawFrame.byteLength} bytes`,
+      };
+    }
+    // while paused, proposals are held (the iteration closes on resume); after the last
+    // iteration there is nothing to propose to
+    if (this.ctx.flags.phase === 'done') {
+      return { ok: false, code: 'paused', message: 'training is done' };
+    }
+    if (!this.ctx.shared.available()) {
+      return { ok: false, code: 'paused', message: 'the shared state is out of reach' };
+    }
+    const seat = this.ctx.registry.seatOf(tab.id);
+    if (!seat || seat.clusterId !== meta.data.clusterId) {
+      return {
+        ok: false,
+        code: 'not-in-cluster',
+        message: `you are not in cluster ${meta.data.clusterId}`,
+      };
+    }
+    // socket.io hands Node Buffers that may sit at any offset of a shared pool (and reuses
+    // them): an aligned copy of its own, which the codecs can read typed views of
+    const frame = Uint8Array.from(alignedBytes(rawFrame)!);
+    const update = new Float32Array(dimension);
+    const decoded = decodeFrameInto(frame, update, { dimension, jobId, maxFrameBytes });
+    if (!decoded.ok) return { ok: false, code: decoded.error.code, message: decoded.error.message };
+    if (!allFinite(update))
+      return { ok: false, code: 'non-finite', message: 'update is not finite' };
+    return {
+      ok: true,
+      command: this.ctx.command({
+        kind: 'proposal',
+        tabId: tab.id,
+        clusterId: seat.clusterId,
+        baseIteration: decoded.value.iteration,
+        frame,
+        // where the command is applied in this process the decoded update is used as is; the
+        // shared log (several nodes) carries the frame only, and each node decodes it
+        update,
+        staleness: decoded.value.staleness ?? 0,
+        digest: frameDigest(frame),
+        inputs: meta.data.inputs,
+        rejected: meta.data.rejected,
+      }),
+    };
+  }
+
+  /** A proposal frame of another node (or a snapshot's) decoded, or undefined when it is bad. */
+  decode(frame: Uint8Array): { update: Float32Array; staleness: number } | undefined {
+    const { dimension, jobId } = this.ctx;
+    const update = new Float32Array(dimension);
+    const decoded = decodeFrameInto(frame, update, {
+      dimension,
+      jobId,
+      maxFrameBytes: maxUpdateFrameBytes(dimension),
+    });
+    return decoded.ok && allFinite(update)
+      ? { update, staleness: decoded.value.staleness ?? 0 }
+      : undefined;
+  }
+
+  /** The rule the tabs ran for a proposal on `baseIteration` (the operator may have changed it). */
+  ruleFor(baseIteration: number): AggregationRule {
+    const before = this.ctx.flags.previousAggregator;
+    if (before !== undefined && baseIteration < before.until)
+      return { name: before.name, f: before.f };
+    return { name: this.ctx.job.aggregator.name, f: this.ctx.job.aggregator.f };
+  }
+
+  /**
+   * The latest SDDE analysis (dashboard.ts); asking may start the next one, whose
+   * recommendation an auto job acts on (onAnalysed).
+   */
+  stalenessAnalysis(): DashboardStatus['staleness'] {
+    const { engine, registry, flags } = this.ctx;
+    return this.ctx.dashboardMetrics.staleness({
+      learningRate: flags.learningRate,
+      activeTabs: registry.connected().length,
+      threshold: engine.staleness,
+      dropped: engine.staleDropped,
+      auto: this.ctx.job.staleness === 'auto',
+      openIterationSeconds: (performance.now() - this.ctx.iterations.openedAt) / 1000,
+      // the analysis predicts the swarm as it runs: stale steps shrunk as the desk shrinks them
+      stepScale: this.stepScale(),
+    });
+  }
+
+  /**
+   * The factor a proposal `delay` iterations stale is counted with (job.stalenessStep); every
+   * node reads η (control commands) and h (the held-out data) alike.
+   */
+  stepScale(): ((delay: number) => number) | undefined {
+    if (this.ctx.job.stalenessStep !== 'sdde') return undefined;
+    return (delay) =>
+      stalenessStepScale(delay, this.ctx.flags.learningRate, this.ctx.dashboardMetrics.curvature);
+  }
+
+  /** Carries out what the proposal desk decided, in its order. */
+  run(effects: readonly DeskEffect[]): void {
+    const { ctx } = this;
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'ask-confirm': {
+          const p = effect.proposal;
+          const request = {
+            clusterId: p.clusterId,
+            iteration: p.baseIteration,
+            proposer: p.tabId,
+            inputs: p.inputs,
+            aggregator: p.aggregator,
+          };
+          for (const id of effect.to) ctx.tabs.send(id, 'confirm', request);
+          // the node that received the proposal bounds the wait, for every node
+          if (p.node === ctx.nodeId) {
+            const timer = setTimeout(() => {
+              this.confirmTimers.delete(p.id);
+              ctx.submit(
+                ctx.command({ kind: 'confirm-timeout', clusterId: p.clusterId, proposalId: p.id }),
+              );
+            }, CONFIRM_TIMEOUT_MS);
+            timer.unref();
+            this.confirmTimers.set(p.id, timer);
+          }
+          break;
+        }
+        case 'cancel-timeout':
+          clearTimeout(this.confirmTimers.get(effect.proposalId));
+          this.confirmTimers.delete(effect.proposalId);
+          break;
+        case 'settle':
+          ctx.settle(effect.proposalId, effect.outcome);
+          break;
+        case 'received':
+          if (effect.proposal.node === ctx.nodeId)
+            ctx.wire.count('proposal', effect.proposal.frame.byteLength, ctx.dimension * 4);
+          break;
+        case 'counted': {
+          const p = effect.proposal;
+          this.heldFrames.set(p.clusterId, p.frame);
+          ctx.dashboardMetrics.recordAge(effect.delay);
+          ctx.dashboardMetrics.recordScale(effect.scale);
+          for (const r of p.rejected) {
+            ctx.logEvent(
+              'update-rejected',
+              `cluster ${p.clusterId}'s ${p.aggregator.name} filter rejected slot ${r.slot}: ${r.reason}`,
+            );
+          }
+          break;
+        }
+        case 'stale':
+          ctx.metrics.staleDropped.inc();
+          ctx.dashboardMetrics.recordAge(effect.delay);
+          // an auto threshold that drops everything must not wait for a close to move
+          if (ctx.job.staleness === 'auto' && ctx.shared.holdsLease()) this.stalenessAnalysis();
+          break;
+        case 'verdict':
+          ctx.metrics.proposalVerdicts.inc({
+            verdict: effect.verdict === 'notProposer' ? 'not-proposer' : effect.verdict,
+          });
+          break;
+        case 'event':
+          ctx.logEvent(effect.event, effect.message);
+          break;
+        case 'quarantine':
+          ctx.membership.quarantine(effect.tabId, effect.clusterId, effect.by, effect.reason);
+          break;
+        case 'placements':
+          ctx.membership.sendPlacements(ctx.registry.members(effect.clusterId).map((m) => m.tabId));
+          break;
+        case 'maybe-close':
+          ctx.iterations.maybeClose();
+          break;
+      }
+    }
+  }
+
+  stop(): void {
+    for (const timer of this.confirmTimers.values()) clearTimeout(timer);
+    this.confirmTimers.clear();
+  }
+}
