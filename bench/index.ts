@@ -3,6 +3,13 @@
  * the arguments. Each bench is a module exporting `run(args: string[]): Promise<void>`; add one
  * by adding a line to `benches`.
  */
+import { fileURLToPath } from 'node:url';
+
+// the swarmgrad executable the benches' swarms start coordinators with (packages/swarm useCli)
+process.env.SWARMGRAD_CLI ??= fileURLToPath(
+  new URL('../apps/coordinator/bin/swarmgrad.js', import.meta.url),
+);
+
 interface Bench {
   run(args: string[]): Promise<void>;
 }

@@ -6,7 +6,14 @@
  * test-results/screenshots/ (see support/screenshots.ts).
  */
 import { defineConfig } from '@playwright/test';
+import { fileURLToPath } from 'node:url';
 import { chromiumBaseArgs, chromiumPath } from '@swarmgrad/swarm/browser';
+
+// the swarmgrad executable the specs' swarms start coordinators with (packages/swarm useCli);
+// the runner's workers inherit it
+process.env.SWARMGRAD_CLI ??= fileURLToPath(
+  new URL('../apps/coordinator/bin/swarmgrad.js', import.meta.url),
+);
 
 export default defineConfig({
   testDir: '.',

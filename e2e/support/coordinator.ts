@@ -3,8 +3,12 @@
  * swarm package's (packages/swarm/src/coordinator.ts), re-exported under the names the specs
  * import.
  */
+import { swarmgradCli } from '@swarmgrad/swarm';
+
+/** The swarmgrad executable (named by e2e/playwright.config.ts). */
+export const cli = swarmgradCli();
+
 export {
-  cli,
   fetchStatus,
   lanAddress,
   startCoordinator,

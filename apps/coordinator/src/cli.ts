@@ -468,7 +468,9 @@ function addSwarmCommand(program: Command): void {
     )
     .action(async (opts: SwarmCliOptions) => {
       // loaded here so that `serve` never loads Playwright
-      const { runSwarmCommand } = await import('@swarmgrad/swarm/command');
+      const { runSwarmCommand, useCli } = await import('@swarmgrad/swarm/command');
+      // the swarm starts coordinators and Node workers with this very executable
+      useCli(fileURLToPath(new URL('../bin/swarmgrad.js', import.meta.url)));
       process.exitCode = await runSwarmCommand(opts);
     });
 }

@@ -27,7 +27,7 @@ import type {
   GradientCheck,
   SwarmgradDebug,
 } from '@swarmgrad/protocol';
-import { cli, until } from './coordinator.ts';
+import { swarmgradCli, until } from './coordinator.ts';
 
 /** TF.js backends a tab can be told to use (apps/web worker-factory.ts `?backend=`). */
 export const tabBackends = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
@@ -192,10 +192,14 @@ export interface NodeWorkerProcess {
 
 /** `swarmgrad worker --url <url>` (TF.js WASM/CPU, @roamhq/wrtc), printing its progress every 5 s. */
 export function startNodeWorker(url: string, args: string[] = []): NodeWorkerProcess {
-  const child: ChildProcess = spawn(process.execPath, [cli, 'worker', '--url', url, ...args], {
-    env: { ...process.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [swarmgradCli(), 'worker', '--url', url, ...args],
+    {
+      env: { ...process.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));

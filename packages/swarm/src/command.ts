@@ -15,6 +15,8 @@ import type { SwarmSummary } from './watch.ts';
 import type { TabBackend } from './browser.ts';
 import { networkProfiles, type NetworkProfile } from './lab.ts';
 
+export { useCli } from './coordinator.ts';
+
 export interface SwarmCommandOptions {
   url?: string;
   tabs: number;

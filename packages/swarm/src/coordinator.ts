@@ -17,13 +17,28 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { DashboardStatus } from '@swarmgrad/protocol';
 
-/** The `swarmgrad` executable of this monorepo (apps/coordinator/bin/swarmgrad.js). */
-export const cli = fileURLToPath(
-  new URL('../../../apps/coordinator/bin/swarmgrad.js', import.meta.url),
-);
+/**
+ * The `swarmgrad` executable this package starts coordinators and Node workers with. A package
+ * does not reach up into the app that ships it: that app names its own executable (apps/
+ * coordinator's cli.ts calls useCli before it runs a command), and tests and benchmarks name it
+ * through SWARMGRAD_CLI (set by vitest.config.ts, e2e/playwright.config.ts and bench/index.ts).
+ */
+let cliPath: string | undefined;
+
+export function useCli(path: string): void {
+  cliPath = path;
+}
+
+export function swarmgradCli(): string {
+  const path = cliPath ?? process.env.SWARMGRAD_CLI;
+  if (path === undefined || path === '')
+    throw new Error(
+      'no swarmgrad executable named: call useCli(path) or set SWARMGRAD_CLI to the swarmgrad bin',
+    );
+  return path;
+}
 
 /** Thrown by an `until` probe when waiting longer cannot help (e.g. the process exited). */
 export class GiveUp extends Error {}
@@ -137,7 +152,7 @@ export async function startCoordinator(
     const argv = [
       ...(options.execPrefix ?? []),
       process.execPath,
-      cli,
+      swarmgradCli(),
       'serve',
       ...(jobFile === undefined ? [] : ['--config', jobFile]),
       '--port',

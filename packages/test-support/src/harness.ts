@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import pino from 'pino';
 import type { JobSpecInput } from '@swarmgrad/protocol';
 import {
@@ -96,8 +96,8 @@ export async function waitFor<T>(
   }
 }
 
-/** The coordinator's CLI entry (apps/coordinator/bin/swarmgrad.js), run as a child process. */
-const cli = fileURLToPath(new URL('../../../apps/coordinator/bin/swarmgrad.js', import.meta.url));
+/** The coordinator's CLI entry (its package's bin), run as a child process. */
+const cli = createRequire(import.meta.url).resolve('@swarmgrad/coordinator/bin/swarmgrad.js');
 
 export interface ChildCoordinator {
   process: ChildProcess;
