@@ -112,6 +112,7 @@ export interface Proposals {
   ruleFor(baseIteration: number): AggregationRule;
   run(effects: readonly DeskEffect[]): void;
   stalenessAnalysis(): DashboardStatus['staleness'];
+  followAutoStaleness(): void;
   stepScale(): ((delay: number) => number) | undefined;
   /** The frame of each cluster's held proposal (replicas carry frames, not updates). */
   readonly heldFrames: Map<number, Uint8Array>;

@@ -234,9 +234,7 @@ export class IterationCycle implements Iterations {
       iterationSeconds,
       closed.contributors,
     );
-    // an auto job's threshold follows the analysis whether or not a dashboard is watching
-    if (job.staleness === 'auto' && this.ctx.shared.holdsLease())
-      this.ctx.proposals.stalenessAnalysis();
+    this.ctx.proposals.followAutoStaleness();
     metrics.iteration.set(closed.iteration);
     this.ctx.logger.debug(
       {

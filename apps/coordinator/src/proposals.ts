@@ -142,6 +142,14 @@ export class ProposalIntake implements Proposals {
   }
 
   /**
+   * `staleness: "auto"`: the lease holder runs the analysis, whose recommendation moves S
+   * (onAnalysed), whether or not a dashboard is watching.
+   */
+  followAutoStaleness(): void {
+    if (this.ctx.job.staleness === 'auto' && this.ctx.shared.holdsLease()) this.stalenessAnalysis();
+  }
+
+  /**
    * The factor a proposal `delay` iterations stale is counted with (job.stalenessStep); every
    * node reads η (control commands) and h (the held-out data) alike.
    */
@@ -207,7 +215,7 @@ export class ProposalIntake implements Proposals {
           ctx.metrics.staleDropped.inc();
           ctx.dashboardMetrics.recordAge(effect.delay);
           // an auto threshold that drops everything must not wait for a close to move
-          if (ctx.job.staleness === 'auto' && ctx.shared.holdsLease()) this.stalenessAnalysis();
+          this.followAutoStaleness();
           break;
         case 'verdict':
           ctx.metrics.proposalVerdicts.inc({
