@@ -8,8 +8,13 @@
 export interface DataChannelTraffic {
   tabId: string;
   state: string;
-  /** Frames (one update each) and bytes the worker wrote to this link, all attempts. */
+  /**
+   * Frames (one update each) and bytes the worker wrote to this link, all attempts, when the
+   * getStats() below was asked for; `framesSentAfter`: when its answer came. The tab goes on
+   * sending meanwhile, so the stats' message count lies between the two.
+   */
   framesSent: number;
+  framesSentAfter: number;
   bytesSent: number;
   /** From getStats() of the link's current RTCPeerConnection ('data-channel' reports). */
   stats: { bytesSent: number; messagesSent: number; channels: number } | null;

@@ -77,10 +77,12 @@ async function dataChannels(): Promise<DataChannelTraffic[]> {
           }
         }
       }
+      const after = current?.links().find((l) => l.tabId === link.tabId);
       return {
         tabId: link.tabId,
         state: link.state,
         framesSent: link.framesSent,
+        framesSentAfter: after?.framesSent ?? link.framesSent,
         bytesSent: link.bytesSent,
         stats,
         candidatePair,
