@@ -14,6 +14,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from '@swarmgrad/swarm/fixture';
+import { e2eNetwork } from './support/lab.ts';
 
 const JOB = fileURLToPath(new URL('../examples/jobs/mnist-mlp-1m.json', import.meta.url));
 const OUT = fileURLToPath(new URL('../test-results/', import.meta.url));
@@ -24,6 +25,7 @@ test('the 1M-parameter job trains in a 4-tab swarm to its target at ≤ 1.1 bits
   test.setTimeout(330_000);
   const job = JSON.parse(await readFile(JOB, 'utf8')) as { targetAccuracy: number };
   const swarm = await launchSwarm({
+    network: e2eNetwork,
     serve: { job: JOB },
     tabs: 4,
     backend: 'wasm',

@@ -41,6 +41,7 @@ import { join } from 'node:path';
 import { faultModes, type DashboardStatus, type FaultMode } from '@swarmgrad/protocol';
 import { launchSwarm, until, type Swarm, type SwarmSummary, type SwarmTab } from '@swarmgrad/swarm';
 import { expect, test } from '@swarmgrad/swarm/fixture';
+import { e2eNetwork } from './support/lab.ts';
 
 const backend = 'wasm' as const;
 
@@ -81,6 +82,7 @@ test('25% churn with rejoin: the target accuracy is reached and no round stalls'
 }) => {
   test.setTimeout(20 * 60_000);
   const swarm = await launchSwarm({
+    network: e2eNetwork,
     serve: { job: { name: 'chaos-churn', cluster: { size: 2 } } },
     tabs: 4,
     backend,
@@ -118,6 +120,7 @@ test('clusters closed up to the majority limit: training continues; one more: qu
 }) => {
   test.setTimeout(15 * 60_000);
   const swarm = await launchSwarm({
+    network: e2eNetwork,
     serve: { job: { name: 'chaos-majority', cluster: { size: 2 } } },
     tabs: 6,
     backend,
@@ -255,6 +258,7 @@ test.describe('one Byzantine tab in four', () => {
     const nears: { iterations: number[]; accuracy: number }[] = [];
     for (let run = 0; run < CLEAN_RUNS; run++) {
       const swarm = await launchSwarm({
+        network: e2eNetwork,
         serve: { job: job('chaos-clean', ITERATIONS) },
         tabs: 4,
         backend,
@@ -302,6 +306,7 @@ test.describe('one Byzantine tab in four', () => {
     }) => {
       test.setTimeout(10 * 60_000);
       const swarm = await launchSwarm({
+        network: e2eNetwork,
         serve: {
           job: job(`chaos-${attack}`, QUARANTINE_HORIZON),
           allowFaultInjection: true,
@@ -417,6 +422,7 @@ test('the coordinator killed with SIGKILL resumes from its checkpoint and the ta
 }) => {
   test.setTimeout(15 * 60_000);
   const swarm = await launchSwarm({
+    network: e2eNetwork,
     serve: { job: { name: 'chaos-sigkill', cluster: { size: 2 }, checkpointEvery: 10 } },
     tabs: 4,
     backend,

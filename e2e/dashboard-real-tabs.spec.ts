@@ -11,6 +11,7 @@
 import type { WirePath } from '@swarmgrad/protocol';
 import { until } from '@swarmgrad/swarm';
 import { expect, test } from '@swarmgrad/swarm/fixture';
+import { e2eNetwork } from './support/lab.ts';
 import type { Page } from '@playwright/test';
 
 /** The bytes one path of the wire panel shows (its data attribute, the exact count). */
@@ -24,6 +25,7 @@ test('the dashboard shows four real tabs: their clusters, their bytes by path, t
 }) => {
   test.setTimeout(6 * 60_000);
   const swarm = await launchSwarm({
+    network: e2eNetwork,
     serve: { job: { name: 'e2e-dashboard-real-tabs', cluster: { size: 2 }, evaluateEvery: 5 } },
     tabs: 4,
     backend: 'wasm',

@@ -10,6 +10,7 @@
 import type { DashboardStatus } from '@swarmgrad/protocol';
 import { until, type Swarm, type SwarmTab } from '@swarmgrad/swarm';
 import { expect, test } from '@swarmgrad/swarm/fixture';
+import { e2eNetwork } from './support/lab.ts';
 
 function note(type: string, value: unknown): void {
   const description = typeof value === 'string' ? value : JSON.stringify(value);
@@ -44,6 +45,7 @@ test('iterations reach every tab through its cluster relay, also after the relay
 }) => {
   test.setTimeout(12 * 60_000);
   const swarm = await launchSwarm({
+    network: e2eNetwork,
     serve: {
       job: { name: 'e2e-dissemination', cluster: { size: 3 } },
       args: ['--dissemination', 'cluster'],

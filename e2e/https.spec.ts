@@ -1,8 +1,9 @@
 /**
  * Issue 14, items 1–2 in a real browser: `swarmgrad serve --tls self-signed` with STUN/TURN
- * servers (Debian's coturn on this machine's LAN address, `use-auth-secret`).
+ * servers (Debian's coturn, `use-auth-secret`), both in a network lab's public namespace and the
+ * browser in a home (support/lab.ts).
  *
- * 1. Two tabs open the volunteer page on https://<lan>:<port>/ in headless Chromium started
+ * 1. Two tabs open the volunteer page on https://<lab address>:<port>/ in headless Chromium started
  *    WITHOUT `--unsafely-treat-insecure-origin-as-secure` (the browser contexts only ignore the
  *    self-signed certificate's error, as a volunteer who accepted the warning would): each is a
  *    secure context, cross-origin isolated, offered WebGPU and SharedArrayBuffer, joins over wss
@@ -29,8 +30,9 @@ import { io } from 'socket.io-client';
 import { PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
 import { tabParser } from '@swarmgrad/protocol/socket-parser';
 import type { WorkerStatus } from '@swarmgrad/worker';
-import { chromiumBaseArgs, chromiumPath } from '@swarmgrad/swarm/browser';
-import { cli, lanAddress, until } from './support/coordinator.ts';
+import { chromiumBaseArgs } from '@swarmgrad/swarm/browser';
+import { cli, until } from './support/coordinator.ts';
+import { openLab, type E2eLab } from './support/lab.ts';
 import { Coturn } from '@swarmgrad/test-support/turn';
 
 test.describe.configure({ mode: 'serial' });
@@ -45,6 +47,7 @@ const job = {
 
 type HookWindow = { __swarmgrad?: { status(): WorkerStatus } };
 
+let lab: E2eLab;
 let coturn: Coturn;
 let server: ChildProcess;
 let serverOutput = '';
@@ -74,15 +77,19 @@ function httpsJson(path: string): Promise<{ iteration: number; tabs: number }> {
 
 test.beforeAll(async () => {
   test.setTimeout(120_000);
-  const lan = lanAddress();
-  coturn = await Coturn.start(lan);
+  // the coordinator and coturn in a network lab's public namespace, Chromium in a home
+  lab = await openLab();
+  const lan = lab.lab.publicAddress;
+  coturn = await Coturn.start(lan, undefined, { execPrefix: lab.serve.execPrefix, port: 3478 });
   const dir = await mkdtemp(join(tmpdir(), 'swarmgrad-https-'));
   await writeFile(join(dir, 'job.json'), JSON.stringify(job));
   turnUrl = `turn:${lan}:${coturn.port}`;
   const turn = turnUrl;
+  const [command, ...prefixArgs] = [...lab.serve.execPrefix!, process.execPath];
   server = spawn(
-    process.execPath,
+    command!,
     [
+      ...prefixArgs,
       cli,
       'serve',
       '--port',
@@ -124,7 +131,7 @@ test.beforeAll(async () => {
   // Debian's Chromium with the suite's base flags: no insecure-origin exception
   const args = [...chromiumBaseArgs, '--disable-renderer-backgrounding'];
   expect(args.some((a) => a.startsWith('--unsafely-treat-insecure-origin-as-secure'))).toBe(false);
-  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args });
+  browser = await chromium.launch({ executablePath: lab.home.chromium, headless: true, args });
 });
 
 test.afterAll(async () => {
@@ -136,6 +143,7 @@ test.afterAll(async () => {
     await exited;
   }
   await coturn?.stop();
+  await lab?.destroy();
 });
 
 async function newPage(): Promise<Page> {

@@ -4,7 +4,7 @@
  * Chromium tabs on the default job (cluster size 4, so the four make one cluster) and trains
  * with them: it is seated in the tabs' cluster, its data channels to all three tabs connect,
  * the tabs aggregate its registers (its slot among their aggregates' contributors), and
- * iterations keep advancing.
+ * iterations keep advancing. All in a network lab (support/lab.ts): the worker in the tabs' home.
  */
 import { expect, test, type Browser } from '@playwright/test';
 import {
@@ -16,7 +16,9 @@ import {
   type NodeWorkerProcess,
 } from './support/browser-swarm.ts';
 import { startCoordinator, until, type CoordinatorProcess } from './support/coordinator.ts';
+import { openLab, type E2eLab } from './support/lab.ts';
 
+let lab: E2eLab;
 let coordinator: CoordinatorProcess;
 let browser: Browser;
 let node: NodeWorkerProcess | undefined;
@@ -30,8 +32,9 @@ function note(type: string, value: unknown): void {
 
 test.beforeAll(async () => {
   test.setTimeout(180_000);
-  coordinator = await startCoordinator({ job: { name: 'e2e-node-worker' } });
-  browser = await launchBrowser(coordinator.url);
+  lab = await openLab();
+  coordinator = await startCoordinator({ job: { name: 'e2e-node-worker' }, ...lab.serve });
+  browser = await launchBrowser(coordinator.url, [], lab.home.chromium);
   for (let i = 0; i < 3; i++) {
     tabs.push(await openTab(browser, coordinator.url, { name: `tab ${i + 1}` }));
   }
@@ -42,12 +45,13 @@ test.afterAll(async () => {
   await node?.stop();
   await browser?.close();
   await coordinator?.stop();
+  await lab?.destroy();
 });
 
 test('the Node worker joins a swarm of browser tabs and trains with them', async () => {
   test.setTimeout(240_000);
   const browserIds = (await Promise.all(tabs.map((t) => t.status()))).map((s) => s!.tabId!);
-  node = startNodeWorker(coordinator.url);
+  node = startNodeWorker(coordinator.url, [], lab.inHome);
   const nodeId = await node.tabId;
   const joinedAt = (await coordinator.status()).iteration;
 

@@ -11,17 +11,20 @@
  * 2. node B is killed with SIGKILL: its tabs reconnect to node A by themselves (their page is
  *    still B's origin), keep their seats, and training goes on for 20 more iterations with
  *    every tab's base following node A's iteration.
+ * Redis and both nodes run in a network lab's public namespace, the tabs in a home (support/lab.ts).
  */
 import { expect, test, type Browser } from '@playwright/test';
 import { launchBrowser, openTab, untilTraining, type BrowserTab } from './support/browser-swarm.ts';
 import { startCoordinator, until, type CoordinatorProcess } from './support/coordinator.ts';
 import { RedisServer } from '@swarmgrad/test-support/redis';
+import { openLab, type E2eLab } from './support/lab.ts';
 
 test.describe.configure({ mode: 'serial' });
 
 const job = { name: 'e2e-scale-out', cluster: { size: 2 } };
 const ACCURACY_DEADLINE_MS = 6 * 60_000;
 
+let lab: E2eLab;
 let redis: RedisServer;
 let nodeA: CoordinatorProcess;
 let nodeB: CoordinatorProcess;
@@ -36,11 +39,13 @@ function note(type: string, value: unknown): void {
 
 test.beforeAll(async () => {
   test.setTimeout(300_000);
-  redis = await RedisServer.start();
-  nodeA = await startCoordinator({ job, args: ['--redis', redis.url] });
-  nodeB = await startCoordinator({ job, args: ['--redis', redis.url] });
-  // both origins are plain-http LAN addresses: treat both as secure (WebGPU, isolation)
-  browser = await launchBrowser(`${nodeA.url},${nodeB.url}`);
+  lab = await openLab();
+  // on the public namespace's loopback, beside the nodes
+  redis = await RedisServer.start({ execPrefix: lab.serve.execPrefix });
+  nodeA = await startCoordinator({ job, args: ['--redis', redis.url], ...lab.serve });
+  nodeB = await startCoordinator({ job, args: ['--redis', redis.url], ...lab.serve });
+  // both origins are plain-http lab addresses: treat both as secure (WebGPU, isolation)
+  browser = await launchBrowser(`${nodeA.url},${nodeB.url}`, [], lab.home.chromium);
   for (const [i, [home, other]] of [
     [nodeA, nodeB],
     [nodeB, nodeA],
@@ -62,6 +67,7 @@ test.afterAll(async () => {
   await nodeA?.stop();
   await nodeB?.stop();
   await redis?.stop();
+  await lab?.destroy();
 });
 
 test('tabs on two nodes form one set of clusters and train the default job to 90%', async () => {

@@ -10,7 +10,6 @@ export const cli = swarmgradCli();
 
 export {
   fetchStatus,
-  lanAddress,
   startCoordinator,
   until,
   type CoordinatorProcess,

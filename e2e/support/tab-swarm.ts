@@ -1,10 +1,12 @@
 /**
  * A coordinator and N real tabs (one browser context each, Donate pressed) shared by the tests
- * of one serial spec file: started in its beforeAll, closed in its afterAll.
+ * of one serial spec file: started in its beforeAll, closed in its afterAll. They run in a
+ * network lab (lab.ts): the coordinator in its public namespace, the tabs in one home.
  */
 import { test, type Browser } from '@playwright/test';
 import { launchBrowser, openTab, type BrowserTab } from './browser-swarm.ts';
 import { startCoordinator, type CoordinatorProcess } from './coordinator.ts';
+import { openLab, type E2eLab } from './lab.ts';
 
 export interface TabSwarm {
   readonly coordinator: CoordinatorProcess;
@@ -15,14 +17,16 @@ export interface TabSwarm {
 }
 
 export function useTabSwarm(job: object, count: number): TabSwarm {
+  let lab: E2eLab | undefined;
   let coordinator: CoordinatorProcess | undefined;
   let browser: Browser | undefined;
   const tabs: BrowserTab[] = [];
   let firstDonateAt = 0;
   test.beforeAll(async () => {
     test.setTimeout(180_000);
-    coordinator = await startCoordinator({ job });
-    browser = await launchBrowser(coordinator.url);
+    lab = await openLab();
+    coordinator = await startCoordinator({ job, ...lab.serve });
+    browser = await launchBrowser(coordinator.url, [], lab.home.chromium);
     firstDonateAt = Date.now();
     for (let i = 0; i < count; i++) {
       tabs.push(await openTab(browser, coordinator.url, { name: `tab ${i + 1}` }));
@@ -31,6 +35,7 @@ export function useTabSwarm(job: object, count: number): TabSwarm {
   test.afterAll(async () => {
     await browser?.close();
     await coordinator?.stop();
+    await lab?.destroy();
   });
   return {
     get coordinator() {

@@ -190,16 +190,20 @@ export interface NodeWorkerProcess {
   stop(): Promise<void>;
 }
 
-/** `swarmgrad worker --url <url>` (TF.js WASM/CPU, @roamhq/wrtc), printing its progress every 5 s. */
-export function startNodeWorker(url: string, args: string[] = []): NodeWorkerProcess {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [swarmgradCli(), 'worker', '--url', url, ...args],
-    {
-      env: { ...process.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+/**
+ * `swarmgrad worker --url <url>` (TF.js WASM/CPU, @roamhq/wrtc), printing its progress every 5 s.
+ * `execPrefix`: argv the worker runs under (a network lab home's `ip netns exec <ns>`).
+ */
+export function startNodeWorker(
+  url: string,
+  args: string[] = [],
+  execPrefix: readonly string[] = [],
+): NodeWorkerProcess {
+  const argv = [...execPrefix, process.execPath, swarmgradCli(), 'worker', '--url', url, ...args];
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), {
+    env: { ...process.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));

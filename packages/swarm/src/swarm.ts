@@ -100,9 +100,16 @@ export interface LaunchSwarmOptions {
   /**
    * Run the swarm in a network lab (lab.ts; root only, needs `serve`): the coordinator and a
    * TURN server in the lab's public namespace, every tab in a home of its own with its own
-   * Chromium process, behind the profile's router.
+   * Chromium process, behind the profile's router. `tabsPerHome` (default 1) lets up to that
+   * many tabs share a home and its Chromium (the end-to-end suite's `lan` lab: one process per
+   * eight tabs, as without a lab, on lab addresses).
    */
-  network?: { profile: NetworkProfile; wan?: Partial<WanShape>; turn?: boolean };
+  network?: {
+    profile: NetworkProfile;
+    wan?: Partial<WanShape>;
+    turn?: boolean;
+    tabsPerHome?: number;
+  };
   /** Progress and notable events, one line each. */
   log?: (line: string) => void;
 }
@@ -234,6 +241,10 @@ export function checkSwarmOptions(options: LaunchSwarmOptions): void {
         `network must be one of ${networkProfiles.join(', ')}, got ${options.network.profile}`,
       );
     }
+    const perHome = options.network.tabsPerHome ?? 1;
+    if (!Number.isInteger(perHome) || perHome < 1) {
+      throw new RangeError(`network.tabsPerHome must be a positive integer, got ${perHome}`);
+    }
     if (!options.serve) {
       throw new RangeError('network needs serve: the lab runs its own coordinator inside it');
     }
@@ -329,12 +340,15 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
   const live = () => tabs.filter((t) => !t.closed);
 
   const browserFor = async (): Promise<Browser> => {
+    const tabsPerHome = options.network?.tabsPerHome ?? 1;
     if (lab) {
-      // a home, and a Chromium process, per tab
-      const home = await lab.addHome();
-      const browser = await launchBrowser(url, [], home.chromium);
-      browsers.push(browser);
-      return browser;
+      // a home, and a Chromium process, per tabsPerHome tabs
+      const index = Math.floor(opened / tabsPerHome);
+      if (browsers.length <= index) {
+        const home = await lab.addHome();
+        browsers.push(await launchBrowser(url, [], home.chromium));
+      }
+      return browsers[index]!;
     }
     const index = Math.floor(opened / perBrowser);
     while (browsers.length <= index) browsers.push(await launchBrowser(url));

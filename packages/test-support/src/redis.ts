@@ -34,11 +34,21 @@ export class RedisServer {
     readonly binary: string,
     readonly port: number,
     readonly dir: string,
+    private readonly execPrefix: readonly string[],
   ) {}
 
-  static async start(): Promise<RedisServer> {
+  /**
+   * `execPrefix`: argv redis-server runs under (a network lab's `ip netns exec <ns>`): it then
+   * listens on that namespace's loopback, for coordinators started in the same namespace.
+   */
+  static async start(options: { execPrefix?: readonly string[] } = {}): Promise<RedisServer> {
     const binary = ensureRedisServer();
-    const server = new RedisServer(binary, await freePort(), await tempDir('swarmgrad-redis-'));
+    const server = new RedisServer(
+      binary,
+      await freePort(),
+      await tempDir('swarmgrad-redis-'),
+      options.execPrefix ?? [],
+    );
     await server.launch();
     return server;
   }
@@ -52,9 +62,11 @@ export class RedisServer {
   }
 
   async launch(): Promise<void> {
+    const [command, ...prefixArgs] = [...this.execPrefix, this.binary];
     const child = spawn(
-      this.binary,
+      command!,
       [
+        ...prefixArgs,
         '--port',
         String(this.port),
         '--bind',

@@ -53,20 +53,25 @@ export class Coturn {
 
   /**
    * coturn listening on `host` (UDP and TCP on one free port), relaying on `host` in a
-   * 200-port range, accepting TURN REST credentials made with `secret`.
+   * 200-port range, accepting TURN REST credentials made with `secret`. `execPrefix`: argv it
+   * runs under (a network lab's `ip netns exec <ns>`, where `host` is), with `port` given (the
+   * free-port probe runs in this process's namespace).
    */
   static async start(
     host = '127.0.0.1',
     secret = randomBytes(16).toString('hex'),
+    options: { execPrefix?: readonly string[]; port?: number } = {},
   ): Promise<Coturn> {
     const binary = ensureTurnserver();
-    const port = await freeUdpPort(host);
+    const port = options.port ?? (await freeUdpPort(host));
     const dir = await mkdtemp(join(tmpdir(), 'swarmgrad-coturn-'));
     const relayBase = 40000 + Math.floor(Math.random() * 20000);
     const server = new Coturn(host, port, secret, 'swarmgrad.test');
+    const [command, ...prefixArgs] = [...(options.execPrefix ?? []), binary];
     const child = spawn(
-      binary,
+      command!,
       [
+        ...prefixArgs,
         '-n',
         '--listening-ip',
         host,
