@@ -22,6 +22,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   quarantine: () => import('./quarantine.ts'),
   network: () => import('./network.ts'),
   exchange: () => import('./exchange.ts'),
+  'cost-model': () => import('./cost-model.ts'),
 };
 
 export async function main(argv: string[]): Promise<void> {

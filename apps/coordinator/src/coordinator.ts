@@ -227,11 +227,9 @@ export class Coordinator implements CoordinatorContext {
   private async resume(loaded: Loaded): Promise<void> {
     const checkpointed = loaded.iteration;
     if (loaded.state) this.records.restore(loaded.state);
-    // one process journals to disk; several nodes replay the log in Redis instead
-    const replayed =
-      this.options.redis === undefined
-        ? new DeltaJournal(this.options.dataDir, checkpointed).read(checkpointed)
-        : [];
+    // what this data directory journaled after its checkpoint (several nodes journal in Redis,
+    // whose snapshot then replaces this state; a directory a single process used still replays)
+    const replayed = new DeltaJournal(this.options.dataDir, checkpointed).read(checkpointed);
     for (const record of replayed) this.engine.replay(record.frame, record.iteration);
     if (!loaded.resumed) await this.records.writeCheckpoint();
     if (replayed.length > 0) {

@@ -41,7 +41,7 @@ export class TrainingRecords implements Records {
   checkpointsWritten = 0;
   /** Set once the held-out set is loaded (absent in benchmarks that only measure rounds). */
   evaluator: Evaluator | undefined;
-  journalStore: Journal;
+  private readonly journalStore: Journal;
   private checkpointInFlight: Promise<void> | undefined;
   private evaluationInFlight = false;
 

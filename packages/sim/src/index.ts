@@ -17,3 +17,4 @@ export * from './models/softmax.ts';
 export * from './scale.ts';
 export * from './scenario.ts';
 export * from './simulator.ts';
+export * from './cost-model.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planSwarm, summaryLine, UsageError, type SwarmCommandOptions } from '../src/command.ts';
 import type { SwarmSummary } from '../src/watch.ts';
+import { checkSwarmOptions } from '../src/swarm.ts';
 import { buildProgram, type SwarmCliOptions } from '@swarmgrad/coordinator/cli';
 
 /** What `swarmgrad swarm <args>` hands its action (the action itself is replaced). */
@@ -104,6 +105,15 @@ describe('swarmgrad swarm arguments', () => {
     bad(['--url', 'not a url'], /not a URL/);
     bad(['--url', 'http://10.0.0.2:8080,ftp://10.0.0.3'], /http\(s\)/);
     bad(['--serve', '--backend', 'tpu'], /backend/);
+  });
+
+  it('a lab shares homes only among a positive whole number of tabs', () => {
+    const lab = (tabsPerHome: number) => () =>
+      checkSwarmOptions({ serve: true, tabs: 4, network: { profile: 'lan', tabsPerHome } });
+    expect(lab(8)).not.toThrow();
+    expect(lab(1)).not.toThrow();
+    expect(lab(0)).toThrow(/tabsPerHome must be a positive integer, got 0/);
+    expect(lab(1.5)).toThrow(/tabsPerHome/);
   });
 });
 
