@@ -108,6 +108,7 @@ test.beforeAll(async () => {
       '600',
       '--turn-refresh',
       '300',
+      ...lab.serve.args,
     ],
     {
       env: { ...process.env, LOG_LEVEL: 'warn', SWARMGRAD_TURN_SECRET: coturn.secret },

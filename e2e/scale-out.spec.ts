@@ -42,8 +42,9 @@ test.beforeAll(async () => {
   lab = await openLab();
   // on the public namespace's loopback, beside the nodes
   redis = await RedisServer.start({ execPrefix: lab.serve.execPrefix });
-  nodeA = await startCoordinator({ job, args: ['--redis', redis.url], ...lab.serve });
-  nodeB = await startCoordinator({ job, args: ['--redis', redis.url], ...lab.serve });
+  const serve = { ...lab.serve, args: ['--redis', redis.url, ...lab.serve.args] };
+  nodeA = await startCoordinator({ job, ...serve });
+  nodeB = await startCoordinator({ job, ...serve });
   // both origins are plain-http lab addresses: treat both as secure (WebGPU, isolation)
   browser = await launchBrowser(`${nodeA.url},${nodeB.url}`, [], lab.home.chromium);
   for (const [i, [home, other]] of [

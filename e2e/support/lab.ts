@@ -23,8 +23,12 @@ export interface E2eLab {
   readonly lab: NetworkLab;
   /** The home the tabs' Chromium and Node workers run in. */
   readonly home: LabHome;
-  /** startCoordinator options that run it in the lab's public namespace. */
-  readonly serve: Pick<StartCoordinatorOptions, 'execPrefix' | 'address'>;
+  /**
+   * startCoordinator options that run it in the lab's public namespace; its `args` exempt the
+   * lab's addresses from address groups (the tabs share one home: one machine's tabs, as on a
+   * LAN, whose addresses form no group either). A spec with args of its own appends these.
+   */
+  readonly serve: Required<Pick<StartCoordinatorOptions, 'execPrefix' | 'address' | 'args'>>;
   /** argv prefix that runs a command in the home (a Node worker). */
   readonly inHome: readonly string[];
   destroy(): Promise<void>;
@@ -37,7 +41,11 @@ export async function openLab(): Promise<E2eLab> {
     return {
       lab,
       home,
-      serve: { execPrefix: lab.inPublic([]), address: lab.publicAddress },
+      serve: {
+        execPrefix: lab.inPublic([]),
+        address: lab.publicAddress,
+        args: ['--exempt-addresses', `private,self,${lab.publicAddress}/24`],
+      },
       inHome: ['ip', 'netns', 'exec', home.namespace],
       destroy: () => lab.destroy(),
     };

@@ -102,7 +102,8 @@ export interface LaunchSwarmOptions {
    * TURN server in the lab's public namespace, every tab in a home of its own with its own
    * Chromium process, behind the profile's router. `tabsPerHome` (default 1) lets up to that
    * many tabs share a home and its Chromium (the end-to-end suite's `lan` lab: one process per
-   * eight tabs, as without a lab, on lab addresses).
+   * eight tabs, as without a lab, on lab addresses); their shared address is then exempt from
+   * address groups, as a LAN's are.
    */
   network?: {
     profile: NetworkProfile;
@@ -304,6 +305,11 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
           ? ['--dissemination', 'cluster']
           : []),
         ...(lab?.serveArgs ?? []),
+        // tabs that share a home share its address: one machine's tabs, not a sybil's, as on a
+        // LAN (whose private and own addresses form no address group either)
+        ...(lab && (options.network?.tabsPerHome ?? 1) > 1
+          ? ['--exempt-addresses', `private,self,${lab.publicAddress}/24`]
+          : []),
         ...(serve.args ?? []),
       ],
       ...(serve.job === undefined ? {} : { job: serve.job }),
