@@ -14,7 +14,8 @@
  *   divide the work (issue 17, item 4). As K grows a node's CPU tends to a + r·N, so with r > 0
  *   no number of nodes holds more than (budget − a)/r tabs.
  * - A single busy thread closes rounds in time proportional to its CPU per iteration:
- *   close_p = β_p·C_node(N) (fitted through the origin for p50 and p99).
+ *   close_p = β_p·C_node(N) (fitted through the origin for p50 and p99, apart for one node and
+ *   for several, whose closes also wait for the command log).
  * - Egress per iteration: one iteration frame of `frameBytes` per tab (direct), or per cluster
  *   (dissemination through the clusters).
  * Fits are ordinary least squares; every input is a measured row, nothing is assumed constant
@@ -40,9 +41,14 @@ export interface CostModel {
   perTabMs: number;
   /** ms per iteration per tab held elsewhere, on every other node (0 without K > 1 rows). */
   replicatedPerTabMs: number;
-  /** close p50 and p99 per ms of a node's CPU per iteration. */
+  /**
+   * close p50 and p99 per ms of a node's CPU per iteration, on one node and on several (whose
+   * closes also wait for the command log's round trip; the one-node ratios without K > 1 rows).
+   */
   closeP50PerCpuMs: number;
   closeP99PerCpuMs: number;
+  multiNodeCloseP50PerCpuMs: number;
+  multiNodeCloseP99PerCpuMs: number;
   /** Iteration frame bytes per tab (direct dissemination), from the rows. */
   frameBytes: number;
   /** Tabs per cluster, from the rows (tabs / clusters). */
@@ -129,13 +135,20 @@ export function fitCostModel(rows: readonly CostMeasurement[]): CostModel {
       y: row.coordinatorCpuMsPerIteration - row.nodes * a - b * row.tabs,
     })),
   );
-  const perNode = (row: CostMeasurement) => row.coordinatorCpuMsPerIteration / row.nodes;
+  const ratio = (list: readonly CostMeasurement[], close: (row: CostMeasurement) => number) =>
+    fitThroughOrigin(
+      list.map((row) => ({ x: row.coordinatorCpuMsPerIteration / row.nodes, y: close(row) })),
+    );
+  const p50 = ratio(single, (row) => row.closeP50Ms);
+  const p99 = ratio(single, (row) => row.closeP99Ms);
   return {
     fixedMs: a,
     perTabMs: b,
     replicatedPerTabMs: Math.max(0, r),
-    closeP50PerCpuMs: fitThroughOrigin(good.map((row) => ({ x: perNode(row), y: row.closeP50Ms }))),
-    closeP99PerCpuMs: fitThroughOrigin(good.map((row) => ({ x: perNode(row), y: row.closeP99Ms }))),
+    closeP50PerCpuMs: p50,
+    closeP99PerCpuMs: p99,
+    multiNodeCloseP50PerCpuMs: multi.length > 0 ? ratio(multi, (row) => row.closeP50Ms) : p50,
+    multiNodeCloseP99PerCpuMs: multi.length > 0 ? ratio(multi, (row) => row.closeP99Ms) : p99,
     frameBytes: good.reduce((s, row) => s + row.broadcastBytesPerIterationPerTab, 0) / good.length,
     clusterSize: good.reduce((s, row) => s + row.tabs / row.clusters, 0) / good.length,
     fittedOn: { single: single.length, multi: multi.length },
@@ -152,8 +165,8 @@ export function predictCost(model: CostModel, tabs: number, nodes = 1): CostPred
     nodes,
     cpuMsPerIterationPerNode: perNode,
     cpuMsPerIterationSummed: perNode * nodes,
-    closeP50Ms: model.closeP50PerCpuMs * perNode,
-    closeP99Ms: model.closeP99PerCpuMs * perNode,
+    closeP50Ms: (nodes > 1 ? model.multiNodeCloseP50PerCpuMs : model.closeP50PerCpuMs) * perNode,
+    closeP99Ms: (nodes > 1 ? model.multiNodeCloseP99PerCpuMs : model.closeP99PerCpuMs) * perNode,
     egressBytesPerIteration: {
       direct: model.frameBytes * tabs,
       cluster: (model.frameBytes * tabs) / model.clusterSize,
@@ -166,7 +179,8 @@ export function predictCost(model: CostModel, tabs: number, nodes = 1): CostPred
  * even the fixed cost exceeds it.
  */
 export function tabsWithin(model: CostModel, closeP99Ms: number, nodes = 1): number {
-  const budget = closeP99Ms / model.closeP99PerCpuMs - model.fixedMs;
+  const ratio = nodes > 1 ? model.multiNodeCloseP99PerCpuMs : model.closeP99PerCpuMs;
+  const budget = closeP99Ms / ratio - model.fixedMs;
   if (!(budget > 0)) return 0;
   const perTab = model.perTabMs / nodes + (model.replicatedPerTabMs * (nodes - 1)) / nodes;
   return Math.floor(budget / perTab);

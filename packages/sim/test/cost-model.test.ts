@@ -45,6 +45,7 @@ describe('coordinator cost model', () => {
     expect(model.replicatedPerTabMs).toBeCloseTo(truth.r, 9);
     expect(model.closeP50PerCpuMs).toBeCloseTo(truth.p50, 9);
     expect(model.closeP99PerCpuMs).toBeCloseTo(truth.p99, 9);
+    expect(model.multiNodeCloseP99PerCpuMs).toBeCloseTo(truth.p99, 9);
     expect(model.clusterSize).toBe(8);
     expect(model.fittedOn).toEqual({ single: 3, multi: 2 });
     const at1m = predictCost(model, 1_000_000, 1);
@@ -85,6 +86,10 @@ describe('coordinator cost model', () => {
     expect(tabsWithin(model, 200, k - 1)).toBeLessThan(2 * one);
     // nodes that divide the work (no replicated cost) scale without a cap
     const divided = { ...model, replicatedPerTabMs: 0 };
+    // several nodes' closes that wait longer per ms of CPU hold fewer tabs
+    const slowLog = { ...model, multiNodeCloseP99PerCpuMs: 2 * model.multiNodeCloseP99PerCpuMs };
+    expect(tabsWithin(slowLog, 200, 4)).toBeLessThan(tabsWithin(model, 200, 4));
+    expect(tabsWithin(slowLog, 200, 1)).toBe(one);
     expect(nodesFor(divided, 1_000_000, 200)).toBeDefined();
     expect(tabsWithin(model, 1, 1)).toBe(0);
   });
