@@ -232,3 +232,13 @@ export function validateCostModel(rows: readonly CostMeasurement[]): ValidationR
   }
   return out;
 }
+
+/**
+ * A swarm's round close p50 as the simulator's `timing.coordinatorClose`: ms fixed and per live
+ * worker on `nodes` nodes (each holding an equal share).
+ */
+export function closeTimeOf(model: CostModel, nodes = 1): { fixedMs: number; perWorkerMs: number } {
+  const ratio = nodes > 1 ? model.multiNodeCloseP50PerCpuMs : model.closeP50PerCpuMs;
+  const perWorker = model.perTabMs / nodes + (model.replicatedPerTabMs * (nodes - 1)) / nodes;
+  return { fixedMs: ratio * model.fixedMs, perWorkerMs: ratio * perWorker };
+}

@@ -176,6 +176,12 @@ export interface Scenario {
      */
     minPatience: number;
     patienceFactor: number;
+    /**
+     * The coordinator's time to close an iteration, ms: fixed + per live worker (cost-model.ts
+     * `closeTimeOf`, fitted to the coordinator bench). Clusters start the next iteration that
+     * much after the close. Undefined: closes take no time.
+     */
+    coordinatorClose: { fixedMs: number; perWorkerMs: number } | undefined;
   };
   churn: {
     /** Per worker, departures per second (exponential lifetimes); 0 = nobody leaves. */
@@ -277,6 +283,7 @@ export const defaultScenario: Scenario = {
     stragglers: undefined,
     minPatience: 2,
     patienceFactor: 3,
+    coordinatorClose: undefined,
   },
   churn: { leaveRate: 0, joinRate: 0, crashes: [] },
   byzantine: { count: 0, attack: 'sign-flip', placement: 'spread', magnitude: undefined, lag: 20 },
@@ -442,6 +449,11 @@ function check(s: Scenario): void {
   positive('timing.bandwidth', s.timing.bandwidth);
   if (!(s.timing.slowFraction >= 0 && s.timing.slowFraction <= 1)) fail('timing.slowFraction');
   positive('timing.slowFactor', s.timing.slowFactor);
+  const close = s.timing.coordinatorClose;
+  if (close !== undefined) {
+    nonNegative('timing.coordinatorClose.fixedMs', close.fixedMs);
+    nonNegative('timing.coordinatorClose.perWorkerMs', close.perWorkerMs);
+  }
   const st = s.timing.stragglers;
   if (st !== undefined) {
     positive('stragglers.period', st.period);

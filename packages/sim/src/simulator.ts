@@ -1005,9 +1005,13 @@ class Simulation {
       return;
     }
     if (this.s.cluster.rebalance && this.membershipChanged) this.place();
+    // the coordinator's own time to close (timing.coordinatorClose): the iteration reaches the
+    // clusters that much later
+    const cost = this.s.timing.coordinatorClose;
+    const startAt = now + (cost ? (cost.fixedMs + cost.perWorkerMs * liveWorkers) / 1000 : 0);
     for (const c of [...this.clusters.values()]) {
       if (!c.retired && c.round === undefined) {
-        this.queue.schedule(now, { kind: 'start', cluster: c.id });
+        this.queue.schedule(startAt, { kind: 'start', cluster: c.id });
       }
     }
   }

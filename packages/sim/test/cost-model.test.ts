@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { simulate } from '../src/simulator.ts';
 import {
+  closeTimeOf,
   CostModelError,
   fitCostModel,
   nodesFor,
@@ -121,5 +123,42 @@ describe('coordinator cost model: a fixed cost is never negative', () => {
       bending.reduce((s, r) => s + (r.coordinatorCpuMsPerIteration - b * r.tabs) ** 2, 0);
     expect(sse(model.perTabMs)).toBeLessThan(sse(model.perTabMs * 1.001));
     expect(sse(model.perTabMs)).toBeLessThan(sse(model.perTabMs * 0.999));
+  });
+});
+
+describe('the simulator with the coordinator’s modelled close time', () => {
+  it('is the model’s p50 close time, fixed and per worker', () => {
+    const model = fitCostModel(rows(truth, runs));
+    for (const nodes of [1, 3]) {
+      const close = closeTimeOf(model, nodes);
+      for (const tabs of [16, 10_000])
+        expect(close.fixedMs + close.perWorkerMs * tabs).toBeCloseTo(
+          predictCost(model, tabs, nodes).closeP50Ms,
+          6,
+        );
+    }
+  });
+
+  it('delays every next iteration by it: simulated time grows by iterations × close time', () => {
+    const base = {
+      seed: 3,
+      workers: 16,
+      cluster: { size: 4 },
+      stop: { maxIterations: 20 },
+      evalEvery: 20,
+    };
+    const without = simulate(base);
+    const close = { fixedMs: 150, perWorkerMs: 10 };
+    const withClose = simulate({ ...base, timing: { coordinatorClose: close } });
+    expect(without.final.iteration).toBe(20);
+    expect(withClose.final.iteration).toBe(20);
+    const perIteration = (close.fixedMs + 16 * close.perWorkerMs) / 1000;
+    const added = withClose.final.time - without.final.time;
+    // every close but the last delays the next start; workers that left meanwhile do not count
+    expect(added).toBeGreaterThan(0.9 * 19 * perIteration);
+    expect(added).toBeLessThan(1.1 * 20 * perIteration);
+    expect(() =>
+      simulate({ ...base, timing: { coordinatorClose: { fixedMs: -1, perWorkerMs: 0 } } }),
+    ).toThrow(/coordinatorClose.fixedMs/);
   });
 });
