@@ -29,9 +29,16 @@ function option(args: string[], name: string, fallback: string): string {
 function measurements(paths: string[]): CostMeasurement[] {
   const rows: CostMeasurement[] = [];
   for (const path of paths) {
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
+    for (const [index, line] of readFileSync(path, 'utf8').split('\n').entries()) {
       if (!line.startsWith('{')) continue;
-      const row = JSON.parse(line) as Partial<CostMeasurement> & { bench?: string };
+      let row: Partial<CostMeasurement> & { bench?: string };
+      try {
+        row = JSON.parse(line) as typeof row;
+      } catch (error) {
+        throw new Error(`${path}:${index + 1}: not a JSON line (${(error as Error).message})`, {
+          cause: error,
+        });
+      }
       if (row.bench !== 'coordinator') continue;
       rows.push({
         tabs: Number(row.tabs),

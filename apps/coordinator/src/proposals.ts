@@ -12,7 +12,6 @@ import {
   type TabRecord,
 } from '@swarmgrad/core';
 import {
-  alignedBytes,
   maxUpdateFrameBytes,
   proposalMetaSchema,
   type DashboardStatus,
@@ -75,8 +74,8 @@ export class ProposalIntake implements Proposals {
       };
     }
     // socket.io hands Node Buffers that may sit at any offset of a shared pool (and reuses
-    // them): an aligned copy of its own, which the codecs can read typed views of
-    const frame = Uint8Array.from(alignedBytes(rawFrame)!);
+    // them): one copy of its own, at offset 0 of a fresh buffer, so the codecs can read views
+    const frame = new Uint8Array(rawFrame);
     const update = new Float32Array(dimension);
     const decoded = decodeFrameInto(frame, update, { dimension, jobId, maxFrameBytes });
     if (!decoded.ok) return { ok: false, code: decoded.error.code, message: decoded.error.message };
