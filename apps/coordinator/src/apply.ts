@@ -46,7 +46,7 @@ export function applyCommand(ctx: CoordinatorContext, command: Command): void {
     case 'confirm-timeout':
       proposals.run(desk.timeout(command.clusterId, command.proposalId));
       break;
-    case 'close':
+    case 'closed':
       ctx.iterations.applyClose(command);
       break;
     case 'control':

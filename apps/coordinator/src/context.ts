@@ -92,7 +92,7 @@ export interface Iterations {
   setPhase(phase: Phase): void;
   updateQuorum(): void;
   maybeClose(): void;
-  applyClose(command: Extract<Command, { kind: 'close' }>): void;
+  applyClose(command: Extract<Command, { kind: 'closed' }>): void;
   /** No close timer runs while paused or cut off from the shared state. */
   holdClose(): void;
   /** A close asked for but never applied (the shared state was away) may be asked again. */
@@ -108,7 +108,7 @@ export interface Proposals {
   ):
     | { ok: true; command: Extract<Command, { kind: 'proposal' }> }
     | { ok: false; code: ErrorCode; message: string };
-  decode(frame: Uint8Array): { update: Float32Array; staleness: number } | undefined;
+  decode(frame: Uint8Array): Float32Array | undefined;
   ruleFor(baseIteration: number): AggregationRule;
   run(effects: readonly DeskEffect[]): void;
   stalenessAnalysis(): DashboardStatus['staleness'];

@@ -263,13 +263,18 @@ export class Coordinator implements CoordinatorContext {
       exportReplica: () => this.exportReplica(),
       importReplica: (state) => this.importReplica(state as ReplicaState),
       availability: (up) => this.onAvailability(up),
-      lease: (held) =>
+      lease: (held) => {
         this.logEvent(
           'node',
           held
-            ? `${shared.nodeId} holds the evaluation/checkpoint lease`
-            : `${shared.nodeId} lost the evaluation/checkpoint lease`,
-        ),
+            ? `${shared.nodeId} holds the lease: it closes iterations, evaluates and checkpoints`
+            : `${shared.nodeId} lost the lease`,
+        );
+        if (!held) return;
+        // the error feedback of closes other nodes encoded is not known here
+        this.engine.resetResidual();
+        this.iterations.maybeClose();
+      },
     });
     this.logger.info(
       { node: shared.nodeId, iteration: this.engine.iteration },

@@ -1,9 +1,11 @@
 /**
  * An iteration's life on the coordinator: it opens when enough tabs are seated, is watched for
- * quorum and for silent proposers, and closes (core RoundEngine) when the majority rule says so;
- * the close is a command, so with several nodes exactly one close per iteration takes effect.
+ * quorum and for silent proposers, and closes (core RoundEngine) when the majority rule says so.
+ * Only the lease holder decides and computes a close (with one process, always this one); it
+ * publishes the result as a `closed` command, which every node adopts without recomputing it
+ * (issue 17 item 4), so with several nodes exactly one close per iteration takes effect.
  */
-import type { ClosedIteration } from '@swarmgrad/core';
+import type { ClosedIteration, PreparedClose } from '@swarmgrad/core';
 import type { Phase } from '@swarmgrad/protocol';
 import type { Command } from './shared-state.ts';
 import type { CoordinatorContext, Iterations } from './context.ts';
@@ -18,9 +20,11 @@ export class IterationCycle implements Iterations {
   private silenceTimer: NodeJS.Timeout | undefined;
   /** Durations (ms) of the last ITERATION_HISTORY iterations, oldest first. */
   private readonly recentIterationMs: number[] = [];
-  /** The iteration this node already asked to close, and when it decided to. */
+  /** The iteration this node already published a close of, and when it decided to. */
   private closeRequestedFor = -1;
   private closeDecidedAt: number | undefined;
+  /** The close this node published and has not seen adopted yet (its command id). */
+  private published: { id: string; prepared: PreparedClose } | undefined;
 
   constructor(private readonly ctx: CoordinatorContext) {}
 
@@ -127,6 +131,11 @@ export class IterationCycle implements Iterations {
   maybeClose(): void {
     if (!this.closable()) return;
     if (!this.ctx.shared.available()) return; // resumes when the shared state is back
+    // only the lease holder closes; the others keep the quorum phase current
+    if (!this.ctx.shared.holdsLease()) {
+      this.updateQuorum();
+      return;
+    }
     const { engine, registry } = this.ctx;
     const now = performance.now();
     const decision = engine.decide(registry.liveClusters(), now);
@@ -162,58 +171,70 @@ export class IterationCycle implements Iterations {
   }
 
   /**
-   * Asks every node to close the current iteration. Several nodes may ask; the first `close`
-   * in the log closes it and the others find the iteration moved on and change nothing.
+   * Computes the close of the current iteration and publishes it: every node (this one too)
+   * adopts it where it lands in the log. Two nodes that both believed they held the lease
+   * publish two closes of one iteration; the first adopted moves the iteration on and the
+   * other then changes nothing.
    */
   private requestClose(decidedAt: number): void {
-    const iteration = this.ctx.engine.iteration;
+    const { engine, registry } = this.ctx;
+    const iteration = engine.iteration;
     if (this.closeRequestedFor === iteration) return;
-    this.closeRequestedFor = iteration;
-    this.closeDecidedAt = decidedAt;
-    this.ctx.submit(this.ctx.command({ kind: 'close', iteration }), (result) => {
-      // not appended: ask again when the shared state is back
-      if (result instanceof Error && this.closeRequestedFor === iteration)
-        this.closeRequestedFor = -1;
-    });
-  }
-
-  applyClose(command: Extract<Command, { kind: 'close' }>): void {
-    const { engine, nodeId } = this.ctx;
-    const own = command.node === nodeId;
-    // a close of another iteration, one asked for before a pause (or the last iteration) that
-    // lands after it, or one with nothing to close changes nothing; this node may ask again
-    if (
-      command.iteration !== engine.iteration ||
-      engine.proposers().length === 0 ||
-      !this.closable()
-    ) {
-      if (own && this.closeRequestedFor === command.iteration) this.closeRequestedFor = -1;
-      return;
-    }
-    // the close latency counts from this node's own decision, else from the command's arrival
-    const decidedAt = own ? (this.closeDecidedAt ?? performance.now()) : performance.now();
-    this.close(decidedAt, command.at, own);
-  }
-
-  /** `own`: this node decided the close (several nodes: only the decider times the close). */
-  private close(decidedAt: number, at: number, own: boolean): void {
-    const { engine, registry, job, metrics } = this.ctx;
-    clearTimeout(this.closeTimer);
-    // taken now: startIfReady below restarts the iteration clock
-    const iterationSeconds = (performance.now() - this.openedAt) / 1000;
-    let closed: ClosedIteration;
+    let prepared: PreparedClose;
     try {
-      closed = engine.close();
+      prepared = engine.prepareClose();
     } catch (error) {
       this.ctx.logger.error({ err: error }, 'closing the iteration failed; proposals dropped');
       engine.setClusters(registry.clusters.map((c) => c.id));
-      this.closeRequestedFor = -1;
       return;
     }
+    this.closeRequestedFor = iteration;
+    this.closeDecidedAt = decidedAt;
+    const { residual: _residual, ...result } = prepared;
+    const command = this.ctx.command({ kind: 'closed', ...result });
+    this.published = { id: command.id, prepared };
+    this.ctx.submit(command, (outcome) => {
+      // not appended: decide again when the shared state is back
+      if (outcome instanceof Error && this.closeRequestedFor === iteration) {
+        this.closeRequestedFor = -1;
+        if (this.published?.id === command.id) this.published = undefined;
+      }
+    });
+  }
+
+  applyClose(command: Extract<Command, { kind: 'closed' }>): void {
+    const { engine, nodeId } = this.ctx;
+    const own = command.node === nodeId;
+    const prepared = this.published?.id === command.id ? this.published.prepared : undefined;
+    if (prepared) this.published = undefined;
+    // a close of another iteration, one published before a pause (or the last iteration) that
+    // lands after it changes nothing; this node may decide again
+    if (command.iteration !== engine.iteration + 1 || !this.closable()) {
+      if (own && this.closeRequestedFor === command.iteration - 1) this.closeRequestedFor = -1;
+      return;
+    }
+    const deltaNorm = engine.adopt(command, prepared?.residual);
+    if (deltaNorm === undefined) return;
+    // the close latency counts from this node's own decision, else from the command's arrival
+    const decidedAt = own ? (this.closeDecidedAt ?? performance.now()) : performance.now();
+    const { kind: _kind, id: _id, node: _node, at, ...result } = command;
+    this.closed({ ...result, deltaNorm }, decidedAt, at, own);
+  }
+
+  /**
+   * After the engine adopted a close. `own`: this node decided it (several nodes: only the
+   * decider times the close).
+   */
+  private closed(closed: ClosedIteration, decidedAt: number, at: number, own: boolean): void {
+    const { registry, job, metrics } = this.ctx;
+    clearTimeout(this.closeTimer);
+    // taken now: startIfReady below restarts the iteration clock
+    const iterationSeconds = (performance.now() - this.openedAt) / 1000;
     this.lastRounds = closed.rounds;
     this.recentIterationMs.push(iterationSeconds * 1000);
     if (this.recentIterationMs.length > ITERATION_HISTORY) this.recentIterationMs.shift();
-    this.ctx.proposals.heldFrames.clear(); // close() let go of every proposal
+    // proposals the close used are let go; one that came after it was computed stays held
+    for (const clusterId of closed.contributors) this.ctx.proposals.heldFrames.delete(clusterId);
     this.ctx.records.journal(closed);
     const done = job.maxIterations !== undefined && closed.iteration >= job.maxIterations;
     // seats and placements for the new iteration go out before the iteration itself, so a

@@ -100,8 +100,11 @@ export class ProposalIntake implements Proposals {
     };
   }
 
-  /** A proposal frame of another node (or a snapshot's) decoded, or undefined when it is bad. */
-  decode(frame: Uint8Array): { update: Float32Array; staleness: number } | undefined {
+  /**
+   * A proposal frame of another node (or a snapshot's) decoded, or undefined when it is bad;
+   * asked for only by a node that closes.
+   */
+  decode(frame: Uint8Array): Float32Array | undefined {
     const { dimension, jobId } = this.ctx;
     const update = new Float32Array(dimension);
     const decoded = decodeFrameInto(frame, update, {
@@ -109,9 +112,7 @@ export class ProposalIntake implements Proposals {
       jobId,
       maxFrameBytes: maxUpdateFrameBytes(dimension),
     });
-    return decoded.ok && allFinite(update)
-      ? { update, staleness: decoded.value.staleness ?? 0 }
-      : undefined;
+    return decoded.ok && allFinite(update) ? update : undefined;
   }
 
   /** The rule the tabs ran for a proposal on `baseIteration` (the operator may have changed it). */

@@ -20,6 +20,7 @@
  * Commands carry everything that is not a pure function of the log: ids and tokens drawn by the
  * submitting node, and its clock (`at`) wherever placement reads the time.
  */
+import type { ClosedIteration } from '@swarmgrad/core';
 import type { Backend, ControlCommand, FaultMode } from '@swarmgrad/protocol';
 
 export interface CommandHeader {
@@ -63,8 +64,8 @@ export type Command = CommandHeader &
         frame: Uint8Array;
         /** Decoded by the submitting node (MemoryState only: never serialised). */
         update?: Float32Array;
-        /** Its header's register staleness, with `update` (other nodes read the frame). */
-        staleness?: number;
+        /** Its header's register staleness, read by the submitting node. */
+        staleness: number;
         /** SHA-256 of the frame (core frameDigest), computed by the submitting node. */
         digest: string;
         inputs: { slot: number; digest: string }[];
@@ -83,7 +84,11 @@ export type Command = CommandHeader &
     | { kind: 'confirm-timeout'; clusterId: number; proposalId: string }
     /** The cluster's proposer had not proposed the iteration after the coordinator's patience. */
     | { kind: 'proposer-silent'; clusterId: number; iteration: number; tabId: string }
-    | { kind: 'close'; iteration: number }
+    /**
+     * The lease holder closed the current iteration: every node adopts this result (the
+     * agreed delta frame) without recomputing it (issue 17 item 4).
+     */
+    | ({ kind: 'closed' } & Omit<ClosedIteration, 'deltaNorm'>)
     | { kind: 'control'; command: ControlCommand }
     | { kind: 'evaluated'; point: EvaluationRecord }
     /** A node stopped heartbeating: the tabs it held are gone. */
@@ -99,7 +104,7 @@ export interface NodeStatus {
   id: string;
   /** Redis reachable. */
   redis: 'up' | 'down';
-  /** This node holds the evaluation/checkpoint lease. */
+  /** This node holds the lease (it closes iterations, evaluates and checkpoints). */
   leaseHolder: boolean;
   /** Live nodes (by heartbeat) as last seen. */
   nodes: string[];

@@ -106,9 +106,29 @@ export interface RoundEngineState {
   residual: Float32Array | null;
 }
 
+/**
+ * A held proposal's update: decoded, or decoded when first needed (a node of a multi-node
+ * coordinator that never closes need not decode the proposals it replicates). A source that
+ * returns undefined (its frame does not decode) is left out of the close.
+ */
+export type UpdateSource = Float32Array | (() => Float32Array | undefined);
+
 interface HeldProposal {
-  update: Float32Array;
+  update: UpdateSource;
   baseIteration: number;
+}
+
+/** What a close computed, before any replica adopted it (RoundEngine.prepareClose). */
+export interface PreparedClose extends Omit<ClosedIteration, 'deltaNorm'> {
+  /** The encoder's error-feedback residual after this close (adopt it with the close). */
+  residual: Float32Array | undefined;
+}
+
+function resolved(held: HeldProposal): Float32Array | undefined {
+  if (typeof held.update !== 'function') return held.update;
+  const update = held.update();
+  if (update !== undefined) held.update = update;
+  return update;
 }
 
 export class RoundEngine {
@@ -208,7 +228,7 @@ export class RoundEngine {
   offer(
     clusterId: number,
     baseIteration: number,
-    update: Float32Array,
+    update: UpdateSource,
     now: number,
     registerStaleness = 0,
   ): OfferResult {
@@ -274,9 +294,31 @@ export class RoundEngine {
 
   /** Runs the agreement over the held proposals and moves the base. */
   close(): ClosedIteration {
-    const contributors = this.proposers();
+    const prepared = this.prepareClose();
+    const deltaNorm = this.adopt(prepared, prepared.residual);
+    if (deltaNorm === undefined) throw new Error('close() could not adopt its own close');
+    const { residual: _residual, ...closed } = prepared;
+    return { ...closed, deltaNorm };
+  }
+
+  /**
+   * Runs the agreement over the held proposals and encodes the delta, changing nothing: the
+   * close every replica then adopts (a multi-node coordinator's lease holder computes it once
+   * and publishes it). Throws when no proposal is held or too few decode.
+   */
+  prepareClose(): PreparedClose {
+    const contributors: number[] = [];
+    const updates: Float32Array[] = [];
+    for (const id of this.proposers()) {
+      const update = resolved(this.held.get(id)!);
+      if (update === undefined) {
+        this.held.delete(id); // it can never count
+        continue;
+      }
+      contributors.push(id);
+      updates.push(update);
+    }
     if (contributors.length === 0) throw new Error('close() without proposals');
-    const updates = contributors.map((id) => this.held.get(id)!.update);
     const staleAccepted = contributors.filter(
       (id) => this.held.get(id)!.baseIteration < this.currentIteration,
     ).length;
@@ -305,16 +347,17 @@ export class RoundEngine {
     const delta = new Float32Array(this.dimension);
     for (let i = 0; i < delta.length; i++) delta[i] = agreed[i]! - this.baseParams[i]!;
     const nextIteration = this.currentIteration + 1;
+    // encoding moves the error-feedback residual: taken after, and put back until adopted
+    const residual = this.encoder.residual();
+    const before = residual === undefined ? undefined : Float32Array.from(residual);
     const frame = encodeToFrame(this.encoder, delta, {
       jobId: this.options.jobId,
       iteration: nextIteration,
       round: Math.min(rounds, 0xffff),
       senderSlot: PROPOSAL_SLOT,
     });
-    const applied = this.applyDelta(frame);
-    this.currentIteration = nextIteration;
-    this.held = new Map();
-    this.quorumSince = undefined;
+    const after = residual === undefined ? undefined : Float32Array.from(residual);
+    if (residual !== undefined && before !== undefined) residual.set(before);
     return {
       iteration: nextIteration,
       frame,
@@ -322,8 +365,39 @@ export class RoundEngine {
       staleAccepted,
       rounds,
       spread,
-      deltaNorm: applied,
+      residual: after,
     };
+  }
+
+  /**
+   * Adopts a close (prepared here or by another replica) when it moves the current iteration
+   * one on: the base moves by its delta frame, its contributors' proposals are let go, and
+   * proposals it did not use (held after it was prepared) stay, one iteration older. `residual`:
+   * the encoder's residual to continue from (the preparer's own; a replica that did not
+   * prepare the close keeps its own). Returns the applied update's norm, or undefined when the
+   * close is not for the next iteration (it changes nothing then).
+   */
+  adopt(
+    closed: Pick<ClosedIteration, 'iteration' | 'frame' | 'contributors'>,
+    residual?: Float32Array,
+  ): number | undefined {
+    if (closed.iteration !== this.currentIteration + 1) return undefined;
+    const applied = this.applyDelta(closed.frame);
+    this.currentIteration = closed.iteration;
+    for (const id of closed.contributors) this.held.delete(id);
+    this.quorumSince = undefined;
+    const own = this.encoder.residual();
+    if (own !== undefined && residual !== undefined && residual.length === own.length)
+      own.set(residual);
+    return applied;
+  }
+
+  /**
+   * Forgets the error-feedback residual: a replica that starts closing after others did holds
+   * an old one, whose error was corrected since.
+   */
+  resetResidual(): void {
+    this.encoder.residual()?.fill(0);
   }
 
   /** Replays a journaled delta frame (restart): same arithmetic as close(). */
@@ -345,11 +419,12 @@ export class RoundEngine {
       iteration: this.currentIteration,
       base: Float32Array.from(this.baseParams),
       clusterIds: [...this.clusterIds],
-      held: [...this.held.entries()].map(([clusterId, h]) => ({
-        clusterId,
-        baseIteration: h.baseIteration,
-        update: Float32Array.from(h.update),
-      })),
+      held: [...this.held.entries()].flatMap(([clusterId, h]) => {
+        const update = resolved(h);
+        return update === undefined
+          ? []
+          : [{ clusterId, baseIteration: h.baseIteration, update: Float32Array.from(update) }];
+      }),
       staleDropped: this.staleDropped,
       residual: residual === undefined ? null : Float32Array.from(residual),
     };

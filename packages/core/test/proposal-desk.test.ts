@@ -22,9 +22,7 @@ function setup(tabs = 8, stepScale?: (delay: number) => number) {
   const desk = new ProposalDesk(registry, engine, {
     ...DEFAULT_STRIKES,
     decode: (frame) =>
-      frame.byteLength === DIMENSION * 4
-        ? { update: new Float32Array(DIMENSION), staleness: 0 }
-        : undefined,
+      frame.byteLength === DIMENSION * 4 ? new Float32Array(DIMENSION) : undefined,
     now: () => 0,
     stepScale,
   });
@@ -47,6 +45,7 @@ function proposal(
     baseIteration,
     frame: new Uint8Array(DIMENSION * 4),
     update: new Float32Array(DIMENSION).fill(digest.length),
+    staleness: 0,
     digest,
     inputs: [{ slot: 0, digest: 'in' }],
     rejected: [],
@@ -326,18 +325,57 @@ describe('ProposalDesk', () => {
     expect(desk.retryStale()).toEqual([]);
   });
 
-  it('another node decodes the frame itself; an undecodable one is refused', () => {
-    const { registry, desk } = setup();
-    const cluster = registry.clusters[0]!.id;
-    const proposer = registry.proposerOf(cluster)!;
-    const bad = {
-      ...proposal(proposer, cluster, 'x'),
+  it("decodes another node's proposal only when a close needs it; one that does not decode is left out of the close", () => {
+    const registry = seatedRegistry(job, 12);
+    const engine = fp32Engine({ dimension: DIMENSION, graceMs: 0 });
+    engine.setClusters([...registry.liveClusters()]);
+    let decodes = 0;
+    const desk = new ProposalDesk(registry, engine, {
+      ...DEFAULT_STRIKES,
+      decode: (frame) => {
+        decodes++;
+        return frame.byteLength === DIMENSION * 4
+          ? new Float32Array(DIMENSION).fill(frame[0]!)
+          : undefined;
+      },
+      now: () => 0,
+    });
+    desk.startIteration(engine.clusters);
+    const [good, alsoGood, bad] = registry.clusters.map((c) => c.id) as [number, number, number];
+    const confirmAll = (clusterId: number, p: DeskProposal) => {
+      for (const tabId of othersOf(registry, clusterId, p.tabId))
+        desk.confirm({
+          tabId,
+          clusterId,
+          iteration: 0,
+          proposer: p.tabId,
+          answer: { kind: 'computed', digest: p.digest },
+        });
+    };
+    const frame = new Uint8Array(DIMENSION * 4).fill(2);
+    const p = { ...proposal(registry.proposerOf(good)!, good, 'g'), update: undefined, frame };
+    const r = {
+      ...proposal(registry.proposerOf(alsoGood)!, alsoGood, 'h'),
+      update: undefined,
+      frame: new Uint8Array(DIMENSION * 4).fill(4),
+    };
+    const q = {
+      ...proposal(registry.proposerOf(bad)!, bad, 'b'),
       update: undefined,
       frame: new Uint8Array(3),
     };
-    expect(desk.propose(bad).outcome).toMatchObject({ ok: false, code: 'invalid-message' });
-    const good = { ...proposal(proposer, cluster, 'x'), update: undefined };
-    expect(desk.propose(good).outcome).toEqual({ pending: true });
+    expect(desk.propose(p).outcome).toEqual({ pending: true });
+    expect(desk.propose(q).outcome).toEqual({ pending: true });
+    expect(desk.propose(r).outcome).toEqual({ pending: true });
+    confirmAll(good, p);
+    confirmAll(bad, q);
+    confirmAll(alsoGood, r);
+    expect(engine.proposers()).toEqual([good, alsoGood, bad]);
+    expect(decodes).toBe(0);
+    const closed = engine.close();
+    expect(decodes).toBe(3);
+    expect(closed.contributors).toEqual([good, alsoGood]);
+    expect([...engine.base]).toEqual(new Array<number>(DIMENSION).fill(3));
   });
 
   it('is deterministic: replicas applying the same commands agree on state and effects, and every pending proposal is answered once', () => {

@@ -75,6 +75,48 @@ describe('RoundEngine', () => {
     expect(b.base).toEqual(a.base);
   });
 
+  it('a close prepared on one replica and adopted by others: bit-identical bases, the error feedback continued by the preparer only', () => {
+    const options = { codec: 'one-bit' as const, blockSize: 32 };
+    const single = engine(options);
+    const leader = engine(options);
+    const follower = engine(options);
+    for (const e of [single, leader, follower]) e.setClusters([0, 1, 2]);
+    for (let t = 0; t < 6; t++) {
+      for (const e of [single, leader, follower]) {
+        e.offer(0, t, update(0.1 * (t + 1)), 0);
+        e.offer(1, t, update(-0.05 * t), 0);
+      }
+      const reference = single.close();
+      const prepared = leader.prepareClose();
+      // preparing changes nothing: the base and the held proposals stay
+      expect(leader.iteration).toBe(t);
+      expect(leader.proposers()).toEqual([0, 1]);
+      expect(prepared.frame).toEqual(reference.frame);
+      // a close that does not move the iteration on by one changes nothing
+      expect(follower.adopt({ ...prepared, iteration: t + 2 })).toBeUndefined();
+      expect(leader.adopt(prepared, prepared.residual)).toBe(reference.deltaNorm);
+      expect(follower.adopt(prepared)).toBe(reference.deltaNorm);
+      expect(follower.adopt(prepared)).toBeUndefined(); // adopted once only
+    }
+    expect(leader.base).toEqual(single.base);
+    expect(follower.base).toEqual(single.base);
+    expect(follower.iteration).toBe(6);
+  });
+
+  it('a proposal held after a close was prepared stays for the next iteration, one iteration older', () => {
+    const e = engine();
+    e.setClusters([0, 1, 2]);
+    e.offer(0, 0, update(1), 0);
+    e.offer(1, 0, update(3), 0);
+    const prepared = e.prepareClose();
+    e.offer(2, 0, update(2), 0); // arrived while the close travelled
+    e.adopt(prepared, prepared.residual);
+    expect(e.iteration).toBe(1);
+    expect(e.proposers()).toEqual([2]);
+    e.offer(0, 1, update(1), 0);
+    expect(e.close()).toMatchObject({ contributors: [0, 2], staleAccepted: 1 });
+  });
+
   it("closes on an explicit quorum in 'average' mode, which 'majority' mode refuses", () => {
     const e = engine({ mode: 'average', quorum: 1 });
     e.setClusters([0, 1, 2, 3, 4]);

@@ -26,7 +26,7 @@ import type {
   ProposalInput,
   ProposalVerdicts,
 } from '@swarmgrad/protocol';
-import type { RoundEngine } from '../rounds.ts';
+import type { RoundEngine, UpdateSource } from '../rounds.ts';
 import { judgeProposal, type MemberAnswer } from './proposal.ts';
 import type { TabRegistry } from './seat-registry.ts';
 
@@ -38,10 +38,11 @@ export interface ProposalDeskOptions {
   /** Proposals without the role within the window that quarantine a tab. */
   racesToQuarantine: number;
   /**
-   * Decodes a proposal's frame when the command carries no decoded update (another node's):
-   * the update and its header's register staleness.
+   * Decodes a proposal's frame when the command carries no decoded update (another node's),
+   * or undefined when it does not decode. Called only when the update is needed (a close, a
+   * snapshot): a node that never closes never decodes the proposals it replicates.
    */
-  decode: (frame: Uint8Array) => { update: Float32Array; staleness: number } | undefined;
+  decode: (frame: Uint8Array) => Float32Array | undefined;
   /**
    * The factor applied to a counted proposal that is `delay` iterations stale (its age plus its
    * registers' staleness): core's stalenessStepScale. Absent: every proposal counts in full.
@@ -77,10 +78,10 @@ export interface DeskProposal {
   clusterId: number;
   baseIteration: number;
   frame: Uint8Array;
-  /** Decoded already (by the node that received it), or undefined: the desk decodes. */
+  /** Decoded already (by the node that received it), or undefined: decoded when needed. */
   update?: Float32Array | undefined;
-  /** Its frame header's register staleness, when `update` is given (pipelined tabs). */
-  staleness?: number | undefined;
+  /** Its frame header's register staleness (pipelined tabs), read by the node that received it. */
+  staleness: number;
   digest: string;
   inputs: ProposalInput[];
   rejected: { slot: number; reason: string }[];
@@ -89,9 +90,8 @@ export interface DeskProposal {
 }
 
 /** A proposal waiting for its cluster's confirmations. */
-export interface PendingProposal extends Omit<DeskProposal, 'update' | 'staleness'> {
-  update: Float32Array;
-  staleness: number;
+export interface PendingProposal extends Omit<DeskProposal, 'update'> {
+  update: UpdateSource;
   answers: Map<string, MemberAnswer>;
 }
 
@@ -133,10 +133,7 @@ export type DeskEffect =
   | { kind: 'maybe-close' };
 
 /** A pending proposal as it travels between nodes (without its decoded update). */
-export interface PendingProposalState extends Omit<
-  PendingProposal,
-  'update' | 'staleness' | 'answers'
-> {
+export interface PendingProposalState extends Omit<PendingProposal, 'update' | 'answers'> {
   answers: [string, MemberAnswer][];
 }
 
@@ -228,19 +225,10 @@ export class ProposalDesk {
         effects,
       };
     }
-    const decoded =
-      command.update === undefined
-        ? this.options.decode(command.frame)
-        : { update: command.update, staleness: command.staleness ?? 0 };
-    if (decoded === undefined)
-      return {
-        outcome: { ok: false, code: 'invalid-message', message: 'undecodable proposal' },
-        effects,
-      };
+    // the node that received it checked that it decodes (proposals.ts)
     const pending: PendingProposal = {
       ...command,
-      update: decoded.update,
-      staleness: decoded.staleness,
+      update: command.update ?? this.lazyUpdate(command.frame),
       answers: new Map(),
     };
     effects.push({ kind: 'received', proposal: pending });
@@ -369,12 +357,7 @@ export class ProposalDesk {
   }
 
   exportState(): ProposalDeskState {
-    const strip = ({
-      update: _update,
-      staleness: _staleness,
-      answers,
-      ...rest
-    }: PendingProposal) => ({
+    const strip = ({ update: _update, answers, ...rest }: PendingProposal) => ({
       ...rest,
       answers: [...answers.entries()],
     });
@@ -385,18 +368,16 @@ export class ProposalDesk {
     };
   }
 
-  /** Replaces the desk's state; pending proposals whose frame does not decode are left out. */
+  /** Replaces the desk's state (updates decoded from the frames when needed). */
   importState(state: Partial<ProposalDeskState>): void {
-    // the update and its staleness are read from the frame again (snapshots carry frames)
     const restore = (into: Map<number, PendingProposal>, list: PendingProposalState[]) => {
       into.clear();
       for (const p of list) {
-        const decoded = this.options.decode(p.frame);
-        if (decoded === undefined) continue;
         into.set(p.clusterId, {
           ...p,
-          update: decoded.update,
-          staleness: decoded.staleness,
+          // snapshots written before the staleness travelled with the proposal
+          staleness: p.staleness ?? 0,
+          update: this.lazyUpdate(p.frame),
           answers: new Map(p.answers),
         });
       }
@@ -494,10 +475,18 @@ export class ProposalDesk {
     const age = this.engine.iteration - pending.baseIteration;
     const delay = age + pending.staleness;
     const scale = delay > 0 ? (this.options.stepScale?.(delay) ?? 1) : 1;
+    const update = pending.update;
     const offered = this.engine.offer(
       pending.clusterId,
       pending.baseIteration,
-      scale < 1 ? scaled(pending.update, scale) : pending.update,
+      scale >= 1
+        ? update
+        : typeof update === 'function'
+          ? () => {
+              const decoded = update();
+              return decoded === undefined ? undefined : scaled(decoded, scale);
+            }
+          : scaled(update, scale),
       this.options.now(),
       pending.staleness,
     );
@@ -542,6 +531,12 @@ export class ProposalDesk {
       limit = this.options.racesToQuarantine;
     }
     if (count >= limit) effects.push({ kind: 'quarantine', tabId, clusterId, by: [...by], reason });
+  }
+
+  /** The update behind a frame, decoded once when first asked for. */
+  private lazyUpdate(frame: Uint8Array): () => Float32Array | undefined {
+    let decoded: Float32Array | undefined;
+    return () => (decoded ??= this.options.decode(frame));
   }
 
   private count(verdict: keyof ProposalVerdicts, effects: DeskEffect[]): void {
