@@ -147,7 +147,14 @@ export interface Scenario {
    * seconds (simulator.ts).
    */
   staleness: number | 'auto';
-  /** Only read when `staleness` is 'auto'. */
+  /**
+   * The job file's `stalenessStep` (issue 16 item 2): 'sdde' counts a proposal `delay`
+   * iterations stale with core's stalenessStepScale(delay, η, h), as the coordinator's proposal
+   * desk does (h: autoStaleness.curvature, or the quadratic's largest eigenvalue); 'none' counts
+   * every proposal in full.
+   */
+  stalenessStep: 'none' | 'sdde';
+  /** Read when `staleness` is 'auto' (every field) or `stalenessStep` is 'sdde' (curvature). */
   autoStaleness: {
     /** Simulated seconds between analyses (the real coordinator recomputes every 10 s). */
     every: number;
@@ -273,6 +280,7 @@ export const defaultScenario: Scenario = {
   backup: { kind: 'static', backups: undefined },
   agreement: { mode: 'majority', epsilon: 1e-4, grace: 0.25, quorum: undefined },
   staleness: 2,
+  stalenessStep: 'none',
   autoStaleness: { every: 10, window: 512, curvature: undefined },
   timing: {
     compute: { kind: 'shifted-exponential', shift: 0.05, mean: 0.02 },
@@ -361,6 +369,7 @@ export function defineScenario(input: ScenarioInput = {}): Scenario {
     backup,
     agreement: merge(d.agreement, input.agreement),
     staleness: input.staleness ?? d.staleness,
+    stalenessStep: input.stalenessStep ?? d.stalenessStep,
     autoStaleness: merge(d.autoStaleness, input.autoStaleness),
     timing: merge(d.timing, input.timing),
     churn: merge(d.churn, input.churn),
@@ -444,6 +453,14 @@ function check(s: Scenario): void {
       fail(`staleness 'auto' on a ${s.model.kind} model needs autoStaleness.curvature`);
     }
   } else int('staleness', s.staleness === Infinity ? 0 : s.staleness, 0);
+  if (s.stalenessStep !== 'none' && s.stalenessStep !== 'sdde')
+    fail(`stalenessStep must be 'none' or 'sdde', got ${String(s.stalenessStep)}`);
+  if (s.stalenessStep === 'sdde') {
+    const h = s.autoStaleness.curvature;
+    if (h !== undefined) positive('autoStaleness.curvature', h);
+    else if (s.model.kind !== 'quadratic')
+      fail(`stalenessStep 'sdde' on a ${s.model.kind} model needs autoStaleness.curvature`);
+  }
   checkDistribution('timing.compute', s.timing.compute);
   checkDistribution('timing.latency', s.timing.latency);
   positive('timing.bandwidth', s.timing.bandwidth);

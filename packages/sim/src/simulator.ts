@@ -58,6 +58,7 @@ import {
   createGradientCode,
   decideAutoStaleness,
   stalenessCandidates,
+  stalenessStepScale,
   type BackupRule,
   type GradientCode,
   RoundEngine,
@@ -160,6 +161,8 @@ export interface SimulationResult {
   byzantine: string[];
   /** Staleness (iterations) of every proposal at its arrival, dropped ones included. */
   staleness: number[];
+  /** The step factor each counted proposal was applied with, in order (issue 16 item 2). */
+  stepScales: number[];
   /** The threshold S the coordinator enforced at the end (an auto job's last choice). */
   finalStaleness: number;
   /** `staleness: 'auto'`: every analysis and the S it led to, in time order; else empty. */
@@ -253,7 +256,7 @@ class Simulation {
   /** The decoded proposals the round engine holds, by cluster (recycled after each close). */
   private readonly heldBuffers = new Map<number, Float32Array>();
   /** Threads: proposals the engine holds whose content is computed at the next flush. */
-  private readonly undecoded: { pending: Pending; buffer: Float32Array }[] = [];
+  private readonly undecoded: { pending: Pending; buffer: Float32Array; weight: number }[] = [];
   /** Bytes of the coordinator's last delta frame (what every worker downloads). */
   private lastFrameBytes = 0;
   private staleAccepted = 0;
@@ -301,6 +304,8 @@ class Simulation {
   private readonly quarantinedAt: Record<string, number> = {};
   private readonly perWorker: Record<string, WorkerTally> = {};
   private readonly staleness: number[] = [];
+  /** The step factor of every counted proposal (1 unless `stalenessStep: 'sdde'`). */
+  private readonly stepScales: number[] = [];
   private readonly waitCounts: number[] = [];
   private taskTimeSum = 0;
   private taskCount = 0;
@@ -551,6 +556,7 @@ class Simulation {
       perWorker: this.perWorker,
       byzantine: [...this.byzantine].sort((a, b) => a - b).map((i) => `w${i}`),
       staleness: this.staleness,
+      stepScales: this.stepScales,
       finalStaleness: this.coordinator.staleness,
       stalenessDecisions: this.stalenessDecisions,
       waitCounts: this.waitCounts,
@@ -845,14 +851,23 @@ class Simulation {
       done[i]!.pending.result = r;
     });
     for (const r of results) this.apply(r);
-    for (const { pending, buffer } of this.undecoded.splice(0)) this.decodeInto(pending, buffer);
+    for (const { pending, buffer, weight } of this.undecoded.splice(0))
+      this.decodeInto(pending, buffer, weight);
   }
 
-  /** Decodes a proposal frame into a zeroed buffer, as the coordinator does at its door. */
-  private decodeInto(pending: Pending, buffer: Float32Array): void {
+  /**
+   * Decodes a proposal frame into a zeroed buffer, as the coordinator does at its door, scaled
+   * by `weight` (the staleness step factor; 1: in full).
+   */
+  private decodeInto(pending: Pending, buffer: Float32Array, weight: number): void {
     const frame = pending.result?.frame;
     if (frame === undefined) throw new Error('proposal frame missing');
-    const decoded = decodeFrameInto(frame, buffer, { dimension: this.d, jobId: this.jobId });
+    const decoded = decodeFrameInto(
+      frame,
+      buffer,
+      { dimension: this.d, jobId: this.jobId },
+      weight,
+    );
     if (!decoded.ok) throw new Error(`coordinator refused a proposal: ${decoded.error.code}`);
   }
 
@@ -877,15 +892,30 @@ class Simulation {
     const buffer = this.spare.pop()?.fill(0) ?? new Float32Array(this.d);
     const outcome = this.coordinator.offer(clusterId, baseIteration, buffer, now * 1000);
     if (outcome.ok && outcome.counted) {
+      const delay = this.coordinator.iteration - baseIteration;
+      const weight =
+        this.s.stalenessStep === 'sdde'
+          ? stalenessStepScale(delay, this.s.training.learningRate, this.curvature())
+          : 1;
+      this.stepScales.push(weight);
       // a replaced (older) proposal's buffer is left to the GC: it may await a decode
       this.heldBuffers.set(clusterId, buffer);
-      if (pending.result === undefined) this.undecoded.push({ pending, buffer });
-      else this.decodeInto(pending, buffer);
+      if (pending.result === undefined) this.undecoded.push({ pending, buffer, weight });
+      else this.decodeInto(pending, buffer, weight);
     } else {
       this.spare.push(buffer);
       if (!outcome.ok && outcome.code === 'not-in-cluster') this.counters.notVoting++;
     }
     this.tryClose(now);
+  }
+
+  /** h for the SDDE analysis and the staleness step: given, or the quadratic's exact one. */
+  private curvature(): number {
+    const model = this.s.model;
+    return (
+      this.s.autoStaleness.curvature ??
+      (model.kind === 'quadratic' ? Math.max(...model.eigenvalues) : NaN)
+    );
   }
 
   /** `staleness: 'auto'`: re-pick S from the SDDE analysis of what was measured (file header). */
@@ -899,9 +929,7 @@ class Simulation {
     for (const w of this.workers) if (this.usable(w, now)) n0++;
     if (delays.length === 0 || times.length === 0 || n0 === 0) return;
     const meanTaskTime = times.reduce((a, b) => a + b, 0) / times.length;
-    const model = this.s.model;
-    const curvature =
-      auto.curvature ?? (model.kind === 'quadratic' ? Math.max(...model.eigenvalues) : NaN);
+    const curvature = this.curvature();
     const previous = this.coordinator.staleness;
     const points = analyzeStaleness({
       learningRate: this.s.training.learningRate,

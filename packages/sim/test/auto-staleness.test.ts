@@ -7,7 +7,7 @@
  * (8 eigenvalues in [0.1, 1], one-worker clusters, asynchronous SGD), short horizons.
  */
 import { describe, expect, it } from 'vitest';
-import { AUTO_INITIAL_STALENESS, AUTO_MAX_STALENESS } from '@swarmgrad/core';
+import { AUTO_INITIAL_STALENESS, AUTO_MAX_STALENESS, stalenessStepScale } from '@swarmgrad/core';
 import { logSpectrum } from '../src/models/quadratic.ts';
 import { defineScenario, type ScenarioInput } from '../src/scenario.ts';
 import { simulate } from '../src/simulator.ts';
@@ -115,5 +115,35 @@ describe("staleness: 'auto'", () => {
     expect(() =>
       defineScenario({ ...asyncQuadratic(1, 1, 1), autoStaleness: { window: 0 } }),
     ).toThrow(RangeError);
+  });
+});
+
+describe("stalenessStep: 'sdde'", () => {
+  it('counts each proposal at stalenessStepScale of its delay, as the proposal desk does; none counts all in full', () => {
+    const eta = 0.2;
+    const none = simulate(asyncQuadratic(32, eta, 15, Infinity));
+    const sdde = simulate({ ...asyncQuadratic(32, eta, 15, Infinity), stalenessStep: 'sdde' });
+    expect(none.stepScales.length).toBeGreaterThan(100);
+    expect(none.stepScales.every((x) => x === 1)).toBe(true);
+    // every factor is the core rule's for some measured delay (h = 1, the top eigenvalue), and
+    // at η = 0.2 with 32 workers most delays are past the critical damping 1/e
+    const allowed = new Set(sdde.staleness.map((d) => stalenessStepScale(d, eta, 1)));
+    expect(sdde.stepScales.every((x) => allowed.has(x))).toBe(true);
+    const shrunk = sdde.stepScales.filter((x) => x < 1).length;
+    expect(shrunk / sdde.stepScales.length).toBeGreaterThan(0.5);
+    expect(Math.min(...sdde.stepScales)).toBeLessThan(0.5);
+  });
+
+  it('is checked by defineScenario', () => {
+    expect(() => defineScenario({ stalenessStep: 'sdde' })).toThrow(/autoStaleness.curvature/);
+    expect(
+      defineScenario({ stalenessStep: 'sdde', autoStaleness: { curvature: 2 } }).stalenessStep,
+    ).toBe('sdde');
+    expect(() =>
+      defineScenario({
+        stalenessStep: 'half' as unknown as 'sdde',
+        model: asyncQuadratic(1, 1, 1).model!,
+      }),
+    ).toThrow(/stalenessStep/);
   });
 });

@@ -24,6 +24,10 @@
  * estimate. Every sentence under the table is computed from the runs (`compareAutoWithFixed`):
  * auto "within" AUTO_TOLERANCE of the best fixed S it could have chosen (S ≤ 8), divergences,
  * the S it settled on against the measured best.
+ *
+ * Third table — `stalenessStep: "sdde"` against `"none"` (issue 16, item 2): η ∈ {0.05, 0.2},
+ * n ∈ {8, 32, 64}, S ∈ {4, 16, ∞} (--quick: η = 0.2, n = 64, S ∈ {4, ∞}); its sentences are
+ * computed from the runs (settings sdde rescued from divergence, its time against none's).
  */
 import {
   AUTO_INITIAL_STALENESS,
@@ -81,8 +85,10 @@ function runQuadratic(
   S: number | 'auto',
   learningRate: number,
   horizon: number,
+  stalenessStep: 'none' | 'sdde' = 'none',
 ): SimulationResult {
   return simulate({
+    stalenessStep,
     seed: 3,
     model: { kind: 'quadratic', eigenvalues: EIGENVALUES, noise: 0.01 },
     workers: n,
@@ -436,6 +442,8 @@ export const stalenessExperiment: Experiment = {
         `boundary a run can reach the target before a slow instability grows.`,
       '',
       autoSection(ctx, horizon, (n, S) => cells.find((c) => c.n === n && c.S === S)?.r),
+      '',
+      stepSection(ctx, horizon, (n, S) => cells.find((c) => c.n === n && c.S === S)?.r),
     ].join('\n');
     return {
       markdown,
@@ -664,5 +672,103 @@ function autoSection(
       ? `- n = ${uncovered.join(', ')} is not among \`stalenessCandidates\`' worker counts (they stop at 32), ` +
         `so no analysed point describes the n that runs there.`
       : `- every n here is among the candidate worker counts.`,
+  ].join('\n');
+}
+
+/**
+ * `stalenessStep: "sdde"` against `"none"` (issue 16, item 2) on the same scenario: every
+ * counted proposal d iterations stale scaled by core's stalenessStepScale(d, η, h), h = 1.
+ * `reuse` hands back Table 3's run (η = ETA, step none) where there is one.
+ */
+function stepSection(
+  ctx: ExperimentContext,
+  horizon: number,
+  reuse: (n: number, S: number) => SimulationResult | undefined,
+): string {
+  const grid = ctx.quick
+    ? { etas: [4 * ETA], workers: [64], thresholds: [4, Infinity] }
+    : { etas: [ETA, 4 * ETA], workers: [8, 32, 64], thresholds: [4, 16, Infinity] };
+  interface StepSetting {
+    eta: number;
+    n: number;
+    S: number;
+    none: SimulationResult;
+    sdde: SimulationResult;
+  }
+  const settings: StepSetting[] = [];
+  for (const eta of grid.etas) {
+    for (const n of grid.workers) {
+      for (const S of grid.thresholds) {
+        const none = (eta === ETA ? reuse(n, S) : undefined) ?? runQuadratic(n, S, eta, horizon);
+        const sdde = runQuadratic(n, S, eta, horizon, 'sdde');
+        ctx.log(describeRun(`  step sdde η=${eta} n=${n} S=${sLabel(S)}`, sdde));
+        settings.push({ eta, n, S, none, sdde });
+      }
+    }
+  }
+  const shrunk = (r: SimulationResult) =>
+    r.stepScales.length === 0
+      ? NaN
+      : r.stepScales.filter((x) => x < 1).length / r.stepScales.length;
+  const meanScale = (r: SimulationResult) =>
+    r.stepScales.length === 0 ? NaN : r.stepScales.reduce((a, b) => a + b, 0) / r.stepScales.length;
+  const shown = (r: SimulationResult) => {
+    const t = timeToTarget(r);
+    return r.diverged ? 'diverged' : Number.isFinite(t) ? num(t, 1) : `> ${horizon}`;
+  };
+  const rows = settings.map((x) => {
+    const a = timeToTarget(x.none);
+    const b = timeToTarget(x.sdde);
+    return [
+      String(x.eta),
+      String(x.n),
+      sLabel(x.S),
+      shown(x.none),
+      shown(x.sdde),
+      Number.isFinite(a) && Number.isFinite(b) ? ratio(b / a) : '—',
+      pct(shrunk(x.sdde), 0),
+      num(meanScale(x.sdde), 2),
+    ];
+  });
+  const where = (x: StepSetting) => `η = ${x.eta}, n = ${x.n}, S = ${sLabel(x.S)}`;
+  const list = (xs: readonly StepSetting[]) => (xs.length ? xs.map(where).join('; ') : 'none');
+  const rescued = settings.filter((x) => x.none.diverged && Number.isFinite(timeToTarget(x.sdde)));
+  const sddeDiverged = settings.filter((x) => x.sdde.diverged);
+  const both = settings.filter(
+    (x) => Number.isFinite(timeToTarget(x.none)) && Number.isFinite(timeToTarget(x.sdde)),
+  );
+  const ratios = both.map((x) => timeToTarget(x.sdde) / timeToTarget(x.none)).sort((a, b) => a - b);
+  const slower = both.filter((x) => timeToTarget(x.sdde) > timeToTarget(x.none));
+  const median = ratios.length ? ratios[Math.floor((ratios.length - 1) / 2)]! : NaN;
+  return [
+    `### \`stalenessStep: "sdde"\` against \`"none"\` (issue 16, item 2)`,
+    '',
+    `The same scenario and horizon; with "sdde" the simulated coordinator counts every proposal that is d ` +
+      `iterations stale at core's \`stalenessStepScale(d, η, h)\` = min(1, 1/(e·η·h·d)) of its size (h = 1, ` +
+      `the quadratic's top eigenvalue), as the coordinator's proposal desk does for the default job; "none" ` +
+      `counts it in full (η = ${ETA} rows: Table 3's runs). "shrunk": share of counted proposals whose factor ` +
+      `was < 1; "mean factor": over all counted proposals.`,
+    '',
+    table(
+      [
+        'η',
+        'n',
+        'S',
+        'none: time to target (s)',
+        'sdde: time to target (s)',
+        'sdde ÷ none',
+        'shrunk',
+        'mean factor',
+      ],
+      rows,
+    ),
+    '',
+    `**sdde against none** (computed from the rows):`,
+    '',
+    `- none diverged and sdde reached the target in ${rescued.length} of ${settings.length} settings ` +
+      `(${list(rescued)}); sdde diverged in ${sddeDiverged.length} (${list(sddeDiverged)}).`,
+    `- where both reached the target (${both.length} settings), sdde took ${ratios.length ? `${ratio(ratios[0]!)}–${ratio(ratios[ratios.length - 1]!)} (median ${ratio(median)})` : '—'} ` +
+      `the time of none, slower in ${slower.length} of ${both.length}: the shrunk step that keeps large ` +
+      `staleness stable also slows the settings that were stable without it.`,
   ].join('\n');
 }
