@@ -768,7 +768,10 @@ function stepSection(
     `- none diverged and sdde reached the target in ${rescued.length} of ${settings.length} settings ` +
       `(${list(rescued)}); sdde diverged in ${sddeDiverged.length} (${list(sddeDiverged)}).`,
     `- where both reached the target (${both.length} settings), sdde took ${ratios.length ? `${ratio(ratios[0]!)}–${ratio(ratios[ratios.length - 1]!)} (median ${ratio(median)})` : '—'} ` +
-      `the time of none, slower in ${slower.length} of ${both.length}: the shrunk step that keeps large ` +
-      `staleness stable also slows the settings that were stable without it.`,
+      `the time of none, slower in ${slower.length} of ${both.length}` +
+      (rescued.length > 0 && slower.length > 0
+        ? `: the shrunk step that kept ${rescued.length} diverging settings stable also slowed ` +
+          `${slower.length} that were stable without it.`
+        : '.'),
   ].join('\n');
 }
