@@ -18,6 +18,12 @@ export class TabMembership implements Membership {
     const { registry, tabs, metrics } = this.ctx;
     const now = command.at;
     let tab = registry.tabs.get(command.tabId);
+    if (tab && tab.resumeToken !== command.resumeToken) {
+      // another tab's id, drawn again by chance (or by two nodes at once): a join never takes
+      // over a tab it cannot resume; the new connection gets no welcome and says hello again
+      this.ctx.settle(command.id, new Error(`tab id ${command.tabId} is in use`));
+      return;
+    }
     if (tab && tab.connected) {
       // the old connection is a ghost (the tab reconnected before the server noticed); the
       // node holding it drops it
