@@ -493,7 +493,8 @@ describe('ProposalDesk', () => {
         const still = replicas[0]!.desk.exportState().pending.map((p) => p.id);
         for (const id of pendingIds) expect(settled.has(id) !== still.includes(id)).toBe(true);
       }),
-      { numRuns: 200 },
+      // 200 runs missed a refutation about once in ten test runs (the coverage check below)
+      { numRuns: 1000 },
     );
     expect([...seen].sort()).toEqual([
       'confirmed',
