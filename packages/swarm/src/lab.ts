@@ -262,11 +262,36 @@ export async function createNetworkLab(options: {
   const onExit = () => destroySync();
   process.once('exit', onExit);
 
-  const addNamespace = (ns: string) => {
+  const addNamespace = (ns: string, { ipv6 = true } = {}) => {
     ip('netns', 'add', ns);
     created.push(ns);
+    // Chromium's network-change watcher aborts a navigation in flight with
+    // ERR_NETWORK_CHANGED when an address appears; IPv6 gives each new link a link-local
+    // address ~2.5 s after it comes up, just when the home's browser opens the page (a CI
+    // run lost the wan test to it). The lab speaks IPv4 only, so the homes and routers have
+    // no IPv6 at all.
+    if (!ipv6) {
+      run(
+        inNs(ns, [
+          'sysctl',
+          '-qw',
+          'net.ipv6.conf.all.disable_ipv6=1',
+          'net.ipv6.conf.default.disable_ipv6=1',
+        ]),
+      );
+    }
     ip('-n', ns, 'link', 'set', 'lo', 'up');
   };
+
+  /** A veth reports carrier ~1 s after both ends are up (the kernel's link watch); a browser
+   * started before that sees the link change under its first navigation. */
+  const untilCarrier = (ns: string, device: string) =>
+    until(
+      () => !/NO-CARRIER|state DOWN/.test(ip('-n', ns, '-o', 'link', 'show', device)),
+      `carrier on ${device} in ${ns}`,
+      10_000,
+      50,
+    );
 
   const secret = randomBytes(16).toString('hex');
   const secretFile = join(dir, 'turn-secret');
@@ -467,7 +492,7 @@ export async function createNetworkLab(options: {
     const index = homes.length + 1;
     if (index > 200) throw new LabError('the lab holds at most 200 homes');
     const home = `${name}-h${index}`;
-    addNamespace(home);
+    addNamespace(home, { ipv6: false });
     let address: string;
     if (profile === 'lan') {
       address = `100.64.${x}.${10 + index}`;
@@ -479,7 +504,7 @@ export async function createNetworkLab(options: {
       ip('-n', home, 'route', 'add', 'default', 'via', publicAddress);
     } else {
       const router = `${name}-r${index}`;
-      addNamespace(router);
+      addNamespace(router, { ipv6: false });
       plugIntoBridge(index, 'wan', router);
       ip('-n', router, 'addr', 'add', `100.64.${x}.${10 + index}/24`, 'dev', 'wan');
       ip('-n', router, 'link', 'set', 'wan', 'up');
@@ -512,6 +537,7 @@ export async function createNetworkLab(options: {
         if (loss) run(inNs(router, [nft(), '-f', '-']), loss);
       }
     }
+    await untilCarrier(home, 'eth0');
     const chromium = join(dir, `chromium-h${index}.sh`);
     writeFileSync(chromium, `#!/bin/sh\nexec ip netns exec ${home} ${chromiumPath} "$@"\n`);
     chmodSync(chromium, 0o755);
