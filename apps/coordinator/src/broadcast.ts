@@ -11,6 +11,7 @@ import { planDissemination, type ClosedIteration } from '@swarmgrad/core';
 import {
   encodeIterationFrame,
   KEPT_ITERATION_FRAMES,
+  MAX_STATED_STALENESS,
   setIterationSignature,
   signedBytes,
 } from '@swarmgrad/protocol';
@@ -46,6 +47,9 @@ export class IterationBroadcast implements Broadcast {
       iteration: closed.iteration,
       learningRate: this.ctx.flags.learningRate,
       phase: this.ctx.flags.phase,
+      // a pipelined tab drops a register staler than this before sending it (the proposal
+      // desk refuses inputs older than S, and with staleness "auto" S moves at run time)
+      staleness: Math.min(MAX_STATED_STALENESS, this.ctx.engine.staleness),
     };
     const plain = this.signed(encodeIterationFrame(header, closed.frame));
     for (const [tabId, until] of this.relaysPassedOver)

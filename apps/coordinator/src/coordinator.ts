@@ -397,7 +397,9 @@ export class Coordinator implements CoordinatorContext {
     ...[points, activeTabs]: Parameters<NonNullable<DashboardMetrics['onAnalysed']>>
   ): void {
     if (!this.shared.holdsLease() || !this.shared.available()) return;
-    const decision = decideAutoStaleness(points, activeTabs, this.engine.staleness);
+    const decision = decideAutoStaleness(points, activeTabs, this.engine.staleness, {
+      minThreshold: this.job.pipeline ? 1 : 0,
+    });
     const last = this.flags.stalenessAuto;
     if (!decision.changed && last !== null && last.workers === decision.workers) return;
     const reason = decision.reason.slice(0, 2000);

@@ -140,6 +140,8 @@ export class RoundEngine {
   private clusterIds: number[] = [];
   private held = new Map<number, HeldProposal>();
   private quorumSince: number | undefined;
+  /** S when the current iteration opened: a lower S set since applies from the next one. */
+  private openedWithStaleness: number;
   staleDropped = 0;
 
   constructor(options: RoundEngineOptions) {
@@ -163,6 +165,7 @@ export class RoundEngine {
     this.dimension = options.dimension;
     this.baseParams = Float32Array.from(options.initial);
     this.currentIteration = options.iteration;
+    this.openedWithStaleness = options.staleness;
     const codec = getCodec(options.codec);
     this.encoder = codec.createEncoder(options.dimension, {
       ...(codec.defaultBlockSize > 0 ? { blockSize: options.blockSize } : {}),
@@ -207,16 +210,28 @@ export class RoundEngine {
     this.quorumSince = undefined;
   }
 
-  /** The staleness threshold S now enforced. */
+  /** The staleness threshold S now set (what the next iteration frame states). */
   get staleness(): number {
     return this.options.staleness;
   }
 
-  /** A new threshold S (a `staleness: "auto"` job, staleness-policy.ts) for later offers. */
+  /**
+   * A new threshold S (an operator's, or a `staleness: "auto"` job's, staleness-policy.ts).
+   * A higher S applies to the next offer; a lower one from the next iteration on: the tabs
+   * learn S from the frame that opened the iteration (iteration-frame.ts) and drop registers
+   * staler than that, so a proposal is never judged by a threshold its registers could not
+   * know — a cluster whose proposal was refused that way would offer nothing more this
+   * iteration.
+   */
   setStaleness(threshold: number): void {
     if (!Number.isInteger(threshold) || threshold < 0)
       throw new RangeError(`staleness threshold must be an integer ≥ 0, got ${threshold}`);
     this.options.staleness = threshold;
+  }
+
+  /** The threshold offers are judged by now (see setStaleness). */
+  private enforcedStaleness(): number {
+    return Math.max(this.options.staleness, this.openedWithStaleness);
   }
 
   /**
@@ -248,12 +263,13 @@ export class RoundEngine {
     }
     const age = this.currentIteration - baseIteration;
     const delay = age + Math.max(0, registerStaleness);
-    if (delay > this.options.staleness) {
+    const threshold = this.enforcedStaleness();
+    if (delay > threshold) {
       this.staleDropped++;
       return {
         ok: false,
         code: 'stale',
-        message: `proposal ${delay} iterations stale (${age} since its base), staleness threshold is ${this.options.staleness}`,
+        message: `proposal ${delay} iterations stale (${age} since its base), staleness threshold is ${threshold}`,
       };
     }
     const existing = this.held.get(clusterId);
@@ -384,6 +400,7 @@ export class RoundEngine {
     if (closed.iteration !== this.currentIteration + 1) return undefined;
     const applied = this.applyDelta(closed.frame);
     this.currentIteration = closed.iteration;
+    this.openedWithStaleness = this.options.staleness;
     for (const id of closed.contributors) this.held.delete(id);
     this.quorumSince = undefined;
     const own = this.encoder.residual();
@@ -404,6 +421,7 @@ export class RoundEngine {
   replay(frame: Uint8Array, iteration: number): void {
     this.applyDelta(frame);
     this.currentIteration = iteration;
+    this.openedWithStaleness = this.options.staleness;
     this.held = new Map();
   }
 
@@ -440,6 +458,7 @@ export class RoundEngine {
       state.held.map((h) => [h.clusterId, { update: h.update, baseIteration: h.baseIteration }]),
     );
     this.quorumSince = undefined;
+    this.openedWithStaleness = this.options.staleness;
     this.staleDropped = state.staleDropped;
     const residual = this.encoder.residual();
     if (residual !== undefined) {

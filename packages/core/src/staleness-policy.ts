@@ -78,12 +78,18 @@ export interface AutoStalenessDecision {
  * The threshold an auto job enforces, from the analysed (n, S) grid: the fastest stable S for
  * the `activeTabs` tabs that run now (every connected tab stays active, so S is chosen for
  * them, not for the tab count the whole grid would prefer, which is reported as `workers`).
+ * `minThreshold` (default 0): the lowest S it may choose. A pipelined job passes 1: its
+ * registers are one iteration stale by construction, S = 0 makes its tabs drop them all and
+ * work in lock-step, and the delays it then measures (all 0) could never argue for more.
  */
 export function decideAutoStaleness(
-  points: readonly StalenessPoint[],
+  allPoints: readonly StalenessPoint[],
   activeTabs: number,
   currentThreshold: number,
+  { minThreshold = 0 }: { minThreshold?: number } = {},
 ): AutoStalenessDecision {
+  const allowed = allPoints.filter((p) => p.threshold >= minThreshold);
+  const points = allowed.length > 0 ? allowed : allPoints;
   const overall = recommend(points);
   const mine = points.filter((p) => p.workers === activeTabs);
   const forNow = mine.length > 0 ? recommend(mine) : overall;

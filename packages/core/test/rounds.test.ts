@@ -60,6 +60,33 @@ describe('RoundEngine', () => {
     expect(e.offer(5, 2, update(1), 0)).toMatchObject({ ok: false, code: 'not-in-cluster' });
   });
 
+  it('a lower staleness threshold applies from the next iteration, a higher one at once', () => {
+    const e = engine({ staleness: 2 });
+    e.setClusters([0, 1]);
+    e.offer(0, 0, update(1), 0);
+    e.offer(1, 0, update(1), 0);
+    e.close();
+    // iteration 1 opened with S = 2; S drops to 0 mid-iteration: registers one iteration
+    // stale (staleness as the tabs knew it) are still judged by 2 until the next close
+    e.setStaleness(0);
+    expect(e.staleness).toBe(0);
+    expect(e.offer(0, 1, update(1), 0, 1)).toEqual({ ok: true, counted: true, stale: false });
+    expect(e.offer(1, 0, update(1), 0)).toEqual({ ok: true, counted: true, stale: true });
+    e.close();
+    // iteration 2 opened with S = 0
+    expect(e.offer(0, 2, update(1), 0, 1)).toMatchObject({ ok: false, code: 'stale' });
+    expect(e.offer(0, 1, update(1), 0)).toMatchObject({
+      ok: false,
+      code: 'stale',
+      message: expect.stringContaining('threshold is 0'),
+    });
+    expect(e.staleDropped).toBe(2);
+    // raising S takes effect for the very next offer
+    e.setStaleness(1);
+    expect(e.offer(0, 1, update(1), 0)).toEqual({ ok: true, counted: true, stale: true });
+    expect(() => e.setStaleness(-1)).toThrow(RangeError);
+  });
+
   it('replays journaled deltas to the same base (restart)', () => {
     const a = engine({ codec: 'one-bit', blockSize: 32 });
     const frames: Uint8Array[] = [];

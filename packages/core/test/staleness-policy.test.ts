@@ -82,6 +82,30 @@ describe('decideAutoStaleness', () => {
     expect(decision.reason).toMatch(/^S 2 → \d/);
   });
 
+  it('never chooses below minThreshold (a pipelined job: S ≥ 1), whatever the delays say', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: AUTO_MAX_STALENESS }),
+        fc.double({ min: 0.001, max: 2, noNaN: true }),
+        (delays, current, learningRate) => {
+          const points = grid(delays, 8, current, learningRate);
+          const d = decideAutoStaleness(points, 8, current, { minThreshold: 1 });
+          expect(d.threshold).toBeGreaterThanOrEqual(1);
+          const mine = recommend(points.filter((p) => p.workers === 8 && p.threshold >= 1));
+          expect(d.threshold).toBe(mine.stable ? mine.threshold : current);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // fresh updates only, as a pipelined swarm under S = 0 measures: without the floor S stays 0
+    const fresh = grid([0, 0, 0, 0, 0, 0], 8, 0, 0.05);
+    expect(decideAutoStaleness(fresh, 8, 0).threshold).toBe(0);
+    expect(decideAutoStaleness(fresh, 8, 0, { minThreshold: 1 }).threshold).toBeGreaterThanOrEqual(
+      1,
+    );
+  });
+
   it('keeps S when no candidate converges, and says why', () => {
     // a step so large that every (n, S) diverges
     const decision = decide([1, 2, 3], 2, 50);

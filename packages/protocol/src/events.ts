@@ -365,6 +365,8 @@ export interface IterationStart {
   delta: Uint8Array | undefined;
   learningRate: number;
   phase: Phase;
+  /** The coordinator's staleness threshold S at the close (iteration-frame.ts), if stated. */
+  staleness?: number;
 }
 
 export interface WireError {

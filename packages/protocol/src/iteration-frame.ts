@@ -11,9 +11,13 @@
  *
  *   off size field
  *     0    4 magic        'SGIT' (0x54494753 read little-endian)
- *     4    1 version      ITERATION_FRAME_VERSION (2)
+ *     4    1 version      ITERATION_FRAME_VERSION (3)
  *     5    1 phase        index in `phases` (events.ts)
- *     6    2 flags        bit 0 FORWARD: the recipient relays it to its cluster; others 0
+ *     6    1 flags        bit 0 FORWARD: the recipient relays it to its cluster; others 0
+ *     7    1 staleness    the coordinator's staleness threshold S when it closed the
+ *                         iteration (0–254; 255 = not stated): proposals whose inputs are older
+ *                         are refused, so a pipelined tab drops a register older than that
+ *                         before sending it (with `staleness: "auto"`, S moves at run time)
  *     8    4 iteration    u32, the iteration the delta moves the agreed base to
  *    12    4 deltaBytes   u32, 0 = no delta (the tab fetches the parameters instead)
  *    16    8 learningRate f64
@@ -33,11 +37,15 @@ import { phases, type IterationStart } from './events.ts';
 import { MAX_FRAME_BYTES } from './frame.ts';
 
 export const ITERATION_FRAME_MAGIC = 0x54494753;
-export const ITERATION_FRAME_VERSION = 2;
+export const ITERATION_FRAME_VERSION = 3;
 export const ITERATION_HEADER_BYTES = 24;
 export const ITERATION_SIGNATURE_BYTES = 64;
 /** Flag: the recipient forwards the frame to the peers of its cluster (it is their relay). */
 export const ITERATION_FLAG_FORWARD = 1;
+/** The header's staleness byte when the frame states no threshold. */
+const STALENESS_UNSTATED = 0xff;
+/** The largest staleness threshold a frame can state. */
+export const MAX_STATED_STALENESS = STALENESS_UNSTATED - 1;
 
 /** A parsed iteration frame: the tab's view, whether to forward it, and what was signed. */
 export interface ParsedIterationFrame extends IterationStart {
@@ -54,6 +62,7 @@ export const iterationHeaderSchema = z
     iteration: z.number().int().min(0).max(0xffffffff),
     learningRate: z.number().finite().positive().max(10),
     phase: z.enum(phases),
+    staleness: z.number().int().min(0).max(MAX_STATED_STALENESS).optional(),
   })
   .strict();
 export type IterationHeader = z.infer<typeof iterationHeaderSchema>;
@@ -93,7 +102,8 @@ export function encodeIterationFrame(
   view.setUint32(0, ITERATION_FRAME_MAGIC, true);
   view.setUint8(4, ITERATION_FRAME_VERSION);
   view.setUint8(5, phases.indexOf(checked.data.phase));
-  view.setUint16(6, options.forward === true ? ITERATION_FLAG_FORWARD : 0, true);
+  view.setUint8(6, options.forward === true ? ITERATION_FLAG_FORWARD : 0);
+  view.setUint8(7, checked.data.staleness ?? STALENESS_UNSTATED);
   view.setUint32(8, checked.data.iteration, true);
   view.setUint32(12, deltaBytes, true);
   view.setFloat64(16, checked.data.learningRate, true);
@@ -142,17 +152,19 @@ export function parseIterationFrame(
       `iteration frame version ${version}, expected ${ITERATION_FRAME_VERSION}`,
     );
   }
-  const flags = view.getUint16(6, true);
+  const flags = view.getUint8(6);
   if ((flags & ~ITERATION_FLAG_FORWARD) !== 0)
     return fail('bad-header', 'reserved flags must be zero');
   const learningRate = view.getFloat64(16, true);
   if (!Number.isFinite(learningRate)) {
     return fail('non-finite', `learning rate ${learningRate}`);
   }
+  const staleness = view.getUint8(7);
   const header = iterationHeaderSchema.safeParse({
     iteration: view.getUint32(8, true),
     learningRate,
     phase: phases[view.getUint8(5)],
+    ...(staleness === STALENESS_UNSTATED ? {} : { staleness }),
   });
   if (!header.success) {
     const issue = header.error.issues[0];

@@ -5,6 +5,7 @@ import {
   ITERATION_FRAME_VERSION,
   ITERATION_HEADER_BYTES,
   ITERATION_SIGNATURE_BYTES,
+  MAX_STATED_STALENESS,
   importIterationKey,
   setIterationSignature,
   signedBytes,
@@ -54,14 +55,18 @@ describe('iteration frame', () => {
           iteration: fc.nat({ max: 0xffffffff }),
           learningRate: fc.double({ min: 1e-9, max: 10, noNaN: true }),
           phase: fc.constantFrom(...phases),
+          staleness: fc.option(fc.nat({ max: MAX_STATED_STALENESS }), { nil: undefined }),
         }),
         fc.option(fc.uint8Array({ minLength: 1, maxLength: 300 }), { nil: undefined }),
-        (h, delta) => {
+        (generated, delta) => {
+          const { staleness, ...rest } = generated;
+          const h: IterationHeader = staleness === undefined ? rest : { ...rest, staleness };
           const bytes = encodeIterationFrame(h, delta);
           const parsed = parseIterationFrame(bytes);
           expect(parsed.ok).toBe(true);
           if (!parsed.ok) return;
           expect(parsed.value).toMatchObject(h);
+          expect(parsed.value.staleness).toBe(staleness);
           if (delta === undefined) expect(parsed.value.delta).toBeUndefined();
           else {
             expect(Array.from(parsed.value.delta!)).toEqual(Array.from(delta));
@@ -149,6 +154,18 @@ describe('iteration frame', () => {
         expect(typeof parsed.ok).toBe('boolean');
       }),
     );
+  });
+
+  it("states the coordinator's staleness threshold in byte 7, 255 meaning unstated", () => {
+    const stated = encodeIterationFrame({ ...header, staleness: 3 }, deltaFrame());
+    expect(stated[7]).toBe(3);
+    const parsed = parseIterationFrame(stated);
+    expect(parsed.ok && parsed.value.staleness).toBe(3);
+    expect(frame[7]).toBe(0xff);
+    const unstated = parseIterationFrame(frame);
+    expect(unstated.ok && 'staleness' in unstated.value).toBe(false);
+    for (const staleness of [-1, 1.5, MAX_STATED_STALENESS + 1])
+      expect(() => encodeIterationFrame({ ...header, staleness }, undefined)).toThrow(RangeError);
   });
 
   it('carries the forward flag', () => {

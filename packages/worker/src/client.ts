@@ -163,6 +163,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
   private baseValue: Float32Array | undefined;
   private iterationValue = -1;
   private learningRateValue = 0;
+  private stalenessValue: number | undefined;
   private phaseValue: Phase = 'waiting';
   private invalidMessagesValue = 0;
   private syncing = false;
@@ -234,6 +235,11 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
 
   get learningRate(): number {
     return this.learningRateValue;
+  }
+
+  /** The coordinator's staleness threshold S as its newest iteration frame stated it. */
+  get stalenessThreshold(): number | undefined {
+    return this.stalenessValue;
   }
 
   get phase(): Phase {
@@ -553,6 +559,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
           });
     this.resumeToken = welcome.resumeToken;
     this.learningRateValue = welcome.learningRate;
+    this.stalenessValue = undefined;
     this.phaseValue = welcome.phase;
     this.welcomed = true;
     this.emit('connection', true);
@@ -728,6 +735,7 @@ export class CoordinatorClient extends Emitter<ClientEvents> {
     this.appliedFrom[source]++;
     this.learningRateValue = start.learningRate;
     this.phaseValue = start.phase;
+    if (start.staleness !== undefined) this.stalenessValue = start.staleness;
     if (this.syncing) {
       this.queued.push(start);
       return;

@@ -1110,8 +1110,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         if (state.lossSteps > 0) this.noteLoss(state.lossSum / state.lossSteps);
         state.lossSum = 0;
         state.lossSteps = 0;
-        if (taken.staleness > stalenessLimit(job)) {
-          // older than the cluster's door accepts (decodeRegister): start again on this base
+        if (taken.staleness > this.registerStalenessLimit(job)) {
+          // older than the proposal desk accepts: start again on this base
           this.staleProgressDropped++;
           this.computedIteration = iteration - 1;
           continue;
@@ -1160,6 +1160,17 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   }
 
   /** Codes the tab's update(s) as its register of `iteration`, sends it, and writes it locally. */
+  /**
+   * The oldest base a register may have been computed on and still be sent: the job's bound,
+   * and the coordinator's current threshold S when its iteration frames state one. Under
+   * `staleness: "auto"` S can sit below the job's bound; a register staler than S would make
+   * any proposal that takes it refused as stale, and the cluster would offer nothing until
+   * the silent-proposer timeout.
+   */
+  private registerStalenessLimit(job: JobSpec): number {
+    return Math.min(stalenessLimit(job), this.client?.stalenessThreshold ?? Infinity);
+  }
+
   private publishRegister(
     iteration: number,
     placement: Placement,

@@ -8,29 +8,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '@swarmgrad/test-support/harness';
-import { connectedLinks, useNodeSwarm } from './support/node-swarm.ts';
+import { pipelinedJob, startMeshedWorkers, useNodeSwarm } from './support/node-swarm.ts';
 
-const swarm = useNodeSwarm(
-  {
-    cluster: { size: 3, redundancy: 1 },
-    codec: { name: 'one-bit', blockSize: 1024 },
-    optimizer: { learningRate: 0.5 },
-    localSteps: 1,
-    staleness: 2,
-    pipeline: true,
-  },
-  { evaluate: true },
-);
+const swarm = useNodeSwarm(pipelinedJob, { evaluate: true });
 
 describe('pipelined workers in Node over real WebRTC', () => {
   it('send registers computed while the round ran (tagged stale by 1, several steps) and train past 0.7', async () => {
-    const workers = [0, 1, 2].map(() => swarm.spawn({ cluster: { minPatienceMs: 600 } }));
-    await Promise.all(workers.map((w) => w.start()));
-    await waitFor(
-      () => workers.every((w) => w.status().cluster?.peers.length === 2 && connectedLinks(w) === 2),
-      'a full mesh',
-      20_000,
-    );
+    const workers = await startMeshedWorkers(swarm, 3);
     const seen = workers.map(() => ({ stale: new Set<number>(), maxSteps: 0 }));
     const sample = setInterval(() => {
       workers.forEach((w, i) => {

@@ -77,3 +77,36 @@ export function useNodeSwarm(
 export function connectedLinks(worker: SwarmWorker): number {
   return worker.status().cluster?.peers.filter((p) => p.link === 'connected').length ?? 0;
 }
+
+/** Waits until each of `workers` has a connected link to every other one (one cluster). */
+export async function fullMesh(workers: readonly SwarmWorker[], timeoutMs = 20_000): Promise<void> {
+  const peers = workers.length - 1;
+  await waitFor(
+    () =>
+      workers.every(
+        (w) => w.status().cluster?.peers.length === peers && connectedLinks(w) === peers,
+      ),
+    `a full mesh of ${workers.length}`,
+    timeoutMs,
+  );
+}
+
+/** The pipelined job of the pipeline tests: one cluster of three, one local step, S = 2. */
+export const pipelinedJob: Partial<JobSpecInput> = {
+  cluster: { size: 3, redundancy: 1 },
+  codec: { name: 'one-bit', blockSize: 1024 },
+  optimizer: { learningRate: 0.5 },
+  localSteps: 1,
+  staleness: 2,
+  pipeline: true,
+};
+
+/** `count` workers on the swarm's coordinator (short patience), started, in one full mesh. */
+export async function startMeshedWorkers(swarm: NodeSwarm, count: number): Promise<SwarmWorker[]> {
+  const workers = Array.from({ length: count }, () =>
+    swarm.spawn({ cluster: { minPatienceMs: 600 } }),
+  );
+  await Promise.all(workers.map((w) => w.start()));
+  await fullMesh(workers);
+  return workers;
+}
