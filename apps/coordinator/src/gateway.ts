@@ -396,9 +396,7 @@ export class TabGateway {
     addressGroup: string | undefined,
   ): Extract<Command, { kind: 'join' }> {
     const known = hello.resumeToken
-      ? [...this.ctx.registry.tabs.values()].find((t) =>
-          safeEqual(t.resumeToken, hello.resumeToken!),
-        )
+      ? this.ctx.registry.tabs.withResumeToken(hello.resumeToken)
       : undefined;
     return this.ctx.command({
       kind: 'join',

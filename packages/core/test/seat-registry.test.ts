@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { jobSpecSchema } from '@swarmgrad/protocol';
 import { TabRegistry, type TabRecord } from '../src/swarm/seat-registry.ts';
 import { addTab, seatedRegistry } from './support/registry.ts';
@@ -63,5 +64,60 @@ describe('TabRegistry (the seat registry)', () => {
     copy.importState(JSON.parse(JSON.stringify(registry.exportState())));
     for (const id of registry.tabs.keys()) expect(copy.seatOf(id)).toEqual(registry.seatOf(id));
     expect(copy.isApart('t1', 't0')).toBe(true);
+  });
+});
+
+describe('TabTable (tabs by id, indexed by resume token)', () => {
+  it('finds a tab by its token through every set, delete, replacement, import and prune', () => {
+    const registry = seated(6);
+    const tabs = registry.tabs;
+    expect(tabs.withResumeToken('token-t3')?.id).toBe('t3');
+    expect(tabs.withResumeToken('token-nobody')).toBeUndefined();
+    // a record replaced under the same id: the old token no longer resumes it
+    tabs.set('t3', { ...tabs.get('t3')!, resumeToken: 'fresh' });
+    expect(tabs.withResumeToken('token-t3')).toBeUndefined();
+    expect(tabs.withResumeToken('fresh')?.id).toBe('t3');
+    tabs.delete('t3');
+    expect(tabs.withResumeToken('fresh')).toBeUndefined();
+    // a snapshot imported elsewhere: the index is rebuilt with the tabs
+    const replica = new TabRegistry(job);
+    replica.importState(registry.exportState());
+    expect(replica.tabs.withResumeToken('token-t5')?.id).toBe('t5');
+    expect(replica.tabs.withResumeToken('fresh')).toBeUndefined();
+    tabs.clear();
+    expect(tabs.withResumeToken('token-t5')).toBeUndefined();
+  });
+
+  it('agrees with a scan of every tab over random sets, replacements and deletes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            op: fc.constantFrom('set', 'delete'),
+            id: fc.integer({ min: 0, max: 5 }),
+            version: fc.integer({ min: 0, max: 2 }),
+          }),
+          { maxLength: 60 },
+        ),
+        (ops) => {
+          const registry = new TabRegistry(job);
+          const tokens = new Set<string>();
+          for (const { op, id, version } of ops) {
+            if (op === 'delete') registry.tabs.delete(`t${id}`);
+            else {
+              // tokens are the gateway's random draws: never one token for two ids
+              const resumeToken = `k${id}.${version}`;
+              tokens.add(resumeToken);
+              const record = registry.tabs.get(`t${id}`) ?? addTab(registry, `t${id}`);
+              registry.tabs.set(record.id, { ...record, resumeToken });
+            }
+            for (const token of tokens) {
+              const scan = [...registry.tabs.values()].find((t) => t.resumeToken === token);
+              expect(registry.tabs.withResumeToken(token)).toBe(scan);
+            }
+          }
+        },
+      ),
+    );
   });
 });

@@ -64,8 +64,46 @@ export interface Seat {
   readonly slot: number;
 }
 
+/**
+ * The registry's tabs by id, with an index by resume token: a resuming hello finds its tab in
+ * O(1) instead of scanning every tab (a reconnect storm of n tabs cost n² comparisons). A
+ * record's token never changes after it is set; the index follows every set, delete and clear.
+ * The token is the key itself: 144 random bits (apps/coordinator gateway.ts), so a lookup's
+ * timing tells an attacker nothing a guess would not.
+ */
+export class TabTable extends Map<string, TabRecord> {
+  private readonly idByToken = new Map<string, string>();
+
+  override set(id: string, tab: TabRecord): this {
+    const previous = super.get(id);
+    if (previous !== undefined && this.idByToken.get(previous.resumeToken) === id)
+      this.idByToken.delete(previous.resumeToken);
+    this.idByToken.set(tab.resumeToken, id);
+    return super.set(id, tab);
+  }
+
+  override delete(id: string): boolean {
+    const tab = super.get(id);
+    if (tab !== undefined && this.idByToken.get(tab.resumeToken) === id)
+      this.idByToken.delete(tab.resumeToken);
+    return super.delete(id);
+  }
+
+  override clear(): void {
+    this.idByToken.clear();
+    super.clear();
+  }
+
+  /** The tab a resume token names, if the registry holds it. */
+  withResumeToken(token: string): TabRecord | undefined {
+    const id = this.idByToken.get(token);
+    const tab = id === undefined ? undefined : super.get(id);
+    return tab?.resumeToken === token ? tab : undefined;
+  }
+}
+
 export class TabRegistry {
-  readonly tabs = new Map<string, TabRecord>();
+  readonly tabs = new TabTable();
   private clusterSeats: ClusterSeats[] = [];
   private nextClusterId = 0;
   private joinSeq = 0;
