@@ -230,7 +230,7 @@ export class RoundEngine {
   }
 
   /** The threshold offers are judged by now (see setStaleness). */
-  private enforcedStaleness(): number {
+  get enforcedStaleness(): number {
     return Math.max(this.options.staleness, this.openedWithStaleness);
   }
 
@@ -263,7 +263,7 @@ export class RoundEngine {
     }
     const age = this.currentIteration - baseIteration;
     const delay = age + Math.max(0, registerStaleness);
-    const threshold = this.enforcedStaleness();
+    const threshold = this.enforcedStaleness;
     if (delay > threshold) {
       this.staleDropped++;
       return {

@@ -287,10 +287,6 @@ export class ProposalDesk {
   }
 
   /**
-   * The cluster's live members changed (a tab left, or was quarantined): its pending proposal
-   * may be decided now. `unless`: not when that tab is the proposer.
-   */
-  /**
    * After the threshold S was raised (an auto job, or the operator): the confirmed proposals of
    * this iteration that the old S dropped are offered again, so an iteration whose every
    * proposal was too stale for the old S can close under the new one.
@@ -300,7 +296,7 @@ export class ProposalDesk {
     let counted = false;
     for (const [clusterId, pending] of [...this.droppedStale]) {
       const delay = this.engine.iteration - pending.baseIteration + pending.staleness;
-      if (delay > this.engine.staleness) continue;
+      if (delay > this.engine.enforcedStaleness) continue;
       this.droppedStale.delete(clusterId);
       const outcome = this.offer(pending, effects);
       if (outcome.ok && outcome.counted) counted = true;
@@ -309,6 +305,10 @@ export class ProposalDesk {
     return effects;
   }
 
+  /**
+   * The cluster's live members changed (a tab left, or was quarantined): its pending proposal
+   * may be decided now. `unless`: not when that tab is the proposer.
+   */
   reconsider(clusterId: number, unless?: string): DeskEffect[] {
     const pending = this.pendingByCluster.get(clusterId);
     if (pending === undefined || pending.tabId === unless) return [];
