@@ -23,6 +23,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   network: () => import('./network.ts'),
   exchange: () => import('./exchange.ts'),
   'cost-model': () => import('./cost-model.ts'),
+  agreement: () => import('./agreement.ts'),
 };
 
 export async function main(argv: string[]): Promise<void> {
