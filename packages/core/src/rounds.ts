@@ -104,6 +104,8 @@ export interface RoundEngineState {
   held: { clusterId: number; baseIteration: number; update: Float32Array }[];
   staleDropped: number;
   residual: Float32Array | null;
+  /** The threshold S the current iteration opened with (absent in older snapshots). */
+  openedWithStaleness?: number;
 }
 
 /**
@@ -445,6 +447,7 @@ export class RoundEngine {
       }),
       staleDropped: this.staleDropped,
       residual: residual === undefined ? null : Float32Array.from(residual),
+      openedWithStaleness: this.openedWithStaleness,
     };
   }
 
@@ -458,7 +461,7 @@ export class RoundEngine {
       state.held.map((h) => [h.clusterId, { update: h.update, baseIteration: h.baseIteration }]),
     );
     this.quorumSince = undefined;
-    this.openedWithStaleness = this.options.staleness;
+    this.openedWithStaleness = state.openedWithStaleness ?? this.options.staleness;
     this.staleDropped = state.staleDropped;
     const residual = this.encoder.residual();
     if (residual !== undefined) {

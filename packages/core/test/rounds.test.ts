@@ -81,6 +81,17 @@ describe('RoundEngine', () => {
       message: expect.stringContaining('threshold is 0'),
     });
     expect(e.staleDropped).toBe(2);
+    // a replica of a coordinator that lowered S this iteration judges as the original does
+    const lowered = engine({ staleness: 2 });
+    lowered.setClusters([0]);
+    lowered.offer(0, 0, update(1), 0);
+    lowered.close();
+    lowered.setStaleness(0);
+    const replica = engine({ staleness: 0 });
+    replica.importState(lowered.exportState());
+    replica.setStaleness(lowered.staleness);
+    expect(replica.enforcedStaleness).toBe(2);
+    expect(replica.offer(0, 1, update(1), 0, 1)).toEqual({ ok: true, counted: true, stale: false });
     // raising S takes effect for the very next offer
     e.setStaleness(1);
     expect(e.offer(0, 1, update(1), 0)).toEqual({ ok: true, counted: true, stale: true });
