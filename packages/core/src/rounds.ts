@@ -601,6 +601,11 @@ export function robustAgreement(
   return { agreed, spread, trimmed: t, clipped };
 }
 
+/** A sample rank clamped into the sample. */
+function sampleRank(r: number): number {
+  return Math.min(SAMPLE_SIZE - 1, Math.max(0, r));
+}
+
 /** From this many proposals on, the kept middle is found through a sample (KeptMiddle). */
 const SAMPLED_FROM = 256;
 /** Sample size and the margin (in sample ranks) around each cut. */
@@ -665,11 +670,10 @@ class KeptMiddle {
     sample.sort();
     const atLow = (t * SAMPLE_SIZE) / n;
     const atHigh = ((n - 1 - t) * SAMPLE_SIZE) / n;
-    const clamp = (r: number) => Math.min(SAMPLE_SIZE - 1, Math.max(0, r));
-    const lowFrom = sample[clamp(Math.floor(atLow - SAMPLE_MARGIN))]!;
-    const lowTo = sample[clamp(Math.ceil(atLow + SAMPLE_MARGIN))]!;
-    const highFrom = sample[clamp(Math.floor(atHigh - SAMPLE_MARGIN))]!;
-    const highTo = sample[clamp(Math.ceil(atHigh + SAMPLE_MARGIN))]!;
+    const lowFrom = sample[sampleRank(Math.floor(atLow - SAMPLE_MARGIN))]!;
+    const lowTo = sample[sampleRank(Math.ceil(atLow + SAMPLE_MARGIN))]!;
+    const highFrom = sample[sampleRank(Math.floor(atHigh - SAMPLE_MARGIN))]!;
+    const highTo = sample[sampleRank(Math.ceil(atHigh + SAMPLE_MARGIN))]!;
     if (!(lowTo < highFrom)) return false;
     // the column in five disjoint, ordered parts: below | low = [lowFrom, lowTo) |
     // middle = [lowTo, highFrom] | high = (highFrom, highTo] | above

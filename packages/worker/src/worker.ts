@@ -1159,7 +1159,6 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     this.trainingLoss = this.trainingLoss === null ? loss : 0.8 * this.trainingLoss + 0.2 * loss;
   }
 
-  /** Codes the tab's update(s) as its register of `iteration`, sends it, and writes it locally. */
   /**
    * The oldest base a register may have been computed on and still be sent: the job's bound,
    * and the coordinator's current threshold S when its iteration frames state one. Under
@@ -1171,6 +1170,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     return Math.min(stalenessLimit(job), this.client?.stalenessThreshold ?? Infinity);
   }
 
+  /** Codes the tab's update(s) as its register of `iteration`, sends it, and writes it locally. */
   private publishRegister(
     iteration: number,
     placement: Placement,
