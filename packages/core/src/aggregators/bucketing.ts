@@ -12,10 +12,13 @@
  * B = ⌈n/s⌉. With 2b ≥ B there is no bound beyond finiteness.
  *
  * Parameters: bucketSize s ≥ 1 (default 2), base (default 'centered-clipping'; any rule but
- * bucketing), seed (default 1) of the shuffle — the generator advances at every call, so buckets
- * differ from round to round; inputs are sorted lexicographically before the shuffle, so the
- * result does not depend on their order — and center (for a centered-clipping base: its start,
- * e.g. the previous aggregate). Inputs of buckets the base rule filtered are reported 'filtered'.
+ * bucketing), seed (default 1) of the shuffle — mixed with a hash of the inputs, so buckets
+ * differ from round to round while the result stays a function of the inputs alone: a cluster
+ * member that recomputes its proposer's update (core's cluster round) draws the same buckets,
+ * however many times either aggregated before; inputs are sorted lexicographically before the
+ * shuffle, so the result does not depend on their order — and center (for a centered-clipping
+ * base: its start, e.g. the previous aggregate). Inputs of buckets the base rule filtered are
+ * reported 'filtered'.
  *
  * Paper: Karimireddy, He, Jaggi, "Byzantine-robust learning on heterogeneous datasets via
  * bucketing", ICLR 2022 (with centered clipping: "Learning from history for Byzantine robust
@@ -43,11 +46,12 @@ export function createBucketing(params: BucketingParams = {}): Aggregator {
           params.center === undefined ? {} : { center: params.center },
         )
       : getAggregator(baseName);
-  const rng = createRng(params.seed ?? 1);
+  const seed = params.seed ?? 1;
   return defineAggregator('bucketing', (vectors, out, f) => {
     const n = vectors.length;
     const order = vectors.map((_, i) => i);
     order.sort((a, b) => compareVectors(vectors[a]!, vectors[b]!) || a - b);
+    const rng = createRng(inputsHash(seed, vectors, order));
     for (let i = n - 1; i > 0; i--) {
       const j = Math.floor(rng.next() * (i + 1));
       const t = order[i]!;
@@ -67,4 +71,19 @@ export function createBucketing(params: BucketingParams = {}): Aggregator {
     if (report.rejected.length === 0) return null;
     return report.accepted.flatMap((b) => members[b]!).sort((a, b) => a - b);
   });
+}
+
+/** FNV-1a over the inputs' float32 bit patterns, in the sorted order, starting from `seed`. */
+function inputsHash(
+  seed: number,
+  vectors: readonly Float32Array[],
+  order: readonly number[],
+): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (const index of order) {
+    const v = vectors[index]!;
+    const bits = new Uint32Array(v.buffer, v.byteOffset, v.length);
+    for (let k = 0; k < bits.length; k++) h = Math.imul(h ^ bits[k]!, 0x01000193);
+  }
+  return h >>> 0;
 }
