@@ -20,4 +20,5 @@ export * from './swarm/dissemination.ts';
 export * from './swarm/host.ts';
 export * from './swarm/wait-rule.ts';
 export * from './swarm/cluster-round.ts';
+export * from './swarm/register-message.ts';
 export * from './swarm/seat-registry.ts';

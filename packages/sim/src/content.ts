@@ -1,17 +1,27 @@
 /**
  * What a cluster round computes, apart from when (simulator.ts owns the clock): the used
- * members' messages — local work (core's Parle `runLocalSteps`) or gradient-coded combinations
- * (core's `encodeInto`) —, the Byzantine members' substitutions, core's codec in protocol frames
- * (error feedback per sender), the door (`decodeFrameInto`), the robust rule or the gradient
- * code's decoder, core's `Quarantine`, and the cluster's proposal frame — encoded as the product
- * does (core's `encodeProposal`: no error feedback, so members can recompute it) and judged as
- * the coordinator does (core's `judgeProposal`): the first member waited for is the proposer; a
+ * members' messages — local work (core's Parle `runLocalSteps`) or the partition updates formed
+ * into the product's register (core register-message.ts: coded Σ_j B[slot][j]·u_j when the rule
+ * is `mean`, the mean of the held partitions' updates otherwise) —, the Byzantine members'
+ * substitutions, core's codec in protocol frames (error feedback per sender), the product's door
+ * (core `decodeRegister`), and then **the product's cluster round** (core `ClusterRound`, one per
+ * cluster, seen from an observer slot that holds every register and writes none): its
+ * gradient-code decoder or robust rule, its quarantine (fed every register of an iteration when
+ * the next one starts, never the rule's 'filtered' verdicts — as in a tab) and the update it
+ * hands the proposer. The cluster's proposal frame is then encoded as the product does (core's
+ * `encodeProposal`: no error feedback, so members can recompute it) and judged as the
+ * coordinator does (core's `judgeProposal`): the first member waited for is the proposer; a
  * `proposal-scale`/`proposal-flip` proposer sends a forged update, which the cluster's honest
  * members contradict (they compute the honest one; Byzantine members back the forgery) — refuted:
  * the proposer is banned and the next member's honest proposal counts in the same round; a
  * `proposal-race` member that is not the proposer proposes anyway, is refused and struck
  * (banned at the third strike), and a racing proposer (its own register as the update) is not
  * confirmed, so the next member proposes.
+ *
+ * One cluster round per cluster stands for its members' rounds: in the product every member
+ * holds the same registers and computes the same update (ClusterRound.recompute), and each
+ * tab's quarantine sees the same registers; the simulator keeps one and bans a worker when it
+ * quarantines it (the coordinator's majority of reports, collapsed into one).
  *
  * Guarantee: the result of a job depends only on the scenario, the job (cluster, round, base
  * iteration, members used in arrival order), the base parameters of that iteration and the
@@ -25,24 +35,29 @@
  * is −η·g(x̃), which the model computes in one pass (tested against runLocalSteps).
  */
 import {
-  Quarantine,
+  ClusterRound,
+  OBSERVER_SLOT,
+  REGISTERS_AHEAD,
+  aggregationModeOf,
   createGradientCode,
-  decodeFrameInto,
-  decodeInto,
+  decodeRegister,
   encodeInto,
   encodeProposal,
   encodeToFrame,
   forgeProposal,
-  getAggregator,
   isProposalAttackName,
   judgeProposal,
   getCodec,
+  robustMessage,
   runLocalSteps,
-  type Aggregator,
+  type AggregationMode,
   type Attack,
+  type Clock,
+  type ClusterProposal,
   type Codec,
   type CodecEncoder,
   type GradientCode,
+  type Logger,
   type MemberAnswer,
 } from '@swarmgrad/core';
 import { attackerFor } from './attacks.ts';
@@ -93,11 +108,30 @@ export interface ContentSetup {
 }
 
 interface ClusterState {
+  /** The gradient code the members' messages are formed with (the round decodes with its own). */
   code: GradientCode | undefined;
-  quarantine: Quarantine | undefined;
-  aggregator: Aggregator;
-  lastAggregate: Float32Array | undefined;
+  /** The product's cluster round, from an observer slot (see compute). */
+  round: ClusterRound;
+  /** What the round handed its proposer in the current job. */
+  proposal: ClusterProposal | undefined;
 }
+
+/** The quarantine's and the round's name for a worker (its tab id in the product). */
+function workerKey(worker: number): string {
+  return `w${worker}`;
+}
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * The round never waits here (every register of a job is written before its iteration starts),
+ * so its deadline timer is never due: jobs carry no wall or simulated time into the content.
+ */
+const stillClock: Clock = {
+  now: () => 0,
+  setTimeout: () => undefined,
+  clearTimeout: () => undefined,
+};
 
 /** Proposals a racing worker sent without the role that get it banned (the coordinator's rule). */
 const RACES_TO_BAN = 3;
@@ -111,11 +145,6 @@ export function codecOptions(codec: Codec, spec: CodecSpec, seed: number) {
 }
 
 class NonFinite extends Error {}
-
-/** Centered clipping (alone or as bucketing's base) starts from the cluster's last aggregate. */
-function startsFromLast(name: string): boolean {
-  return name === 'centered-clipping' || name === 'bucketing';
-}
 
 export class ContentEngine {
   private readonly s: Scenario;
@@ -135,8 +164,8 @@ export class ContentEngine {
   private readonly batch: Int32Array;
   private readonly gradBuf: Float32Array;
   private pool: Float32Array[] = [];
-  private decodePool: Float32Array[] = [];
-  private scratchUpdate: Float32Array | undefined;
+  private readonly codeSeed: number;
+  private readonly mode: AggregationMode;
 
   constructor(scenario: Scenario, model: Model, setup: ContentSetup) {
     this.s = scenario;
@@ -147,6 +176,8 @@ export class ContentEngine {
     this.proposalCodec = getCodec(scenario.proposalCodec.name);
     this.batch = new Int32Array(scenario.training.batchSize);
     this.gradBuf = new Float32Array(this.d);
+    this.codeSeed = mix(scenario.seed, 0x6c);
+    this.mode = aggregationModeOf(scenario.aggregator.name);
     const { attack, magnitude, lag } = scenario.byzantine;
     for (const i of setup.byzantine) {
       if (isProposalAttackName(attack)) this.proposalAttackers.add(i);
@@ -186,41 +217,39 @@ export class ContentEngine {
   }
 
   private cluster(id: number): ClusterState {
-    let c = this.clusters.get(id);
-    if (c !== undefined) return c;
+    const known = this.clusters.get(id);
+    if (known !== undefined) return known;
     const s = this.s;
     const { size, redundancy, scheme } = s.cluster;
     const q = s.quarantine;
     const state: ClusterState = {
       code:
         redundancy > 0
-          ? createGradientCode({ slots: size, redundancy, scheme, seed: mix(s.seed, 0x6c) })
+          ? createGradientCode({ slots: size, redundancy, scheme, seed: this.codeSeed })
           : undefined,
-      quarantine: q.enabled
-        ? new Quarantine({
-            window: q.window,
-            threshold: q.threshold,
-            strikes: q.strikes,
-            floor: q.floor,
-            alignment: q.alignment,
-            lagSymmetry: q.lagSymmetry,
-            dim: this.d,
-          })
-        : undefined,
-      aggregator: getAggregator('mean'),
-      lastAggregate: undefined,
+      round: new ClusterRound({
+        dimension: this.d,
+        aggregator: { name: s.aggregator.name, f: s.aggregator.f },
+        clock: stillClock,
+        logger: silentLogger,
+        onPropose: (proposal) => {
+          state.proposal = proposal;
+        },
+        quarantine: q.enabled
+          ? {
+              window: q.window,
+              threshold: q.threshold,
+              strikes: q.strikes,
+              floor: q.floor,
+              alignment: q.alignment,
+              lagSymmetry: q.lagSymmetry,
+            }
+          : false,
+      }),
+      proposal: undefined,
     };
-    const name = s.aggregator.name;
-    const center = () => state.lastAggregate;
-    state.aggregator =
-      name === 'centered-clipping'
-        ? getAggregator('centered-clipping', { center })
-        : name === 'bucketing'
-          ? getAggregator('bucketing', { center, seed: mix(s.seed, 0xb0, id) })
-          : getAggregator(name);
     this.clusters.set(id, state);
-    c = state;
-    return c;
+    return state;
   }
 
   private tally(result: ContentResult, worker: number): WorkerTally {
@@ -241,15 +270,18 @@ export class ContentEngine {
     const messages = this.buffers(members.length);
     this.computeMessages(job, c, base, messages);
 
-    const update = this.updateBuffer();
-    const fast =
-      s.aggregator.fastPath &&
-      s.aggregator.name === 'mean' &&
-      c.quarantine === undefined &&
-      c.code === undefined;
-    const decoded = this.decodeBuffers(fast ? 0 : members.length);
-    const admitted: { worker: number; slot: number; vector: Float32Array }[] = [];
-    let fastCount = 0;
+    // The members' frames through the product's door, into the cluster's round (core
+    // ClusterRound, seen from an observer slot): written for the coming iteration, so that
+    // starting it takes them all at once and the round aggregates exactly those the timing
+    // layer waited for — the rule's decision over them is the timing layer's (simulator.ts).
+    const iteration = job.baseIteration;
+    const round = c.round;
+    if (round.iteration === undefined || iteration - round.iteration > REGISTERS_AHEAD) {
+      round.startIteration(iteration - 1);
+    }
+    const admitted: { worker: number; slot: number }[] = [];
+    const refused: { worker: number; slot: number; code: string }[] = [];
+    const registers: Float32Array[] = [];
     members.forEach((m, i) => {
       const t = this.tally(result, m.worker);
       t.used++;
@@ -261,40 +293,68 @@ export class ContentEngine {
         );
         this.encoders.set(m.worker, encoder);
       }
-      let frame = this.encode(encoder, messages[i]!, job.baseIteration, m.slot);
+      let frame = this.encode(encoder, messages[i]!, iteration, m.slot);
       const attacker = this.attackers.get(m.worker);
       if (attacker !== undefined) frame = attacker.corruptFrame(frame);
-      const out = fast ? update : decoded[i]!.fill(0);
-      const ok = decodeFrameInto(frame, out, {
-        dimension: this.d,
+      const door = decodeRegister(frame, {
         jobId: this.setup.jobId,
-        iteration: job.baseIteration,
-      }).ok;
-      if (!ok) {
+        dimension: this.d,
+        minIteration: iteration,
+        maxIteration: iteration,
+        senderSlot: m.slot,
+      });
+      if (!door.ok) {
         result.doorRejected++;
         t.rejected++;
-        c.quarantine?.reportRejected(`w${m.worker}`, job.round, 'non-finite');
+        refused.push({ ...m, code: door.error.code });
         return;
       }
-      if (fast) fastCount++;
-      else admitted.push({ worker: m.worker, slot: m.slot, vector: out });
+      admitted.push(m);
+      registers.push(door.value.vector);
     });
-
-    if (fast) {
-      if (fastCount === 0) return;
-      const inv = 1 / fastCount;
-      for (let i = 0; i < update.length; i++) update[i] = update[i]! * inv;
-    } else {
-      if (admitted.length > 0) this.aggregate(c, job, admitted, update, result);
-      if (c.quarantine !== undefined) {
-        for (const m of members) {
-          if (c.quarantine.isQuarantined(`w${m.worker}`)) result.banned.push(m.worker);
+    c.proposal = undefined;
+    round.setMembership({
+      clusterId: job.cluster,
+      slot: OBSERVER_SLOT,
+      clusterSize: s.cluster.size,
+      redundancy: s.cluster.redundancy,
+      scheme: s.cluster.scheme,
+      codeSeed: this.codeSeed,
+      proposer: true,
+      peers: members.map((m) => ({ slot: m.slot, tabId: workerKey(m.worker) })),
+    });
+    admitted.forEach((m, i) => {
+      // a stand-in digest: unique per register, and hashing every frame would cost more than
+      // aggregating it (the worker passes the frame's SHA-256)
+      round.receive(m.slot, iteration, registers[i]!, `${workerKey(m.worker)}@${iteration}`);
+    });
+    round.startIteration(iteration);
+    // a refused write still means its member wrote: the round stops waiting for it
+    for (const r of refused) round.rejectAtDoor(r.slot, iteration, r.code);
+    const proposal = c.proposal as ClusterProposal | undefined;
+    if (proposal !== undefined) {
+      if (proposal.approximate) result.approximateDecodes++;
+      const workerOf = new Map(admitted.map((m) => [m.slot, m.worker]));
+      for (const r of proposal.rejected) {
+        const worker = workerOf.get(r.slot);
+        if (worker === undefined) continue; // refused at the door, counted there
+        const t = this.tally(result, worker);
+        // left out by the rule, or by the quarantine (which judges an iteration when the next
+        // one starts, as in a tab, so a worker's register can come in the round it is banned)
+        if (r.reason === 'filtered' || r.reason === 'quarantined') {
+          result.filtered++;
+          t.filtered++;
+        } else if (r.reason === 'non-finite' || r.reason === 'wrong-length') {
+          result.doorRejected++;
+          t.rejected++;
         }
       }
-      if (admitted.length === 0) return;
     }
-    if (startsFromLast(s.aggregator.name)) c.lastAggregate = update;
-    const proposed = this.propose(job, update, result);
+    for (const m of members) {
+      if (round.isQuarantined(workerKey(m.worker))) result.banned.push(m.worker);
+    }
+    if (proposal === undefined || proposal.contributors.length === 0) return;
+    const proposed = this.propose(job, proposal.update, result);
     try {
       result.frame = encodeProposal(proposed, {
         codec: s.proposalCodec.name,
@@ -375,21 +435,9 @@ export class ContentEngine {
     }
   }
 
-  /** Shared scratch, except for the rules whose center is the cluster's last aggregate. */
-  private updateBuffer(): Float32Array {
-    if (startsFromLast(this.s.aggregator.name)) return new Float32Array(this.d);
-    this.scratchUpdate ??= new Float32Array(this.d);
-    return this.scratchUpdate.fill(0);
-  }
-
   private buffers(n: number): Float32Array[] {
     while (this.pool.length < n) this.pool.push(new Float32Array(this.d));
     return this.pool;
-  }
-
-  private decodeBuffers(n: number): Float32Array[] {
-    while (this.decodePool.length < n) this.decodePool.push(new Float32Array(this.d));
-    return this.decodePool;
   }
 
   private partitionId(cluster: number, j: number): number {
@@ -492,9 +540,14 @@ export class ContentEngine {
           return u;
         };
         job.members.forEach((m, i) => {
+          const held = code.partitionsOf(m.slot);
+          if (this.mode === 'robust') {
+            // the tab's own estimate (core register-message.ts), as the worker writes it
+            out[i]!.set(robustMessage(held.map((j) => partitionUpdate(j, flips(m.worker)))));
+            return;
+          }
           const updates: Float32Array[] = [];
-          for (const j of code.partitionsOf(m.slot))
-            updates[j] = partitionUpdate(j, flips(m.worker));
+          for (const j of held) updates[j] = partitionUpdate(j, flips(m.worker));
           encodeInto(code, m.slot, updates, out[i]!);
         });
       } else {
@@ -521,65 +574,5 @@ export class ContentEngine {
       const rng = keyedRng(s.seed, Stream.attack, m.worker, it);
       out[i]!.set(attacker.craft({ honest: honest[i]!, peers, iteration: it, rng }));
     });
-  }
-
-  private aggregate(
-    c: ClusterState,
-    job: ContentJob,
-    admitted: { worker: number; slot: number; vector: Float32Array }[],
-    out: Float32Array,
-    result: ContentResult,
-  ): void {
-    const s = this.s;
-    const code = c.code;
-    const q = c.quarantine;
-    if (code !== undefined && s.cluster.scheme === 'cyclic') {
-      // linear decode of the cluster's full gradient from the slots that arrived
-      const bySlot = new Map<number, Float32Array>();
-      for (const a of admitted) bySlot.set(a.slot, a.vector);
-      const decoded = code.decode(admitted.map((a) => a.slot));
-      if (!decoded.exact) result.approximateDecodes++;
-      decodeInto(decoded, bySlot, out);
-      const inv = 1 / s.cluster.size;
-      for (let i = 0; i < out.length; i++) out[i] = out[i]! * inv;
-      return;
-    }
-    let inputs = admitted;
-    if (code !== undefined) {
-      // fractional repetition: one message per group (the first to arrive), as a mean of its
-      // s + 1 partitions; the rule then runs over the groups
-      const decoded = code.decode(admitted.map((a) => a.slot));
-      if (!decoded.exact) result.approximateDecodes++;
-      const inv = 1 / (s.cluster.redundancy + 1);
-      inputs = admitted.filter((a) => decoded.weights[a.slot]! !== 0);
-      for (const { vector } of inputs) {
-        for (let i = 0; i < vector.length; i++) vector[i] = vector[i]! * inv;
-      }
-    }
-    const report = c.aggregator.aggregate(
-      inputs.map((a) => a.vector),
-      out,
-      { f: s.aggregator.f },
-    );
-    q?.observeIteration(
-      job.round,
-      inputs.map((a) => ({ id: `w${a.worker}`, update: a.vector })),
-    );
-    for (const r of report.rejected) {
-      const a = inputs[r.index]!;
-      const t = this.tally(result, a.worker);
-      if (r.reason === 'filtered') {
-        result.filtered++;
-        t.filtered++;
-        // Krum keeps one input by design: its non-selected inputs are no evidence (quarantine.ts)
-        if (s.aggregator.name !== 'krum' && s.quarantine.reportFiltered) {
-          q?.reportRejected(`w${a.worker}`, job.round, 'filtered');
-        }
-      } else {
-        result.doorRejected++;
-        t.rejected++;
-        q?.reportRejected(`w${a.worker}`, job.round, r.reason);
-      }
-    }
   }
 }

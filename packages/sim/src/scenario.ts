@@ -110,13 +110,6 @@ export interface Scenario {
   aggregator: {
     name: AggregatorName;
     f: number;
-    /**
-     * For 'mean' without quarantine (which needs each sender's vector) and without gradient
-     * coding: decode-accumulate the frames straight into the cluster's sum (core's
-     * decodeFrameInto; the door rejects the same frames the aggregator's admit step would) and
-     * divide by the admitted count — one pass per message instead of three. Default true.
-     */
-    fastPath: boolean;
   };
   backup: BackupSpec;
   agreement: {
@@ -213,11 +206,6 @@ export interface Scenario {
     threshold: number;
     strikes: number;
     floor: number;
-    /**
-     * Report the rule's 'filtered' inputs to the quarantine (DESIGN: "tabs that keep failing the
-     * filter are quarantined"); off = only the distance test and door rejections count.
-     */
-    reportFiltered: boolean;
     /** core's alignment test (cosine with the others' median, z standard errors; the tab's default). */
     alignment: boolean;
     /** core's lag-symmetry test for replayed updates (the tab's default). */
@@ -276,7 +264,7 @@ export const defaultScenario: Scenario = {
   },
   codec: { name: 'one-bit', blockSize: 1024, errorFeedback: undefined },
   proposalCodec: { name: 'one-bit', blockSize: 1024, errorFeedback: undefined },
-  aggregator: { name: 'cge', f: 0, fastPath: true },
+  aggregator: { name: 'cge', f: 0 },
   backup: { kind: 'static', backups: undefined },
   agreement: { mode: 'majority', epsilon: 1e-4, grace: 0.25, quorum: undefined },
   staleness: 2,
@@ -301,7 +289,6 @@ export const defaultScenario: Scenario = {
     threshold: 3,
     strikes: 2,
     floor: 0,
-    reportFiltered: true,
     alignment: false,
     lagSymmetry: false,
   },

@@ -11,12 +11,14 @@
  *  2. the cluster aggregates when the tab's own rule says so — core's `WaitRule`, the one the
  *     product's cluster round runs: every live member arrived, or the fastest k (static b, or the
  *     dynamic `BackupWorkerPolicy` fed with every arrival time, late ones included; at least
- *     m − s coded, 2f + 1 robust) and, coded, an exact decode; else the rule's deadline after
+ *     m − s coded — the mode is the product's: coded for `mean`, robust for any other rule —,
+ *     2f + 1 robust) and, coded, an exact decode; else the rule's deadline after
  *     the first arrival. Members that leave before arriving never arrive, and the cluster stops
  *     counting them as live when they leave;
- *  3. the round's content — messages, attacks, codec frames, door, robust rule or gradient-code
- *     decoder, quarantine, proposal frame — is computed by content.ts, inline or in worker
- *     threads (threads.ts; identical results);
+ *  3. the round's content — messages, attacks, codec frames, the door, and core's ClusterRound
+ *     (the product's cluster round: gradient-code decoder or robust rule, quarantine), then the
+ *     proposal frame — is computed by content.ts, inline or in worker threads (threads.ts;
+ *     identical results);
  *  4. the proposal travels to the coordinator: packages/core's RoundEngine, the same round
  *     logic apps/coordinator runs, driven in simulated milliseconds. It accepts a proposal while
  *     its base is at most S iterations old, closes the iteration once a majority of clusters (or,
@@ -54,6 +56,7 @@
 import {
   AUTO_INITIAL_STALENESS,
   WaitRule,
+  aggregationModeOf,
   analyzeStaleness,
   createGradientCode,
   decideAutoStaleness,
@@ -690,7 +693,7 @@ class Simulation {
     const s = this.s;
     const b = s.backup;
     const shape = {
-      mode: s.cluster.redundancy > 0 ? ('coded' as const) : ('robust' as const),
+      mode: aggregationModeOf(s.aggregator.name),
       clusterSize: s.cluster.size,
       redundancy: s.cluster.redundancy,
       f: s.aggregator.f,
@@ -761,12 +764,15 @@ class Simulation {
 
   private gradientCodeValue: GradientCode | undefined | null = null;
 
-  /** The clusters' gradient code (content.ts's, same seed): which slot sets decode exactly. */
+  /**
+   * The clusters' gradient code in coded mode (the cluster round's, same seed; s = 0 included:
+   * then only all m slots decode exactly): which slot sets decode exactly.
+   */
   private gradientCode(): GradientCode | undefined {
     if (this.gradientCodeValue === null) {
       const { size, redundancy, scheme } = this.s.cluster;
       this.gradientCodeValue =
-        redundancy > 0
+        aggregationModeOf(this.s.aggregator.name) === 'coded'
           ? createGradientCode({ slots: size, redundancy, scheme, seed: mix(this.s.seed, 0x6c) })
           : undefined;
     }

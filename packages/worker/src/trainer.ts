@@ -12,7 +12,8 @@
  * permutation of the partition's samples, reshuffled every epoch.
  *
  * The tab's register message is then, per the cluster's aggregation mode (cluster-round.ts):
- * coded — Σ_j B[slot][j] · u_j (`codedMessage`), robust — (1/(s+1)) · Σ_j u_j (`robustMessage`).
+ * coded — Σ_j B[slot][j] · u_j, robust — (1/(s+1)) · Σ_j u_j (core's register-message.ts, which
+ * the simulator uses too).
  *
  * Parameters: L (job.localSteps), batch size, η (the coordinator's current learning rate),
  * γ (job.elastic), momentum, seed.
@@ -165,35 +166,6 @@ export class Trainer {
     }
     return batch;
   }
-}
-
-/** Coded register message Σ_j coefficient_j · u_j (float64 accumulation). */
-export function codedMessage(
-  partitions: readonly { coefficient: number }[],
-  updates: readonly Float32Array[],
-): Float32Array {
-  const d = updates[0]?.length ?? 0;
-  const out = new Float32Array(d);
-  for (let i = 0; i < d; i++) {
-    let sum = 0;
-    for (let j = 0; j < updates.length; j++) sum += partitions[j]!.coefficient * updates[j]![i]!;
-    out[i] = sum;
-  }
-  return out;
-}
-
-/** Robust register message: the mean (1/(s+1)) · Σ_j u_j of the tab's partition updates. */
-export function robustMessage(updates: readonly Float32Array[]): Float32Array {
-  const d = updates[0]?.length ?? 0;
-  const out = new Float32Array(d);
-  if (updates.length === 0) return out;
-  const inv = 1 / updates.length;
-  for (let i = 0; i < d; i++) {
-    let sum = 0;
-    for (const u of updates) sum += u[i]!;
-    out[i] = sum * inv;
-  }
-  return out;
 }
 
 function shuffledRange(n: number, rng: Rng): Uint32Array {

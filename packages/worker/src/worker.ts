@@ -30,12 +30,14 @@ import {
   ClusterRound,
   REGISTERS_AHEAD,
   allFinite,
+  codedMessage,
   decodeFrameInto,
   decodeRegister,
   encodeProposal,
   encodeToFrame,
   frameDigest,
   getCodec,
+  robustMessage,
   type AggregateResult,
   type AggregationMode,
   type ClusterProposal,
@@ -77,7 +79,7 @@ import {
   type Clock,
   type Logger,
 } from './runtime.ts';
-import { Trainer, codedMessage, robustMessage, type LocalPartition } from './trainer.ts';
+import { Trainer, type LocalPartition } from './trainer.ts';
 
 export interface WorkerOptions {
   /** Coordinator URL(s) (origin, e.g. http://host:8080); several are tried round robin. */

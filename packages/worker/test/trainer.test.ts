@@ -9,7 +9,8 @@ import {
   setFlatParameters,
 } from '@swarmgrad/model';
 import { FaultInjector, SCALE_FACTOR, STALE_LAG } from '../src/faults.ts';
-import { Trainer, codedMessage, robustMessage, type LocalPartition } from '../src/trainer.ts';
+import { codedMessage, robustMessage } from '@swarmgrad/core';
+import { Trainer, type LocalPartition } from '../src/trainer.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

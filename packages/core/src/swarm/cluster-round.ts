@@ -70,6 +70,11 @@ export function aggregationModeOf(name: AggregatorName): AggregationMode {
 
 export interface ClusterMembership {
   clusterId: number;
+  /**
+   * This tab's slot; or `OBSERVER_SLOT` (−1) for a view that holds the cluster's registers but
+   * writes none and is never waited for: the simulator's view of a cluster, which computes what
+   * the proposer computes (the update depends on the registers only, never on who aggregates).
+   */
   slot: number;
   clusterSize: number;
   redundancy: number;
@@ -157,6 +162,9 @@ const ARCHIVE_ITERATIONS = 4;
  * up), and its cluster could not confirm proposals without them.
  */
 export const REGISTERS_AHEAD = 1000;
+
+/** ClusterMembership.slot of a view that writes no register (see there). */
+export const OBSERVER_SLOT = -1;
 
 export type RecomputeResult =
   | { ok: true; update: Float32Array; staleness: number }
@@ -625,7 +633,7 @@ export class ClusterRound {
     const m = this.membership;
     if (!m) return live;
     for (const peer of m.peers) if (peer.slot !== m.slot) live.add(peer.slot);
-    if (this.selfActive) live.add(m.slot);
+    if (this.selfActive && m.slot !== OBSERVER_SLOT) live.add(m.slot);
     return live;
   }
 

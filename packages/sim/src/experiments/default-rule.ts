@@ -61,7 +61,6 @@ export const defaultRuleExperiment: Experiment = {
           window: 10,
           threshold: 3,
           strikes: 3,
-          reportFiltered: false,
           alignment: true,
           lagSymmetry: true,
         },

@@ -1,6 +1,6 @@
 /**
  * Table 8 — the quarantine over a long run (issue 13, item 3): Table 5's quarantine rows
- * (the tab's quarantine on top of mean, CGE and Multi-Krum) with 1 and 2 attackers of 10 under
+ * (the tab's quarantine on top of CGE and Multi-Krum; `mean` has none in the product) with 1 and 2 attackers of 10 under
  * every register attack, run for 500 iterations instead of 100: an honest worker's evidence is
  * a random walk that a long run gives more chances to cross a threshold, so "no honest worker
  * quarantined" at 100 iterations says little about 500. Also the detection delay: the
@@ -19,7 +19,8 @@ import {
   type ExperimentOutput,
 } from './common.ts';
 
-const rules: readonly AggregatorName[] = ['mean', 'cge', 'multi-krum'];
+// `mean` keeps no quarantine in the product (coded mode): only the robust rules have one
+const rules: readonly AggregatorName[] = ['cge', 'multi-krum'];
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -44,7 +45,6 @@ export const quarantineLongExperiment: Experiment = {
           window: 10,
           threshold: 3,
           strikes: 3,
-          reportFiltered: false,
           alignment: true,
           lagSymmetry: true,
         },
