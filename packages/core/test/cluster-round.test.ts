@@ -12,6 +12,7 @@ import {
 import type { QuarantineConfig } from '@swarmgrad/core';
 import {
   ClusterRound,
+  OBSERVER_SLOT,
   decodeRegister,
   type RegisterExpectations,
   type AggregateResult,
@@ -57,6 +58,7 @@ function harness(
     minPatienceMs?: number;
     quarantine?: QuarantineConfig | false;
     backupWarmup?: number;
+    archiveIterations?: number;
   } = {},
 ): Harness {
   const clock = new FakeClock();
@@ -72,6 +74,9 @@ function harness(
     minPatienceMs: options.minPatienceMs ?? 2000,
     ...(options.quarantine === undefined ? {} : { quarantine: options.quarantine }),
     ...(options.backupWarmup === undefined ? {} : { backupWarmup: options.backupWarmup }),
+    ...(options.archiveIterations === undefined
+      ? {}
+      : { archiveIterations: options.archiveIterations }),
   });
   return { round, clock, proposals, aggregates };
 }
@@ -712,5 +717,47 @@ describe('peerRegisters (what a fault-injecting tab sees)', () => {
     // two iterations later the registers of 6 are too old
     h.round.startIteration(8);
     expect(h.round.peerRegisters()).toEqual([]);
+  });
+});
+
+describe('observer view and archive depth (the simulator runs the round this way)', () => {
+  it('an observer slot writes nothing, is never waited for, and proposes from its peers alone', () => {
+    const h = harness({ aggregator: 'median', f: 1, quarantine: false });
+    const peers = [0, 1, 2, 3].map((slot) => ({ slot, tabId: `t${slot}` }));
+    h.round.setMembership({
+      ...membership(0, [0, 1, 2, 3]),
+      slot: OBSERVER_SLOT,
+      peers,
+      proposer: true,
+    });
+    h.round.startIteration(5);
+    expect(h.round.writeOwn(5, randomVectors(1, 40)[0]!)).toBe('ignored');
+    const registers = randomVectors(4, 41);
+    for (const slot of [0, 1, 2]) h.round.receive(slot, 5, registers[slot]!);
+    expect(h.proposals).toHaveLength(0); // still waiting for slot 3, not for itself
+    h.round.receive(3, 5, registers[3]!);
+    expect(h.proposals).toHaveLength(1);
+    expect(h.proposals[0]!.inputs.map((i) => i.slot)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('keeps the registers of `archiveIterations` earlier iterations for recompute, and no more', () => {
+    for (const archiveIterations of [0, 2]) {
+      const h = harness({ aggregator: 'median', f: 1, quarantine: false, archiveIterations });
+      h.round.setMembership(membership(1, [0, 1, 2, 3]));
+      const inputs: { slot: number; digest: string }[][] = [];
+      for (let iteration = 1; iteration <= 4; iteration++) {
+        h.round.startIteration(iteration);
+        const registers = randomVectors(4, 50 + iteration);
+        for (const slot of [0, 1, 2, 3])
+          h.round.receive(slot, iteration, registers[slot]!, `${iteration}/${slot}`);
+        inputs[iteration] = [0, 1, 2, 3].map((slot) => ({ slot, digest: `${iteration}/${slot}` }));
+      }
+      const held = (iteration: number) =>
+        h.round.recompute(7, iteration, inputs[iteration]!, { name: 'median', f: 1 }).ok;
+      expect([1, 2, 3, 4].map(held)).toEqual(
+        archiveIterations === 0 ? [false, false, false, true] : [false, true, true, true],
+      );
+    }
+    expect(() => harness({ archiveIterations: -1 })).toThrow(RangeError);
   });
 });

@@ -235,6 +235,7 @@ export class ContentEngine {
         onPropose: (proposal) => {
           state.proposal = proposal;
         },
+        archiveIterations: 0,
         quarantine: q.enabled
           ? {
               window: q.window,

@@ -179,7 +179,20 @@ export function decodeFrameInto(
     expect.maxFrameBytes === undefined ? {} : { maxFrameBytes: expect.maxFrameBytes },
   );
   if (!parsed.ok) return parsed;
-  const { header, payload } = parsed.value;
+  return decodeParsedFrameInto(parsed.value, out, expect, weight);
+}
+
+/**
+ * decodeFrameInto for a frame the caller already parsed (parseFrame checked its checksum):
+ * the same checks after parsing, the same errors, `out` untouched on any of them.
+ */
+export function decodeParsedFrameInto(
+  frame: Frame,
+  out: Float32Array,
+  expect: DecodeExpectations,
+  weight = 1,
+): Result<Frame['header']> {
+  const { header, payload } = frame;
   if (expect.jobId !== undefined && header.jobId !== expect.jobId >>> 0) {
     return fail('wrong-job', `frame of job ${header.jobId}, expected ${expect.jobId >>> 0}`);
   }

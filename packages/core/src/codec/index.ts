@@ -12,6 +12,7 @@ import { stochasticOneBitCodec } from './stochastic-one-bit.ts';
 export {
   bitsPerParameter,
   decodeFrameInto,
+  decodeParsedFrameInto,
   encodeToFrame,
   findCodec,
   getCodec,

@@ -55,7 +55,7 @@ import {
   type Result,
 } from '@swarmgrad/protocol';
 import { getAggregator, type Aggregator, type AggregatorName } from '../aggregators/index.ts';
-import { decodeFrameInto } from '../codec/index.ts';
+import { decodeParsedFrameInto } from '../codec/index.ts';
 import { createGradientCode, decodeInto, type GradientCode } from '../gradient-coding.ts';
 import { Quarantine, type QuarantineConfig, type WindowReport } from '../quarantine.ts';
 import { allFinite } from '../vector.ts';
@@ -137,12 +137,23 @@ export interface ClusterRoundOptions {
   quarantine?: QuarantineConfig | false;
   /** Parameters per model layer, in flat-vector order: the quarantine's lag-symmetry groups. */
   layers?: readonly number[];
+  /**
+   * Iterations before the current one whose registers are kept for confirmations (`recompute`;
+   * default 4). The simulator's observer view recomputes nothing and keeps 0: at 10,000
+   * workers each kept iteration is another 10,000 registers in memory.
+   */
+  archiveIterations?: number;
 }
 
 interface Register {
   vector: Float32Array;
   /** Clock time of arrival. */
   at: number;
+  /**
+   * Why a coded decode cannot take it ('wrong-length', 'non-finite'), judged once when it is
+   * held: the wait rule asks whether the held registers decode at every arrival.
+   */
+  unusable: 'wrong-length' | 'non-finite' | undefined;
 }
 
 interface ArchivedRegister {
@@ -153,7 +164,7 @@ interface ArchivedRegister {
 }
 
 /** Iterations of registers kept for confirmations (the current one and this many before). */
-const ARCHIVE_ITERATIONS = 4;
+const DEFAULT_ARCHIVE_ITERATIONS = 4;
 /**
  * A register for a later iteration than this tab's is kept — the newest one per slot, up to
  * this many iterations ahead — for when this tab gets there: a tab that fell behind (a
@@ -207,6 +218,7 @@ const DEFAULT_QUARANTINE: QuarantineConfig = {
 
 export class ClusterRound {
   private readonly options: ClusterRoundOptions;
+  private readonly archiveIterations: number;
   private readonly clock: Clock;
   private modeValue: AggregationMode = 'coded';
   private aggregatorSpec: { name: AggregatorName; f: number };
@@ -257,6 +269,11 @@ export class ClusterRound {
     if (!Number.isInteger(options.dimension) || options.dimension < 1) {
       throw new RangeError(`dimension must be a positive integer, got ${options.dimension}`);
     }
+    const archive = options.archiveIterations ?? DEFAULT_ARCHIVE_ITERATIONS;
+    if (!Number.isInteger(archive) || archive < 0) {
+      throw new RangeError(`archiveIterations must be a non-negative integer, got ${archive}`);
+    }
+    this.archiveIterations = archive;
     this.options = options;
     this.clock = options.clock;
     this.aggregatorSpec = options.aggregator;
@@ -419,7 +436,7 @@ export class ClusterRound {
     let added = false;
     for (const [slot, register] of archived) {
       if (this.registers.has(slot) || this.doorRejected.has(slot)) continue;
-      this.registers.set(slot, { vector: register.vector, at: now });
+      this.registers.set(slot, this.held(register.vector, now));
       this.lateRegisters.delete(slot);
       added = true;
     }
@@ -489,7 +506,7 @@ export class ClusterRound {
     this.previous = this.record;
     this.currentIteration = iteration;
     for (const kept of [...this.archive.keys()]) {
-      if (kept < iteration - ARCHIVE_ITERATIONS || kept > iteration) this.archive.delete(kept);
+      if (kept < iteration - this.archiveIterations || kept > iteration) this.archive.delete(kept);
     }
     this.startedAt = this.clock.now();
     this.result = undefined;
@@ -502,7 +519,7 @@ export class ClusterRound {
       this.ahead.delete(slot);
       if (kept.iteration < iteration) continue;
       this.archiveRegister(iteration, slot, kept.vector, kept.digest, kept.staleness);
-      this.registers.set(slot, { vector: kept.vector, at: this.startedAt });
+      this.registers.set(slot, this.held(kept.vector, this.startedAt));
       this.record.arrivals.set(slot, 0);
     }
     this.evaluate();
@@ -550,7 +567,7 @@ export class ClusterRound {
       });
       return 'buffered';
     }
-    if (iteration >= current - ARCHIVE_ITERATIONS && iteration <= current)
+    if (iteration >= current - this.archiveIterations && iteration <= current)
       this.archiveRegister(iteration, slot, vector, digest, staleness);
     const now = this.clock.now();
     if (iteration === current) {
@@ -564,7 +581,7 @@ export class ClusterRound {
         this.stats.late++;
         return 'late';
       }
-      this.registers.set(slot, { vector, at: now });
+      this.registers.set(slot, this.held(vector, now));
       this.doorRejected.delete(slot); // a valid write supersedes a refused one
       this.evaluate();
       return 'held';
@@ -729,10 +746,19 @@ export class ClusterRound {
     this.timerAt = undefined;
   }
 
+  private held(vector: Float32Array, at: number): Register {
+    const unusable =
+      vector.length !== this.options.dimension
+        ? 'wrong-length'
+        : allFinite(vector)
+          ? undefined
+          : 'non-finite';
+    return { vector, at, unusable };
+  }
+
   private validSlotsByArrival(): number[] {
-    const d = this.options.dimension;
     return [...this.registers.entries()]
-      .filter(([, r]) => r.vector.length === d && allFinite(r.vector))
+      .filter(([, r]) => r.unusable === undefined)
       .sort((a, b) => a[1].at - b[1].at || a[0] - b[0])
       .map(([slot]) => slot);
   }
@@ -802,10 +828,8 @@ export class ClusterRound {
     inputs: number[],
   ): { contributors: number[]; approximate: boolean } {
     const m = this.membership!.clusterSize;
-    const d = this.options.dimension;
     for (const [slot, register] of this.registers) {
-      if (register.vector.length !== d) rejected.push({ slot, reason: 'wrong-length' });
-      else if (!allFinite(register.vector)) rejected.push({ slot, reason: 'non-finite' });
+      if (register.unusable !== undefined) rejected.push({ slot, reason: register.unusable });
     }
     const slots = this.validSlotsByArrival();
     if (slots.length === 0) return { contributors: [], approximate: true };
@@ -1084,10 +1108,9 @@ export function decodeRegister(
     );
   }
   const vector = new Float32Array(expect.dimension);
-  const decoded = decodeFrameInto(frame, vector, {
+  const decoded = decodeParsedFrameInto(parsed.value, vector, {
     dimension: expect.dimension,
     jobId: expect.jobId,
-    maxFrameBytes,
   });
   if (!decoded.ok) return decoded;
   if (!allFinite(vector)) return fail('non-finite', 'decoded register is not finite');
