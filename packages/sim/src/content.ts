@@ -15,8 +15,8 @@
  * members contradict (they compute the honest one; Byzantine members back the forgery) — refuted:
  * the proposer is banned and the next member's honest proposal counts in the same round; a
  * `proposal-race` member that is not the proposer proposes anyway, is refused and struck
- * (banned at the third strike), and a racing proposer (its own register as the update) is not
- * confirmed, so the next member proposes.
+ * (banned at the desk's third strike within its window: core DEFAULT_STRIKES), and a racing
+ * proposer (its own register as the update) is not confirmed, so the next member proposes.
  *
  * One cluster round per cluster stands for its members' rounds: in the product every member
  * holds the same registers and computes the same update (ClusterRound.recompute), and each
@@ -36,6 +36,7 @@
  */
 import {
   ClusterRound,
+  DEFAULT_STRIKES,
   OBSERVER_SLOT,
   REGISTERS_AHEAD,
   aggregationModeOf,
@@ -133,9 +134,6 @@ const stillClock: Clock = {
   clearTimeout: () => undefined,
 };
 
-/** Proposals a racing worker sent without the role that get it banned (the coordinator's rule). */
-const RACES_TO_BAN = 3;
-
 export function codecOptions(codec: Codec, spec: CodecSpec, seed: number) {
   return {
     ...(codec.defaultBlockSize > 0 ? { blockSize: spec.blockSize } : {}),
@@ -160,7 +158,9 @@ export class ContentEngine {
   private readonly attackers = new Map<number, Attack>();
   /** Proposal attackers (their registers are honest). */
   private readonly proposalAttackers = new Set<number>();
-  private readonly races = new Map<number, number>();
+  /** Per worker, the iterations of its races and refutations (the desk's strikes). */
+  private readonly races = new Map<number, number[]>();
+  private readonly refutations = new Map<number, number[]>();
   private readonly batch: Int32Array;
   private readonly gradBuf: Float32Array;
   private pool: Float32Array[] = [];
@@ -383,9 +383,8 @@ export class ContentEngine {
       for (const m of members.slice(1)) {
         if (!this.proposalAttackers.has(m.worker)) continue;
         result.proposalsRefused++;
-        const strikes = (this.races.get(m.worker) ?? 0) + 1;
-        this.races.set(m.worker, strikes);
-        if (strikes >= RACES_TO_BAN) result.banned.push(m.worker);
+        if (this.strike(this.races, m.worker, job.baseIteration, DEFAULT_STRIKES.racesToQuarantine))
+          result.banned.push(m.worker);
       }
       // a racing proposer's own register is not confirmed; the next member proposes
       if (this.proposalAttackers.has(proposer) && members.length > 1) result.proposalsRefused++;
@@ -413,8 +412,35 @@ export class ContentEngine {
     });
     if (verdict.kind === 'confirmed') return forged;
     result.proposalsRefused++;
-    if (verdict.kind === 'refuted') result.banned.push(proposer);
+    if (
+      verdict.kind === 'refuted' &&
+      this.strike(
+        this.refutations,
+        proposer,
+        job.baseIteration,
+        DEFAULT_STRIKES.refutationsToQuarantine,
+      )
+    )
+      result.banned.push(proposer);
     return update;
+  }
+
+  /**
+   * One more strike against `worker` at `iteration`; whether it now has `limit` within the
+   * coordinator's strike window (core ProposalDesk's DEFAULT_STRIKES).
+   */
+  private strike(
+    strikes: Map<number, number[]>,
+    worker: number,
+    iteration: number,
+    limit: number,
+  ): boolean {
+    const recent = (strikes.get(worker) ?? []).filter(
+      (at) => at > iteration - DEFAULT_STRIKES.strikeWindow,
+    );
+    recent.push(iteration);
+    strikes.set(worker, recent);
+    return recent.length >= limit;
   }
 
   private encode(
