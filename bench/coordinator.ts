@@ -102,7 +102,7 @@ function parseOptions(args: string[]): Options {
     clusterSize: numberOption(args, '--cluster-size', 8),
     timeoutS: numberOption(args, '--timeout', 120),
     nodes: numberOption(args, '--nodes', 1),
-    dissemination: option(args, '--dissemination') === 'direct' ? 'direct' : 'cluster',
+    dissemination: option(args, '--dissemination') === 'cluster' ? 'cluster' : 'direct',
   };
 }
 
