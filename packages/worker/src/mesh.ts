@@ -29,6 +29,9 @@
  */
 import {
   FRAME_HEADER_BYTES,
+  FRAME_MAGIC,
+  ITERATION_FRAME_MAGIC,
+  ITERATION_HEADER_BYTES,
   FrameReassembler,
   MAX_CHUNK_BYTES,
   chunkFrame,
@@ -536,15 +539,11 @@ export class Mesh extends Emitter<MeshEvents> {
   }
 
   private enqueue(link: Link, frame: Uint8Array, register: boolean): void {
-    const dimension =
-      frame.byteLength >= FRAME_HEADER_BYTES
-        ? new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(20, true)
-        : 0;
     link.queue.push({
       chunks: chunkFrame(frame, link.nextFrameId++, MAX_CHUNK_BYTES),
       next: 0,
       register,
-      fp32Bytes: 4 * dimension,
+      fp32Bytes: fp32Equivalent(frame),
     });
     void this.pump(link);
   }
@@ -601,4 +600,20 @@ export class Mesh extends Emitter<MeshEvents> {
       poll = clock.setTimeout(check, 10);
     });
   }
+}
+
+/**
+ * What the update a frame carries would take in fp32: 4 bytes per parameter of an update frame
+ * (a register), or of the delta inside an iteration frame this tab forwards as a relay (whose
+ * header is not an update frame's: its bytes 20–23 are no dimension); 0 for anything else.
+ */
+function fp32Equivalent(frame: Uint8Array): number {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const dimensionAt = (offset: number) =>
+    frame.byteLength >= offset + FRAME_HEADER_BYTES && view.getUint32(offset, true) === FRAME_MAGIC
+      ? view.getUint32(offset + 20, true)
+      : 0;
+  if (frame.byteLength >= 4 && view.getUint32(0, true) === ITERATION_FRAME_MAGIC)
+    return 4 * dimensionAt(ITERATION_HEADER_BYTES);
+  return 4 * dimensionAt(0);
 }

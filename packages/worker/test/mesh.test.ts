@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_CHUNK_BYTES } from '@swarmgrad/protocol';
+import {
+  MAX_CHUNK_BYTES,
+  allocateFrame,
+  encodeIterationFrame,
+  sealFrame,
+} from '@swarmgrad/protocol';
 import { Mesh, type LinkState } from '../src/mesh.ts';
 import { silentLogger } from '../src/runtime.ts';
 import { FakeClock } from '@swarmgrad/test-support/host';
@@ -139,6 +144,42 @@ describe('mesh over simple-peer links', () => {
       candidate: { candidate: `candidate:9 1 udp 1 192.0.2.2 9 typ host ufrag ${offerer.id}` },
     });
     expect(answerer.signalsIn.length).toBe(before + 1);
+  });
+
+  it('counts the fp32 size of registers and of the deltas it forwards as a relay', async () => {
+    const { a, b } = setup();
+    a.setPeers(['b']);
+    b.setPeers(['a']);
+    await flush();
+    const update = (dimension: number) => {
+      const { bytes } = allocateFrame(
+        {
+          codec: 'one-bit',
+          jobId: 1,
+          iteration: 3,
+          round: 0,
+          senderSlot: 0,
+          dimension,
+          blockSize: 32,
+        },
+        8,
+      );
+      return sealFrame(bytes);
+    };
+    a.publish(update(1000));
+    await flush();
+    expect(a.fp32Bytes).toBe(4000);
+    // an iteration frame: its bytes 20–23 are the learning rate's, not a dimension
+    const forwarded = encodeIterationFrame(
+      { iteration: 4, learningRate: 0.05, phase: 'training' },
+      update(2500),
+    );
+    a.send('b', forwarded);
+    await flush();
+    expect(a.fp32Bytes).toBe(4000 + 10_000);
+    a.send('b', new Uint8Array([1, 2, 3]));
+    await flush();
+    expect(a.fp32Bytes).toBe(14_000);
   });
 
   it('closes links to tabs that left the cluster', async () => {
