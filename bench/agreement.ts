@@ -7,12 +7,23 @@
  *
  *   npm run bench -- agreement [--clusters 125,625,1250] [--dimension 7850] [--reps 7] [--json]
  *
- * Proposals are seeded Gaussian updates around one base (core createRng). Printed per cluster
- * count: the median milliseconds of each over `reps` repetitions and their ratio.
+ * Proposals are seeded Gaussian updates around one base (core createRng). The same updates are
+ * also encoded as one-bit frames (block 1024, what the coordinator's proposals are in a one-bit
+ * job) and agreed on by core sign-agreement.ts `signAgreement` on their sign payloads, the path a
+ * majority close takes when every proposal is a sign frame. Printed per cluster count: the
+ * median milliseconds of each over `reps` repetitions and their ratios to the mean pass.
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { createRng, robustAgreement } from '@swarmgrad/core';
+import {
+  createRng,
+  encodeToFrame,
+  getCodec,
+  robustAgreement,
+  signAgreement,
+  signUpdateOfFrame,
+  type SignUpdate,
+} from '@swarmgrad/core';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -30,6 +41,20 @@ function proposals(
     Float32Array.from({ length: d }, () => 0.01 * (rng.next() + rng.next() + rng.next() - 1.5)),
   );
   return { base, updates };
+}
+
+/** The updates as one-bit sign payloads (block 1024, no error feedback). */
+function signPayloads(updates: readonly Float32Array[], jobId: number): SignUpdate[] {
+  return updates.map((u) => {
+    const encoder = getCodec('one-bit').createEncoder(u.length, {
+      blockSize: 1024,
+      errorFeedback: false,
+    });
+    const frame = encodeToFrame(encoder, u, { jobId, iteration: 0, round: 0, senderSlot: 0 });
+    const signs = signUpdateOfFrame(frame, { dimension: u.length, jobId });
+    if (signs === undefined) throw new Error('a one-bit frame without a sign payload');
+    return signs;
+  });
 }
 
 /** The 'average' mode's pass: every proposal y_c = base + u_c summed in float64. */
@@ -59,20 +84,26 @@ export async function run(args: string[]): Promise<void> {
   const rows = [];
   for (const k of clusterCounts) {
     const { base, updates } = proposals(k, d, k);
+    const signs = signPayloads(updates, k);
     const robustMs: number[] = [];
+    const signMs: number[] = [];
     const meanMs: number[] = [];
     let checksum = 0;
-    // one untimed round first: the JIT compiles both on the first call
+    // one untimed round first: the JIT compiles each on the first call
     for (let r = 0; r <= reps; r++) {
       let at = performance.now();
       const agreed = robustAgreement(base, updates, { trim: 0.1, clip: 3 }).agreed;
       const robust = performance.now() - at;
       at = performance.now();
+      const signAgreed = signAgreement(base, signs, { trim: 0.1, clip: 3 })!.agreed;
+      const sign = performance.now() - at;
+      at = performance.now();
       const mean = meanPass(base, updates);
       const plain = performance.now() - at;
-      checksum += agreed[0]! + mean[0]!;
+      checksum += agreed[0]! + signAgreed[0]! + mean[0]!;
       if (r > 0) {
         robustMs.push(robust);
+        signMs.push(sign);
         meanMs.push(plain);
       }
     }
@@ -80,15 +111,18 @@ export async function run(args: string[]): Promise<void> {
       clusters: k,
       dimension: d,
       robustMs: median(robustMs),
+      signMs: median(signMs),
       meanMs: median(meanMs),
       robustVsMean: median(robustMs) / median(meanMs),
+      signVsMean: median(signMs) / median(meanMs),
       checksum,
     };
     rows.push(row);
     if (!values.json)
       console.log(
-        `${String(k).padStart(6)} clusters, d = ${d}: robust ${row.robustMs.toFixed(1)} ms, ` +
-          `mean ${row.meanMs.toFixed(1)} ms, ×${row.robustVsMean.toFixed(2)}`,
+        `${String(k).padStart(6)} clusters, d = ${d}: robust ${row.robustMs.toFixed(1)} ms ` +
+          `(×${row.robustVsMean.toFixed(2)}), on sign frames ${row.signMs.toFixed(1)} ms ` +
+          `(×${row.signVsMean.toFixed(2)}), mean ${row.meanMs.toFixed(1)} ms`,
       );
   }
   if (values.json)

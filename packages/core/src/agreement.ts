@@ -77,6 +77,12 @@ export function majorityOf(clusterCount: number): number {
   return Math.floor(clusterCount / 2) + 1;
 }
 
+/** Proposals trimmed per side and coordinate out of n held (see rounds.ts). */
+export function trimCount(n: number, trim: number, floor = 1): number {
+  const most = Math.max(0, Math.floor((n - 1) / 2));
+  return Math.min(most, Math.max(n >= 3 ? floor : 0, Math.floor(trim * n)));
+}
+
 /** How a round's held values become the next value (see the file comment). */
 export type AgreementEstimator = 'trimmed-mean' | 'midpoint';
 

@@ -14,6 +14,7 @@ export * from './parle.ts';
 export * from './quarantine.ts';
 export * from './placement/index.ts';
 export * from './rounds.ts';
+export * from './sign-agreement.ts';
 export * from './swarm/proposal.ts';
 export * from './swarm/proposal-desk.ts';
 export * from './swarm/dissemination.ts';

@@ -36,9 +36,11 @@ import {
   DEFAULT_AGREEMENT_ESTIMATOR,
   agreementRounds,
   majorityOf,
+  trimCount,
   type AgreementEstimator,
 } from './agreement.ts';
 import { decodeFrameInto, encodeToFrame, getCodec, type CodecEncoder } from './codec/index.ts';
+import { signAgreement, signUpdateOfFrame, type SignUpdate } from './sign-agreement.ts';
 
 export interface RoundEngineOptions {
   dimension: number;
@@ -118,6 +120,7 @@ export type UpdateSource = Float32Array | (() => Float32Array | undefined);
 interface HeldProposal {
   update: UpdateSource;
   baseIteration: number;
+  signs?: SignUpdate;
 }
 
 /** What a close computed, before any replica adopted it (RoundEngine.prepareClose). */
@@ -240,7 +243,9 @@ export class RoundEngine {
    * Offers a decoded proposal (already validated as finite and of the right length).
    * `registerStaleness`: how much older than `baseIteration` the oldest local step of its
    * registers is (pipelined tabs, frame header); its delay, compared with S, is the proposal's
-   * age plus that.
+   * age plus that. `signs`: the same update as a sign payload (signUpdateOfFrame), when its
+   * frame was one; a majority-mode close whose proposals all have one runs signAgreement on them
+   * (no decoding, no per-coordinate selection).
    */
   offer(
     clusterId: number,
@@ -248,6 +253,7 @@ export class RoundEngine {
     update: UpdateSource,
     now: number,
     registerStaleness = 0,
+    signs?: SignUpdate,
   ): OfferResult {
     if (!this.clusterIds.includes(clusterId)) {
       return {
@@ -278,7 +284,7 @@ export class RoundEngine {
     if (existing !== undefined && existing.baseIteration >= baseIteration) {
       return { ok: true, counted: false, stale: age > 0 };
     }
-    this.held.set(clusterId, { update, baseIteration });
+    this.held.set(clusterId, signs ? { update, baseIteration, signs } : { update, baseIteration });
     if (this.quorumSince === undefined && this.held.size >= this.quorum) this.quorumSince = now;
     return { ok: true, counted: true, stale: age > 0 };
   }
@@ -325,17 +331,12 @@ export class RoundEngine {
    * and publishes it). Throws when no proposal is held or too few decode.
    */
   prepareClose(): PreparedClose {
-    const contributors: number[] = [];
+    const majority = this.options.mode !== 'average';
+    let contributors = this.proposers();
+    const signs = contributors.map((id) => this.held.get(id)!.signs);
+    const allSigns = majority && signs.every((x) => x !== undefined);
     const updates: Float32Array[] = [];
-    for (const id of this.proposers()) {
-      const update = resolved(this.held.get(id)!);
-      if (update === undefined) {
-        this.held.delete(id); // it can never count
-        continue;
-      }
-      contributors.push(id);
-      updates.push(update);
-    }
+    if (!allSigns) contributors = this.decodeHeld(contributors, updates);
     if (contributors.length === 0) throw new Error('close() without proposals');
     const staleAccepted = contributors.filter(
       (id) => this.held.get(id)!.baseIteration < this.currentIteration,
@@ -350,14 +351,23 @@ export class RoundEngine {
       agreed = new Float32Array(this.dimension);
       for (let i = 0; i < agreed.length; i++) agreed[i] = sum[i]! / updates.length;
     } else {
-      if (updates.length < majorityOf(Math.max(this.clusterIds.length, updates.length)))
+      const n = contributors.length;
+      if (n < majorityOf(Math.max(this.clusterIds.length, n)))
         throw new Error('agreement did not terminate with a majority held');
-      const robust = robustAgreement(this.baseParams, updates, {
+      const rule = {
         trim: this.options.trim ?? 0.1,
         trimFloor: this.options.trimFloor ?? 1,
         clip: this.options.clip ?? 3,
         estimator: this.options.estimator ?? DEFAULT_AGREEMENT_ESTIMATOR,
-      });
+      };
+      let robust = allSigns
+        ? signAgreement(this.baseParams, signs as SignUpdate[], rule)
+        : robustAgreement(this.baseParams, updates, rule);
+      if (robust === undefined) {
+        // sign payloads of different block sizes: decoded after all
+        contributors = this.decodeHeld(contributors, updates);
+        robust = robustAgreement(this.baseParams, updates, rule);
+      }
       spread = robust.spread;
       rounds = agreementRounds(spread, this.options.epsilon);
       agreed = robust.agreed;
@@ -385,6 +395,40 @@ export class RoundEngine {
       spread,
       residual: after,
     };
+  }
+
+  /**
+   * A proposal frame's sign payload, for offer's `signs`: undefined unless this engine closes
+   * by majority and the frame is a valid sign frame of its job, dimension and block size.
+   * `factor`: the step scale its decoded update is offered with.
+   */
+  signsOf(frame: Uint8Array, factor = 1): SignUpdate | undefined {
+    if (this.options.mode === 'average') return undefined;
+    const signs = signUpdateOfFrame(
+      frame,
+      { dimension: this.dimension, jobId: this.options.jobId },
+      factor,
+    );
+    return signs?.blockSize === this.options.blockSize ? signs : undefined;
+  }
+
+  /**
+   * The updates of these held proposals, decoded, into `out`; returns the clusters whose update
+   * decodes (a proposal that does not is let go: it can never count).
+   */
+  private decodeHeld(clusterIds: readonly number[], out: Float32Array[]): number[] {
+    out.length = 0;
+    const decoded: number[] = [];
+    for (const id of clusterIds) {
+      const update = resolved(this.held.get(id)!);
+      if (update === undefined) {
+        this.held.delete(id);
+        continue;
+      }
+      decoded.push(id);
+      out.push(update);
+    }
+    return decoded;
   }
 
   /**
@@ -529,12 +573,6 @@ function proposalBox(
   let spread = 0;
   for (let i = 0; i < d; i++) if (hi[i]! - lo[i]! > spread) spread = hi[i]! - lo[i]!;
   return { lo, hi, spread };
-}
-
-/** Proposals trimmed per side and coordinate out of n held (see the file comment). */
-export function trimCount(n: number, trim: number, floor = 1): number {
-  const most = Math.max(0, Math.floor((n - 1) / 2));
-  return Math.min(most, Math.max(n >= 3 ? floor : 0, Math.floor(trim * n)));
 }
 
 /**

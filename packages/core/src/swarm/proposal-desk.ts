@@ -489,6 +489,7 @@ export class ProposalDesk {
           : scaled(update, scale),
       this.options.now(),
       pending.staleness,
+      this.engine.signsOf(pending.frame, Math.min(1, scale)),
     );
     if (!offered.ok) {
       if (offered.code === 'stale') {
