@@ -46,6 +46,11 @@ export interface LoadConfig {
   thinkMs: number;
   /** Propose from the first connection on; else only after the parent sends `propose`. */
   proposeFromStart: boolean;
+  /**
+   * Report a connected link to every cluster peer, once per peer, as a tab's mesh does: the
+   * coordinator relays iteration frames only over links reported up (cluster dissemination).
+   */
+  reportLinks: boolean;
 }
 
 /** Per base iteration, what this process saw (ms, monotonic clock). */
@@ -256,9 +261,16 @@ function main(config: LoadConfig): void {
             `${(now() - lastPacket).toFixed(0)} ms after the last packet`,
         );
     });
+    const linked = new Set<string>();
     socket.on('placement', (next) => {
       const wasProposer = placement?.proposer === true;
       placement = next;
+      if (config.reportLinks)
+        for (const peer of next.peers) {
+          if (linked.has(peer.tabId) || peer.tabId === welcome?.tabId) continue;
+          linked.add(peer.tabId);
+          socket.emit('link', { peer: peer.tabId, state: 'connected', attempts: 0 });
+        }
       // took over as proposer mid-iteration (new cluster, or the previous proposer left)
       if (next.proposer && !wasProposer && welcome) proposeLater(iteration);
     });

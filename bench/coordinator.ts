@@ -589,6 +589,7 @@ async function runOne(n: number, options: Options): Promise<Row> {
           seed: 1000 + p,
           thinkMs: options.thinkMs,
           proposeFromStart: options.rampProposals,
+          reportLinks: options.dissemination === 'cluster',
         }),
       );
     }

@@ -15,7 +15,9 @@ export class IterationCycle implements Iterations {
   lastRounds = 0;
   openedAt = performance.now();
   private closeTimer: NodeJS.Timeout | undefined;
-  private closeImmediate: NodeJS.Immediate | undefined;
+  /** A close is queued (a microtask). */
+  private closeQueued = false;
+  private stopped = false;
   /** Fires when a cluster's proposer has been silent too long (armSilenceWatch). */
   private silenceTimer: NodeJS.Timeout | undefined;
   /** Durations (ms) of the last ITERATION_HISTORY iterations, oldest first. */
@@ -140,19 +142,23 @@ export class IterationCycle implements Iterations {
     const now = performance.now();
     const decision = engine.decide(registry.liveClusters(), now);
     if (decision.action === 'close') {
-      // Close in the check phase, not inside this I/O callback: closing broadcasts to every
-      // tab, and at thousands of tabs a poll phase that keeps finding proposals and closing
-      // rounds never let the timers run (engine.io heartbeats, grace deadlines), so every tab
-      // was dropped with "ping timeout" (bench/coordinator.ts, 10,000 tabs).
-      if (this.closeImmediate === undefined) {
-        this.closeImmediate = setImmediate(() => {
-          this.closeImmediate = undefined;
-          if (!this.closable()) return;
-          const still = engine.decide(registry.liveClusters(), performance.now());
-          if (still.action === 'close') this.requestClose(now);
-          else this.maybeClose();
-        });
-      }
+      // The close runs as soon as this callback is done: a microtask, so not inside the
+      // caller's effects, and before the next socket's messages. In the check phase
+      // (setImmediate, as before) it waited behind every message already read: at 10,000 tabs a
+      // poll phase lasted ~2.5 s (libuv reads up to 48 batches of 1,024 events before it moves
+      // on), and a close decided in it waited up to 600 ms (docs/benchmarks.md). That bound on
+      // a poll phase is also why closing inside it cannot keep the timers (engine.io
+      // heartbeats, grace deadlines) from running: each close needs a new round of proposals,
+      // thousands of events, before the next one.
+      if (this.closeQueued) return;
+      this.closeQueued = true;
+      queueMicrotask(() => {
+        this.closeQueued = false;
+        if (this.stopped || !this.closable()) return;
+        const still = engine.decide(registry.liveClusters(), performance.now());
+        if (still.action === 'close') this.requestClose(now);
+        else this.maybeClose();
+      });
       return;
     }
     this.updateQuorum();
@@ -274,9 +280,9 @@ export class IterationCycle implements Iterations {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.closeTimer);
     clearTimeout(this.silenceTimer);
-    clearImmediate(this.closeImmediate);
   }
 }
 
