@@ -6,6 +6,9 @@
  *     [--procs P] [--rate R] [--max-pending H] [--think-ms T] [--ramp-proposals]
  *     [--grace-ms G] [--cluster-size m] [--timeout S] [--nodes K] [--dissemination cluster|direct]
  *
+ * --dissemination: the product's default, cluster (one frame per cluster; the load generator's tabs
+ * report their links up, as a tab's mesh does, so the relays are used), or direct.
+ *
  * --nodes K > 1: a redis-server on a free port (Debian's, installed by scripts/ensure-redis.mjs
  * when missing; AOF on with fsync every second) and K `swarmgrad serve --redis` nodes; the load
  * processes deal their tabs round robin over the nodes. Tabs held: per node (status
@@ -102,7 +105,7 @@ function parseOptions(args: string[]): Options {
     clusterSize: numberOption(args, '--cluster-size', 8),
     timeoutS: numberOption(args, '--timeout', 120),
     nodes: numberOption(args, '--nodes', 1),
-    dissemination: option(args, '--dissemination') === 'cluster' ? 'cluster' : 'direct',
+    dissemination: option(args, '--dissemination') === 'direct' ? 'direct' : 'cluster',
   };
 }
 

@@ -135,7 +135,7 @@ export function buildProgram(): Command {
         'iteration frames: cluster (one per cluster, its relay tab forwards them) or direct (to every tab)',
       )
         .choices(['cluster', 'direct'])
-        .default('direct'),
+        .default('cluster'),
     )
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .action(

@@ -185,7 +185,7 @@ export class Coordinator implements CoordinatorContext {
     // several nodes always send directly: a relay's cluster may be held by other nodes
     this.broadcast = new IterationBroadcast(
       this,
-      options.redis === undefined ? (options.dissemination ?? 'direct') : 'direct',
+      options.redis === undefined ? (options.dissemination ?? 'cluster') : 'direct',
     );
     this.records = new TrainingRecords(this, {
       checkpoints: loaded.checkpoints,

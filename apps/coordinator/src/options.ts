@@ -49,10 +49,10 @@ export interface CoordinatorOptions {
   /** engine.io heartbeat (default HEARTBEAT; tests shorten the interval to see pings sooner). */
   heartbeat?: Partial<Heartbeat>;
   /**
-   * How iteration frames reach the tabs: `direct` (default) writes it to every tab; `cluster`
-   * sends one frame per cluster to a relay tab that forwards it over the data channels (core
-   * swarm/dissemination.ts; opt-in for now, see docs/architecture.md). Several nodes (`redis`)
-   * always send directly.
+   * How iteration frames reach the tabs: `cluster` (default) sends one frame per cluster to a
+   * relay tab that forwards it over the data channels its tabs reported up (core
+   * swarm/dissemination.ts; a tab no relay covers gets it directly); `direct` writes it to every
+   * tab. Several nodes (`redis`) always send directly.
    */
   dissemination?: Dissemination;
 }

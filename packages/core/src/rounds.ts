@@ -143,6 +143,8 @@ export class RoundEngine {
   private baseParams: Float32Array;
   private currentIteration: number;
   private clusterIds: number[] = [];
+  /** clusterIds as a set: offer and setClusters ask it per proposal (O(k²) per iteration). */
+  private voting = new Set<number>();
   private held = new Map<number, HeldProposal>();
   private quorumSince: number | undefined;
   /** S when the current iteration opened: a lower S set since applies from the next one. */
@@ -211,7 +213,8 @@ export class RoundEngine {
    */
   setClusters(clusterIds: readonly number[]): void {
     this.clusterIds = [...clusterIds].sort((a, b) => a - b);
-    for (const id of [...this.held.keys()]) if (!this.clusterIds.includes(id)) this.held.delete(id);
+    this.voting = new Set(this.clusterIds);
+    for (const id of [...this.held.keys()]) if (!this.voting.has(id)) this.held.delete(id);
     this.quorumSince = undefined;
   }
 
@@ -255,7 +258,7 @@ export class RoundEngine {
     registerStaleness = 0,
     signs?: SignUpdate,
   ): OfferResult {
-    if (!this.clusterIds.includes(clusterId)) {
+    if (!this.voting.has(clusterId)) {
       return {
         ok: false,
         code: 'not-in-cluster',
@@ -501,6 +504,7 @@ export class RoundEngine {
     this.baseParams = Float32Array.from(state.base);
     this.currentIteration = state.iteration;
     this.clusterIds = [...state.clusterIds].sort((a, b) => a - b);
+    this.voting = new Set(this.clusterIds);
     this.held = new Map(
       state.held.map((h) => [h.clusterId, { update: h.update, baseIteration: h.baseIteration }]),
     );
