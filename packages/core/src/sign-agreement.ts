@@ -31,7 +31,7 @@
 import { parseFrame } from '@swarmgrad/protocol';
 import { DEFAULT_AGREEMENT_ESTIMATOR, trimCount, type AgreementEstimator } from './agreement.ts';
 import { alignedBytes } from './codec/codec.ts';
-import { isValidSignBlockSize, signViews } from './codec/one-bit.ts';
+import { isValidSignBlockSize, signPayloadBytes, signViews } from './codec/one-bit.ts';
 
 /** A proposal held as a sign payload: decoded value of coordinate i = factor·(±scale_k). */
 export interface SignUpdate {
@@ -66,9 +66,7 @@ export function signUpdateOfFrame(
   if (header.jobId !== expect.jobId >>> 0 || header.dimension !== expect.dimension)
     return undefined;
   if (!isValidSignBlockSize(header.blockSize) || !(factor > 0 && factor <= 1)) return undefined;
-  const expectedBytes =
-    4 * (Math.ceil(header.dimension / header.blockSize) + Math.ceil(header.dimension / 32));
-  if (payload.byteLength !== expectedBytes) return undefined;
+  if (payload.byteLength !== signPayloadBytes(header.dimension, header.blockSize)) return undefined;
   const { scales, words } = signViews(alignedBytes(payload, 4), header.dimension, header.blockSize);
   for (const s of scales) if (!(s >= 0 && s <= MAX_FLOAT32)) return undefined;
   return { blockSize: header.blockSize, scales, words, factor };
