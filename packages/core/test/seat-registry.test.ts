@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { jobSpecSchema } from '@swarmgrad/protocol';
 import { TabRegistry, type TabRecord } from '../src/swarm/seat-registry.ts';
+import { joinOrderPlacement } from '../src/placement/index.ts';
 import { addTab, seatedRegistry } from './support/registry.ts';
 
 const job = jobSpecSchema.parse({ name: 'seats', cluster: { size: 4 } });
@@ -55,6 +56,86 @@ describe('TabRegistry (the seat registry)', () => {
     registry.setConnected(registry.tabs.get('t3')!, false);
     registry.rebalance(1);
     expect(registry.proposerOf(cluster)).toBe(first);
+  });
+
+  it('places again only when a placement input changed since a placement that moved nobody', () => {
+    const registry = seated(6);
+    const place = vi.spyOn(joinOrderPlacement, 'place');
+    /** Whether rebalancing at `now` ran the placement strategy. */
+    const placed = (now: number): boolean => {
+      const before = place.mock.calls.length;
+      registry.rebalance(now, 10);
+      return place.mock.calls.length > before;
+    };
+    try {
+      // the first placement after seating confirms the seats; the next one is skipped
+      expect(placed(1)).toBe(true);
+      expect(placed(2)).toBe(false);
+      // each input counts: a rtt, an apart pair, a departure whose grace ran out, a newcomer
+      registry.tabs.get('t1')!.rttMs = 12;
+      expect(placed(3)).toBe(true);
+      expect(placed(4)).toBe(false);
+      registry.setApart('t4', 't5', true);
+      expect(placed(5)).toBe(true);
+      const gone = registry.tabs.get('t5')!;
+      gone.lastSeenAt = 6;
+      registry.setConnected(gone, false);
+      placed(6);
+      // held for its grace, it is the same placement input as before it left
+      expect(placed(7)).toBe(false);
+      expect(registry.seatOf('t5')).toBeDefined();
+      expect(placed(17)).toBe(true);
+      expect(registry.seatOf('t5')).toBeUndefined();
+      placed(18);
+      expect(placed(19)).toBe(false);
+      tab(registry, 't6');
+      expect(placed(20)).toBe(true);
+      expect(registry.seatOf('t6')).toBeDefined();
+    } finally {
+      place.mockRestore();
+    }
+  });
+
+  it('skipping a placement gives what placing again would, over random histories', () => {
+    const change = fc.record({
+      op: fc.constantFrom('join', 'leave', 'back', 'quarantine', 'rtt', 'apart'),
+      id: fc.integer({ min: 0, max: 6 }),
+      other: fc.integer({ min: 0, max: 6 }),
+      value: fc.integer({ min: 1, max: 90 }),
+    });
+    // each step: a few changes (possibly none), then a placement
+    const steps = fc.array(fc.array(change, { maxLength: 3 }), { maxLength: 30 });
+    fc.assert(
+      fc.property(fc.constantFrom('join-order', 'rtt'), steps, (placement, history) => {
+        const spec = jobSpecSchema.parse({ name: 'seats', cluster: { size: 3, placement } });
+        const registry = new TabRegistry(spec);
+        let now = 0;
+        for (const changes of history) {
+          for (const { op, id, other, value } of changes) {
+            now += 5;
+            const record = registry.tabs.get(`t${id}`);
+            if (op === 'join' && !record) addTab(registry, `t${id}`).joinedAt = now;
+            else if (op === 'leave' && record) {
+              record.lastSeenAt = now;
+              registry.setConnected(record, false);
+            } else if (op === 'back' && record) registry.setConnected(record, true);
+            else if (op === 'quarantine' && record) {
+              record.quarantined = !record.quarantined;
+              registry.invalidateLive();
+            } else if (op === 'rtt' && record) record.rttMs = value;
+            else if (op === 'apart') registry.setApart(`t${id}`, `t${other}`, value % 2 === 0);
+          }
+          now += 5;
+          // a replica that never placed (no memory of a settled placement) places from scratch
+          const fresh = new TabRegistry(spec);
+          fresh.importState(JSON.parse(JSON.stringify(registry.exportState())));
+          const expected = fresh.rebalance(now, 12);
+          expect(registry.rebalance(now, 12)).toEqual(expected);
+          expect(registry.exportState()).toEqual(fresh.exportState());
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('exports and imports its state as plain data', () => {

@@ -131,6 +131,11 @@ export class TabRegistry {
   /** Of those, the ones that did not wait before it (takeNewlyWaiting). */
   private newlyWaiting: string[] = [];
 
+  /**
+   * The inputs (placementInputsKey) of the last placement when it seated every tab where it
+   * already sat: the same inputs again would change nothing.
+   */
+  private settledInputs: string | undefined;
   /** The cluster size of the placement in force (rebalance adopts the job's). */
   private formedSize: number;
 
@@ -283,6 +288,16 @@ export class TabRegistry {
         ...(t.rttMs === undefined ? {} : { rttMs: t.rttMs }),
         ...(t.addressGroup === undefined ? {} : { group: t.addressGroup }),
       }));
+    const apart = this.apartPairs();
+    // Placement is a pure function of these inputs. When they are the ones the last placement
+    // got and it moved nobody, placing again would move nobody either: skip it (at 10,000 tabs
+    // it was ~12 ms of every round close, docs/benchmarks.md).
+    const inputs = placementInputsKey(this.job, this.clusterSeats, this.nextClusterId, live, apart);
+    if (inputs === this.settledInputs) {
+      this.forgetDeparted();
+      this.newlyWaiting = [];
+      return new Set();
+    }
     this.formedSize = this.job.cluster.size;
     this.live = undefined;
     const result = getPlacement(this.job.cluster.placement).place({
@@ -290,8 +305,12 @@ export class TabRegistry {
       live,
       clusterSize: this.job.cluster.size,
       nextClusterId: this.nextClusterId,
-      apart: this.apartPairs(),
+      apart,
     });
+    this.settledInputs =
+      result.nextClusterId === this.nextClusterId && sameSeats(result.clusters, this.clusterSeats)
+        ? inputs
+        : undefined;
     this.clusterSeats = result.clusters;
     this.nextClusterId = result.nextClusterId;
     this.waiting = new Set(result.unseated);
@@ -306,13 +325,7 @@ export class TabRegistry {
       this.rotations.delete(id);
       restarted.push(id);
     }
-    // forget tabs that left and no longer hold a seat
-    for (const tab of [...this.tabs.values()]) {
-      if (!tab.connected && this.seatOf(tab.id) === undefined) this.tabs.delete(tab.id);
-    }
-    for (const [a, b] of this.apartPairs()) {
-      if (!this.tabs.has(a) || !this.tabs.has(b)) this.setApart(a, b, false);
-    }
+    this.forgetDeparted();
     const changed = new Set<string>();
     for (const tab of this.connected()) {
       const seat = this.seatOf(tab.id);
@@ -323,6 +336,16 @@ export class TabRegistry {
     for (const id of restarted) for (const m of this.members(id)) changed.add(m.tabId);
     this.newlyWaiting = [...this.waiting].filter((id) => !waitingBefore.has(id));
     return changed;
+  }
+
+  /** Forgets tabs that left and hold no seat, and the apart pairs they were in. */
+  private forgetDeparted(): void {
+    for (const tab of [...this.tabs.values()]) {
+      if (!tab.connected && this.seatOf(tab.id) === undefined) this.tabs.delete(tab.id);
+    }
+    for (const [a, b] of this.apartPairs()) {
+      if (!this.tabs.has(a) || !this.tabs.has(b)) this.setApart(a, b, false);
+    }
   }
 
   /** Connected tabs the last placement left waiting under the address-group cap. */
@@ -526,4 +549,33 @@ export function globalPartitions(
   const out: number[] = [];
   for (let g = lane; g < partitionCount; g += lanes) out.push(g);
   return out;
+}
+
+/** Everything a placement strategy reads (PlacementInput, and which strategy), as one string. */
+function placementInputsKey(
+  job: JobSpec,
+  clusters: readonly ClusterSeats[],
+  nextClusterId: number,
+  live: readonly { id: string; joinSeq: number; rttMs?: number; group?: string }[],
+  apart: readonly (readonly [string, string])[],
+): string {
+  const parts: string[] = [job.cluster.placement, String(job.cluster.size), String(nextClusterId)];
+  for (const cluster of clusters)
+    parts.push(`c${cluster.id}`, ...cluster.seats.map((id) => id ?? ''));
+  // JSON: ids and groups are strings a tab may influence; quoting keeps them from running together
+  for (const tab of live) parts.push(JSON.stringify([tab.id, tab.joinSeq, tab.rttMs, tab.group]));
+  for (const [a, b] of apart) parts.push(JSON.stringify([a, b]));
+  return parts.join('\n');
+}
+
+function sameSeats(a: readonly ClusterSeats[], b: readonly ClusterSeats[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((cluster, i) => {
+    const other = b[i]!;
+    return (
+      cluster.id === other.id &&
+      cluster.seats.length === other.seats.length &&
+      cluster.seats.every((id, slot) => id === other.seats[slot])
+    );
+  });
 }
