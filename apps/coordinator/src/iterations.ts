@@ -32,8 +32,16 @@ export class IterationCycle implements Iterations {
 
   /** `now`: the clock of the command that led here (placement keeps seats by time). */
   startIfReady(now = Date.now()): void {
+    if (this.seatForIteration(now)) this.openIteration();
+  }
+
+  /**
+   * Places the tabs for the iteration about to open and tells those whose place changed;
+   * false when no iteration can open (closing, paused, done, or too few tabs).
+   */
+  private seatForIteration(now: number): boolean {
     const { flags, registry, engine, membership } = this.ctx;
-    if (flags.closing || flags.paused || flags.phase === 'done') return;
+    if (flags.closing || flags.paused || flags.phase === 'done') return false;
     const together = registry.apartPairs().filter(([a, b]) => membership.coSeated(a, b));
     const changed = registry.rebalance(now, this.ctx.options.resumeGraceMs ?? 10_000);
     for (const [a, b] of together) {
@@ -51,23 +59,29 @@ export class IterationCycle implements Iterations {
       flags.placementsDirty = false;
     }
     const clusterIds = registry.clusters.map((c) => c.id);
-    const connected = registry.connected().length;
     // minTabs only holds back the first start; later departures never stop training here
     const needed = flags.started ? 1 : (this.ctx.options.minTabs ?? 1);
     engine.setClusters(clusterIds);
-    if (connected < needed || clusterIds.length === 0) {
+    if (registry.connected().length < needed || clusterIds.length === 0) {
       this.setPhase('waiting');
-      return;
+      return false;
     }
-    this.ctx.metrics.clusters.set(clusterIds.length);
-    this.openedAt = performance.now();
-    this.ctx.desk.startIteration(clusterIds);
     // every seated tab learns its (possibly new) place; cluster size or count changes move
     // partitions too, so send to all seated tabs when the cluster set changed
     membership.sendPlacements(changed.size > 0 ? registry.connected().map((t) => t.id) : []);
     flags.started = true;
+    // the phase travels in the iteration frame's header
     this.setPhase('training');
     this.updateQuorum();
+    return true;
+  }
+
+  /** Opens the iteration for the seated tabs (after seatForIteration said it can). */
+  private openIteration(): void {
+    const { registry } = this.ctx;
+    this.ctx.metrics.clusters.set(registry.clusters.length);
+    this.openedAt = performance.now();
+    this.ctx.desk.startIteration(registry.clusters.map((c) => c.id));
     this.armSilenceWatch();
   }
 
@@ -244,10 +258,12 @@ export class IterationCycle implements Iterations {
     this.ctx.records.journal(closed);
     const done = job.maxIterations !== undefined && closed.iteration >= job.maxIterations;
     // seats and placements for the new iteration go out before the iteration itself, so a
-    // tab whose place changed never starts computing on its old partitions
-    if (!done) this.startIfReady(at);
+    // tab whose place changed never starts computing on its old partitions; the rest of the
+    // opening waits until the iteration is on the wire (no tab message is read in between)
+    const opens = !done && this.seatForIteration(at);
     this.ctx.broadcast.send(closed);
     if (own) metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
+    if (opens) this.openIteration();
     metrics.iterationSeconds.observe(iterationSeconds);
     const wire = this.ctx.wire;
     this.ctx.dashboardMetrics.recordIteration(
