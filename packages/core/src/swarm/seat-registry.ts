@@ -277,27 +277,33 @@ export class TabRegistry {
     // a tab that dropped out moments ago keeps its seat for resumeGraceMs: when it reconnects
     // with its resume token it gets its cluster, slot and links back (it does not count as
     // live for the quorum meanwhile)
-    const holding = [...this.tabs.values()].filter(
-      (t) => t.connected || (this.seatOf(t.id) !== undefined && now - t.lastSeenAt < resumeGraceMs),
-    );
-    const live = holding
-      .filter((t) => !t.quarantined)
-      .map((t) => ({
-        id: t.id,
-        joinSeq: t.joinSeq,
-        ...(t.rttMs === undefined ? {} : { rttMs: t.rttMs }),
-        ...(t.addressGroup === undefined ? {} : { group: t.addressGroup }),
-      }));
+    const holding: TabRecord[] = [];
+    for (const t of this.tabs.values())
+      if (t.connected || (this.seatOf(t.id) !== undefined && now - t.lastSeenAt < resumeGraceMs))
+        holding.push(t);
+    const placed = holding.filter((t) => !t.quarantined);
     const apart = this.apartPairs();
     // Placement is a pure function of these inputs. When they are the ones the last placement
     // got and it moved nobody, placing again would move nobody either: skip it (at 10,000 tabs
     // it was ~12 ms of every round close, docs/benchmarks.md).
-    const inputs = placementInputsKey(this.job, this.clusterSeats, this.nextClusterId, live, apart);
+    const inputs = placementInputsKey(
+      this.job,
+      this.clusterSeats,
+      this.nextClusterId,
+      placed,
+      apart,
+    );
     if (inputs === this.settledInputs) {
       this.forgetDeparted();
       this.newlyWaiting = [];
       return new Set();
     }
+    const live = placed.map((t) => ({
+      id: t.id,
+      joinSeq: t.joinSeq,
+      ...(t.rttMs === undefined ? {} : { rttMs: t.rttMs }),
+      ...(t.addressGroup === undefined ? {} : { group: t.addressGroup }),
+    }));
     this.formedSize = this.job.cluster.size;
     this.live = undefined;
     const result = getPlacement(this.job.cluster.placement).place({
@@ -340,7 +346,8 @@ export class TabRegistry {
 
   /** Forgets tabs that left and hold no seat, and the apart pairs they were in. */
   private forgetDeparted(): void {
-    for (const tab of [...this.tabs.values()]) {
+    // deleting the entry being visited is safe while iterating a Map
+    for (const tab of this.tabs.values()) {
       if (!tab.connected && this.seatOf(tab.id) === undefined) this.tabs.delete(tab.id);
     }
     for (const [a, b] of this.apartPairs()) {
@@ -556,16 +563,20 @@ function placementInputsKey(
   job: JobSpec,
   clusters: readonly ClusterSeats[],
   nextClusterId: number,
-  live: readonly { id: string; joinSeq: number; rttMs?: number; group?: string }[],
+  placed: readonly TabRecord[],
   apart: readonly (readonly [string, string])[],
 ): string {
   const parts: string[] = [job.cluster.placement, String(job.cluster.size), String(nextClusterId)];
-  for (const cluster of clusters)
-    parts.push(`c${cluster.id}`, ...cluster.seats.map((id) => id ?? ''));
-  // JSON: ids and groups are strings a tab may influence; quoting keeps them from running together
-  for (const tab of live) parts.push(JSON.stringify([tab.id, tab.joinSeq, tab.rttMs, tab.group]));
-  for (const [a, b] of apart) parts.push(JSON.stringify([a, b]));
+  for (const cluster of clusters) parts.push(`${cluster.id}:${cluster.seats.map(text).join('')}`);
+  for (const t of placed)
+    parts.push(`${text(t.id)}${t.joinSeq},${t.rttMs},${text(t.addressGroup)}`);
+  for (const [a, b] of apart) parts.push(text(a) + text(b));
   return parts.join('\n');
+}
+
+/** A string that cannot run into its neighbours (length-prefixed), or `-` for none. */
+function text(value: string | undefined): string {
+  return value === undefined ? '-' : `${value.length}:${value}`;
 }
 
 function sameSeats(a: readonly ClusterSeats[], b: readonly ClusterSeats[]): boolean {
