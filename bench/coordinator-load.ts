@@ -81,6 +81,7 @@ export type LoadMessage =
   | {
       type: 'stats';
       iterations: Record<number, IterationTimes>;
+      /** Answers to the proposals on the window's bases, by kind. */
       acks: Record<string, number>;
     };
 
@@ -100,7 +101,13 @@ function main(config: LoadConfig): void {
     }
     return entry;
   };
-  const acks: Record<string, number> = {};
+  /** Per base iteration: the answers to proposals on it, by kind. */
+  const acks = new Map<number, Record<string, number>>();
+  const countAck = (base: number, key: string) => {
+    const of = acks.get(base) ?? {};
+    of[key] = (of[key] ?? 0) + 1;
+    acks.set(base, of);
+  };
   const errors: string[] = [];
   const disconnects: Record<string, number> = {};
   const sockets: ClientSocket[] = [];
@@ -186,11 +193,9 @@ function main(config: LoadConfig): void {
               ? 'counted'
               : 'not-counted'
             : answer.error.code;
-          acks[key] = (acks[key] ?? 0) + 1;
+          countAck(base, key);
         })
-        .catch(() => {
-          acks['no-answer'] = (acks['no-answer'] ?? 0) + 1;
-        });
+        .catch(() => countAck(base, 'no-answer'));
     };
     const proposeLater = (base: number) => {
       if (config.thinkMs > 0) setTimeout(() => propose(base), config.thinkMs);
@@ -348,7 +353,13 @@ function main(config: LoadConfig): void {
       for (const [iteration, entry] of times) {
         if (iteration >= message.from && iteration <= message.to) iterations[iteration] = entry;
       }
-      send({ type: 'stats', iterations, acks: { ...acks } });
+      const windowAcks: Record<string, number> = {};
+      for (const [base, of] of acks) {
+        if (base < message.from || base > message.to) continue;
+        for (const [key, count] of Object.entries(of))
+          windowAcks[key] = (windowAcks[key] ?? 0) + count;
+      }
+      send({ type: 'stats', iterations, acks: windowAcks });
     } else if (message.type === 'stop') {
       clearInterval(ramp);
       clearInterval(progress);
