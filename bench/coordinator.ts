@@ -97,6 +97,14 @@ function numberOption(args: string[], name: string, fallback: number, min = 1): 
   return value;
 }
 
+/** `--load-nice`: an integer nice value, 0 (the coordinator's priority) to 19 (the lowest). */
+function niceOption(args: string[]): number {
+  const nice = numberOption(args, '--load-nice', 0, 0);
+  if (!Number.isInteger(nice) || nice > 19)
+    throw new RangeError('--load-nice needs an integer from 0 to 19');
+  return nice;
+}
+
 function parseOptions(args: string[]): Options {
   const tabs = (option(args, '--tabs') ?? '1000').split(',').map((s) => Number(s.trim()));
   if (tabs.some((n) => !Number.isInteger(n) || n < 1))
@@ -116,7 +124,7 @@ function parseOptions(args: string[]): Options {
     timeoutS: numberOption(args, '--timeout', 120),
     nodes: numberOption(args, '--nodes', 1),
     dissemination: option(args, '--dissemination') === 'direct' ? 'direct' : 'cluster',
-    loadNice: Math.min(19, numberOption(args, '--load-nice', 0, 0)),
+    loadNice: niceOption(args),
   };
 }
 
