@@ -4,7 +4,9 @@
  * clients on the `/worker` namespace, WebSocket transport, each with its own connection. A tab
  * says hello, answers `ping`, and when it is its cluster's proposer it proposes at every
  * `iteration` event (and when it becomes proposer mid-iteration), its own register as the
- * proposal's one input; the other members confirm it (the coordinator's confirmation path). Tabs do not keep the base:
+ * proposal's one input; with `vouchSecret` it brings its members' vouchers, signed for them
+ * (bench/coordinator.ts --confirmations), and otherwise the members answer the coordinator's
+ * confirm requests (a member asked answers in either mode). Tabs do not keep the base:
  * the bench measures the coordinator, not learning, so proposals are small random updates
  * (one-bit coded, so the clusters' proposals differ and the agreement runs real rounds).
  *
@@ -12,6 +14,7 @@
  * sends `progress` every second, answers `stats` requests, exits on `stop`. Times are
  * process.hrtime (CLOCK_MONOTONIC, shared by all processes of the machine) in ms.
  */
+import { createHmac } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { tabParser, WORKER_NAMESPACE } from '@swarmgrad/protocol/socket-parser';
 import {
@@ -20,7 +23,10 @@ import {
   frameDigest,
   gaussian,
   getCodec,
+  voucherMessage,
+  vouchKeyMessage,
   type CodecEncoder,
+  type VoucherFields,
 } from '@swarmgrad/core';
 import {
   PROTOCOL_VERSION,
@@ -33,11 +39,24 @@ import {
 
 type ClientSocket = Socket<WorkerServerToClient, WorkerClientToServer>;
 
+/**
+ * A member's voucher MAC, made here for it (it would make it with its own key): node:crypto,
+ * with core's message formats.
+ */
+function voucherMac(secretHex: string, tabId: string, fields: VoucherFields): string {
+  const key = createHmac('sha256', Buffer.from(secretHex, 'hex'))
+    .update(vouchKeyMessage(tabId))
+    .digest();
+  return createHmac('sha256', key).update(voucherMessage(fields)).digest('hex');
+}
+
 export interface LoadConfig {
   /** Coordinator URL; with several (nodes of one multi-node coordinator), tab i uses url i mod K. */
   url: string | string[];
   /** Tabs this process opens. */
   count: number;
+  /** The coordinator's voucher secret (hex): proposers bring their members' vouchers. */
+  vouchSecret?: string;
   /** New connections per second, and handshakes (connect + hello) in flight at most. */
   rate: number;
   maxPending: number;
@@ -112,6 +131,7 @@ function main(config: LoadConfig): void {
   const disconnects: Record<string, number> = {};
   const sockets: ClientSocket[] = [];
   let proposing = config.proposeFromStart;
+  const vouchSecret = config.vouchSecret;
   /** Per tab: propose now if it is a proposer (when proposing starts). */
   const kicks: (() => void)[] = [];
   let connected = 0;
@@ -179,10 +199,26 @@ function main(config: LoadConfig): void {
       });
       timesOf(base).sent.push(now());
       // the proposal is the proposer's own register: its one input (see the confirm handler)
+      const digest = frameDigest(frame);
       const meta = {
         clusterId: placement.clusterId,
         contributors: [placement.slot],
-        inputs: [{ slot: placement.slot, digest: frameDigest(frame) }],
+        inputs: [{ slot: placement.slot, digest }],
+        ...(vouchSecret === undefined
+          ? {}
+          : {
+              vouchers: placement.peers.map(({ tabId }) => ({
+                tabId,
+                digest,
+                mac: voucherMac(vouchSecret, tabId, {
+                  jobId: welcome!.jobId,
+                  clusterId: placement!.clusterId,
+                  iteration: base,
+                  proposer: welcome!.tabId,
+                  digest,
+                }),
+              })),
+            }),
       };
       socket
         .timeout(60_000)

@@ -5,7 +5,7 @@
  *   npm run bench -- coordinator --tabs 1000,5000,10000 [--json] [--iterations M]
  *     [--procs P] [--rate R] [--max-pending H] [--think-ms T] [--ramp-proposals]
  *     [--grace-ms G] [--cluster-size m] [--timeout S] [--nodes K] [--dissemination cluster|direct]
- *     [--load-nice 0..19]
+ *     [--load-nice 0..19] [--confirmations vouchers|asked]
  *
  * --dissemination: the product's default, cluster (one frame per cluster; the load generator's tabs
  * report their links up, as a tab's mesh does, so the relays are used), or direct.
@@ -48,8 +48,16 @@
  * not neutral everywhere: with --nodes 3 at 1,000 tabs, nice 19 slowed the tabs' side and the
  * nodes' summed CPU per iteration rose by half (proposals arrive in smaller batches), so the
  * default stays at equal priority.
+ * --confirmations (default vouchers, the product's path): each proposer brings its members'
+ * vouchers (docs/architecture.md, _Confirmations bundled by the proposer_). The bench's tabs hold
+ * no registers and keep no mesh, so a proposer signs its members' vouchers for them with their
+ * keys, derived from a secret the bench gives the coordinator (SWARMGRAD_VOUCH_SECRET) — what
+ * honest members that recomputed the proposal would send it; the coordinator checks every MAC
+ * as it would a real swarm's. `asked`: no vouchers, the coordinator asks every member
+ * (a confirm request and an answer per member per iteration), the path before vouchers.
  * BENCH_COORDINATOR_NODE_ARGS passes node flags to the coordinator (e.g. --cpu-prof).
  */
+import { randomBytes } from 'node:crypto';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -81,6 +89,8 @@ interface Options {
   dissemination: 'cluster' | 'direct';
   /** The load generators' nice value (0 = the coordinator's priority). */
   loadNice: number;
+  /** vouchers: proposers bring their members' vouchers; asked: the coordinator asks members. */
+  confirmations: 'vouchers' | 'asked';
 }
 
 function option(args: string[], name: string): string | undefined {
@@ -96,6 +106,9 @@ function numberOption(args: string[], name: string, fallback: number, min = 1): 
     throw new RangeError(`${name} needs a number ≥ ${min}`);
   return value;
 }
+
+/** The coordinator's voucher secret in this bench, fresh per run (the load generators sign). */
+const VOUCH_SECRET = randomBytes(32).toString('hex');
 
 /** `--load-nice`: an integer nice value, 0 (the coordinator's priority) to 19 (the lowest). */
 function niceOption(args: string[]): number {
@@ -125,6 +138,7 @@ function parseOptions(args: string[]): Options {
     nodes: numberOption(args, '--nodes', 1),
     dissemination: option(args, '--dissemination') === 'direct' ? 'direct' : 'cluster',
     loadNice: niceOption(args),
+    confirmations: option(args, '--confirmations') === 'asked' ? 'asked' : 'vouchers',
   };
 }
 
@@ -442,7 +456,7 @@ async function startCoordinator(options: Options, redisUrl?: string): Promise<Co
       .concat(redisUrl === undefined ? [] : ['--redis', redisUrl]),
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LOG_LEVEL: 'warn' },
+      env: { ...process.env, LOG_LEVEL: 'warn', SWARMGRAD_VOUCH_SECRET: VOUCH_SECRET },
     },
   );
   let out = '';
@@ -615,6 +629,7 @@ async function runOne(n: number, options: Options): Promise<Row> {
             thinkMs: options.thinkMs,
             proposeFromStart: options.rampProposals,
             reportLinks: options.dissemination === 'cluster',
+            ...(options.confirmations === 'vouchers' ? { vouchSecret: VOUCH_SECRET } : {}),
           },
           options.loadNice,
         ),
@@ -851,7 +866,7 @@ const fmt = (x: number, digits = 1) =>
 
 function printTable(rows: Row[], options: Options): void {
   console.log(
-    `coordinator bench: softmax-784-10 (d = 7850), clusters of ${options.clusterSize}, ${options.dissemination} dissemination, one-bit, ` +
+    `coordinator bench: softmax-784-10 (d = 7850), clusters of ${options.clusterSize}, ${options.dissemination} dissemination, confirmations ${options.confirmations}, one-bit, ` +
       `graceMs ${options.graceMs}, think ${options.thinkMs} ms, load generators at nice ${options.loadNice}, ${options.iterations} iterations measured, ` +
       `${cpus().length} cores, ${process.version}`,
   );
@@ -956,6 +971,7 @@ export async function run(args: string[]): Promise<void> {
           thinkMs: options.thinkMs,
           nodesOption: options.nodes,
           loadNice: options.loadNice,
+          confirmations: options.confirmations,
           dimension: 7850,
           goal: GOAL,
           ...row,

@@ -93,6 +93,19 @@ test('four tabs in two clusters train the default MNIST job to 90% held-out accu
   });
   expect(reached.accuracy).toBeGreaterThanOrEqual(0.9);
   expect(reached.phase).toBe('training');
+  // the proposals came with their members' vouchers (docs/architecture.md, _Confirmations
+  // bundled by the proposer_): every one checked, none forged, and the coordinator asked members
+  // itself for fewer proposals than it confirmed (a voucher can miss its proposal's wait)
+  const metrics = await (await fetch(`${swarm.coordinator.loopbackUrl}/metrics`)).text();
+  const counter = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? 0);
+  const verified = counter(/^swarmgrad_vouchers_total\{result="verified"\} (\d+)$/m);
+  const forged = counter(/^swarmgrad_vouchers_total\{result="forged"\} (\d+)$/m);
+  const asked = counter(/^swarmgrad_confirm_requests_total (\d+)$/m);
+  const confirmed = counter(/^swarmgrad_proposal_verdicts_total\{verdict="confirmed"\} (\d+)$/m);
+  note('confirmations', { confirmed, vouchersVerified: verified, forged, membersAsked: asked });
+  expect(forged).toBe(0);
+  expect(verified).toBeGreaterThan(0.5 * confirmed);
+  expect(asked).toBeLessThan(0.5 * confirmed);
   await saveScreenshot(tabs[0]!.page, 'swarm-volunteer-tab');
   for (const tab of tabs) expect(tab.problems).toEqual([]);
 });
@@ -101,6 +114,8 @@ test('update traffic on the data channels is at most 1.1 bits per parameter per 
   const perTab: { tab: string; links: number; updates: number; bytes: number; bits: number }[] = [];
   let bytes = 0;
   let updates = 0;
+  let control = 0;
+  let controlFrames = 0;
   for (const tab of tabs) {
     const status = (await tab.status())!;
     const channels = await tab.dataChannels();
@@ -114,14 +129,21 @@ test('update traffic on the data channels is at most 1.1 bits per parameter per 
       // one data channel per link, one message per update frame (a 1-bit frame of d = 101,770
       // is ~13 KB, under the 64 KiB chunk size), and the link never reconnected: the browser's
       // message count equals the frames the worker sent on this link — between the count when
-      // getStats() was asked for and the count when it answered (the tab keeps sending)
+      // getStats() was asked for and the count when it answered (the tab keeps sending).
+      // Peer messages (confirm requests, vouchers) are messages too, and left out of the updates
       expect(stats.channels).toBe(1);
       expect(stats.messagesSent).toBeGreaterThanOrEqual(link.framesSent);
       expect(stats.messagesSent).toBeLessThanOrEqual(link.framesSentAfter);
       expect(link.framesSentAfter - link.framesSent).toBeLessThanOrEqual(3);
-      expect(link.framesSent).toBeGreaterThan(50);
-      tabBytes += stats.bytesSent;
-      tabUpdates += link.framesSent;
+      const linkUpdates = link.framesSent - link.controlFramesSent;
+      expect(linkUpdates).toBeGreaterThan(50);
+      // a proposer asks its member, the member vouches: at most one of each per iteration
+      expect(link.controlFramesSent).toBeGreaterThan(0);
+      expect(link.controlFramesSent).toBeLessThanOrEqual(linkUpdates + 3);
+      control += link.controlBytesSent;
+      controlFrames += link.controlFramesSent;
+      tabBytes += stats.bytesSent - link.controlBytesSent;
+      tabUpdates += linkUpdates;
     }
     bytes += tabBytes;
     updates += tabUpdates;
@@ -135,6 +157,11 @@ test('update traffic on the data channels is at most 1.1 bits per parameter per 
   }
   const bits = (8 * bytes) / (updates * DIMENSION);
   note('bits per parameter per update per link', { overall: bits, perTab });
+  note('peer messages (confirm requests and vouchers)', {
+    frames: controlFrames,
+    bytes: control,
+    bitsPerParameterPerUpdate: (8 * control) / (updates * DIMENSION),
+  });
   // header + chunk header + 1 bit per parameter + one fp32 scale per 1024: ≈ 1.036
   expect(bits).toBeGreaterThan(1);
   expect(bits).toBeLessThanOrEqual(1.1);

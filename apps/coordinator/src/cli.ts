@@ -219,6 +219,7 @@ export function buildProgram(): Command {
             host: opts.host,
             dataDir: resolve(opts.dataDir),
             adminToken: process.env.SWARMGRAD_ADMIN_TOKEN,
+            vouchSecret: process.env.SWARMGRAD_VOUCH_SECRET,
             allowFaultInjection: opts.allowFaultInjection,
             addresses,
             ...(opts.redis === undefined ? {} : { redis: opts.redis }),

@@ -20,6 +20,7 @@ import type {
   RoundEngine,
   TabRecord,
   TabRegistry,
+  VoucherFields,
 } from '@swarmgrad/core';
 import type {
   DashboardEvent,
@@ -119,6 +120,13 @@ export interface Proposals {
   stop(): void;
 }
 
+export interface Vouchers {
+  exportSecret(): string;
+  importSecret(secretHex: string): void;
+  keyHexFor(tabId: string): string;
+  verify(tabId: string, fields: VoucherFields, mac: string): boolean;
+}
+
 export interface Broadcast {
   readonly iterationKey: string;
   send(closed: ClosedIteration): void;
@@ -163,6 +171,7 @@ export interface CoordinatorContext {
   readonly iterations: Iterations;
   readonly proposals: Proposals;
   readonly broadcast: Broadcast;
+  readonly vouchers: Vouchers;
   readonly records: Records;
   /** A command of this node, stamped with a fresh id and this node's clock. */
   command<C extends CommandBody>(body: C): C & CommandHeader;

@@ -73,6 +73,7 @@ import { IterationCycle, trainingLoss } from './iterations.ts';
 import { ProposalIntake } from './proposals.ts';
 import { IterationBroadcast } from './broadcast.ts';
 import { TrainingRecords } from './records.ts';
+import { VoucherKeys } from './vouchers.ts';
 import { exportReplica, importReplica, type ReplicaState } from './replica.ts';
 import { applyCommand } from './apply.ts';
 import { load, type Loaded } from './boot.ts';
@@ -117,6 +118,8 @@ export class Coordinator implements CoordinatorContext {
   readonly iterations: IterationCycle;
   readonly proposals: ProposalIntake;
   readonly broadcast: IterationBroadcast;
+  /** The tabs' voucher keys and the check of the vouchers proposers bring (vouchers.ts). */
+  readonly vouchers: VoucherKeys;
   readonly records: TrainingRecords;
   readonly events: LogEvent[] = [];
   readonly rejectedByCode = new Map<ErrorCode, number>();
@@ -137,6 +140,7 @@ export class Coordinator implements CoordinatorContext {
     this.jobId = jobIdOf(this.job.name);
     this.dimension = loaded.initial.length;
     this.adminToken = options.adminToken ?? randomBytes(18).toString('base64url');
+    this.vouchers = new VoucherKeys(options.vouchSecret);
     this.logger = options.logger ?? pino({ name: 'swarmgrad' });
     this.metrics = createMetrics();
     this.dataset = loaded.dataset;

@@ -17,6 +17,8 @@ import {
   maxUpdateFrameBytes,
   parseFrame,
   relayFrameSchema,
+  decodePeerMessage,
+  hasPeerMessageMagic,
   reportSchema,
   signalSchema,
   type ErrorCode,
@@ -175,6 +177,7 @@ export class TabGateway {
             manifestUrl: '/data/manifest.json',
             ...welcomeIce(ctx.options.ice, admitted.id),
             iterationKey: ctx.broadcast.iterationKey,
+            vouchKey: ctx.vouchers.keyHexFor(admitted.id),
           },
         });
         void this.measureRtt(admitted, socket);
@@ -289,21 +292,32 @@ export class TabGateway {
         reject('relay-frame', 'invalid-message', 'the frame is not binary');
         return;
       }
-      // a register frame of this job, no larger than any codec makes; the receiving tab decodes it
-      const maxFrameBytes = maxUpdateFrameBytes(ctx.dimension);
-      if (rawFrame.byteLength > maxFrameBytes) {
-        reject('relay-frame', 'payload-too-large', `frame of ${rawFrame.byteLength} bytes`);
-        return;
-      }
-      const header = parseFrame(rawFrame, { maxFrameBytes });
-      if (!header.ok || header.value.header.jobId !== ctx.jobId) {
-        socket.emit(
-          'rejected',
-          header.ok
-            ? refuse('relay-frame', 'wrong-job', 'a frame of another job')
-            : refuse('relay-frame', header.error.code, header.error.message),
-        );
-        return;
+      // a register frame of this job, no larger than any codec makes, or a peer message (a
+      // confirm request or voucher, peer-message.ts); the receiving tab decodes it
+      let fp32Bytes = 0;
+      if (hasPeerMessageMagic(rawFrame)) {
+        const message = decodePeerMessage(rawFrame);
+        if (!message.ok) {
+          reject('relay-frame', message.error.code, message.error.message);
+          return;
+        }
+      } else {
+        const maxFrameBytes = maxUpdateFrameBytes(ctx.dimension);
+        if (rawFrame.byteLength > maxFrameBytes) {
+          reject('relay-frame', 'payload-too-large', `frame of ${rawFrame.byteLength} bytes`);
+          return;
+        }
+        const header = parseFrame(rawFrame, { maxFrameBytes });
+        if (!header.ok || header.value.header.jobId !== ctx.jobId) {
+          socket.emit(
+            'rejected',
+            header.ok
+              ? refuse('relay-frame', 'wrong-job', 'a frame of another job')
+              : refuse('relay-frame', header.error.code, header.error.message),
+          );
+          return;
+        }
+        fp32Bytes = 4 * header.value.header.dimension;
       }
       if (!ctx.membership.coSeated(from.id, to)) {
         reject('relay-frame', 'not-in-cluster', `${to} is not a peer in your cluster`);
@@ -316,7 +330,7 @@ export class TabGateway {
       const frame = new Uint8Array(rawFrame);
       // the peer is away (its resume grace): it asks again (resend-register) if needed
       if (!ctx.tabs.deliver(to, 'relayed-frame', { from: from.id, frame })) return;
-      ctx.wire.countRelayed(frame.byteLength, 4 * header.value.header.dimension);
+      ctx.wire.countRelayed(frame.byteLength, fp32Bytes);
     });
 
     socket.on('proposal', async (rawMeta, rawFrame, ack) => {

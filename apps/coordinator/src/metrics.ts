@@ -67,6 +67,17 @@ export function createMetrics() {
       labelNames: ['verdict'] as const,
       registers: [registry],
     }),
+    vouchers: new Counter({
+      name: 'swarmgrad_vouchers_total',
+      help: "Members' vouchers proposers brought, by check: verified (its MAC holds) or forged (dropped)",
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    confirmRequests: new Counter({
+      name: 'swarmgrad_confirm_requests_total',
+      help: 'Confirm requests the coordinator sent to members a proposal brought no voucher of',
+      registers: [registry],
+    }),
     staleDropped: new Counter({
       name: 'swarmgrad_stale_proposals_total',
       help: 'Proposals dropped for exceeding the staleness threshold',

@@ -19,6 +19,11 @@ export interface CoordinatorOptions {
   host?: string;
   dataDir: string;
   adminToken?: string;
+  /**
+   * The secret the tabs' voucher keys derive from (32 bytes in hex; SWARMGRAD_VOUCH_SECRET).
+   * Absent: random per process (nodes of one swarm take the first node's, through Redis).
+   */
+  vouchSecret?: string;
   allowFaultInjection?: boolean;
   /** Directory of the built web app (apps/web/dist); a placeholder page when absent. */
   webRoot?: string;

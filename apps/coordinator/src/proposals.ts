@@ -15,6 +15,7 @@ import {
   maxUpdateFrameBytes,
   proposalMetaSchema,
   type DashboardStatus,
+  type ProposalMeta,
   type ErrorCode,
 } from '@swarmgrad/protocol';
 import type { Command } from './shared-state.ts';
@@ -81,6 +82,7 @@ export class ProposalIntake implements Proposals {
     if (!decoded.ok) return { ok: false, code: decoded.error.code, message: decoded.error.message };
     if (!allFinite(update))
       return { ok: false, code: 'non-finite', message: 'update is not finite' };
+    const vouched = this.checkVouchers(tab.id, seat.clusterId, decoded.value.iteration, meta.data);
     return {
       ok: true,
       command: this.ctx.command({
@@ -96,8 +98,36 @@ export class ProposalIntake implements Proposals {
         digest: frameDigest(frame),
         inputs: meta.data.inputs,
         rejected: meta.data.rejected,
+        ...(vouched.length > 0 ? { vouched } : {}),
       }),
     };
+  }
+
+  /**
+   * The vouchers whose MAC holds, as (tab id, digest), one per member; a forged one is dropped
+   * (counted), the rest of the proposal stands. Whether the voucher's tab is a confirming member
+   * is the desk's question, where the command applies.
+   */
+  private checkVouchers(
+    proposer: string,
+    clusterId: number,
+    iteration: number,
+    meta: ProposalMeta,
+  ): [string, string][] {
+    const vouched: [string, string][] = [];
+    const seen = new Set<string>([proposer]);
+    for (const v of meta.vouchers ?? []) {
+      if (seen.has(v.tabId)) continue;
+      const fields = { jobId: this.ctx.jobId, clusterId, iteration, proposer, digest: v.digest };
+      if (!this.ctx.vouchers.verify(v.tabId, fields, v.mac)) {
+        this.ctx.metrics.vouchers.inc({ result: 'forged' });
+        continue;
+      }
+      seen.add(v.tabId);
+      vouched.push([v.tabId, v.digest]);
+    }
+    if (vouched.length > 0) this.ctx.metrics.vouchers.inc({ result: 'verified' }, vouched.length);
+    return vouched;
   }
 
   /**
@@ -173,7 +203,10 @@ export class ProposalIntake implements Proposals {
             inputs: p.inputs,
             aggregator: p.aggregator,
           };
-          for (const id of effect.to) ctx.tabs.send(id, 'confirm', request);
+          let sent = 0;
+          for (const id of effect.to) if (ctx.tabs.send(id, 'confirm', request)) sent++;
+          // each node counts the requests it wrote (to its own tabs)
+          if (sent > 0) ctx.metrics.confirmRequests.inc(sent);
           // the node that received the proposal bounds the wait, for every node
           if (p.node === ctx.nodeId) {
             const timer = setTimeout(() => {

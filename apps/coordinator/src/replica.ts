@@ -37,6 +37,8 @@ export interface ReplicaState {
   /** The threshold S enforced, and the auto mode's last choice. */
   staleness?: number;
   stalenessAuto?: StalenessChoice | null;
+  /** The secret of the tabs' voucher keys (every node must derive the same keys). */
+  vouchSecret?: string;
 }
 
 /** What every node of one swarm must agree on: the job without what the operator may change. */
@@ -76,6 +78,7 @@ export function exportReplica(ctx: CoordinatorContext): ReplicaState {
     ...(flags.previousAggregator ? { previousAggregator: { ...flags.previousAggregator } } : {}),
     staleness: engine.staleness,
     stalenessAuto: flags.stalenessAuto,
+    vouchSecret: ctx.vouchers.exportSecret(),
   };
 }
 
@@ -108,6 +111,7 @@ export function importReplica(
   flags.started = state.started;
   flags.placementsDirty = state.placementsDirty;
   flags.learningRate = state.learningRate;
+  if (state.vouchSecret !== undefined) ctx.vouchers.importSecret(state.vouchSecret);
   Object.assign(job.cluster, state.cluster);
   Object.assign(job.aggregator, state.aggregator);
   ctx.registry.setJob(job);

@@ -70,6 +70,8 @@ export type Command = CommandHeader &
         digest: string;
         inputs: { slot: number; digest: string }[];
         rejected: { slot: number; reason: string }[];
+        /** Members' vouchers whose MACs the submitting node checked: (tab id, digest). */
+        vouched?: [string, string][];
       }
     /** A member's answer to a confirm request for its cluster's pending proposal. */
     | {

@@ -69,6 +69,34 @@ describe('proposals confirmed by the cluster', () => {
     expect(s.proposals.refuted + s.proposals.unconfirmed + s.proposals.notProposer).toBe(0);
   });
 
+  it("counts a proposal its members' vouchers confirm without asking them; forged vouchers are dropped and the members asked", async () => {
+    const { coordinator, tabs } = await clusterOfFour(['honest', 'honest', 'honest', 'honest']);
+    const proposer = proposerOf(tabs)!;
+    const members = tabs.filter((t) => t !== proposer);
+    const start = coordinator.iteration;
+    // two vouchers + the proposer: a majority of four, so nobody is asked
+    expect(await proposer.proposeVouched(members.slice(0, 2))).toEqual({ ok: true });
+    expect(members.flatMap((m) => m.confirmRequests)).toEqual([]);
+    await waitFor(() => coordinator.iteration > start, 'the iteration to close');
+    let metrics = await (await fetch(`${coordinator.url}/metrics`)).text();
+    expect(metrics).toMatch(/swarmgrad_vouchers_total\{result="verified"\} 2\b/);
+    expect(metrics).not.toMatch(/swarmgrad_vouchers_total\{result="forged"\}/);
+
+    // the proposer signs its members' vouchers with its own key: each is dropped, every member
+    // is asked, and the honest answers confirm the proposal as before
+    await waitFor(() => tabs.every((t) => t.iteration === coordinator.iteration), 'the new base');
+    const next = coordinator.iteration;
+    expect(await proposer.proposeVouched(members, { signedBy: proposer })).toEqual({ ok: true });
+    for (const m of members) {
+      expect(m.confirmRequests.at(-1)).toMatchObject({ iteration: next, proposer: proposer.id });
+    }
+    metrics = await (await fetch(`${coordinator.url}/metrics`)).text();
+    expect(metrics).toMatch(/swarmgrad_vouchers_total\{result="forged"\} 3\b/);
+    expect(metrics).toMatch(/swarmgrad_confirm_requests_total 3\b/);
+    const s = await statusOf(coordinator);
+    expect(s.proposals.confirmed).toBe(2);
+  });
+
   it('refuses a proposal from a tab that is not the proposer, and quarantines it after three', async () => {
     const { coordinator, tabs } = await clusterOfFour(['honest', 'honest', 'honest', 'honest']);
     const racer = tabs.find((t) => t.placement?.proposer === false)!;

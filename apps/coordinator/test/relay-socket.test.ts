@@ -7,7 +7,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RelayedFrame, RelayPeers } from '@swarmgrad/protocol';
-import { allocateFrame, limits, maxUpdateFrameBytes, sealFrame } from '@swarmgrad/protocol';
+import {
+  allocateFrame,
+  encodePeerMessage,
+  limits,
+  maxUpdateFrameBytes,
+  sealFrame,
+} from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
 import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
 import { startCoordinator, status, waitFor } from '@swarmgrad/test-support/harness';
@@ -90,8 +96,20 @@ describe('the relay of frames between tabs whose link fails', () => {
     await waitFor(() => received.get(b)!.length === 1, 'the relayed frame');
     expect(received.get(b)![0]!.from).toBe(a.id);
     expect(Buffer.from(received.get(b)![0]!.frame).equals(Buffer.from(frame))).toBe(true);
+    // so does a peer message (a proposer's confirm request, a member's voucher)
+    const vouch = encodePeerMessage({
+      type: 'abstain',
+      clusterId: a.placement!.clusterId,
+      iteration: 0,
+      proposer: b.id,
+      reason: 'missing-register',
+    });
+    a.socket.emit('relay-frame', { to: b.id }, vouch);
+    await waitFor(() => received.get(b)!.length === 2, 'the relayed peer message');
+    expect(Buffer.from(received.get(b)![1]!.frame).equals(Buffer.from(vouch))).toBe(true);
 
-    // refused: to a tab of another cluster, not binary, garbage, another job, too large
+    // refused: to a tab of another cluster, not binary, garbage, another job, too large, a peer
+    // message that does not parse
     const before = a.rejections.length;
     a.socket.emit('relay-frame', { to: c.id }, frame);
     a.socket.emit('relay-frame', { to: b.id }, 'text');
@@ -115,7 +133,10 @@ describe('the relay of frames between tabs whose link fails', () => {
       { to: b.id },
       new Uint8Array(maxUpdateFrameBytes(coord.dimension) + 1),
     );
-    await waitFor(() => a.rejections.length >= before + 6, 'frame refusals');
+    const badVouch = vouch.slice();
+    badVouch[vouch.byteLength - 2] = 0x7b;
+    a.socket.emit('relay-frame', { to: b.id }, badVouch);
+    await waitFor(() => a.rejections.length >= before + 7, 'frame refusals');
     expect(a.rejections.slice(before).map((r) => r.code)).toEqual([
       'not-in-cluster',
       'invalid-message',
@@ -123,17 +144,18 @@ describe('the relay of frames between tabs whose link fails', () => {
       'bad-magic',
       'wrong-job',
       'payload-too-large',
+      'invalid-message',
     ]);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(received.get(b)).toHaveLength(1);
+    expect(received.get(b)).toHaveLength(2);
     expect(received.get(c)).toEqual([]);
 
     const api = await status(coord.url);
-    expect(api.relayedFrames).toBe(1);
-    expect(api.relay).toEqual({ bytes: frame.byteLength, pairs: 1 });
+    expect(api.relayedFrames).toBe(2);
+    expect(api.relay).toEqual({ bytes: frame.byteLength + vouch.byteLength, pairs: 1 });
     expect(api.rejected['not-relayed']).toBe(1);
     const metrics = await (await fetch(`${coord.url}/metrics`)).text();
-    expect(metrics).toMatch(/^swarmgrad_relayed_frames_total 1$/m);
+    expect(metrics).toMatch(/^swarmgrad_relayed_frames_total 2$/m);
     expect(metrics).toMatch(/^swarmgrad_relayed_pairs 1$/m);
     expect(metrics).toMatch(/^swarmgrad_wire_bytes_total\{path="relay"\} \d+/m);
 

@@ -17,6 +17,7 @@ export * from './rounds.ts';
 export * from './sign-agreement.ts';
 export * from './swarm/proposal.ts';
 export * from './swarm/proposal-desk.ts';
+export * from './swarm/voucher.ts';
 export * from './swarm/dissemination.ts';
 export * from './swarm/host.ts';
 export * from './swarm/wait-rule.ts';

@@ -122,6 +122,68 @@ describe('ProposalDesk', () => {
     expect(desk.hasPending(cluster)).toBe(false);
   });
 
+  it('counts a proposal its vouchers confirm without asking anyone; asks only the members it lacks; a voucher of a non-member counts for nothing', () => {
+    const { registry, engine, desk } = setup();
+    const [first, second] = registry.clusters.map((c) => c.id) as [number, number];
+    const proposer = registry.proposerOf(first)!;
+    const others = othersOf(registry, first, proposer);
+    // proposer + 2 vouchers of 4 live members: a majority, decided in the proposal's own call
+    const vouched = {
+      ...proposal(proposer, first, 'agreed'),
+      vouched: others.slice(0, 2).map((id) => [id, 'agreed'] as const),
+    };
+    const { outcome, effects } = desk.propose(vouched);
+    expect(outcome).toEqual({ pending: true });
+    expect(kinds(effects)).not.toContain('ask-confirm');
+    expect(effects).toContainEqual({
+      kind: 'settle',
+      proposalId: vouched.id,
+      outcome: { ok: true, counted: true },
+    });
+    expect(engine.proposers()).toEqual([first]);
+    expect(desk.hasPending(first)).toBe(false);
+
+    // one voucher, and one of a tab of the other cluster: the desk asks the two without one
+    const proposer2 = registry.proposerOf(second)!;
+    const others2 = othersOf(registry, second, proposer2);
+    const partial = {
+      ...proposal(proposer2, second, 'agreed'),
+      vouched: [[others2[0]!, 'agreed'] as const, [others[2]!, 'agreed'] as const],
+    };
+    const asked = desk.propose(partial);
+    const ask = asked.effects.find((e) => e.kind === 'ask-confirm');
+    expect(ask?.kind === 'ask-confirm' && ask.to).toEqual(others2.slice(1));
+    expect(engine.proposers()).toEqual([first]);
+    // the voucher counted: one more member's answer makes the majority
+    const decided = desk.confirm({
+      tabId: others2[1]!,
+      clusterId: second,
+      iteration: 0,
+      proposer: proposer2,
+      answer: { kind: 'computed', digest: 'agreed' },
+    });
+    expect(kinds(decided)).toContain('counted');
+    expect(engine.proposers().sort()).toEqual([first, second].sort());
+  });
+
+  it('vouchers naming another digest from a majority of the other members refute the proposer at once', () => {
+    const { registry, engine, desk } = setup();
+    const cluster = registry.clusters[0]!.id;
+    const proposer = registry.proposerOf(cluster)!;
+    const others = othersOf(registry, cluster, proposer);
+    const lying = {
+      ...proposal(proposer, cluster, 'forged'),
+      vouched: others.slice(0, 2).map((id) => [id, 'honest'] as const),
+    };
+    const effects = shell(registry, desk, desk.propose(lying).effects);
+    expect(kinds(effects)).not.toContain('ask-confirm');
+    expect(effects).toContainEqual(
+      expect.objectContaining({ kind: 'quarantine', tabId: proposer, reason: 'refuted' }),
+    );
+    expect(engine.proposers()).toEqual([]);
+    expect(desk.verdicts.refuted).toBe(1);
+  });
+
   it('a majority that recomputed another frame refutes the proposer: demoted, quarantined, not counted', () => {
     const { registry, engine, desk } = setup();
     const cluster = registry.clusters[0]!.id;

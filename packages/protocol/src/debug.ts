@@ -16,6 +16,9 @@ export interface DataChannelTraffic {
   framesSent: number;
   framesSentAfter: number;
   bytesSent: number;
+  /** Of framesSent and bytesSent: peer messages (confirm requests and vouchers), not updates. */
+  controlFramesSent: number;
+  controlBytesSent: number;
   /** From getStats() of the link's current RTCPeerConnection ('data-channel' reports). */
   stats: { bytesSent: number; messagesSent: number; channels: number } | null;
   /** The ICE candidate types (host, srflx, prflx, relay) of the link's selected candidate

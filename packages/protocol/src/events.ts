@@ -175,6 +175,19 @@ export const digestSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 digest
 export const proposalInputSchema = z.object({ slot: count, digest: digestSchema }).strict();
 export type ProposalInput = z.infer<typeof proposalInputSchema>;
 
+/** HMAC-SHA256, lower-case hex (a voucher's MAC, a tab's voucher key). */
+export const macSchema = z.string().regex(/^[0-9a-f]{64}$/, 'an HMAC-SHA256 in hex');
+
+/**
+ * A member's signed confirmation of its cluster's proposal, collected by the proposer over the
+ * mesh and sent with the proposal (docs/architecture.md, _Confirmations bundled by the
+ * proposer_): the member computed the frame whose SHA-256 is `digest`. `mac` is
+ * HMAC-SHA256(the member's voucher key, core's voucherMessage) — the coordinator gave each tab
+ * its own key, so the proposer can carry a voucher but not forge or alter one.
+ */
+export const voucherSchema = z.object({ tabId: id, digest: digestSchema, mac: macSchema }).strict();
+export type Voucher = z.infer<typeof voucherSchema>;
+
 /** Metadata sent with a proposal; the binary frame travels beside it. */
 export const proposalMetaSchema = z
   .object({
@@ -188,6 +201,8 @@ export const proposalMetaSchema = z
       .array(z.object({ slot: count, reason: z.string().max(64) }))
       .max(64)
       .default([]),
+    /** The members' vouchers the proposer collected (absent: the coordinator asks them). */
+    vouchers: z.array(voucherSchema).max(64).optional(),
   })
   .strict();
 export type ProposalMeta = z.infer<typeof proposalMetaSchema>;
@@ -356,6 +371,11 @@ export interface Welcome {
    * from the coordinator's socket only.
    */
   iterationKey?: string;
+  /**
+   * This tab's voucher key (HMAC-SHA256 key, hex): it signs the confirmations it gives its
+   * cluster's proposer. Absent: the tab's confirmations go to the coordinator only.
+   */
+  vouchKey?: string;
 }
 
 /** An iteration frame decoded (iteration-frame.ts): the tab's view of one closed iteration. */
@@ -496,6 +516,7 @@ export const welcomeSchema = z.object({
   manifestUrl: z.string().min(1).max(2048),
   iceServers: iceServersSchema.optional(),
   iterationKey: iterationKeySchema.optional(),
+  vouchKey: macSchema.optional(),
 }) satisfies z.ZodType<Welcome>;
 
 export const unseatedSchema = z.object({

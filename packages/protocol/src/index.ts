@@ -3,6 +3,7 @@ export * from './checksum.ts';
 export * from './frame.ts';
 export * from './iteration-frame.ts';
 export * from './iteration-signature.ts';
+export * from './peer-message.ts';
 export * from './chunking.ts';
 export * from './job.ts';
 export * from './dataset.ts';

@@ -19,6 +19,7 @@ import {
   encodeToFrame,
   frameDigest,
   getCodec,
+  signVoucher,
   type CodecEncoder,
 } from '@swarmgrad/core';
 import {
@@ -292,6 +293,32 @@ export class FakeWorker {
         contributors: [slot],
         inputs: [{ slot, digest: frameDigest(frame) }],
       },
+      frame,
+    );
+  }
+
+  /**
+   * Proposes with vouchers of `members` (each signed with that member's own voucher key, as its
+   * tab would after recomputing the proposal); `signedBy`: the worker whose key signs them all
+   * instead (a proposer forging its members' vouchers).
+   */
+  async proposeVouched(
+    members: readonly FakeWorker[],
+    options: { signedBy?: FakeWorker; update?: Float32Array } = {},
+  ): Promise<{ ok: boolean; code?: string }> {
+    const iteration = this.iteration;
+    const frame = this.encode(options.update ?? this.computeUpdate(), iteration);
+    const slot = this.placement?.slot ?? 0;
+    const clusterId = this.placement?.clusterId ?? -1;
+    const digest = frameDigest(frame);
+    const fields = { jobId: this.welcome.jobId, clusterId, iteration, proposer: this.id, digest };
+    const vouchers = members.map((m) => ({
+      tabId: m.id,
+      digest,
+      mac: signVoucher((options.signedBy ?? m).welcome.vouchKey!, fields),
+    }));
+    return this.sendProposal(
+      { clusterId, contributors: [slot], inputs: [{ slot, digest }], vouchers },
       frame,
     );
   }

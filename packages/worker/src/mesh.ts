@@ -19,7 +19,8 @@
  *   the initiator makes a new offer; the answerer asks for one with a `restart` signal. ICE
  *   candidates of an older session (another ice-ufrag) are dropped, so they cannot break the new
  *   one. Bytes sent are counted per chunk as written to the channel, with the fp32 equivalent
- *   (4 bytes per parameter per frame) for comparison.
+ *   (4 bytes per parameter per frame) for comparison; peer messages (confirm requests and
+ *   vouchers) are counted apart (`controlBytesSent`), so the bits per parameter are the updates'.
  * - A connection attempt that fails or times out before the link connects emits `failed` (the
  *   tab reports it to the coordinator). Peers the coordinator relays (`setRelayed`: their link
  *   does not connect) get this tab's register and `send` frames through `relaySend` while their
@@ -35,6 +36,7 @@ import {
   FrameReassembler,
   MAX_CHUNK_BYTES,
   chunkFrame,
+  hasPeerMessageMagic,
   type ProtocolError,
   type SignalMessage,
 } from '@swarmgrad/protocol';
@@ -84,6 +86,9 @@ export interface LinkInfo {
   bytesReceived: number;
   framesSent: number;
   framesReceived: number;
+  /** Of those sent: peer messages (confirm requests, vouchers), frames and bytes. */
+  controlFramesSent: number;
+  controlBytesSent: number;
   /** Connection attempts since the link was last connected. */
   attempts: number;
   /** Chunks or frames refused on this link. */
@@ -130,6 +135,8 @@ interface Outgoing {
   next: number;
   register: boolean;
   fp32Bytes: number;
+  /** A peer message (peer-message.ts): counted apart from the updates. */
+  control: boolean;
 }
 
 interface Link {
@@ -151,6 +158,8 @@ interface Link {
   bytesReceived: number;
   framesSent: number;
   framesReceived: number;
+  controlFramesSent: number;
+  controlBytesSent: number;
   errors: number;
   relayedSent: number;
   relayedReceived: number;
@@ -172,8 +181,9 @@ export class Mesh extends Emitter<MeshEvents> {
   /** Frames sent and received through the coordinator, ever. */
   relayedFramesSent = 0;
   relayedFramesReceived = 0;
-  /** Totals over all links, ever. */
+  /** Totals over all links, ever (bytesSent and framesSent: update frames; control apart). */
   bytesSent = 0;
+  controlBytesSent = 0;
   fp32Bytes = 0;
   framesSent = 0;
   framesReceived = 0;
@@ -314,6 +324,8 @@ export class Mesh extends Emitter<MeshEvents> {
         bytesReceived: link.bytesReceived,
         framesSent: link.framesSent,
         framesReceived: link.framesReceived,
+        controlFramesSent: link.controlFramesSent,
+        controlBytesSent: link.controlBytesSent,
         attempts: link.attempts,
         errors: link.errors,
         relayed: this.relayed.has(link.id),
@@ -370,6 +382,8 @@ export class Mesh extends Emitter<MeshEvents> {
       bytesSent: 0,
       bytesReceived: 0,
       framesSent: 0,
+      controlFramesSent: 0,
+      controlBytesSent: 0,
       framesReceived: 0,
       errors: 0,
       relayedSent: 0,
@@ -544,6 +558,7 @@ export class Mesh extends Emitter<MeshEvents> {
       next: 0,
       register,
       fp32Bytes: fp32Equivalent(frame),
+      control: hasPeerMessageMagic(frame),
     });
     void this.pump(link);
   }
@@ -562,11 +577,16 @@ export class Mesh extends Emitter<MeshEvents> {
           peer.send(chunk);
           item.next++;
           link.bytesSent += chunk.byteLength;
-          this.bytesSent += chunk.byteLength;
+          if (!item.control) this.bytesSent += chunk.byteLength;
+          else {
+            link.controlBytesSent += chunk.byteLength;
+            this.controlBytesSent += chunk.byteLength;
+          }
         }
         if (link.queue[0] === item) link.queue.shift();
         link.framesSent++;
-        this.framesSent++;
+        if (!item.control) this.framesSent++;
+        else link.controlFramesSent++;
         this.fp32Bytes += item.fp32Bytes;
       }
     } catch (error) {

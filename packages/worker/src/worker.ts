@@ -17,10 +17,12 @@
  * (round 0, senderSlot = slot, iteration = base iteration) and publishes it to every peer over
  * the mesh. Peers' frames pass the door (decodeRegister) into the ClusterRound, which decides
  * when to aggregate; the proposer codes the cluster update deterministically (core's
- * encodeProposal) and sends it to the coordinator (`proposal`, meta {clusterId, contributors,
- * inputs, rejected}); the other members recompute it from the same registers when the
- * coordinator asks (`confirm`) and answer with the digest of the frame they get, so no single
- * tab decides what its cluster proposes. The coordinator runs the majority-cluster agreement
+ * encodeProposal), asks the other members over the mesh to recompute it from the same
+ * registers (a `confirm` peer message), and sends it to the coordinator (`proposal`, meta
+ * {clusterId, contributors, inputs, rejected, vouchers}) with the vouchers they sign for the
+ * digest they get (core's swarm/voucher.ts); members it brings no voucher of are asked by the
+ * coordinator (`confirm`) and answer it directly, so no single tab decides what its cluster
+ * proposes. The coordinator runs the majority-cluster agreement
  * over the confirmed proposals and broadcasts the next delta. A tab that joins mid-training downloads the current parameters and starts at
  * the current iteration; a dropped coordinator connection is re-established by the client and
  * the tab keeps its seat (resume token); its WebRTC links survive the coordinator outage.
@@ -37,17 +39,23 @@ import {
   encodeToFrame,
   frameDigest,
   getCodec,
+  majorityOf,
+  signVoucher,
   robustMessage,
   type AggregateResult,
   type AggregationMode,
   type ClusterProposal,
   type ClusterRoundOptions,
+  type RecomputeResult,
   type CodecEncoder,
   type WindowReport,
   LocalProgress,
 } from '@swarmgrad/core';
 import {
+  decodePeerMessage,
+  encodePeerMessage,
   hasIterationMagic,
+  hasPeerMessageMagic,
   parseFrame,
   stalenessLimit,
   verifyPartition,
@@ -61,6 +69,7 @@ import {
   type Phase,
   type Placement,
   type ProposalInput,
+  type PeerMessage,
   type ProposalMeta,
   type TabReport,
   type Welcome,
@@ -209,6 +218,8 @@ export interface WorkerStatus {
     compression: number | null;
     /** Bits per parameter per update sent on a link (≈ 1 + 32/B plus headers). */
     bitsPerParameter: number | null;
+    /** Bytes of confirm requests and vouchers this tab wrote to its data channels. */
+    controlBytesSent: number;
     framesSent: number;
     framesReceived: number;
     bytesReceived: number;
@@ -308,6 +319,10 @@ interface PendingProposal {
   iteration: number;
   meta: ProposalMeta;
   frame: Uint8Array;
+  /** frameDigest(frame): the digest the members' vouchers must name. */
+  digest: string;
+  /** Still collecting the members' vouchers: the proposal is sent when this ends. */
+  vouching?: { expected: Set<string>; answered: Set<string>; needed: number };
 }
 
 const PARTITION_CACHE_LIMIT = 64;
@@ -319,6 +334,11 @@ const PARTITION_CACHE_LIMIT = 64;
 export const PIPELINE_MAX_STEPS_FACTOR = 8;
 /** How long a confirm request waits for an input register still on its way. */
 const CONFIRM_WAIT_MS = 3000;
+/**
+ * How long a proposer waits for its members' vouchers before it sends the proposal with those
+ * it has (the coordinator asks the others): a member itself waits up to CONFIRM_WAIT_MS.
+ */
+const VOUCH_WAIT_MS = CONFIRM_WAIT_MS + 500;
 
 class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private readonly options: WorkerOptions;
@@ -359,7 +379,13 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private identity = 0;
   private fault: FaultInjector | undefined;
   private pendingProposal: PendingProposal | undefined;
-  private pendingConfirms: { request: ConfirmRequest; until: number; asked?: boolean }[] = [];
+  private pendingConfirms: {
+    request: ConfirmRequest;
+    until: number;
+    asked?: boolean;
+    /** Asked by the proposer over the mesh: the answer is a voucher to it. */
+    replyTo?: string;
+  }[] = [];
   /** proposal-race fault: this tab's own register of the iteration, as a proposal. */
   private raceProposal: Parameters<TabWorker['queueProposal']>[0] | undefined;
   private readonly confirmations = { computed: 0, abstain: 0 };
@@ -398,6 +424,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   /** Wire totals of meshes already closed (a job change makes a new one). */
   private wireCarry = {
     bytesSent: 0,
+    controlBytesSent: 0,
     fp32Bytes: 0,
     framesSent: 0,
     framesReceived: 0,
@@ -602,6 +629,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         peerFp32Bytes: fp32Bytes,
         compression: bytesSent > 0 ? fp32Bytes / bytesSent : null,
         bitsPerParameter: fp32Bytes > 0 ? (32 * bytesSent) / fp32Bytes : null,
+        controlBytesSent: this.wireCarry.controlBytesSent + (mesh?.controlBytesSent ?? 0),
         framesSent: this.wireCarry.framesSent + (mesh?.framesSent ?? 0),
         framesReceived: this.wireCarry.framesReceived + (mesh?.framesReceived ?? 0),
         bytesReceived: this.wireCarry.bytesReceived + (mesh?.bytesReceived ?? 0),
@@ -835,6 +863,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
 
   private carryWire(mesh: Mesh): void {
     this.wireCarry.bytesSent += mesh.bytesSent;
+    this.wireCarry.controlBytesSent += mesh.controlBytesSent;
     this.wireCarry.fp32Bytes += mesh.fp32Bytes;
     this.wireCarry.framesSent += mesh.framesSent;
     this.wireCarry.framesReceived += mesh.framesReceived;
@@ -1280,6 +1309,16 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.client?.acceptPeerIteration(from, frame);
       return;
     }
+    if (hasPeerMessageMagic(frame)) {
+      const message = decodePeerMessage(frame);
+      if (!message.ok) this.countRejected(from, message.error.code);
+      else if (message.value.type !== 'confirm') this.onVouch(from, message.value);
+      // a tab asks for vouchers for its own proposals only
+      else if (message.value.request.proposer === from)
+        this.onConfirmRequest(message.value.request, from);
+      else this.countRejected(from, 'invalid-message');
+      return;
+    }
     // before the first base (a joiner still downloading) there is nothing to compare with
     const current = runtime.round.iteration;
     if (current === undefined) return;
@@ -1392,7 +1431,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.logger.error({ error: String(error) }, 'could not code the cluster update');
       return;
     }
-    this.pendingProposal = {
+    const pending: PendingProposal = {
       iteration: proposal.iteration,
       meta: {
         clusterId: proposal.clusterId,
@@ -1403,8 +1442,78 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
           .map((r) => ({ slot: r.slot, reason: r.reason.slice(0, 64) })),
       },
       frame,
+      digest: frameDigest(frame),
     };
+    this.pendingProposal = pending;
+    this.askForVouchers(pending);
     void this.sendProposal();
+  }
+
+  /**
+   * Asks the members this tab can reach to recompute its proposal and sign what they get
+   * (docs/architecture.md, _Confirmations bundled by the proposer_): the proposal then waits
+   * until a majority of the cluster vouched for it, every member asked answered, or
+   * VOUCH_WAIT_MS passed, and carries the vouchers, so the coordinator need not ask anyone.
+   */
+  private askForVouchers(pending: PendingProposal): void {
+    const runtime = this.runtime;
+    const welcome = this.client?.welcome;
+    const placement = this.placement;
+    // a coordinator that hands out no voucher keys checks none
+    if (!runtime || !welcome?.vouchKey || !placement) return;
+    if (placement.clusterId !== pending.meta.clusterId) return;
+    const mesh = runtime.mesh;
+    const reachable = placement.peers
+      .map((p) => p.tabId)
+      .filter((id) => mesh.linkState(id) === 'connected' || mesh.isRelayed(id));
+    const needed = majorityOf(placement.peers.length + 1) - 1;
+    if (reachable.length === 0 || needed <= 0) return;
+    const message = encodePeerMessage({
+      type: 'confirm',
+      request: {
+        clusterId: pending.meta.clusterId,
+        iteration: pending.iteration,
+        proposer: welcome.tabId,
+        inputs: pending.meta.inputs,
+        aggregator: { ...runtime.round.aggregatorInUse },
+      },
+    });
+    for (const id of reachable) mesh.send(id, message);
+    pending.vouching = { expected: new Set(reachable), answered: new Set(), needed };
+    this.clock.setTimeout(() => this.stopVouching(pending), VOUCH_WAIT_MS);
+  }
+
+  /** A member's voucher (or abstention) for this tab's pending proposal. */
+  private onVouch(from: string, vouch: Extract<PeerMessage, { type: 'vouch' | 'abstain' }>): void {
+    const pending = this.pendingProposal;
+    const vouching = pending?.vouching;
+    if (
+      !pending ||
+      !vouching ||
+      vouch.clusterId !== pending.meta.clusterId ||
+      vouch.iteration !== pending.iteration ||
+      vouch.proposer !== this.client?.welcome?.tabId ||
+      !vouching.expected.has(from) ||
+      vouching.answered.has(from)
+    )
+      return;
+    vouching.answered.add(from);
+    // every voucher goes: one naming another digest is that member's word against this frame
+    if (vouch.type === 'vouch') {
+      pending.meta.vouchers = [
+        ...(pending.meta.vouchers ?? []),
+        { tabId: from, digest: vouch.digest, mac: vouch.mac },
+      ];
+    }
+    const agreeing = (pending.meta.vouchers ?? []).filter((v) => v.digest === pending.digest);
+    if (agreeing.length >= vouching.needed || vouching.answered.size === vouching.expected.size)
+      this.stopVouching(pending);
+  }
+
+  private stopVouching(pending: PendingProposal): void {
+    if (pending.vouching === undefined) return;
+    pending.vouching = undefined;
+    if (this.pendingProposal === pending) void this.sendProposal();
   }
 
   /**
@@ -1413,12 +1522,19 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
    * yet is waited for (it is on its way over the mesh) until CONFIRM_WAIT_MS, then this tab
    * abstains; a register held with another digest means someone equivocated: abstain at once.
    */
-  private onConfirmRequest(request: ConfirmRequest): void {
+  private onConfirmRequest(request: ConfirmRequest, replyTo?: string): void {
     if (this.left || !this.runtime) return;
     this.pendingConfirms = this.pendingConfirms.filter(
-      (p) => p.request.clusterId !== request.clusterId || p.request.iteration !== request.iteration,
+      (p) =>
+        p.request.clusterId !== request.clusterId ||
+        p.request.iteration !== request.iteration ||
+        p.replyTo !== replyTo,
     );
-    this.pendingConfirms.push({ request, until: this.clock.now() + CONFIRM_WAIT_MS });
+    this.pendingConfirms.push({
+      request,
+      until: this.clock.now() + CONFIRM_WAIT_MS,
+      ...(replyTo === undefined ? {} : { replyTo }),
+    });
     this.retryConfirmations();
     this.clock.setTimeout(() => this.retryConfirmations(), CONFIRM_WAIT_MS + 10);
   }
@@ -1436,12 +1552,18 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         iteration: request.iteration,
         proposer: request.proposer,
       };
-      const result = runtime.round.recompute(
-        request.clusterId,
-        request.iteration,
-        request.inputs,
-        request.aggregator,
-      );
+      // a proposer names the rule itself: only the one this tab runs is vouched for
+      const inUse = runtime.round.aggregatorInUse;
+      const result: RecomputeResult =
+        pending.replyTo !== undefined &&
+        (request.aggregator.name !== inUse.name || request.aggregator.f !== inUse.f)
+          ? { ok: false, reason: 'unknown-rule' }
+          : runtime.round.recompute(
+              request.clusterId,
+              request.iteration,
+              request.inputs,
+              request.aggregator,
+            );
       let answer: Confirmation;
       if (result.ok) {
         const frame = encodeProposal(result.update, {
@@ -1474,15 +1596,38 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         };
       }
       this.confirmations[answer.verdict]++;
-      client.confirm(answer);
+      if (pending.replyTo === undefined) client.confirm(answer);
+      else this.vouch(pending.replyTo, answer);
     }
     this.pendingConfirms = still;
+  }
+
+  /** The answer to a proposer's confirm request, over the mesh: signed when computed. */
+  private vouch(proposer: string, answer: Confirmation): void {
+    const runtime = this.runtime;
+    const key = this.client?.welcome?.vouchKey;
+    if (!runtime || key === undefined) return;
+    const about = {
+      clusterId: answer.clusterId,
+      iteration: answer.iteration,
+      proposer: answer.proposer,
+    };
+    const message: PeerMessage =
+      answer.verdict === 'computed'
+        ? {
+            type: 'vouch',
+            ...about,
+            digest: answer.digest,
+            mac: signVoucher(key, { jobId: runtime.jobId, ...about, digest: answer.digest }),
+          }
+        : { type: 'abstain', ...about, reason: answer.reason };
+    runtime.mesh.send(proposer, encodePeerMessage(message));
   }
 
   private async sendProposal(): Promise<void> {
     const pending = this.pendingProposal;
     const client = this.client;
-    if (!pending || !client || this.sendingProposal || this.left) return;
+    if (!pending || !client || this.sendingProposal || this.left || pending.vouching) return;
     this.sendingProposal = true;
     const answer = await client.propose(pending.meta, pending.frame);
     this.sendingProposal = false;

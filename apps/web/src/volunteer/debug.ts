@@ -84,6 +84,8 @@ async function dataChannels(): Promise<DataChannelTraffic[]> {
         framesSent: link.framesSent,
         framesSentAfter: after?.framesSent ?? link.framesSent,
         bytesSent: link.bytesSent,
+        controlFramesSent: link.controlFramesSent,
+        controlBytesSent: link.controlBytesSent,
         stats,
         candidatePair,
       };

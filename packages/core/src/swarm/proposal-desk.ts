@@ -87,6 +87,12 @@ export interface DeskProposal {
   rejected: { slot: number; reason: string }[];
   /** The rule the tabs ran for this base (the operator may have changed it since). */
   aggregator: AggregatorRef;
+  /**
+   * Members' vouchers the proposer brought, as (tab id, digest it computed): their MACs checked
+   * by the node that received the proposal (swarm/voucher.ts). They count as those members'
+   * answers; the desk asks only the members without one.
+   */
+  vouched?: readonly (readonly [string, string])[];
 }
 
 /** A proposal waiting for its cluster's confirmations. */
@@ -133,7 +139,10 @@ export type DeskEffect =
   | { kind: 'maybe-close' };
 
 /** A pending proposal as it travels between nodes (without its decoded update). */
-export interface PendingProposalState extends Omit<PendingProposal, 'update' | 'answers'> {
+export interface PendingProposalState extends Omit<
+  PendingProposal,
+  'update' | 'answers' | 'vouched'
+> {
   answers: [string, MemberAnswer][];
 }
 
@@ -226,8 +235,9 @@ export class ProposalDesk {
       };
     }
     // the node that received it checked that it decodes (proposals.ts)
+    const { vouched, ...proposal } = command;
     const pending: PendingProposal = {
-      ...command,
+      ...proposal,
       update: command.update ?? this.lazyUpdate(command.frame),
       answers: new Map(),
     };
@@ -249,7 +259,18 @@ export class ProposalDesk {
     const earlier = this.pendingByCluster.get(seat.clusterId);
     if (earlier !== undefined) this.drop(earlier, { ok: true, counted: false }, effects);
     this.pendingByCluster.set(seat.clusterId, pending);
-    effects.push({ kind: 'ask-confirm', proposal: pending, to: others });
+    // a voucher of a tab that is not a confirming member now counts for nothing
+    const confirming = new Set(others);
+    for (const [tabId, digest] of vouched ?? []) {
+      if (confirming.has(tabId)) pending.answers.set(tabId, { kind: 'computed', digest });
+    }
+    if (pending.answers.size > 0) {
+      const decided = this.resolve(pending, false);
+      if (decided.length > 0)
+        return { outcome: { pending: true }, effects: [...effects, ...decided] };
+    }
+    const unasked = others.filter((id) => !pending.answers.has(id));
+    effects.push({ kind: 'ask-confirm', proposal: pending, to: unasked });
     return { outcome: { pending: true }, effects };
   }
 
