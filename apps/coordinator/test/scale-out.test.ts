@@ -424,6 +424,29 @@ describe('multi-node coordinator on Redis (in-process nodes)', () => {
     expect(Buffer.from(a.base.buffer).equals(Buffer.from(b.base.buffer))).toBe(true);
   }, 60_000);
 
+  it('the nodes share one voucher secret: a proposal one node receives, vouched for by a member the other holds, is confirmed without asking', async () => {
+    // each node drew its own secret; the first one's travels in the replica in Redis
+    const [a, b] = await startNodes(
+      {
+        name: 'test-scale-out-vouchers',
+        cluster: { size: 2, redundancy: 1 },
+        agreement: { graceMs: 0 },
+      },
+      2,
+    );
+    expect(b.vouchers.keyHexFor('tab-x')).toBe(a.vouchers.keyHexFor('tab-x'));
+    const w = await connectPlaced([a.url, b.url], { autoPropose: false }, workers);
+    expect(w[0]!.placement!.clusterId).toBe(w[1]!.placement!.clusterId);
+    const proposer = w.find((x) => x.placement!.proposer)!;
+    const member = w.find((x) => x !== proposer)!;
+    const i0 = a.iteration;
+    expect(await proposer.proposeVouched([member])).toEqual({ ok: true });
+    await waitFor(() => a.iteration > i0 && b.iteration > i0, 'the close on both');
+    expect(member.confirmRequests).toEqual([]);
+    expect(a.status().proposals.confirmed).toBe(1);
+    expect(b.status().proposals.confirmed).toBe(1);
+  }, 60_000);
+
   it('quarantine by cluster majority from reports received by different nodes, alike on both', async () => {
     const [a, b] = await startNodes(
       {
