@@ -7,12 +7,14 @@ import {
   allFinite,
   decodeFrameInto,
   frameDigest,
+  signUpdateOfFrame,
   stalenessStepScale,
   type DeskEffect,
   type TabRecord,
 } from '@swarmgrad/core';
 import {
   maxUpdateFrameBytes,
+  parseFrame,
   proposalMetaSchema,
   type DashboardStatus,
   type ProposalMeta,
@@ -77,24 +79,38 @@ export class ProposalIntake implements Proposals {
     // socket.io hands Node Buffers that may sit at any offset of a shared pool (and reuses
     // them): one copy of its own, at offset 0 of a fresh buffer, so the codecs can read views
     const frame = new Uint8Array(rawFrame);
-    const update = new Float32Array(dimension);
-    const decoded = decodeFrameInto(frame, update, { dimension, jobId, maxFrameBytes });
-    if (!decoded.ok) return { ok: false, code: decoded.error.code, message: decoded.error.message };
-    if (!allFinite(update))
-      return { ok: false, code: 'non-finite', message: 'update is not finite' };
-    const vouched = this.checkVouchers(tab.id, seat.clusterId, decoded.value.iteration, meta.data);
+    let update: Float32Array | undefined;
+    let header: { iteration: number; staleness?: number | undefined };
+    // A sign frame (the one-bit codecs) is checked without decoding it: its checksum, job,
+    // dimension and block size hold and every scale is finite, so every value is; the close
+    // agrees on the signs (core sign-agreement.ts) and decodes it only if it must. At 10,000 tabs
+    // that spares 1,250 decodes into fresh 31 KB arrays per iteration. Other codecs are decoded.
+    if (signUpdateOfFrame(frame, { dimension, jobId }) !== undefined) {
+      const parsed = parseFrame(frame, { maxFrameBytes });
+      if (!parsed.ok) return { ok: false, code: parsed.error.code, message: parsed.error.message };
+      header = parsed.value.header;
+    } else {
+      update = new Float32Array(dimension);
+      const decoded = decodeFrameInto(frame, update, { dimension, jobId, maxFrameBytes });
+      if (!decoded.ok)
+        return { ok: false, code: decoded.error.code, message: decoded.error.message };
+      if (!allFinite(update))
+        return { ok: false, code: 'non-finite', message: 'update is not finite' };
+      header = decoded.value;
+    }
+    const vouched = this.checkVouchers(tab.id, seat.clusterId, header.iteration, meta.data);
     return {
       ok: true,
       command: this.ctx.command({
         kind: 'proposal',
         tabId: tab.id,
         clusterId: seat.clusterId,
-        baseIteration: decoded.value.iteration,
+        baseIteration: header.iteration,
         frame,
-        // where the command is applied in this process the decoded update is used as is; the
-        // shared log (several nodes) carries the frame only, and each node decodes it
-        update,
-        staleness: decoded.value.staleness ?? 0,
+        // where the command is applied in this process a decoded update is used as is; the
+        // shared log (several nodes) carries the frame only, and a node decodes it when needed
+        ...(update === undefined ? {} : { update }),
+        staleness: header.staleness ?? 0,
         digest: frameDigest(frame),
         inputs: meta.data.inputs,
         rejected: meta.data.rejected,

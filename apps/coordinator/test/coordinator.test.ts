@@ -7,12 +7,13 @@ import { io } from 'socket.io-client';
 import {
   allocateFrame,
   AUTO_MAX_STALENESS,
+  FRAME_HEADER_BYTES,
   jobIdOf,
   PROTOCOL_VERSION,
   sealFrame,
   type DashboardStatus,
 } from '@swarmgrad/protocol';
-import { stalenessStepScale } from '@swarmgrad/core';
+import { encodeToFrame, getCodec, stalenessStepScale } from '@swarmgrad/core';
 import { tabParser } from '@swarmgrad/protocol/socket-parser';
 import type { Coordinator } from '../src/index.ts';
 import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
@@ -377,6 +378,17 @@ describe('coordinator', () => {
     const withInf = new Float32Array(d);
     withInf[3] = Number.POSITIVE_INFINITY;
     expect(await bad.sendProposal(meta(), fp32Frame(withInf))).toEqual({
+      ok: false,
+      code: 'non-finite',
+    });
+    // a sign frame is checked without decoding (its scales): one with a NaN scale is refused
+    const signs = encodeToFrame(
+      getCodec('one-bit').createEncoder(d, { blockSize: 1024 }),
+      new Float32Array(d).fill(0.01),
+      { jobId: coordinator.jobId, iteration: bad.iteration, round: 0, senderSlot: 0 },
+    );
+    new DataView(signs.buffer, signs.byteOffset + FRAME_HEADER_BYTES).setFloat32(0, NaN, true);
+    expect(await bad.sendProposal(meta(), sealFrame(signs))).toEqual({
       ok: false,
       code: 'non-finite',
     });

@@ -260,10 +260,12 @@ describe('proposals confirmed by the cluster', () => {
 
 describe('silent proposers', () => {
   it('a proposer that never proposes loses the role after the patience; the next one closes the iteration', async () => {
+    // the patience also runs for the next proposer, which proposes only when this test sees the
+    // role moved: 300 ms was too short for that on a loaded machine (a second silent report)
     const { coordinator, tabs } = await clusterOfFour(
       ['honest', 'honest', 'honest', 'honest'],
       false,
-      300,
+      1000,
     );
     const silent = proposerOf(tabs)!;
     const start = coordinator.iteration;

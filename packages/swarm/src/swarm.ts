@@ -537,9 +537,10 @@ export async function launchSwarm(options: LaunchSwarmOptions): Promise<Swarm> {
     let bytes = 0;
     let frames = 0;
     for (const tab of tabs) {
+      // updates only: a link also carries peer messages (confirm requests, vouchers)
       for (const link of tab.traffic) {
-        bytes += link.bytesSent;
-        frames += link.framesSent;
+        bytes += link.bytesSent - link.controlBytesSent;
+        frames += link.framesSent - link.controlFramesSent;
       }
     }
     const candidatePairs: CandidatePairCounts = { host: 0, srflx: 0, prflx: 0, relay: 0 };
