@@ -250,6 +250,12 @@ export interface WorkerStatus {
     | undefined;
   proposals: { sent: number; counted: number; refused: number; lastError: string | undefined };
   /**
+   * Requests to recompute a peer's proposal (from the coordinator, or from the proposer over the
+   * mesh): answered with a digest or an abstention, waiting for registers, and replaced before
+   * their answer by a newer request of the same asker.
+   */
+  confirmations: { computed: number; abstain: number; waiting: number; superseded: number };
+  /**
    * Iteration frames (issue 17, item 2): applied from the coordinator's socket and from a peer
    * (the cluster's relay), forwarded by this tab as its cluster's relay, peer frames refused
    * (unparsable or not signed by the coordinator), and requests for missed iterations.
@@ -388,7 +394,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   }[] = [];
   /** proposal-race fault: this tab's own register of the iteration, as a proposal. */
   private raceProposal: Parameters<TabWorker['queueProposal']>[0] | undefined;
-  private readonly confirmations = { computed: 0, abstain: 0 };
+  private readonly confirmations = { computed: 0, abstain: 0, superseded: 0 };
+  /** Writers asked to resend their register, by iteration (askForResends). */
+  private readonly resendsAsked = new Map<number, Set<number>>();
   private sendingProposal = false;
   private started = false;
   private selecting = false;
@@ -671,6 +679,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
             }
           : undefined,
       proposals: { ...this.proposals },
+      confirmations: { ...this.confirmations, waiting: this.pendingConfirms.length },
       iterationFrames: {
         ...(this.client?.iterationFrameStats ?? {
           fromCoordinator: 0,
@@ -1313,10 +1322,11 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       const message = decodePeerMessage(frame);
       if (!message.ok) this.countRejected(from, message.error.code);
       else if (message.value.type !== 'confirm') this.onVouch(from, message.value);
-      // a tab asks for vouchers for its own proposals only
-      else if (message.value.request.proposer === from)
-        this.onConfirmRequest(message.value.request, from);
-      else this.countRejected(from, 'invalid-message');
+      // a tab asks for vouchers for its own proposals only, of iterations a proposal can be of
+      else if (message.value.request.proposer !== from) this.countRejected(from, 'invalid-message');
+      else if (!this.mayVouchFor(message.value.request.iteration))
+        this.countRejected(from, 'wrong-iteration');
+      else this.onConfirmRequest(message.value.request, from);
       return;
     }
     // before the first base (a joiner still downloading) there is nothing to compare with
@@ -1517,6 +1527,21 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   }
 
   /**
+   * Whether a proposal of `iteration` could still count: not older than the staleness bound
+   * allows, not further ahead than registers are taken (this tab may not have the newest
+   * iteration frame yet). Anything else would only wait for registers that never come.
+   */
+  private mayVouchFor(iteration: number): boolean {
+    const runtime = this.runtime;
+    const current = runtime?.round.iteration;
+    if (!runtime || current === undefined) return false;
+    return (
+      iteration >= current - 1 - stalenessLimit(runtime.job) &&
+      iteration <= current + REGISTERS_AHEAD
+    );
+  }
+
+  /**
    * The coordinator asks this tab to recompute a peer's proposal: from the same registers with
    * the same rule, coded the same way, the digest must be the proposer's. A register not here
    * yet is waited for (it is on its way over the mesh) until CONFIRM_WAIT_MS, then this tab
@@ -1524,12 +1549,17 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
    */
   private onConfirmRequest(request: ConfirmRequest, replyTo?: string): void {
     if (this.left || !this.runtime) return;
-    this.pendingConfirms = this.pendingConfirms.filter(
-      (p) =>
-        p.request.clusterId !== request.clusterId ||
-        p.request.iteration !== request.iteration ||
-        p.replyTo !== replyTo,
+    // one request waits per asker: the coordinator's per (cluster, iteration), a peer's only
+    // its newest — a peer naming many iterations that never come must not pile up work here
+    const before = this.pendingConfirms.length;
+    this.pendingConfirms = this.pendingConfirms.filter((p) =>
+      replyTo === undefined
+        ? p.replyTo !== undefined ||
+          p.request.clusterId !== request.clusterId ||
+          p.request.iteration !== request.iteration
+        : p.replyTo !== replyTo,
     );
+    this.confirmations.superseded += before - this.pendingConfirms.length;
     this.pendingConfirms.push({
       request,
       until: this.clock.now() + CONFIRM_WAIT_MS,
@@ -1579,11 +1609,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         // ask the writers once for their register again (it may have been dropped here)
         if (!pending.asked) {
           pending.asked = true;
-          const peers = this.placement?.peers ?? [];
-          for (const slot of result.slots ?? []) {
-            const peer = peers.find((p) => p.slot === slot);
-            if (peer) client.signal(peer.tabId, { type: 'resend-register' });
-          }
+          this.askForResends(request.iteration, result.slots ?? []);
         }
         still.push(pending);
         continue;
@@ -1600,6 +1626,30 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       else this.vouch(pending.replyTo, answer);
     }
     this.pendingConfirms = still;
+  }
+
+  /**
+   * Asks each writer for its register of `iteration` again, at most once per (iteration, slot)
+   * and only near this tab's iteration: however many requests name them, a register costs one
+   * signal through the coordinator.
+   */
+  private askForResends(iteration: number, slots: readonly number[]): void {
+    const runtime = this.runtime;
+    const current = runtime?.round.iteration;
+    if (!runtime || current === undefined || iteration > current + 1) return;
+    const oldest = current - 1 - stalenessLimit(runtime.job);
+    for (const asked of this.resendsAsked.keys())
+      if (asked < oldest) this.resendsAsked.delete(asked);
+    if (iteration < oldest) return;
+    const asked = this.resendsAsked.get(iteration) ?? new Set<number>();
+    this.resendsAsked.set(iteration, asked);
+    const peers = this.placement?.peers ?? [];
+    for (const slot of slots) {
+      const peer = peers.find((p) => p.slot === slot);
+      if (!peer || asked.has(slot)) continue;
+      asked.add(slot);
+      this.client?.signal(peer.tabId, { type: 'resend-register' });
+    }
   }
 
   /** The answer to a proposer's confirm request, over the mesh: signed when computed. */
