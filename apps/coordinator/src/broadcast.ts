@@ -2,11 +2,20 @@
  * The closed iteration to the tabs: one signed buffer, written as one WebSocket message per
  * recipient (socket-parser.ts). `cluster` dissemination writes a FORWARD-flagged copy to one
  * relay per cluster and the plain frame only to the tabs no relay covers (core
- * planDissemination); `direct` writes the plain frame to all. The last frames are kept for tabs
- * that ask (`iteration-request`): a member whose relay never forwarded, or a tab back from a
- * short absence.
+ * planDissemination); `direct` writes the plain frame to all. With several nodes every node
+ * plans the same relays and writes to the tabs it holds; a relay another node holds that a member
+ * here had to ask past is passed over by writing this node's members of that cluster directly
+ * (the other nodes learn it from their own members). The last frames are kept for tabs that ask
+ * (`iteration-request`): a member whose relay never forwarded, or a tab back from a short
+ * absence.
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
 import { planDissemination, type ClosedIteration } from '@swarmgrad/core';
 import {
   encodeIterationFrame,
@@ -19,10 +28,13 @@ import type { Broadcast, CoordinatorContext } from './context.ts';
 import { RELAY_PASSED_OVER_ITERATIONS, type Dissemination, type WorkerSocket } from './options.ts';
 
 export class IterationBroadcast implements Broadcast {
-  /** Signs iteration frames; its public key goes to every tab in the welcome. */
-  private readonly signer = generateKeyPairSync('ed25519');
+  /**
+   * Signs iteration frames; its public key goes to every tab in the welcome. Nodes of one swarm
+   * share the first node's through the replica: a relay forwards a frame another node signed.
+   */
+  private signingKey: KeyObject = generateKeyPairSync('ed25519').privateKey;
   /** The public key, raw, base64url (the welcome's `iterationKey`). */
-  readonly iterationKey: string;
+  iterationKey = publicKeyOf(this.signingKey);
   /** The last iteration frames (plain, signed), oldest first, for `iteration-request`. */
   private readonly recentFrames: { iteration: number; frame: Buffer }[] = [];
   /** Relay tab → the iteration until which it is passed over (RELAY_PASSED_OVER_ITERATIONS). */
@@ -30,15 +42,26 @@ export class IterationBroadcast implements Broadcast {
   /** Relay tab → its cluster, for the last iteration frame sent. */
   private lastRelays = new Map<string, number>();
 
-  /**
-   * `dissemination`: several nodes always send directly (a relay tab's cluster may be held by
-   * other nodes, whose tabs each node reaches only through its own sockets).
-   */
   constructor(
     private readonly ctx: CoordinatorContext,
     private readonly dissemination: Dissemination,
-  ) {
-    this.iterationKey = this.signer.publicKey.export({ format: 'jwk' }).x!;
+  ) {}
+
+  /** The signing key, PKCS #8 DER in base64 (the replica's). */
+  exportSigningKey(): string {
+    return this.signingKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+  }
+
+  importSigningKey(pkcs8Base64: string): void {
+    const key = createPrivateKey({
+      key: Buffer.from(pkcs8Base64, 'base64'),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    if (key.asymmetricKeyType !== 'ed25519')
+      throw new Error('the iteration signing key is not Ed25519');
+    this.signingKey = key;
+    this.iterationKey = publicKeyOf(key);
   }
 
   send(closed: ClosedIteration): void {
@@ -65,28 +88,44 @@ export class IterationBroadcast implements Broadcast {
       return;
     }
     const { relays, linksUp } = this.ctx;
+    const passedOver = (tabId: string): boolean =>
+      (this.relaysPassedOver.get(tabId) ?? -1) >= closed.iteration;
     const plan = planDissemination({
       reachable: tabs.ids(),
+      reachableElsewhere: (tabId) => {
+        const tab = registry.tabs.get(tabId);
+        return tab?.connected === true && tab.node !== this.ctx.nodeId;
+      },
       clusters: registry.clusters.map((c) => ({
         id: c.id,
         members: registry.members(c.id).map((m) => m.tabId),
       })),
       proposerOf: (clusterId) => registry.proposerOf(clusterId),
+      // a relay this node holds and passed over is replaced; one another node holds is chosen by
+      // every node alike, and passed over below for this node's members only
       mayRelay: (tabId) =>
-        registry.tabs.get(tabId)?.quarantined !== true &&
-        (this.relaysPassedOver.get(tabId) ?? -1) < closed.iteration,
+        registry.tabs.get(tabId)?.quarantined !== true && !(passedOver(tabId) && tabs.holds(tabId)),
       linkUp: (a, b) => linksUp.has(a, b) && !relays.isRelayed(a, b),
     });
     const forward = this.signed(encodeIterationFrame(header, closed.frame, { forward: true }));
-    this.lastRelays = new Map(plan.relays.map((r) => [r.relay, r.clusterId]));
-    for (const { relay } of plan.relays) tabs.send(relay, 'iteration', forward);
-    for (const id of plan.direct) tabs.send(id, 'iteration', plain);
-    wire.countIterationFrames('relay', forward.byteLength, plan.relays.length);
-    wire.countIterationFrames('direct', plain.byteLength, plan.direct.length);
+    let forwarded = 0;
+    let direct = 0;
+    this.lastRelays = new Map();
+    for (const { relay, clusterId, covers } of plan.relays) {
+      if (passedOver(relay)) {
+        for (const id of covers) if (tabs.send(id, 'iteration', plain)) direct++;
+        continue;
+      }
+      this.lastRelays.set(relay, clusterId);
+      if (tabs.send(relay, 'iteration', forward)) forwarded++;
+    }
+    for (const id of plan.direct) if (tabs.send(id, 'iteration', plain)) direct++;
+    wire.countIterationFrames('relay', forward.byteLength, forwarded);
+    wire.countIterationFrames('direct', plain.byteLength, direct);
   }
 
   private signed(frame: Uint8Array): Buffer {
-    setIterationSignature(frame, sign(null, signedBytes(frame), this.signer.privateKey));
+    setIterationSignature(frame, sign(null, signedBytes(frame), this.signingKey));
     return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
   }
 
@@ -121,4 +160,8 @@ export class IterationBroadcast implements Broadcast {
       this.ctx.wire.countIterationFrames('request', frame.byteLength, 1);
     }
   }
+}
+
+function publicKeyOf(privateKey: KeyObject): string {
+  return createPublicKey(privateKey).export({ format: 'jwk' }).x!;
 }

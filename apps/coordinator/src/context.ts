@@ -129,6 +129,8 @@ export interface Vouchers {
 
 export interface Broadcast {
   readonly iterationKey: string;
+  exportSigningKey(): string;
+  importSigningKey(pkcs8Base64: string): void;
   send(closed: ClosedIteration): void;
   resendToCluster(clusterId: number): void;
   /** The tab relayed the last iteration frame to this cluster. */

@@ -186,11 +186,7 @@ export class Coordinator implements CoordinatorContext {
     this.membership = new TabMembership(this);
     this.iterations = new IterationCycle(this);
     this.proposals = new ProposalIntake(this);
-    // several nodes always send directly: a relay's cluster may be held by other nodes
-    this.broadcast = new IterationBroadcast(
-      this,
-      options.redis === undefined ? (options.dissemination ?? 'cluster') : 'direct',
-    );
+    this.broadcast = new IterationBroadcast(this, options.dissemination ?? 'cluster');
     this.records = new TrainingRecords(this, {
       checkpoints: loaded.checkpoints,
       // several nodes: the log in Redis is the journal

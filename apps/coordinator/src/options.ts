@@ -57,7 +57,7 @@ export interface CoordinatorOptions {
    * How iteration frames reach the tabs: `cluster` (default) sends one frame per cluster to a
    * relay tab that forwards it over the data channels its tabs reported up (core
    * swarm/dissemination.ts; a tab no relay covers gets it directly); `direct` writes it to every
-   * tab. Several nodes (`redis`) always send directly.
+   * tab. Several nodes (`redis`) plan the same relays, each writing to the tabs it holds.
    */
   dissemination?: Dissemination;
 }

@@ -39,6 +39,8 @@ export interface ReplicaState {
   stalenessAuto?: StalenessChoice | null;
   /** The secret of the tabs' voucher keys (every node must derive the same keys). */
   vouchSecret?: string;
+  /** The iteration frames' Ed25519 signing key (a relay forwards frames of any node). */
+  iterationSigningKey?: string;
 }
 
 /** What every node of one swarm must agree on: the job without what the operator may change. */
@@ -79,6 +81,7 @@ export function exportReplica(ctx: CoordinatorContext): ReplicaState {
     staleness: engine.staleness,
     stalenessAuto: flags.stalenessAuto,
     vouchSecret: ctx.vouchers.exportSecret(),
+    iterationSigningKey: ctx.broadcast.exportSigningKey(),
   };
 }
 
@@ -112,6 +115,8 @@ export function importReplica(
   flags.placementsDirty = state.placementsDirty;
   flags.learningRate = state.learningRate;
   if (state.vouchSecret !== undefined) ctx.vouchers.importSecret(state.vouchSecret);
+  if (state.iterationSigningKey !== undefined)
+    ctx.broadcast.importSigningKey(state.iterationSigningKey);
   Object.assign(job.cluster, state.cluster);
   Object.assign(job.aggregator, state.aggregator);
   ctx.registry.setJob(job);

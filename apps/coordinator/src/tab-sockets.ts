@@ -35,6 +35,11 @@ export class TabSockets {
     return this.sockets.get(tabId);
   }
 
+  /** Whether this node holds the tab's connection. */
+  holds(tabId: string): boolean {
+    return this.sockets.has(tabId);
+  }
+
   ids(): IterableIterator<string> {
     return this.sockets.keys();
   }

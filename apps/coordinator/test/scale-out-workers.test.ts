@@ -4,7 +4,8 @@
  * redis-server form one cluster: their WebRTC signaling crosses nodes through socket.io's Redis
  * adapter, the cluster trades frames over the mesh and trains past 0.7 held-out accuracy (the
  * bar of packages/worker/test/integration.test.ts, the same job and cluster: 3 tabs, cyclic
- * code with redundancy 1), and both nodes hold the same parameters as every worker.
+ * code with redundancy 1), the iteration frames reach it through its relay whichever node holds
+ * it, and both nodes hold the same parameters as every worker.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
@@ -100,6 +101,14 @@ describe('Node workers over real WebRTC, spread over two coordinator nodes', () 
       expect(w.status().wire.framesReceived).toBeGreaterThan(10);
       expect(w.status().rejected.total).toBe(0);
     }
+    // the iterations reached the cluster through its relay, across nodes (one node holds the
+    // relay, the other a member it covers): frames signed by one node verify with the key the
+    // other node's welcome gave, since the nodes share the signing key
+    const frames = workers.map((w) => w.status().iterationFrames);
+    expect(frames.reduce((n, f) => n + f.forwarded, 0)).toBeGreaterThan(10);
+    expect(frames.filter((f) => f.fromPeers > 10).length).toBeGreaterThanOrEqual(2);
+    expect(frames.map((f) => f.refused)).toEqual([0, 0, 0]);
+    expect(new Set(workers.map((w) => w.status().url)).size).toBe(2);
 
     // hold still, then: both replicas and every worker at one iteration, bit for bit
     a.control({ action: 'pause' });

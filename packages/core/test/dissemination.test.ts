@@ -15,6 +15,17 @@ const twoClusters = (overrides: Partial<DisseminationInput> = {}) =>
     ...overrides,
   });
 
+/** Clusters of tabs t0..t29 (a tab sits in at most one) and the broken links, from fc values. */
+function layout(clusterSeats: number[][], broken: [number, number][]) {
+  const seated = new Set<number>();
+  const clusters = clusterSeats.map((seats, id) => ({
+    id,
+    members: seats.filter((s) => !seated.has(s) && (seated.add(s), true)).map((s) => `t${s}`),
+  }));
+  const brokenPairs = new Set(broken.map(([a, b]) => [`t${a}`, `t${b}`].sort().join()));
+  return { clusters, brokenPairs };
+}
+
 describe('planDissemination', () => {
   it('sends one frame per cluster, to its proposer, and directly only to tabs without a seat', () => {
     const plan = twoClusters();
@@ -56,16 +67,8 @@ describe('planDissemination', () => {
         fc.array(fc.tuple(fc.nat(29), fc.nat(29)), { maxLength: 20 }),
         fc.uniqueArray(fc.nat(29), { maxLength: 10 }),
         (clusterSeats, reachableIds, broken, untrusted) => {
-          // a tab sits in at most one cluster
-          const seated = new Set<number>();
-          const clusters = clusterSeats.map((seats, id) => ({
-            id,
-            members: seats
-              .filter((s) => !seated.has(s) && (seated.add(s), true))
-              .map((s) => `t${s}`),
-          }));
+          const { clusters, brokenPairs } = layout(clusterSeats, broken);
           const reachable = reachableIds.map((i) => `t${i}`);
-          const brokenPairs = new Set(broken.map(([a, b]) => [`t${a}`, `t${b}`].sort().join()));
           const plan = planDissemination({
             reachable,
             clusters,
@@ -83,6 +86,45 @@ describe('planDissemination', () => {
               expect(brokenPairs.has([r.relay, member].sort().join())).toBe(false);
             expect(untrusted.map((u) => `t${u}`)).not.toContain(r.relay);
           }
+        },
+      ),
+    );
+  });
+
+  it('several nodes plan the same relays and together write each tab one frame', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.nat(29), { maxLength: 8 }), { maxLength: 6 }),
+        // the node holding each of t0..t29 (3: not connected anywhere)
+        fc.array(fc.nat(3), { minLength: 30, maxLength: 30 }),
+        fc.array(fc.tuple(fc.nat(29), fc.nat(29)), { maxLength: 20 }),
+        (clusterSeats, nodeOf, broken) => {
+          const { clusters, brokenPairs } = layout(clusterSeats, broken);
+          const held = (node: number) => nodeOf.flatMap((n, i) => (n === node ? [`t${i}`] : []));
+          const connected = new Set([0, 1, 2].flatMap(held));
+          const plans = [0, 1, 2].map((node) =>
+            planDissemination({
+              reachable: held(node),
+              reachableElsewhere: (tab) => connected.has(tab) && !held(node).includes(tab),
+              clusters,
+              proposerOf: (id) => clusters[id]!.members[1],
+              mayRelay: () => true,
+              linkUp: (a, b) => !brokenPairs.has([a, b].sort().join()),
+            }),
+          );
+          // one relay per cluster, the same on every node
+          for (const plan of plans.slice(1)) expect(plan.relays).toEqual(plans[0]!.relays);
+          // what reaches each tab: a node writes to the relays and direct tabs it holds
+          const got: string[] = [];
+          plans.forEach((plan, node) => {
+            for (const r of plan.relays)
+              if (held(node).includes(r.relay)) got.push(r.relay, ...r.covers);
+            for (const id of plan.direct) {
+              expect(held(node)).toContain(id);
+              got.push(id);
+            }
+          });
+          expect(got.sort()).toEqual([...connected].sort());
         },
       ),
     );

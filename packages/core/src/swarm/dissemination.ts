@@ -13,6 +13,11 @@
  * instead of one per tab; what a relay withholds (it left, or lies by silence) a member gets by
  * asking (`iteration-request`) — the coordinator also resends to a departed relay's cluster.
  *
+ * Several nodes: each plans the same relays (a relay may be a tab another node holds:
+ * `reachableElsewhere`), and writes only to its own tabs — the relays it holds, and the tabs it
+ * holds that no relay covers (covers are judged by the links this node's tabs reported). So each
+ * cluster still gets one forwarded frame, whichever node holds its relay.
+ *
  * Parameters: none (the cluster layout, who is reachable, which links are relayed).
  * Paper: none; a one-hop broadcast tree over the clusters the agreement already has (seed 000).
  */
@@ -20,6 +25,11 @@
 export interface DisseminationInput {
   /** Every tab the coordinator holds a connection to (this node's sockets). */
   reachable: Iterable<string>;
+  /**
+   * Several nodes: whether a tab is connected to another node of the swarm. It may relay (that
+   * node writes to it) and be covered by a relay; it is never in `direct`.
+   */
+  reachableElsewhere?: (tabId: string) => boolean;
   /** The clusters: id and members (tab ids in slot order). */
   clusters: Iterable<{ id: number; members: readonly string[] }>;
   /** The tab that proposes for a cluster, if any. */
@@ -39,16 +49,18 @@ export interface DisseminationPlan {
 
 export function planDissemination(input: DisseminationInput): DisseminationPlan {
   const reachable = new Set(input.reachable);
+  const elsewhere = input.reachableElsewhere ?? (() => false);
+  const anywhere = (id: string): boolean => reachable.has(id) || elsewhere(id);
   const covered = new Set<string>();
   const relays: DisseminationPlan['relays'] = [];
   for (const cluster of input.clusters) {
-    const candidates = cluster.members.filter((id) => reachable.has(id) && input.mayRelay(id));
+    const candidates = cluster.members.filter((id) => anywhere(id) && input.mayRelay(id));
     if (candidates.length === 0) continue;
     const proposer = input.proposerOf(cluster.id);
     const relay =
       proposer !== undefined && candidates.includes(proposer) ? proposer : candidates[0]!;
     const covers = cluster.members.filter(
-      (id) => id !== relay && reachable.has(id) && input.linkUp(relay, id),
+      (id) => id !== relay && anywhere(id) && input.linkUp(relay, id),
     );
     covered.add(relay);
     for (const id of covers) covered.add(id);
