@@ -91,15 +91,12 @@ export class IterationBroadcast implements Broadcast {
     const passedOver = (tabId: string): boolean =>
       (this.relaysPassedOver.get(tabId) ?? -1) >= closed.iteration;
     const plan = planDissemination({
-      reachable: tabs.ids(),
+      reachable: tabs.held(),
       reachableElsewhere: (tabId) => {
         const tab = registry.tabs.get(tabId);
         return tab?.connected === true && tab.node !== this.ctx.nodeId;
       },
-      clusters: registry.clusters.map((c) => ({
-        id: c.id,
-        members: registry.members(c.id).map((m) => m.tabId),
-      })),
+      clusters: registry.clusters.map((c) => ({ id: c.id, members: c.seats })),
       proposerOf: (clusterId) => registry.proposerOf(clusterId),
       // a relay this node holds and passed over is replaced; one another node holds is chosen by
       // every node alike, and passed over below for this node's members only

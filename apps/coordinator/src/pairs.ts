@@ -17,7 +17,8 @@ export class PairMap<V> {
   }
 
   has(a: string, b: string): boolean {
-    return this.values.has(pairKey(a, b));
+    // through the index (kept with every set and delete): no key string built per question
+    return this.byTab.get(a)?.has(b) === true;
   }
 
   set(a: string, b: string, value: V): void {

@@ -44,6 +44,11 @@ export class TabSockets {
     return this.sockets.keys();
   }
 
+  /** The connections held, by tab (read-only: a set of tab ids to plan with). */
+  held(): ReadonlyMap<string, WorkerSocket> {
+    return this.sockets;
+  }
+
   all(): WorkerSocket[] {
     return [...this.sockets.values()];
   }

@@ -58,6 +58,43 @@ describe('TabRegistry (the seat registry)', () => {
     expect(registry.proposerOf(cluster)).toBe(first);
   });
 
+  it("names as proposer the rotation's pick among the live, never-refuted members (all live when every one was)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({ connected: fc.boolean(), demoted: fc.boolean(), quarantined: fc.boolean() }),
+          {
+            minLength: 4,
+            maxLength: 4,
+          },
+        ),
+        fc.nat(9),
+        (states, rotations) => {
+          const registry = seated(4);
+          const cluster = registry.seatOf('t0')!.clusterId;
+          states.forEach((state, i) => {
+            const record = registry.tabs.get(`t${i}`)!;
+            registry.setConnected(record, state.connected);
+            record.demoted = state.demoted;
+            record.quarantined = state.quarantined;
+          });
+          for (let r = 0; r < rotations; r++) registry.rotateProposer(cluster);
+          // the rule, spelled out over the member list
+          const live = registry.members(cluster).filter((m) => m.live);
+          const trusted = live.filter((m) => {
+            const record = registry.tabs.get(m.tabId)!;
+            return record.demoted !== true && !record.quarantined;
+          });
+          const candidates = trusted.length > 0 ? trusted : live;
+          const count = rotations; // rotateProposer counts one per call while the seats hold
+          const expected =
+            candidates.length === 0 ? undefined : candidates[count % candidates.length]!.tabId;
+          expect(registry.proposerOf(cluster)).toBe(expected);
+        },
+      ),
+    );
+  });
+
   it('places again only when a placement input changed since a placement that moved nobody', () => {
     const registry = seated(6);
     const place = vi.spyOn(joinOrderPlacement, 'place');

@@ -22,16 +22,22 @@
  * Paper: none; a one-hop broadcast tree over the clusters the agreement already has (seed 000).
  */
 
+/** A set of tab ids, or a map keyed by them (used as is: planned at every close). */
+export interface TabIdSet {
+  has(tabId: string): boolean;
+  keys(): IterableIterator<string>;
+}
+
 export interface DisseminationInput {
   /** Every tab the coordinator holds a connection to (this node's sockets). */
-  reachable: Iterable<string>;
+  reachable: Iterable<string> | TabIdSet;
   /**
    * Several nodes: whether a tab is connected to another node of the swarm. It may relay (that
    * node writes to it) and be covered by a relay; it is never in `direct`.
    */
   reachableElsewhere?: (tabId: string) => boolean;
-  /** The clusters: id and members (tab ids in slot order). */
-  clusters: Iterable<{ id: number; members: readonly string[] }>;
+  /** The clusters: id and members (tab ids in slot order; undefined: a vacant seat). */
+  clusters: Iterable<{ id: number; members: readonly (string | undefined)[] }>;
   /** The tab that proposes for a cluster, if any. */
   proposerOf: (clusterId: number) => string | undefined;
   /** Whether a tab may relay (e.g. not quarantined). */
@@ -48,24 +54,29 @@ export interface DisseminationPlan {
 }
 
 export function planDissemination(input: DisseminationInput): DisseminationPlan {
-  const reachable = new Set(input.reachable);
+  const reachable: TabIdSet = 'has' in input.reachable ? input.reachable : new Set(input.reachable);
   const elsewhere = input.reachableElsewhere ?? (() => false);
-  const anywhere = (id: string): boolean => reachable.has(id) || elsewhere(id);
+  const anywhere = (id: string | undefined): id is string =>
+    id !== undefined && (reachable.has(id) || elsewhere(id));
   const covered = new Set<string>();
   const relays: DisseminationPlan['relays'] = [];
   for (const cluster of input.clusters) {
-    const candidates = cluster.members.filter((id) => anywhere(id) && input.mayRelay(id));
-    if (candidates.length === 0) continue;
     const proposer = input.proposerOf(cluster.id);
-    const relay =
-      proposer !== undefined && candidates.includes(proposer) ? proposer : candidates[0]!;
-    const covers = cluster.members.filter(
-      (id) => id !== relay && anywhere(id) && input.linkUp(relay, id),
-    );
+    let relay: string | undefined;
+    for (const id of cluster.members) {
+      if (!anywhere(id) || !input.mayRelay(id)) continue;
+      relay ??= id;
+      if (id === proposer) relay = id;
+    }
+    if (relay === undefined) continue;
+    const covers: string[] = [];
+    for (const id of cluster.members)
+      if (id !== relay && anywhere(id) && input.linkUp(relay, id)) covers.push(id);
     covered.add(relay);
     for (const id of covers) covered.add(id);
     relays.push({ clusterId: cluster.id, relay, covers });
   }
-  const direct = [...reachable].filter((id) => !covered.has(id));
+  const direct: string[] = [];
+  for (const id of reachable.keys()) if (!covered.has(id)) direct.push(id);
   return { relays, direct };
 }

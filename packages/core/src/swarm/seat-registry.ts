@@ -437,14 +437,33 @@ export class TabRegistry {
    * again from the lowest slot at the first placement after the cluster's seats changed.
    */
   proposerOf(clusterId: number): string | undefined {
-    const live = this.members(clusterId).filter((m) => m.live);
-    if (live.length === 0) return undefined;
-    const trusted = live.filter((m) => {
-      const tab = this.tabs.get(m.tabId);
-      return tab?.demoted !== true && tab?.quarantined !== true;
-    });
-    const candidates = trusted.length > 0 ? trusted : live;
-    return candidates[(this.rotations.get(clusterId)?.count ?? 0) % candidates.length]!.tabId;
+    // asked per proposal and per cluster at every close: counted in place, nothing allocated
+    const rank = this.rankById.get(clusterId);
+    const seats = rank === undefined ? undefined : this.clusterSeats[rank]?.seats;
+    if (!seats) return undefined;
+    const liveTab = (id: string | undefined): TabRecord | undefined => {
+      const tab = id === undefined ? undefined : this.tabs.get(id);
+      return tab?.connected === true ? tab : undefined;
+    };
+    const isTrusted = (tab: TabRecord): boolean => tab.demoted !== true && tab.quarantined !== true;
+    let live = 0;
+    let trusted = 0;
+    for (const id of seats) {
+      const tab = liveTab(id);
+      if (tab === undefined) continue;
+      live++;
+      if (isTrusted(tab)) trusted++;
+    }
+    if (live === 0) return undefined;
+    const onlyTrusted = trusted > 0;
+    let index = (this.rotations.get(clusterId)?.count ?? 0) % (onlyTrusted ? trusted : live);
+    for (const id of seats) {
+      const tab = liveTab(id);
+      if (tab === undefined || (onlyTrusted && !isTrusted(tab))) continue;
+      if (index === 0) return id;
+      index--;
+    }
+    return undefined;
   }
 
   /**
