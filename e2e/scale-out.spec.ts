@@ -7,7 +7,8 @@
  * with the other node in `?coordinators=`, so the tabs talk to different nodes. The test checks:
  * 1. both nodes show the same two clusters of two holding all four tabs, and a tab's status names
  *    the node it is connected to; the swarm reaches 0.90 held-out accuracy (the accuracy
- *    browser-swarm.spec.ts asks of one node);
+ *    browser-swarm.spec.ts asks of one node); each cluster's member gets its iterations from
+ *    the cluster's relay (the proposer), whichever node holds it, and refuses none;
  * 2. node B is killed with SIGKILL: its tabs reconnect to node A by themselves (their page is
  *    still B's origin), keep their seats, and training goes on for 20 more iterations with
  *    every tab's base following node A's iteration.
@@ -110,6 +111,27 @@ test('tabs on two nodes form one set of clusters and train the default job to 90
   expect(reached.accuracy).toBeGreaterThanOrEqual(0.9);
   const onB = await nodeB.status();
   expect(Math.abs(onB.iteration - reached.iteration)).toBeLessThan(50);
+
+  // the iterations reached every member through its cluster's relay, whichever node holds the
+  // relay: a frame one node signed verifies with the key of the member's own node (shared)
+  const frames = await Promise.all(tabs.map(async (tab) => (await tab.status())!));
+  const byId = new Map(frames.map((s) => [s.tabId!, s]));
+  const crossNode = placed.filter((c) => {
+    const [a, b] = c.split(',').map((id) => byId.get(id)!.url);
+    return a !== b;
+  });
+  note('iteration frames', {
+    clustersAcrossNodes: crossNode.length,
+    tabs: frames.map((s) => ({
+      node: new URL(s.url!).port,
+      proposer: s.cluster?.proposer,
+      ...s.iterationFrames,
+    })),
+  });
+  const members = frames.filter((s) => s.cluster?.proposer === false);
+  expect(members).toHaveLength(2);
+  for (const member of members) expect(member.iterationFrames.fromPeers).toBeGreaterThan(10);
+  expect(frames.map((s) => s.iterationFrames.refused)).toEqual([0, 0, 0, 0]);
 });
 
 test('a node killed with SIGKILL: its tabs move to the other node and training goes on', async () => {
