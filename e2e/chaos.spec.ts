@@ -348,6 +348,25 @@ test.describe('one Byzantine tab in four', () => {
       });
       // both runs' accuracy near ITERATIONS, measured alike (see accuracyNear)
       expect(accuracy.accuracy).toBeGreaterThanOrEqual(cleanNear.accuracy - 0.02);
+      if (mustCatch && !summary.quarantined.includes(byzantine[0]!)) {
+        // what the honest tabs' filters last saw of the attacker, for the failure's report
+        const honest = swarm.live().filter((t) => t.fault === undefined);
+        const filters = await Promise.all(
+          honest.map(async (t) => {
+            const q = (await t.status())?.cluster?.quarantine;
+            const last = q?.lastWindow;
+            return {
+              tab: t.name,
+              quarantined: q?.quarantined,
+              window: last?.index,
+              failed: last?.failed,
+              directions: last?.directions,
+              lags: last?.lags.map(({ id, z, iterations }) => ({ id, z, iterations })),
+            };
+          }),
+        );
+        note(`${attack} not quarantined: the honest tabs' filters`, filters);
+      }
       if (mustCatch) {
         // the attacker, and nobody else
         expect(summary.quarantined).toEqual(byzantine);
