@@ -3,10 +3,10 @@
  * offered to the proposal desk (core swarm/proposal-desk.ts: who may propose, confirmations,
  * strikes) as a command, and the desk's decisions carried out (`run`).
  */
+import { createHash } from 'node:crypto';
 import {
   allFinite,
   decodeFrameInto,
-  frameDigest,
   signUpdateOfFrame,
   stalenessStepScale,
   type DeskEffect,
@@ -111,7 +111,7 @@ export class ProposalIntake implements Proposals {
         // shared log (several nodes) carries the frame only, and a node decodes it when needed
         ...(update === undefined ? {} : { update }),
         staleness: header.staleness ?? 0,
-        digest: frameDigest(frame),
+        digest: proposalDigest(frame),
         inputs: meta.data.inputs,
         rejected: meta.data.rejected,
         ...(vouched.length > 0 ? { vouched } : {}),
@@ -291,4 +291,13 @@ export class ProposalIntake implements Proposals {
     for (const timer of this.confirmTimers.values()) clearTimeout(timer);
     this.confirmTimers.clear();
   }
+}
+
+/**
+ * core's frameDigest (SHA-256 in hex) on node:crypto: the same digest at a fraction of the
+ * portable implementation's cost, taken for every proposal at the door (1,250 per iteration at
+ * 10,000 tabs).
+ */
+export function proposalDigest(frame: Uint8Array): string {
+  return createHash('sha256').update(frame).digest('hex');
 }

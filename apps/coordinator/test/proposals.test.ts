@@ -9,7 +9,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DashboardStatus } from '@swarmgrad/protocol';
+import fc from 'fast-check';
+import { frameDigest } from '@swarmgrad/core';
 import type { Coordinator } from '../src/index.ts';
+import { proposalDigest } from '../src/proposals.ts';
 import { FakeWorker } from '@swarmgrad/test-support/fake-worker';
 import { startCoordinator, waitFor } from '@swarmgrad/test-support/harness';
 
@@ -304,5 +307,16 @@ describe('silent proposers', () => {
     const s = await statusOf(coordinator);
     expect(s.proposals.silent).toBe(0);
     expect(proposerOf(tabs)).toBe(proposer);
+  });
+});
+
+describe('the door digest', () => {
+  it("is core's frameDigest (what members' vouchers and confirmations name), on node:crypto", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 5000 }), (frame) => {
+        expect(proposalDigest(frame)).toBe(frameDigest(frame));
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -62,12 +62,22 @@ export function planDissemination(input: DisseminationInput): DisseminationPlan 
   const relays: DisseminationPlan['relays'] = [];
   for (const cluster of input.clusters) {
     const proposer = input.proposerOf(cluster.id);
-    let relay: string | undefined;
-    for (const id of cluster.members) {
-      if (!anywhere(id) || !input.mayRelay(id)) continue;
-      relay ??= id;
-      if (id === proposer) relay = id;
-    }
+    // the proposer when it qualifies, else the lowest slot that does (the others are not asked:
+    // this runs over every member of every cluster at each close)
+    let relay =
+      proposer !== undefined &&
+      cluster.members.includes(proposer) &&
+      anywhere(proposer) &&
+      input.mayRelay(proposer)
+        ? proposer
+        : undefined;
+    if (relay === undefined)
+      for (const id of cluster.members) {
+        if (anywhere(id) && input.mayRelay(id)) {
+          relay = id;
+          break;
+        }
+      }
     if (relay === undefined) continue;
     const covers: string[] = [];
     for (const id of cluster.members)
