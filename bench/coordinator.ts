@@ -549,6 +549,8 @@ interface Row {
   coordinatorCpuPercent: number;
   /** Coordinator CPU time per iteration: unlike latencies, barely moved by other load. */
   coordinatorCpuMsPerIteration: number;
+  /** The same per coordinator process, in the order the nodes started. */
+  coordinatorCpuMsPerIterationByNode: number[];
   loadCpuPercent: number;
   connectSeconds: number;
   /** Connection attempts that failed and were retried during the ramp. */
@@ -697,6 +699,7 @@ async function runOne(n: number, options: Options): Promise<Row> {
     for (const loader of loaders) loader.maxLagMs = 0;
     coordinatorLagMs = 0;
     const cpuA = sum(cpuSecondsOf);
+    const cpuByNodeA = pids.map(cpuSecondsOf);
     const loadCpuA = loaders.reduce((s, l) => s + cpuSecondsOf(l.child.pid!), 0);
     const b =
       (await until(
@@ -709,6 +712,7 @@ async function runOne(n: number, options: Options): Promise<Row> {
         1000,
       )) ?? (await scrapeAll(urls));
     const cpuB = sum(cpuSecondsOf);
+    const cpuByNodeB = pids.map(cpuSecondsOf);
     if (redis) {
       const redisCpu =
         ((cpuSecondsOf(redis.child.pid!) - redisCpuA) / ((b.at - a.at) / 1000)) * 100;
@@ -802,6 +806,9 @@ async function runOne(n: number, options: Options): Promise<Row> {
           : NaN,
       coordinatorCpuPercent: ((cpuB - cpuA) / seconds) * 100,
       coordinatorCpuMsPerIteration: iterations > 0 ? ((cpuB - cpuA) / iterations) * 1000 : NaN,
+      coordinatorCpuMsPerIterationByNode: cpuByNodeB.map((cpu, i) =>
+        iterations > 0 ? ((cpu - cpuByNodeA[i]!) / iterations) * 1000 : NaN,
+      ),
       loadCpuPercent: ((loadCpuB - loadCpuA) / seconds) * 100,
       connectSeconds,
       retried,
@@ -846,6 +853,7 @@ function failedRow(tabs: number, note: string): Row {
     broadcastBytesPerIterationPerTab: NaN,
     coordinatorCpuPercent: NaN,
     coordinatorCpuMsPerIteration: NaN,
+    coordinatorCpuMsPerIterationByNode: [],
     loadCpuPercent: NaN,
     connectSeconds: NaN,
     retried: 0,
