@@ -105,18 +105,20 @@ export class IterationBroadcast implements Broadcast {
       linkUp: (a, b) => linksUp.has(a, b) && !relays.isRelayed(a, b),
     });
     const forward = this.signed(encodeIterationFrame(header, closed.frame, { forward: true }));
-    let forwarded = 0;
-    let direct = 0;
+    const relaying: string[] = [];
+    const plainTo = plan.direct;
     this.lastRelays = new Map();
     for (const { relay, clusterId, covers } of plan.relays) {
       if (passedOver(relay)) {
-        for (const id of covers) if (tabs.send(id, 'iteration', plain)) direct++;
+        plainTo.push(...covers);
         continue;
       }
       this.lastRelays.set(relay, clusterId);
-      if (tabs.send(relay, 'iteration', forward)) forwarded++;
+      relaying.push(relay);
     }
-    for (const id of plan.direct) if (tabs.send(id, 'iteration', plain)) direct++;
+    // one emit per frame kind: socket.io encodes the packet once for all its sockets
+    const forwarded = tabs.sendMany(relaying, 'iteration', forward);
+    const direct = tabs.sendMany(plainTo, 'iteration', plain);
     wire.countIterationFrames('relay', forward.byteLength, forwarded);
     wire.countIterationFrames('direct', plain.byteLength, direct);
   }

@@ -82,6 +82,30 @@ export class TabSockets {
     return true;
   }
 
+  /**
+   * To the tabs among `tabIds` this node holds: one encoding, written to each socket (as
+   * toWelcomed), instead of one emit per tab. Returns how many it was written to.
+   */
+  sendMany<E extends ServerEvent>(
+    tabIds: Iterable<string>,
+    event: E,
+    ...args: EventArgs<E>
+  ): number {
+    const socketIds: string[] = [];
+    for (const tabId of tabIds) {
+      const socket = this.sockets.get(tabId);
+      if (socket !== undefined) socketIds.push(socket.id);
+    }
+    if (socketIds.length === 0) return 0;
+    if (this.namespace === undefined) {
+      for (const tabId of tabIds) this.send(tabId, event, ...args);
+    } else {
+      // each socket is in the room of its own id; `local`: not through the Redis adapter
+      (this.namespace.local.to(socketIds).emit as unknown as Emit)(event, ...args);
+    }
+    return socketIds.length;
+  }
+
   /** To every tab this node welcomed: one encoding, written to each (socket-parser.ts). */
   toWelcomed<E extends ServerEvent>(event: E, ...args: EventArgs<E>): void {
     const room = this.namespace?.local.to(WELCOMED_ROOM);
