@@ -111,6 +111,35 @@ describe('signAgreement: robustAgreement on sign frames without decoding them', 
     );
   });
 
+  it('agrees from 256 proposals on, where the positive sums go through byte buckets', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 256, max: 300 }),
+        fc.integer({ min: 1, max: 100 }),
+        fc.constantFrom(32, 64, 1024),
+        fc.constantFrom(0, 0.5, 3),
+        fc.constantFrom(0, 0.1, 0.45),
+        fc.constantFrom(1.5, Infinity),
+        fc.constantFrom('trimmed-mean' as const, 'midpoint' as const),
+        (seed, n, d, blockSize, lean, trim, clip, estimator) => {
+          const c = makeCase(seed, n, d, blockSize, lean);
+          const rule = { trim, clip, estimator };
+          const fast = signAgreement(c.base, signsOf(c), rule)!;
+          const slow = robustAgreement(c.base, decoded(c), rule);
+          expect(fast.trimmed).toBe(slow.trimmed);
+          expect(fast.clipped).toBe(slow.clipped);
+          let largest = 0;
+          for (const u of decoded(c)) for (const x of u) largest = Math.max(largest, Math.abs(x));
+          for (let i = 0; i < d; i++)
+            expectClose(fast.agreed[i]!, slow.agreed[i]!, Math.abs(c.base[i]!) + largest);
+          expectClose(fast.spread, slow.spread, 8 + largest);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('agrees at hundreds of proposals (where robustAgreement selects through a sample)', () => {
     for (const [seed, lean] of [
       [1, 0],
