@@ -79,6 +79,19 @@ function expectClose(a: number, b: number, scale: number): void {
   expect(Math.abs(a - b)).toBeLessThanOrEqual(4e-7 * scale + 1e-30);
 }
 
+/** signAgreement on the case's sign frames is robustAgreement on them decoded (counts, point). */
+function expectAgreesWithRobust(c: Case, rule: Parameters<typeof signAgreement>[2]): void {
+  const fast = signAgreement(c.base, signsOf(c), rule)!;
+  const slow = robustAgreement(c.base, decoded(c), rule);
+  expect(fast.trimmed).toBe(slow.trimmed);
+  expect(fast.clipped).toBe(slow.clipped);
+  let largest = 0;
+  for (const u of decoded(c)) for (const x of u) largest = Math.max(largest, Math.abs(x));
+  for (let i = 0; i < c.base.length; i++)
+    expectClose(fast.agreed[i]!, slow.agreed[i]!, Math.abs(c.base[i]!) + largest);
+  expectClose(fast.spread, slow.spread, 8 + largest);
+}
+
 describe('signAgreement: robustAgreement on sign frames without decoding them', () => {
   it('agrees with robustAgreement on the decoded updates (agreed point, spread, counts)', () => {
     fc.assert(
@@ -95,16 +108,7 @@ describe('signAgreement: robustAgreement on sign frames without decoding them', 
         fc.constantFrom('one-bit' as const, 'stochastic-one-bit' as const),
         (seed, n, d, blockSize, lean, trim, trimFloor, clip, estimator, codec) => {
           const c = makeCase(seed, n, d, blockSize, lean, codec);
-          const rule = { trim, trimFloor, clip, estimator };
-          const fast = signAgreement(c.base, signsOf(c), rule)!;
-          const slow = robustAgreement(c.base, decoded(c), rule);
-          expect(fast.trimmed).toBe(slow.trimmed);
-          expect(fast.clipped).toBe(slow.clipped);
-          let largest = 0;
-          for (const u of decoded(c)) for (const x of u) largest = Math.max(largest, Math.abs(x));
-          for (let i = 0; i < d; i++)
-            expectClose(fast.agreed[i]!, slow.agreed[i]!, Math.abs(c.base[i]!) + largest);
-          expectClose(fast.spread, slow.spread, 8 + largest);
+          expectAgreesWithRobust(c, { trim, trimFloor, clip, estimator });
         },
       ),
       { numRuns: 400 },
@@ -123,17 +127,7 @@ describe('signAgreement: robustAgreement on sign frames without decoding them', 
         fc.constantFrom(1.5, Infinity),
         fc.constantFrom('trimmed-mean' as const, 'midpoint' as const),
         (seed, n, d, blockSize, lean, trim, clip, estimator) => {
-          const c = makeCase(seed, n, d, blockSize, lean);
-          const rule = { trim, clip, estimator };
-          const fast = signAgreement(c.base, signsOf(c), rule)!;
-          const slow = robustAgreement(c.base, decoded(c), rule);
-          expect(fast.trimmed).toBe(slow.trimmed);
-          expect(fast.clipped).toBe(slow.clipped);
-          let largest = 0;
-          for (const u of decoded(c)) for (const x of u) largest = Math.max(largest, Math.abs(x));
-          for (let i = 0; i < d; i++)
-            expectClose(fast.agreed[i]!, slow.agreed[i]!, Math.abs(c.base[i]!) + largest);
-          expectClose(fast.spread, slow.spread, 8 + largest);
+          expectAgreesWithRobust(makeCase(seed, n, d, blockSize, lean), { trim, clip, estimator });
         },
       ),
       { numRuns: 40 },
