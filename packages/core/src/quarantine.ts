@@ -44,9 +44,16 @@
  * upper median of its cosines with each OTHER worker's update of that iteration,
  * a_i^t = upper-median_{j≠i} cos(u_i^t, u_j^t) (of k values the ⌊k/2⌋-th from the bottom, counting
  * from 0: the median for odd k, the larger middle one for even k). At the window end, over
- * workers with at least 3 such iterations, A_i = mean_t a_i^t; a worker fails when its alignment
- * is significantly below a `threshold`-th of the median's: median_j A_j / threshold − A_i > z ·
- * se(A_i), the median positive. That catches an update that does not point where the others' do
+ * workers with at least 3 such iterations, A_i = mean_t a_i^t, and the window's gap
+ * z_i = (median_j A_j / threshold − A_i) / se(A_i) (0 when the median is not positive); a worker
+ * fails when its alignment is significantly below a `threshold`-th of the median's over the last
+ * `alignmentWindows` windows it was judged in: Σ z_i / √alignmentWindows > z (Stouffer). One
+ * window alone was too little evidence: on real tabs late in training (every alignment near
+ * 0.04) an honest tab's window mean fell to −0.01…−0.03 in about one window in forty, more than 5
+ * of its own standard errors below a third of the median, and the strikes of three such windows
+ * in a run quarantined it (chaos suite, clean and IPM runs, 2026-12-07); the windows around such
+ * a dip are ordinary (z ≈ −1…−5), while random noise and a flipped sign fail window after window
+ * (z 8–50 early in training). That catches an update that does not point where the others' do
  * (random noise, a flipped sign) however small its norm, which the distance test misses when
  * honest updates are noisy. Honest workers are not exchangeable here: on real tabs one honest
  * tab's alignment sat at 0.66 of the others' for 300 iterations (its partitions), 10–15
@@ -110,9 +117,9 @@
  * Parameters: window (iterations, ≥ 1), threshold (> 0, relative to the median distance; 3 is a
  * sensible start), strikes (≥ 1), floor (absolute lower bound of the scale, default 0 — set it
  * when honest updates can be exactly equal), filteredShare (default 0.5), dim (optional),
- * alignment (default false), z (default 5), lagSymmetry (default false), lags (default 6),
- * lagZ (default 3: the boundary at lagMinIterations), lagMinIterations (default 30),
- * segments (default: one).
+ * alignment (default false), z (default 5), alignmentWindows (default 3), lagSymmetry (default
+ * false), lags (default 6), lagZ (default 3: the boundary at lagMinIterations),
+ * lagMinIterations (default 30), segments (default: one).
  */
 import type { RejectReason } from './aggregators/aggregator.ts';
 import { insertionSort } from './aggregators/aggregator.ts';
@@ -136,6 +143,11 @@ export interface QuarantineConfig {
   alignment?: boolean;
   /** Standard errors the alignment gap must exceed (default 5). */
   z?: number;
+  /**
+   * Windows whose alignment evidence is combined (default 3): a worker fails when the sum of
+   * its last `alignmentWindows` window z-scores, over √alignmentWindows, exceeds `z`.
+   */
+  alignmentWindows?: number;
   /** The lag-symmetry test for replayed old updates, over `observeIteration` (default false). */
   lagSymmetry?: boolean;
   /** Iterations back the lag-symmetry test compares (default 6). */
@@ -169,7 +181,15 @@ export interface WindowReport {
   quarantined: string[];
   /** Alignment test: per judged worker, its mean cosine with the others' median and whether
    * it failed; empty when off or with fewer than 3 judged. */
-  directions: { id: string; alignment: number; failed: boolean }[];
+  directions: {
+    id: string;
+    alignment: number;
+    /** This window's gap (median / threshold − alignment) in its standard errors. */
+    z: number;
+    /** The last alignmentWindows windows' z combined (Σz / √alignmentWindows), judged by z. */
+    evidence: number;
+    failed: boolean;
+  }[];
   /** Lag-symmetry test: per worker with enough evidence, the mean of its relative statistic
    * (positive: its updates look older than the others'), in standard errors, over how many
    * iterations, and whether it failed; empty when off. */
@@ -192,6 +212,8 @@ interface WorkerState {
   strikes: number;
   /** Per iteration of the window: cos(u^t, median of the others' u^t). */
   cosines: number[];
+  /** Alignment test: the z of the last alignmentWindows windows it was judged in, by window. */
+  alignmentZ: { index: number; z: number }[];
   /** Lag-symmetry test: the worker's last `lags` iterations (unit update, unit reference). */
   past: PastIteration[];
   /** Lag-symmetry test: buffers the next iteration is written into while `past` is read (ones
@@ -220,6 +242,15 @@ function meanAndError(values: readonly number[]): { mean: number; se: number } {
   let ss = 0;
   for (const v of values) ss += (v - m) * (v - m);
   return { mean: m, se: Math.sqrt(ss / (values.length - 1) / values.length) };
+}
+
+/** Bound of one window's alignment z: a window with no spread (se 0) weighs this much. */
+const ALIGNMENT_Z_CAP = 50;
+
+/** An alignment gap in standard errors, within ±ALIGNMENT_Z_CAP (se 0: the gap's sign). */
+function alignmentGapZ(gap: number, se: number): number {
+  const z = se > 0 ? gap / se : gap > 0 ? Infinity : gap < 0 ? -Infinity : 0;
+  return Math.max(-ALIGNMENT_Z_CAP, Math.min(ALIGNMENT_Z_CAP, z));
 }
 
 /** [from, to) of consecutive groups of the given lengths. */
@@ -533,6 +564,12 @@ export class Quarantine {
     const { window, threshold, strikes, floor = 0, filteredShare = 0.5, dim } = config;
     const alignment = config.alignment ?? false;
     const z = config.z ?? 5;
+    const alignmentWindows = config.alignmentWindows ?? 3;
+    if (!Number.isInteger(alignmentWindows) || alignmentWindows < 1) {
+      throw new RangeError(
+        `Quarantine: alignmentWindows must be a positive integer, got ${alignmentWindows}`,
+      );
+    }
     const { lagSymmetry = false, lags = 6, lagZ = 3, lagMinIterations = 30 } = config;
     if (!Number.isInteger(lags) || lags < 1) {
       throw new RangeError(`Quarantine: lags must be a positive integer, got ${lags}`);
@@ -585,6 +622,7 @@ export class Quarantine {
       filteredShare,
       alignment,
       z,
+      alignmentWindows,
       lagSymmetry,
       lags,
       lagZ,
@@ -859,6 +897,7 @@ export class Quarantine {
         filtered: 0,
         strikes: 0,
         cosines: [],
+        alignmentZ: [],
         past: [],
         spare: undefined,
         lagEvidence: new SeriesMean(LAG_BANDWIDTH),
@@ -917,7 +956,7 @@ export class Quarantine {
         if (distances[i]! > threshold * scale) failed.add(judged[i]!);
       }
     }
-    const directions = this.alignmentTest(failed);
+    const directions = this.alignmentTest(index, failed);
     const lags = this.lagSymmetryTest(failed);
     const quarantined: string[] = [];
     for (const [id, s] of this.workers) {
@@ -952,22 +991,27 @@ export class Quarantine {
   }
 
   /** The window's alignment test (file comment); adds failures to `failed`. */
-  private alignmentTest(failed: Set<string>): WindowReport['directions'] {
-    const { alignment, z, threshold } = this.config;
+  private alignmentTest(index: number, failed: Set<string>): WindowReport['directions'] {
+    const { alignment, z, threshold, alignmentWindows } = this.config;
     if (!alignment) return [];
-    const stats: { id: string; mean: number; se: number }[] = [];
-    for (const [id, s] of this.workers) {
-      if (this.banned.has(id) || s.cosines.length < 3) continue;
-      stats.push({ id, ...meanAndError(s.cosines) });
+    const stats: { id: string; state: WorkerState; mean: number; se: number }[] = [];
+    for (const [id, state] of this.workers) {
+      if (this.banned.has(id) || state.cosines.length < 3) continue;
+      stats.push({ id, state, ...meanAndError(state.cosines) });
     }
     if (stats.length < 3) return [];
     const sorted = stats.map((t) => t.mean).sort((x, y) => x - y);
     const k = sorted.length;
     const median = (sorted[(k - 1) >> 1]! + sorted[k >> 1]!) / 2;
-    return stats.map(({ id, mean: a, se }) => {
-      const fails = median > 0 && median / threshold - a > z * se;
+    return stats.map(({ id, state, mean: a, se }) => {
+      const windowZ = median > 0 ? alignmentGapZ(median / threshold - a, se) : 0;
+      const kept = state.alignmentZ.filter((w) => w.index > index - alignmentWindows);
+      kept.push({ index, z: windowZ });
+      state.alignmentZ = kept;
+      const evidence = kept.reduce((sum, w) => sum + w.z, 0) / Math.sqrt(alignmentWindows);
+      const fails = evidence > z;
       if (fails) failed.add(id);
-      return { id, alignment: a, failed: fails };
+      return { id, alignment: a, z: windowZ, evidence, failed: fails };
     });
   }
 

@@ -21,6 +21,8 @@ interface WorkerState {
   filtered: number;
   strikes: number;
   cosines: number[];
+  /** Every window's alignment z, by window index. */
+  alignmentZ: Map<number, number>;
   past: PastIteration[];
   lagEvidence: SeriesMean;
 }
@@ -156,7 +158,7 @@ class ReferenceQuarantine {
   constructor(config: QuarantineConfig) {
     const { window, threshold, strikes, floor = 0, filteredShare = 0.5, dim } = config;
     const { alignment = false, z = 5, lagSymmetry = false, lags = 6, lagZ = 3 } = config;
-    const { lagMinIterations = 30, segments } = config;
+    const { lagMinIterations = 30, segments, alignmentWindows = 3 } = config;
     this.segmentLengths = segments === undefined ? undefined : [...segments];
     this.config = {
       window,
@@ -166,6 +168,7 @@ class ReferenceQuarantine {
       filteredShare,
       alignment,
       z,
+      alignmentWindows,
       lagSymmetry,
       lags,
       lagZ,
@@ -339,6 +342,7 @@ class ReferenceQuarantine {
         filtered: 0,
         strikes: 0,
         cosines: [],
+        alignmentZ: new Map(),
         past: [],
         lagEvidence: new SeriesMean(LAG_BANDWIDTH),
       };
@@ -394,7 +398,7 @@ class ReferenceQuarantine {
         if (distances[i]! > threshold * scale) failed.add(judged[i]!);
       }
     }
-    const directions = this.alignmentTest(failed);
+    const directions = this.alignmentTest(index, failed);
     const lags = this.lagSymmetryTest(failed);
     const quarantined: string[] = [];
     for (const [id, s] of this.workers) {
@@ -427,22 +431,32 @@ class ReferenceQuarantine {
     return this.last;
   }
 
-  private alignmentTest(failed: Set<string>): WindowReport['directions'] {
-    const { alignment, z, threshold } = this.config;
+  private alignmentTest(index: number, failed: Set<string>): WindowReport['directions'] {
+    const { alignment, z, threshold, alignmentWindows } = this.config;
     if (!alignment) return [];
-    const stats: { id: string; mean: number; se: number }[] = [];
-    for (const [id, s] of this.workers) {
-      if (this.banned.has(id) || s.cosines.length < 3) continue;
-      stats.push({ id, ...meanAndError(s.cosines) });
+    const stats: { id: string; state: WorkerState; mean: number; se: number }[] = [];
+    for (const [id, state] of this.workers) {
+      if (this.banned.has(id) || state.cosines.length < 3) continue;
+      stats.push({ id, state, ...meanAndError(state.cosines) });
     }
     if (stats.length < 3) return [];
     const sorted = stats.map((t) => t.mean).sort((x, y) => x - y);
     const k = sorted.length;
     const median = (sorted[(k - 1) >> 1]! + sorted[k >> 1]!) / 2;
-    return stats.map(({ id, mean: a, se }) => {
-      const fails = median > 0 && median / threshold - a > z * se;
+    return stats.map(({ id, state, mean: a, se }) => {
+      let windowZ = 0;
+      if (median > 0) {
+        const gap = median / threshold - a;
+        windowZ = se > 0 ? gap / se : gap > 0 ? Infinity : gap < 0 ? -Infinity : 0;
+        windowZ = Math.max(-50, Math.min(50, windowZ));
+      }
+      state.alignmentZ.set(index, windowZ);
+      let sum = 0;
+      for (const [w, wz] of state.alignmentZ) if (w > index - alignmentWindows) sum += wz;
+      const evidence = sum / Math.sqrt(alignmentWindows);
+      const fails = evidence > z;
       if (fails) failed.add(id);
-      return { id, alignment: a, failed: fails };
+      return { id, alignment: a, z: windowZ, evidence, failed: fails };
     });
   }
 

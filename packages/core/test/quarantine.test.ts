@@ -188,9 +188,10 @@ describe('Quarantine alignment test (observeIteration)', () => {
    * plane; an honest update is it plus N(0, sigma²) noise per coordinate.
    */
   function run(
-    attacker: 'honest' | 'random' | 'sign-flip' | 'framer' | 'own-data',
+    attacker: 'honest' | 'random' | 'sign-flip' | 'framer' | 'own-data' | 'dip',
     options: {
       alignment: boolean;
+      alignmentWindows?: number;
       iterations: number;
       seed: number;
       sigma?: number;
@@ -199,7 +200,14 @@ describe('Quarantine alignment test (observeIteration)', () => {
     },
   ): Quarantine {
     const rng = createRng(options.seed);
-    const q = new Quarantine({ ...config, alignment: options.alignment, z: 5 });
+    const q = new Quarantine({
+      ...config,
+      alignment: options.alignment,
+      z: 5,
+      ...(options.alignmentWindows === undefined
+        ? {}
+        : { alignmentWindows: options.alignmentWindows }),
+    });
     const e1 = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
     const e2 = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
     const sigma = options.sigma ?? 0.02;
@@ -221,6 +229,9 @@ describe('Quarantine alignment test (observeIteration)', () => {
         sent = noise.map((x) => x * scale);
       } else if (attacker === 'sign-flip') {
         sent = sent.map((x) => -x);
+      } else if (attacker === 'dip' && t >= 30 && t < 40) {
+        // honest, except that for the one window [30, 40) it points against the others
+        sent = g.map((x) => -x + sigma * gaussian(rng));
       } else if (attacker === 'framer') {
         // the negative of h0's update: in the coordinate median of h0's others it decides every
         // coordinate where h1 and h2 disagree, pulling h0's reference away from h0
@@ -282,6 +293,25 @@ describe('Quarantine alignment test (observeIteration)', () => {
     }
   });
 
+  it('gives an honest worker no strike for one window that points against the others', () => {
+    // Real tabs late in training (every alignment near 0.04): an honest tab's window mean fell
+    // to −0.01…−0.03, beyond 5 of its standard errors, about one window in forty, and three such
+    // windows in a run quarantined it. Here the signal is that weak and x is honest but for
+    // one window pointing against the others; a flipped sign that stays there is still caught.
+    for (const seed of [1, 2, 3, 4]) {
+      const weak = { alignment: true, iterations: 61, seed, signal: () => 0.2 };
+      // judged on that window alone, the dip is a strike
+      const alone = run('dip', { ...weak, alignmentWindows: 1 });
+      expect(alone.strikes('x')).toBe(1);
+      // with the windows around it, it is not
+      const dip = run('dip', weak);
+      expect(dip.strikes('x')).toBe(0);
+      expect(dip.quarantined()).toEqual([]);
+      const flip = run('sign-flip', weak);
+      expect(flip.quarantined()).toEqual(['x']);
+    }
+  });
+
   it('quarantines a flipped sign by its alignment', () => {
     const q = run('sign-flip', { alignment: true, iterations: 31, seed: 5 });
     expect(q.quarantined()).toEqual(['x']);
@@ -311,6 +341,9 @@ describe('Quarantine alignment test (observeIteration)', () => {
       run('random', { alignment: false, iterations: 31, seed: 3 }).lastWindow!.directions,
     ).toEqual([]);
     expect(() => new Quarantine({ ...config, alignment: true, z: 0 })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, alignment: true, alignmentWindows: 0 })).toThrow(
+      RangeError,
+    );
   });
 });
 
