@@ -87,7 +87,7 @@ export class TabSockets {
    * toWelcomed), instead of one emit per tab. Returns how many it was written to.
    */
   sendMany<E extends ServerEvent>(
-    tabIds: Iterable<string>,
+    tabIds: readonly string[],
     event: E,
     ...args: EventArgs<E>
   ): number {

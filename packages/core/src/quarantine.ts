@@ -43,24 +43,29 @@
  * iteration at once; on with `alignment: true`). Per iteration each worker's alignment is the
  * upper median of its cosines with each OTHER worker's update of that iteration,
  * a_i^t = upper-median_{j≠i} cos(u_i^t, u_j^t) (of k values the ⌊k/2⌋-th from the bottom, counting
- * from 0: the median for odd k, the larger middle one for even k). At the window end, over
- * workers with at least 3 such iterations, A_i = mean_t a_i^t, and the window's gap
- * z_i = (median_j A_j / threshold − A_i) / se(A_i) (0 when the median is not positive); a worker
- * fails when its alignment is significantly below a `threshold`-th of the median's over the last
- * `alignmentWindows` windows it was judged in: Σ z_i / √alignmentWindows > z (Stouffer). One
- * window alone was too little evidence: on real tabs late in training (every alignment near
- * 0.04) an honest tab's window mean fell to −0.01…−0.03 in about one window in forty, more than 5
- * of its own standard errors below a third of the median, and the strikes of three such windows
- * in a run quarantined it (chaos suite, clean and IPM runs, 2026-12-07); the windows around such
- * a dip are ordinary (z ≈ −1…−5), while random noise and a flipped sign fail window after window
- * (z 8–50 early in training). That catches an update that does not point where the others' do
- * (random noise, a flipped sign) however small its norm, which the distance test misses when
- * honest updates are noisy. Honest workers are not exchangeable here: on real tabs one honest
- * tab's alignment sat at 0.66 of the others' for 300 iterations (its partitions), 10–15
- * standard errors away, so "A_i is below the median" is no evidence; and late in training, with
- * every alignment near 0.05, that tab's window mean fell to −0.008 against a median of 0.056
- * (6.5 standard errors) and took a strike under the former rule (A_i < median / threshold and
- * median − A_i > z · se). Its margin to median / threshold was 2.7 standard errors.
+ * from 0: the median for odd k, the larger middle one for even k), and its correlation
+ * c_i^t = dim · (upper-median_{j≠i} |cos(u_i^t, u_j^t)|)². At the window end, over workers with at
+ * least 3 such iterations, A_i = mean_t a_i^t and C_i = mean_t c_i^t, and a worker fails when
+ * - it points backwards: the window's gap z_i = (−median_j A_j / threshold − A_i) / se(A_i) (0
+ *   when the median is not positive), over the last `alignmentWindows` windows it was judged in,
+ *   gives Σ z_i / √alignmentWindows > z (Stouffer) — a flipped sign; or
+ * - it is uncorrelated with everyone: C_i < UNCORRELATED (4) while median_j C_j ≥ 4·UNCORRELATED.
+ *   An update independent of the others (random noise) has cosines of ±1/√dim with each of them,
+ *   so c ≈ χ²₁-sized (≈ 0.5–1 on real tabs, every window), while an honest update's cosines are
+ *   noisy but large (±0.03 at dim 101,770 late in training: c 33–3,700 on real tabs, the
+ *   cluster's proposer included).
+ * Both catch an update that does not point where the others' do however small its norm, which
+ * the distance test misses when honest updates are noisy, and neither judges an honest worker
+ * by its level of alignment, which is not evidence: honest workers are not exchangeable. On real
+ * tabs the cluster's proposer aggregates and proposes besides computing, so its registers hold
+ * fewer steps and its alignment sits at 0.5–0.66 of the others' from start to end, 10–15
+ * standard errors below them. Late in training, every alignment near 0.04, honest window means
+ * fell to −0.01…−0.03 — 7 windows of about 200 in six chaos-job runs on 2026-12-07, 5 of them
+ * the proposer's, three in a row in one clean run — while their cosines stayed ±0.03 each
+ * iteration. The former rule — A_i significantly below a third of the median, judged on one
+ * window or three combined — quarantined such a tab, in a CI run's IPM test and in a clean run.
+ * Against a flipped sign (A ≈ −0.10…−0.16 against medians 0.02–0.06) the backwards gap is
+ * 5.6–6.6 standard errors per window, the proposer's 1–1.5.
  * Honest majority assumed. Pairwise, not against the coordinate median of the others: one
  * attacker's update sits in that median, and where two honest updates disagree it decides the
  * coordinate, so an update anti-correlated with one honest worker framed it. The browser's mimic
@@ -184,10 +189,14 @@ export interface WindowReport {
   directions: {
     id: string;
     alignment: number;
-    /** This window's gap (median / threshold − alignment) in its standard errors. */
+    /** This window's backwards gap (−median / threshold − alignment) in its standard errors. */
     z: number;
     /** The last alignmentWindows windows' z combined (Σz / √alignmentWindows), judged by z. */
     evidence: number;
+    /** Mean dim · cos² with the others (upper median of |cos|): ≈ 1 for independent noise. */
+    correlation: number;
+    /** Uncorrelated with everyone while the others correlate (file comment). */
+    uncorrelated: boolean;
     failed: boolean;
   }[];
   /** Lag-symmetry test: per worker with enough evidence, the mean of its relative statistic
@@ -210,8 +219,10 @@ interface WorkerState {
   hardFailures: number;
   filtered: number;
   strikes: number;
-  /** Per iteration of the window: cos(u^t, median of the others' u^t). */
+  /** Per iteration of the window: a^t, the upper median of u^t's cosines with the others'. */
   cosines: number[];
+  /** Per iteration of the window: c^t = dim · (upper median of |cos| with the others')². */
+  correlations: number[];
   /** Alignment test: the z of the last alignmentWindows windows it was judged in, by window. */
   alignmentZ: { index: number; z: number }[];
   /** Lag-symmetry test: the worker's last `lags` iterations (unit update, unit reference). */
@@ -242,6 +253,19 @@ function meanAndError(values: readonly number[]): { mean: number; se: number } {
   let ss = 0;
   for (const v of values) ss += (v - m) * (v - m);
   return { mean: m, se: Math.sqrt(ss / (values.length - 1) / values.length) };
+}
+
+/**
+ * The alignment test's bound on a worker's mean correlation dim · cos² with the others: an update
+ * independent of them has ≈ 1 (χ²₁), an honest one on real tabs 33 and more (file comment).
+ */
+const UNCORRELATED = 4;
+
+/** The middle of values: the median for an odd count, the mean of the two middle ones else. */
+function middle(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const k = sorted.length;
+  return (sorted[(k - 1) >> 1]! + sorted[k >> 1]!) / 2;
 }
 
 /** Bound of one window's alignment z: a window with no spread (se 0) weighs this much. */
@@ -699,7 +723,12 @@ export class Quarantine {
         const cosines = accepted.flatMap((a, j) =>
           j === index || twin(a) ? [] : [pairwise[index]![j]!],
         );
-        if (cosines.length > 0) this.state(id).cosines.push(upperMedian(cosines));
+        if (cosines.length > 0) {
+          const state = this.state(id);
+          state.cosines.push(upperMedian(cosines));
+          const magnitude = upperMedian(cosines.map(Math.abs));
+          state.correlations.push(this.dim * magnitude * magnitude);
+        }
       }
     }
     if (lagSymmetry) this.observeLags(iteration, accepted, copied);
@@ -897,6 +926,7 @@ export class Quarantine {
         filtered: 0,
         strikes: 0,
         cosines: [],
+        correlations: [],
         alignmentZ: [],
         past: [],
         spare: undefined,
@@ -976,6 +1006,7 @@ export class Quarantine {
       s.hardFailures = 0;
       s.filtered = 0;
       s.cosines = [];
+      s.correlations = [];
     }
     this.last = {
       index,
@@ -994,24 +1025,32 @@ export class Quarantine {
   private alignmentTest(index: number, failed: Set<string>): WindowReport['directions'] {
     const { alignment, z, threshold, alignmentWindows } = this.config;
     if (!alignment) return [];
-    const stats: { id: string; state: WorkerState; mean: number; se: number }[] = [];
+    const stats: { id: string; state: WorkerState; mean: number; se: number; c: number }[] = [];
     for (const [id, state] of this.workers) {
       if (this.banned.has(id) || state.cosines.length < 3) continue;
-      stats.push({ id, state, ...meanAndError(state.cosines) });
+      stats.push({ id, state, ...meanAndError(state.cosines), c: mean(state.correlations) });
     }
     if (stats.length < 3) return [];
-    const sorted = stats.map((t) => t.mean).sort((x, y) => x - y);
-    const k = sorted.length;
-    const median = (sorted[(k - 1) >> 1]! + sorted[k >> 1]!) / 2;
-    return stats.map(({ id, state, mean: a, se }) => {
-      const windowZ = median > 0 ? alignmentGapZ(median / threshold - a, se) : 0;
+    const medianA = middle(stats.map((t) => t.mean));
+    const medianC = middle(stats.map((t) => t.c));
+    return stats.map(({ id, state, mean: a, se, c }) => {
+      const windowZ = medianA > 0 ? alignmentGapZ(-medianA / threshold - a, se) : 0;
       const kept = state.alignmentZ.filter((w) => w.index > index - alignmentWindows);
       kept.push({ index, z: windowZ });
       state.alignmentZ = kept;
       const evidence = kept.reduce((sum, w) => sum + w.z, 0) / Math.sqrt(alignmentWindows);
-      const fails = evidence > z;
+      const uncorrelated = c < UNCORRELATED && medianC >= 4 * UNCORRELATED;
+      const fails = evidence > z || uncorrelated;
       if (fails) failed.add(id);
-      return { id, alignment: a, z: windowZ, evidence, failed: fails };
+      return {
+        id,
+        alignment: a,
+        z: windowZ,
+        evidence,
+        correlation: c,
+        uncorrelated,
+        failed: fails,
+      };
     });
   }
 

@@ -21,6 +21,7 @@ interface WorkerState {
   filtered: number;
   strikes: number;
   cosines: number[];
+  correlations: number[];
   /** Every window's alignment z, by window index. */
   alignmentZ: Map<number, number>;
   past: PastIteration[];
@@ -232,7 +233,11 @@ class ReferenceQuarantine {
         const cosines = accepted.flatMap((a, j) =>
           j === index || twin(a) ? [] : [pairwise[index]![j]!],
         );
-        if (cosines.length > 0) state.cosines.push(upperMedian(cosines));
+        if (cosines.length > 0) {
+          state.cosines.push(upperMedian(cosines));
+          const magnitude = upperMedian(cosines.map((c) => Math.abs(c)));
+          state.correlations.push(this.dim! * magnitude * magnitude);
+        }
       }
       if (!lagSymmetry) continue;
       coordinateMedianInto(
@@ -342,6 +347,7 @@ class ReferenceQuarantine {
         filtered: 0,
         strikes: 0,
         cosines: [],
+        correlations: [],
         alignmentZ: new Map(),
         past: [],
         lagEvidence: new SeriesMean(LAG_BANDWIDTH),
@@ -417,6 +423,7 @@ class ReferenceQuarantine {
       s.hardFailures = 0;
       s.filtered = 0;
       s.cosines = [];
+      s.correlations = [];
     }
     this.last = {
       index,
@@ -434,19 +441,23 @@ class ReferenceQuarantine {
   private alignmentTest(index: number, failed: Set<string>): WindowReport['directions'] {
     const { alignment, z, threshold, alignmentWindows } = this.config;
     if (!alignment) return [];
-    const stats: { id: string; state: WorkerState; mean: number; se: number }[] = [];
+    const stats: { id: string; state: WorkerState; mean: number; se: number; c: number }[] = [];
     for (const [id, state] of this.workers) {
       if (this.banned.has(id) || state.cosines.length < 3) continue;
-      stats.push({ id, state, ...meanAndError(state.cosines) });
+      const c = state.correlations.reduce((x, y) => x + y, 0) / state.correlations.length;
+      stats.push({ id, state, ...meanAndError(state.cosines), c });
     }
     if (stats.length < 3) return [];
-    const sorted = stats.map((t) => t.mean).sort((x, y) => x - y);
-    const k = sorted.length;
-    const median = (sorted[(k - 1) >> 1]! + sorted[k >> 1]!) / 2;
-    return stats.map(({ id, state, mean: a, se }) => {
+    const median = (values: number[]) => {
+      const sorted = [...values].sort((x, y) => x - y);
+      return (sorted[(sorted.length - 1) >> 1]! + sorted[sorted.length >> 1]!) / 2;
+    };
+    const medianA = median(stats.map((t) => t.mean));
+    const medianC = median(stats.map((t) => t.c));
+    return stats.map(({ id, state, mean: a, se, c }) => {
       let windowZ = 0;
-      if (median > 0) {
-        const gap = median / threshold - a;
+      if (medianA > 0) {
+        const gap = -medianA / threshold - a;
         windowZ = se > 0 ? gap / se : gap > 0 ? Infinity : gap < 0 ? -Infinity : 0;
         windowZ = Math.max(-50, Math.min(50, windowZ));
       }
@@ -454,9 +465,18 @@ class ReferenceQuarantine {
       let sum = 0;
       for (const [w, wz] of state.alignmentZ) if (w > index - alignmentWindows) sum += wz;
       const evidence = sum / Math.sqrt(alignmentWindows);
-      const fails = evidence > z;
+      const uncorrelated = c < 4 && medianC >= 16;
+      const fails = evidence > z || uncorrelated;
       if (fails) failed.add(id);
-      return { id, alignment: a, z: windowZ, evidence, failed: fails };
+      return {
+        id,
+        alignment: a,
+        z: windowZ,
+        evidence,
+        correlation: c,
+        uncorrelated,
+        failed: fails,
+      };
     });
   }
 

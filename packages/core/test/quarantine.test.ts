@@ -188,10 +188,12 @@ describe('Quarantine alignment test (observeIteration)', () => {
    * plane; an honest update is it plus N(0, sigma²) noise per coordinate.
    */
   function run(
-    attacker: 'honest' | 'random' | 'sign-flip' | 'framer' | 'own-data' | 'dip',
+    attacker: 'honest' | 'random' | 'sign-flip' | 'framer' | 'own-data' | 'dip' | 'swinging',
     options: {
       alignment: boolean;
       alignmentWindows?: number;
+      /** Update length (default DD). */
+      dim?: number;
       iterations: number;
       seed: number;
       sigma?: number;
@@ -208,11 +210,12 @@ describe('Quarantine alignment test (observeIteration)', () => {
         ? {}
         : { alignmentWindows: options.alignmentWindows }),
     });
-    const e1 = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
-    const e2 = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
+    const dim = options.dim ?? DD;
+    const e1 = Float32Array.from({ length: dim }, () => gaussian(rng) / Math.sqrt(dim));
+    const e2 = Float32Array.from({ length: dim }, () => gaussian(rng) / Math.sqrt(dim));
     const sigma = options.sigma ?? 0.02;
     // a direction of x's own (its partitions' share of the gradient), for 'own-data'
-    const own = Float32Array.from({ length: DD }, () => gaussian(rng) / Math.sqrt(DD));
+    const own = Float32Array.from({ length: dim }, () => gaussian(rng) / Math.sqrt(dim));
     for (let t = 0; t < options.iterations; t++) {
       const amplitude = options.signal?.(t) ?? 1;
       const g = e1.map(
@@ -232,6 +235,12 @@ describe('Quarantine alignment test (observeIteration)', () => {
       } else if (attacker === 'dip' && t >= 30 && t < 40) {
         // honest, except that for the one window [30, 40) it points against the others
         sent = g.map((x) => -x + sigma * gaussian(rng));
+      } else if (attacker === 'swinging') {
+        // honest, with few steps per update (a cluster's proposer): a share of the common
+        // gradient that swings from one iteration to the next around a slightly negative mean,
+        // plus its own noise
+        const share = -0.4 + 0.6 * gaussian(rng);
+        sent = g.map((x) => share * x + sigma * gaussian(rng));
       } else if (attacker === 'framer') {
         // the negative of h0's update: in the coordinate median of h0's others it decides every
         // coordinate where h1 and h2 disagree, pulling h0's reference away from h0
@@ -280,12 +289,39 @@ describe('Quarantine alignment test (observeIteration)', () => {
     }
   });
 
+  it('never quarantines an honest worker whose alignment swings around zero', () => {
+    // The cluster's proposer on real tabs (dim 101,770, alignments near 0.045 late in training):
+    // its window mean fell to −0.01…−0.03 with cosines of ±0.03 each iteration, below a third of
+    // the others' median for three windows — the rule that judged that level quarantined it.
+    // Its cosines with the others stay large (dim · cos² ≫ 1), only their sign swings. Here
+    // alike: honest cosines ≈ 0.05, x's ≈ −0.02 ± 0.03.
+    for (const seed of [1, 2]) {
+      const q = run('swinging', {
+        alignment: true,
+        iterations: 100,
+        seed,
+        dim: 100_000,
+        signal: () => 1.45,
+      });
+      expect(q.quarantined()).toEqual([]);
+      expect(q.strikes('x')).toBe(0);
+      const x = q.lastWindow!.directions.find((d) => d.id === 'x')!;
+      const others = q.lastWindow!.directions.filter((d) => d.id !== 'x');
+      // what the former rule struck: below a third of the others' alignment
+      for (const d of others) expect(x.alignment).toBeLessThan(d.alignment / 3);
+      expect(x.uncorrelated).toBe(false);
+    }
+  });
+
   it('quarantines random noise of the honest norm by its alignment, and only it', () => {
     // 31 iterations: the third window closes at iteration 30 with the third strike
     const q = run('random', { alignment: true, iterations: 31, seed: 3 });
     expect(q.quarantined()).toEqual(['x']);
     const x = q.lastWindow!.directions.find((d) => d.id === 'x')!;
     expect(x.failed).toBe(true);
+    // independent of the others: its cosines with them are ±1/√dim
+    expect(x.uncorrelated).toBe(true);
+    expect(x.correlation).toBeLessThan(4);
     expect(Math.abs(x.alignment)).toBeLessThan(0.1);
     for (const d of q.lastWindow!.directions.filter((d) => d.id !== 'x')) {
       expect(d.failed).toBe(false);

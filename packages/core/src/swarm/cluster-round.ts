@@ -212,13 +212,7 @@ const DEFAULT_QUARANTINE: QuarantineConfig = {
   threshold: 3,
   strikes: 3,
   alignment: true,
-  // The alignment evidence of three windows combined must exceed 8 (a sum of window z's above
-  // 13.9). The cluster's proposer spends part of each iteration aggregating, computes fewer
-  // steps per register, and its alignment sits at about half the others'; late in training it
-  // stayed below a third of the median for three windows of a clean chaos run (2026-12-07: sums
-  // 8.8, 11.1, 10.7) and the bar of 5 quarantined it. Random noise summed 49–66 and a flipped
-  // sign 18–26 over the same windows of their runs.
-  z: 8,
+  z: 5,
   lagSymmetry: true,
 };
 
@@ -1010,7 +1004,8 @@ export class ClusterRound {
           distances: window.judged.map((id, i) => `${id}:${window.distances[i]?.toFixed(3)}`),
           scale: window.scale,
           alignment: window.directions.map(
-            (d) => `${d.id}:${d.alignment.toFixed(3)}/z${d.evidence.toFixed(1)}`,
+            (d) =>
+              `${d.id}:${d.alignment.toFixed(3)}/z${d.evidence.toFixed(1)}/c${d.correlation.toFixed(1)}`,
           ),
           lags: window.lags.map((l) => `${l.id}:${l.z.toFixed(2)}/${l.boundary.toFixed(2)}`),
         },
