@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 // types only: `serve` must never load Playwright, the action imports the command lazily
 import type { SwarmCommandOptions } from '@swarmgrad/swarm/command';
+import { faultModes } from '@swarmgrad/protocol';
 import { dirname, join, resolve } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -428,7 +429,7 @@ function addSwarmCommand(program: Command): void {
     )
     .option('--rejoin', 'open a replacement for every tab --churn closes')
     .option('--byzantine <k>', 'K tabs run a fault-injection mode (--attack)', nonNegativeInt)
-    .option('--attack <mode>', 'sign-flip, scale, nan, random or stale')
+    .option('--attack <mode>', `the --byzantine tabs' fault mode: ${faultModes.join(', ')}`)
     .option(
       '--until-accuracy <a>',
       "target held-out accuracy (default: the job's targetAccuracy)",

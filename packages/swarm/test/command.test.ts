@@ -3,6 +3,7 @@ import { planSwarm, summaryLine, UsageError, type SwarmCommandOptions } from '..
 import type { SwarmSummary } from '../src/watch.ts';
 import { checkSwarmOptions } from '../src/swarm.ts';
 import { buildProgram, type SwarmCliOptions } from '@swarmgrad/coordinator/cli';
+import { faultModes } from '@swarmgrad/protocol';
 
 /** What `swarmgrad swarm <args>` hands its action (the action itself is replaced). */
 function parse(args: string[]): SwarmCliOptions {
@@ -18,6 +19,12 @@ function parse(args: string[]): SwarmCliOptions {
 }
 
 describe('swarmgrad swarm arguments', () => {
+  it('names every fault mode in the help of --attack', () => {
+    const swarm = buildProgram().commands.find((c) => c.name() === 'swarm')!;
+    const help = swarm.helpInformation().replace(/\s+/g, ' ');
+    for (const mode of faultModes) expect(help).toContain(mode);
+  });
+
   it('parses every option of the issue', () => {
     const o = parse([
       '--url',
