@@ -69,6 +69,8 @@ export default defineConfig({
   // static files copied as they are (favicon.svg): the top-level public/, not apps/web/public
   publicDir: fileURLToPath(new URL('./public', import.meta.url)),
   plugins: [react(), tfjsWasm(), tfjsThreadedWasm()],
+  // the training thread (apps/web training-thread.ts) loads TF.js's wasm backend as the page does
+  worker: { format: 'es', plugins: () => [tfjsThreadedWasm()] },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

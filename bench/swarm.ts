@@ -30,9 +30,14 @@
  * accuracy (read every second) first reaches the job's target (0.9); null when it does not
  * within the run (warm-up + window). `--json` prints one line: { bench, tabs, cores, runs },
  * one run per (pipeline, L).
+ *
+ * BENCH_SWARM_PROFILE=<directory>: the first tab's page is CPU-profiled (Chrome DevTools
+ * protocol) over the measurement window, written as `<pipeline>-l<L>.cpuprofile` there (open in
+ * Chrome DevTools' Performance panel).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import type { Browser } from '@playwright/test';
 import type { WorkerStatus } from '@swarmgrad/worker';
@@ -287,10 +292,24 @@ async function runOne(localSteps: number, pipeline: boolean, options: Options): 
     const startStatus = await coordinator.status();
     const startAt = Date.now();
     const cpuFirst = cpuSample(coordinator.url, coordinator.pid);
+    const profileDirectory = process.env.BENCH_SWARM_PROFILE;
+    const profiler = profileDirectory
+      ? await tabs[0]!.context.newCDPSession(tabs[0]!.page)
+      : undefined;
+    if (profiler) {
+      await profiler.send('Profiler.enable');
+      await profiler.send('Profiler.start');
+    }
     const first = await Promise.all(tabs.map(snapshot));
     log(`measuring ${options.measureS} s`);
     await new Promise((r) => setTimeout(r, options.measureS * 1000));
     const last = await Promise.all(tabs.map(snapshot));
+    if (profiler && profileDirectory) {
+      const { profile } = await profiler.send('Profiler.stop');
+      const file = join(profileDirectory, `${mode}-l${localSteps}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(profile));
+      log(`profile of ${tabs[0]!.name}: ${file}`);
+    }
     const cpuLast = cpuSample(coordinator.url, coordinator.pid);
     const endStatus = await coordinator.status();
     const seconds = (Date.now() - startAt) / 1000;

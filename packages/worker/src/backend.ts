@@ -193,6 +193,19 @@ export async function trialBackend(
   }
 }
 
+/**
+ * Makes `backend` TF.js's active backend in this context (a training thread takes the one the
+ * page's trial chose: training-thread.ts), without measuring; throws when it cannot start.
+ */
+export async function activateBackend(backend: BackendName, wasmPath: string): Promise<void> {
+  if (backend === 'wasm' && !isNode() && !wasmPathSet) {
+    setWasmPaths(wasmPath);
+    wasmPathSet = true;
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`${backend} failed to initialise`);
+  await tf.ready();
+}
+
 /** One selection at a time per process (TF.js's backend is global), and one per setting. */
 let selectionLock: Promise<unknown> = Promise.resolve();
 const selections = new Map<string, BackendChoice>();

@@ -49,7 +49,6 @@ import {
   type RecomputeResult,
   type CodecEncoder,
   type WindowReport,
-  LocalProgress,
 } from '@swarmgrad/core';
 import {
   decodePeerMessage,
@@ -88,7 +87,9 @@ import {
   type Clock,
   type Logger,
 } from './runtime.ts';
-import { Trainer, type LocalPartition } from './trainer.ts';
+import { Trainer, type LocalPartition, type LocalWorkSettings } from './trainer.ts';
+import { PIPELINE_MAX_STEPS_FACTOR, PipelineLoop, type PipelineRegister } from './pipeline-loop.ts';
+import { TrainingThread, type TrainingThreadHandle } from './thread-pipeline.ts';
 
 export interface WorkerOptions {
   /** Coordinator URL(s) (origin, e.g. http://host:8080); several are tried round robin. */
@@ -128,6 +129,13 @@ export interface WorkerOptions {
   >;
   /** Mesh link connect timeout (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * Starts a training thread (a dedicated Web Worker running training-thread.ts's
+   * `serveTrainingThread`; the app's bundler builds it). A pipelined job then takes its local
+   * steps there when the chosen backend is wasm; without it, or when the thread cannot start,
+   * on the page's thread.
+   */
+  trainingThread?: () => TrainingThreadHandle;
 }
 
 export type WorkerState =
@@ -196,6 +204,10 @@ export interface WorkerStatus {
   /** Pipelined work (job.pipeline): the last register's staleness and its steps a partition. */
   pipeline: {
     enabled: boolean;
+    /** Where the steps run: a training thread, or the page's (or Node's) own thread. */
+    thread: boolean;
+    /** Why a training thread is not used (none asked, another backend, it failed to start). */
+    threadNote: string | null;
     lastStaleness: number | null;
     lastSteps: number | null;
     /** Progress thrown away as older than the job's staleness bound. */
@@ -316,6 +328,8 @@ interface JobRuntime {
   model: tfl.LayersModel;
   inputSize: number;
   trainer: Trainer;
+  /** The trainer's batch-order seed (a training thread's trainer takes the same). */
+  seed: number;
   registerEncoder: CodecEncoder;
   round: ClusterRound;
   mesh: Mesh;
@@ -332,12 +346,7 @@ interface PendingProposal {
 }
 
 const PARTITION_CACHE_LIMIT = 64;
-/**
- * A pipelined tab stops stepping once every partition holds this many times `localSteps` steps
- * and the next iteration has not opened: a round that stalls (majority lost) must not grow one
- * register without bound.
- */
-export const PIPELINE_MAX_STEPS_FACTOR = 8;
+export { PIPELINE_MAX_STEPS_FACTOR };
 /** How long a confirm request waits for an input register still on its way. */
 const CONFIRM_WAIT_MS = 3000;
 /**
@@ -366,18 +375,14 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private readonly partitionCache = new Map<number, PartitionData>();
   private computing: Promise<void> | undefined;
   private computedIteration = -1;
-  /** A pipelined tab's steps since its last register (job.pipeline; core pipeline.ts). */
+  /** A pipelined tab's step loop on this thread (job.pipeline; pipeline-loop.ts). */
   private pipelined:
-    | {
-        progress: LocalProgress;
-        runtime: JobRuntime;
-        key: string;
-        identity: number;
-        velocities: (Float32Array | undefined)[];
-        lossSum: number;
-        lossSteps: number;
-      }
+    { loop: PipelineLoop; runtime: JobRuntime; key: string; identity: number } | undefined;
+  /** A pipelined tab's training thread (options.trainingThread; thread-pipeline.ts). */
+  private thread:
+    | { client: TrainingThread; runtime: JobRuntime; state: 'starting' | 'ready' | 'failed' }
     | undefined;
+  private threadNote: string | null = null;
   /** Pipelined progress thrown away as older than the job's staleness bound. */
   private staleProgressDropped = 0;
   private lastPipelined: { staleness: number; steps: number } | undefined;
@@ -534,6 +539,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     if (this.paused) return;
     this.paused = true;
     this.runtime?.round.setSelfActive(false);
+    // a training thread stops at its next step (this thread's loop waits in pace)
+    this.kick();
     this.scheduleStatus();
   }
 
@@ -567,6 +574,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.carryWire(runtime.mesh);
       runtime.mesh.close();
     }
+    this.stopPipeline();
     await this.computing?.catch(() => undefined);
     runtime?.model.dispose();
     this.emit('status', this.status());
@@ -584,6 +592,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   }
 
   status(): WorkerStatus {
+    this.thread?.client.collectSteps();
     const runtime = this.runtime;
     const client = this.client;
     const mesh = runtime?.mesh;
@@ -620,6 +629,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       computedIteration: this.computedIteration,
       pipeline: {
         enabled: this.runtime?.job.pipeline ?? false,
+        thread: this.thread?.state === 'ready',
+        threadNote: this.threadNote,
         lastStaleness: this.lastPipelined?.staleness ?? null,
         lastSteps: this.lastPipelined?.steps ?? null,
         staleDropped: this.staleProgressDropped,
@@ -842,6 +853,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       model,
       inputSize,
       trainer: new Trainer(model, { inputSize, seed }),
+      seed,
       registerEncoder: codec.createEncoder(dimension, encoderOptions(seed)),
       round,
       mesh,
@@ -860,6 +872,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     this.carryWire(runtime.mesh);
     runtime.mesh.close();
     runtime.model.dispose();
+    this.stopPipeline();
     this.runtime = undefined;
     this.placement = undefined;
     this.placementKey = '';
@@ -1041,6 +1054,15 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   }
 
   private kick(): void {
+    if (this.runtime?.job.pipeline && this.threadWanted()) {
+      this.syncThread();
+      return;
+    }
+    if (this.thread && this.thread.state !== 'failed') {
+      // the backend changed: the steps move back to this thread
+      this.thread.client.terminate();
+      this.thread = undefined;
+    }
     if (this.computing || !this.canCompute()) return;
     if (this.runtime!.job.pipeline) {
       // the loop follows new bases itself and returns only when it must wait (not computing,
@@ -1106,92 +1128,178 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   }
 
   /**
-   * Pipelined local work (job.pipeline, issue 16): steps one partition at a time on the newest
-   * base held, re-centred on every new base between steps (core pipeline.ts), and publishes the
-   * progress as the register of the open iteration once it holds `localSteps` steps a partition.
+   * Pipelined local work (job.pipeline, issue 16) on this thread: the step loop of
+   * pipeline-loop.ts, one per (job, placement, identity), stepping on the newest base held.
    */
   private async computePipelined(): Promise<void> {
-    while (this.canCompute()) {
-      const runtime = this.runtime!;
-      const client = this.client!;
-      const job = runtime.job;
+    const runtime = this.runtime!;
+    let held = this.pipelined;
+    if (
+      !held ||
+      held.runtime !== runtime ||
+      held.key !== this.placementKey ||
+      held.identity !== this.identity
+    ) {
+      held?.loop.stop();
       const partitions = this.data!.partitions;
-      let state = this.pipelined;
-      if (
-        !state ||
-        state.runtime !== runtime ||
-        state.key !== this.placementKey ||
-        state.identity !== this.identity
-      ) {
-        state = this.pipelined = {
-          progress: new LocalProgress(client.base!, client.iteration, partitions.length),
-          runtime,
-          key: this.placementKey,
-          identity: this.identity,
-          velocities: partitions.map(() =>
-            job.optimizer.kind === 'momentum' ? new Float32Array(runtime.dimension) : undefined,
-          ),
-          lossSum: 0,
-          lossSteps: 0,
-        };
-      }
-      const { progress } = state;
-      const iteration = client.iteration;
-      progress.rebase(client.base!, iteration);
-      // partitions without data take no steps (their update is zero, as in lock-step)
-      const stepping = partitions.map((p, j) => ({ p, j })).filter(({ p }) => p.count > 0);
-      const fewest = Math.min(Infinity, ...stepping.map(({ j }) => progress.stepsOf(j)));
-      if (
-        this.computedIteration < iteration &&
-        (stepping.length === 0 || fewest >= job.localSteps)
-      ) {
-        const taken = progress.take(iteration);
-        this.computedIteration = iteration;
-        if (state.lossSteps > 0) this.noteLoss(state.lossSum / state.lossSteps);
-        state.lossSum = 0;
-        state.lossSteps = 0;
-        if (taken.staleness > this.registerStalenessLimit(job)) {
-          // older than the proposal desk accepts: start again on this base
-          this.staleProgressDropped++;
-          this.computedIteration = iteration - 1;
-          continue;
-        }
-        this.lastPipelined = { staleness: taken.staleness, steps: taken.steps };
-        this.publishRegister(iteration, this.placement!, taken.updates, taken.staleness);
-        continue;
-      }
-      if (stepping.length === 0 || fewest >= PIPELINE_MAX_STEPS_FACTOR * job.localSteps) return;
-      const next = stepping.reduce((a, b) =>
-        progress.stepsOf(b.j) < progress.stepsOf(a.j) ? b : a,
-      );
-      let taken;
-      try {
-        taken = await runtime.trainer.step(
-          progress.parameters(next.j),
-          progress.origin(next.j),
-          state.velocities[next.j],
-          next.p,
-          {
-            batchSize: job.batchSize,
-            learningRate: client.learningRate,
-            elastic: job.elastic,
-            momentum: job.optimizer.kind === 'momentum' ? job.optimizer.momentum : 0,
+      const identity = this.identity;
+      const key = this.placementKey;
+      const loop = new PipelineLoop(
+        partitions,
+        {
+          current: () => {
+            if (!this.canCompute() || this.pipelined?.loop !== loop) return undefined;
+            return this.pipelineNow(runtime);
           },
-        );
-      } catch (error) {
-        this.logger.error(
-          { error: error instanceof Error ? error.message : String(error) },
-          'local training failed',
-        );
-        this.pipelined = undefined;
-        return;
-      }
-      if (this.pipelined !== state || this.left) continue;
-      progress.recordStep(next.j);
-      state.lossSum += taken.loss;
-      state.lossSteps++;
-      await this.pace(taken.ms, taken.examples);
+          step: (x, origin, velocity, partition, settings) =>
+            runtime.trainer.step(x, origin, velocity, partition, settings),
+          pace: (ms, examples) => this.pace(ms, examples),
+          publish: (register) => this.publishPipelined(register),
+          staleDropped: () => this.staleProgressDropped++,
+        },
+        { dimension: runtime.dimension, momentum: runtime.job.optimizer.kind === 'momentum' },
+      );
+      held = this.pipelined = { loop, runtime, key, identity };
     }
+    try {
+      await held.loop.run();
+    } catch (error) {
+      this.logger.error(
+        { error: error instanceof Error ? error.message : String(error) },
+        'local training failed',
+      );
+      held.loop.stop();
+      if (this.pipelined === held) this.pipelined = undefined;
+    }
+  }
+
+  /** What a pipelined tab's loop steps on now (its base, settings and staleness limit). */
+  private pipelineNow(runtime: JobRuntime): {
+    base: Float32Array;
+    iteration: number;
+    settings: LocalWorkSettings;
+    stalenessLimit: number;
+  } {
+    const client = this.client!;
+    const job = runtime.job;
+    return {
+      base: client.base!,
+      iteration: client.iteration,
+      settings: {
+        steps: job.localSteps,
+        batchSize: job.batchSize,
+        learningRate: client.learningRate,
+        elastic: job.elastic,
+        momentum: job.optimizer.kind === 'momentum' ? job.optimizer.momentum : 0,
+      },
+      stalenessLimit: this.registerStalenessLimit(job),
+    };
+  }
+
+  /** A pipelined register (from this thread's loop or the training thread's) goes out. */
+  private publishPipelined(register: PipelineRegister): void {
+    const placement = this.placement;
+    if (
+      !placement ||
+      this.left ||
+      register.iteration !== this.client?.iteration ||
+      this.computedIteration >= register.iteration
+    ) {
+      // taken for an iteration that closed while the register was on its way from the
+      // training thread: its steps are lost, as a stale register's are
+      this.staleProgressDropped++;
+      return;
+    }
+    this.computedIteration = register.iteration;
+    this.noteLoss(register.loss);
+    this.lastPipelined = { staleness: register.staleness, steps: register.steps };
+    this.publishRegister(register.iteration, placement, register.updates, register.staleness);
+  }
+
+  /** Whether a pipelined job's steps go to a training thread (see WorkerOptions). */
+  private threadWanted(): boolean {
+    if (this.options.trainingThread === undefined) {
+      this.threadNote = 'no training thread in this build';
+      return false;
+    }
+    if (this.backendChoice?.backend !== 'wasm') {
+      this.threadNote = `the training thread runs wasm only (backend ${this.backendChoice?.backend ?? 'none'})`;
+      return false;
+    }
+    if (this.thread?.state === 'failed') return false;
+    return true;
+  }
+
+  /** Starts the training thread when needed and tells it what to step on now. */
+  private syncThread(): void {
+    const runtime = this.runtime!;
+    let thread = this.thread;
+    if (thread && thread.runtime !== runtime) {
+      thread.client.terminate();
+      thread = this.thread = undefined;
+    }
+    if (!thread) {
+      const created = {
+        client: new TrainingThread(
+          this.options.trainingThread!,
+          {
+            model: runtime.job.model,
+            seed: runtime.seed,
+            backend: 'wasm',
+            wasmPath: this.options.wasmPath ?? '/tfjs-wasm/',
+          },
+          runtime.job.optimizer.kind === 'momentum',
+          {
+            step: (ms, examples, steps) => this.countStep(ms, examples, steps),
+            register: (register) => this.publishPipelined(register),
+            staleDropped: () => this.staleProgressDropped++,
+            error: (message) => this.logger.error({ error: message }, 'local training failed'),
+          },
+        ),
+        runtime,
+        state: 'starting' as 'starting' | 'ready' | 'failed',
+      };
+      this.thread = created;
+      void created.client.ready.then((ok) => {
+        if (this.thread !== created) return;
+        created.state = ok ? 'ready' : 'failed';
+        this.threadNote = ok ? null : `the training thread failed: ${created.client.failure()}`;
+        if (!ok) {
+          this.logger.warn({ error: created.client.failure() }, 'training on the page instead');
+          created.client.terminate();
+        } else this.logger.info({}, 'training thread started');
+        this.kick();
+        this.scheduleStatus();
+      });
+      return;
+    }
+    if (thread.state !== 'ready') return;
+    const active = this.canCompute();
+    const now = active ? this.pipelineNow(runtime) : undefined;
+    thread.client.update({
+      key: `${this.identity}:${this.placementKey}`,
+      partitions: this.data?.partitions ?? [],
+      base: now?.base ?? new Float32Array(0),
+      iteration: now?.iteration ?? -1,
+      settings: now?.settings ?? {
+        steps: 0,
+        batchSize: 0,
+        learningRate: 0,
+        elastic: 0,
+        momentum: 0,
+      },
+      stalenessLimit: now?.stalenessLimit ?? 0,
+      active,
+      throttle: this.throttle,
+    });
+  }
+
+  /** Stops the step loop, on this thread or the training thread (the job or the tab ends). */
+  private stopPipeline(): void {
+    this.pipelined?.loop.stop();
+    this.pipelined = undefined;
+    this.thread?.client.terminate();
+    this.thread = undefined;
   }
 
   private noteLoss(loss: number): void {
@@ -1266,12 +1374,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
 
   /** After every step: count, then yield / throttle / wait while paused. */
   private async pace(ms: number, examples: number): Promise<void> {
-    this.steps++;
-    this.examples += examples;
-    this.computeMs += ms;
-    const now = this.clock.now();
-    this.rate.push({ at: now, examples });
-    while (this.rate.length > 0 && now - this.rate[0]!.at > 10_000) this.rate.shift();
+    this.countStep(ms, examples);
     while ((this.paused || this.throttle <= 0) && !this.left) {
       await new Promise<void>((resolve) => this.resumeWaiters.push(resolve));
     }
@@ -1285,6 +1388,16 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       else await sleep(this.clock, 0);
       this.lastYield = this.clock.now();
     }
+  }
+
+  /** Counts one training step (this thread's or the training thread's). */
+  private countStep(ms: number, examples: number, steps = 1): void {
+    this.steps += steps;
+    this.examples += examples;
+    this.computeMs += ms;
+    const now = this.clock.now();
+    this.rate.push({ at: now, examples });
+    while (this.rate.length > 0 && now - this.rate[0]!.at > 10_000) this.rate.shift();
   }
 
   private wake(): void {
@@ -1722,7 +1835,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     if (!this.started) return 'idle';
     if (!this.client?.connected) return 'connecting';
     if (this.paused || this.throttle <= 0) return 'paused';
-    if (this.computing) return 'computing';
+    if (this.computing || (this.thread?.state === 'ready' && this.thread.client.busy)) {
+      return 'computing';
+    }
     if (this.loadingKey !== undefined || (this.placement && this.data?.key !== this.placementKey)) {
       return 'loading';
     }
@@ -1733,6 +1848,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private sendReport(): void {
     const client = this.client;
     if (!client?.connected || this.left) return;
+    this.thread?.client.collectSteps();
     const state = this.state();
     const report: TabReport = {
       state: state === 'computing' || state === 'waiting' || state === 'paused' ? state : 'idle',

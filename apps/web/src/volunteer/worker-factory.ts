@@ -110,6 +110,13 @@ export const loadVolunteerWorker: LoadVolunteerWorker = async () => {
           url: options.url,
           PeerCtor: Peer,
           wasmPath: '/tfjs-wasm/',
+          // a pipelined job's local steps run on their own thread (packages/worker
+          // training-thread.ts), so the page's work between them does not stop them
+          trainingThread: () =>
+            new Worker(new URL('./training-thread.ts', import.meta.url), {
+              type: 'module',
+              name: 'swarmgrad-training',
+            }),
           ...(options.throttle !== undefined ? { throttle: options.throttle } : {}),
           ...(fault.fault !== undefined ? { fault: fault.fault } : {}),
           ...(backend.backend !== undefined ? { backend: backend.backend } : {}),
