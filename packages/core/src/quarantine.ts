@@ -774,9 +774,7 @@ export class Quarantine {
       if (statistic !== undefined) lagStatistics.set(id, statistic);
     }
     if (lagStatistics.size >= 3) {
-      const sorted = [...lagStatistics.values()].sort((a, b) => a - b);
-      const k = sorted.length;
-      const median = (sorted[(k - 1) >> 1]! + sorted[k >> 1]!) / 2;
+      const median = middle([...lagStatistics.values()]);
       for (const [id, statistic] of lagStatistics) {
         const state = this.state(id);
         state.lagEvidence.push(statistic - median);
@@ -973,16 +971,13 @@ export class Quarantine {
     if (judged.length >= 3) {
       this.reference ??= new Float32Array(this.dim!);
       coordinateMedianInto(means, this.reference);
-      const counts = judged.map((id) => this.workers.get(id)!.count).sort((a, b) => a - b);
-      const typical = (counts[(counts.length - 1) >> 1]! + counts[counts.length >> 1]!) / 2;
+      const typical = middle(judged.map((id) => this.workers.get(id)!.count));
       for (let i = 0; i < means.length; i++) {
         const c = this.workers.get(judged[i]!)!.count;
         distances.push(Math.sqrt((squaredDistance(means[i]!, this.reference) * c) / typical));
       }
-      const sorted = [...distances].sort((a, b) => a - b);
-      const k = sorted.length;
-      scale = Math.max((sorted[(k - 1) >> 1]! + sorted[k >> 1]!) / 2, floor);
-      for (let i = 0; i < k; i++) {
+      scale = Math.max(middle(distances), floor);
+      for (let i = 0; i < distances.length; i++) {
         if (distances[i]! > threshold * scale) failed.add(judged[i]!);
       }
     }
@@ -1070,9 +1065,7 @@ export class Quarantine {
     // shift every honest statistic up by a common offset. A majority cannot be replaying, so a
     // positive median of the accumulated means (≥ 3 workers) is such an offset, not evidence:
     // judge against it. A median ≤ 0 changes nothing (the test is then the per-iteration one).
-    const means = evidence.map((e) => e.mean).sort((a, b) => a - b);
-    const k = means.length;
-    const center = k >= 3 ? Math.max(0, (means[(k - 1) >> 1]! + means[k >> 1]!) / 2) : 0;
+    const center = evidence.length >= 3 ? Math.max(0, middle(evidence.map((e) => e.mean))) : 0;
     for (const { id, n, mean, se } of evidence) {
       const shift = mean - center;
       const z = se > 0 ? shift / se : shift > 0 ? Infinity : 0;
