@@ -132,7 +132,7 @@ export interface WorkerOptions {
   /**
    * Starts a training thread (a dedicated Web Worker running training-thread.ts's
    * `serveTrainingThread`; the app's bundler builds it). A pipelined job then takes its local
-   * steps there when the chosen backend is wasm; without it, or when the thread cannot start,
+   * steps there when the chosen backend is wasm or cpu; without it, or when the thread cannot start,
    * on the page's thread.
    */
   trainingThread?: () => TrainingThreadHandle;
@@ -1222,8 +1222,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.threadNote = 'no training thread in this build';
       return false;
     }
-    if (this.backendChoice?.backend !== 'wasm') {
-      this.threadNote = `the training thread runs wasm only (backend ${this.backendChoice?.backend ?? 'none'})`;
+    const backend = this.backendChoice?.backend;
+    if (backend !== 'wasm' && backend !== 'cpu') {
+      this.threadNote = `the training thread runs wasm and cpu only (backend ${backend ?? 'none'})`;
       return false;
     }
     if (this.thread?.state === 'failed') return false;
@@ -1245,7 +1246,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
           {
             model: runtime.job.model,
             seed: runtime.seed,
-            backend: 'wasm',
+            backend: this.backendChoice!.backend,
             wasmPath: this.options.wasmPath ?? '/tfjs-wasm/',
           },
           runtime.job.optimizer.kind === 'momentum',
