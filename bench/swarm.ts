@@ -31,6 +31,9 @@
  * within the run (warm-up + window). `--json` prints one line: { bench, tabs, cores, runs },
  * one run per (pipeline, L).
  *
+ * Pipelined tabs are opened with `?thread=on`: their steps run on a training thread
+ * (docs/architecture.md, _The training thread_; opt-in on the volunteer page).
+ *
  * BENCH_SWARM_PROFILE=<directory>: the first tab's page is CPU-profiled (Chrome DevTools
  * protocol) over the measurement window, written as `<pipeline>-l<L>.cpuprofile` there (open in
  * Chrome DevTools' Performance panel).
@@ -274,7 +277,9 @@ async function runOne(localSteps: number, pipeline: boolean, options: Options): 
     })();
     const tabs: BrowserTab[] = [];
     for (let i = 0; i < options.tabs; i++) {
-      tabs.push(await openTab(browser, coordinator.url, { name: `tab ${i + 1}` }));
+      tabs.push(
+        await openTab(browser, coordinator.url, { name: `tab ${i + 1}`, thread: pipeline }),
+      );
     }
     await Promise.all(tabs.map((tab) => untilTraining(tab, 300_000)));
     await until(

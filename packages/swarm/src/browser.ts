@@ -118,6 +118,8 @@ export async function openTab(
     backend?: TabBackend;
     /** Other nodes of a multi-node coordinator the tab fails over to (`?coordinators=`). */
     coordinators?: string[];
+    /** A pipelined job's steps on a training thread (`?thread=on`, opt-in). */
+    thread?: boolean;
   } = {},
 ): Promise<BrowserTab> {
   const context = await browser.newContext();
@@ -132,12 +134,13 @@ export async function openTab(
   // ?fault=<mode>: the tab runs that fault-injection mode (apps/web worker-factory.ts)
   const fault = options.fault === undefined ? '' : `&fault=${encodeURIComponent(options.fault)}`;
   const backend = options.backend === undefined ? '' : `&backend=${options.backend}`;
+  const thread = options.thread === true ? '&thread=on' : '';
   // ?coordinators=<url>,…: further coordinator nodes (apps/web volunteer/coordinators.ts)
   const nodes =
     options.coordinators === undefined || options.coordinators.length === 0
       ? ''
       : `&coordinators=${encodeURIComponent(options.coordinators.join(','))}`;
-  await page.goto(`${origin.replace(/\/+$/, '')}/?debug${fault}${backend}${nodes}`);
+  await page.goto(`${origin.replace(/\/+$/, '')}/?debug${fault}${backend}${thread}${nodes}`);
   await page.waitForFunction(() => (globalThis as HookWindow).__swarmgrad !== undefined);
   if (options.donate ?? true) {
     const donate = page.getByTestId('donate');

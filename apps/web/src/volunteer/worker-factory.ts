@@ -92,6 +92,11 @@ function backendFromUrl():
     : { ok: false, reason: `Unknown backend "${value}" (one of ${BACKENDS.join(', ')})` };
 }
 
+/** `?thread=on`: local steps on a training thread (see loadVolunteerWorker). */
+function threadFromUrl(): boolean {
+  return new URLSearchParams(window.location.search).get('thread') === 'on';
+}
+
 export const loadVolunteerWorker: LoadVolunteerWorker = async () => {
   const fault = faultFromUrl();
   if (!fault.ok) return fault;
@@ -110,13 +115,18 @@ export const loadVolunteerWorker: LoadVolunteerWorker = async () => {
           url: options.url,
           PeerCtor: Peer,
           wasmPath: '/tfjs-wasm/',
-          // a pipelined job's local steps run on their own thread (packages/worker
-          // training-thread.ts), so the page's work between them does not stop them
-          trainingThread: () =>
-            new Worker(new URL('./training-thread.ts', import.meta.url), {
-              type: 'module',
-              name: 'swarmgrad-training',
-            }),
+          // `?thread=on`: a pipelined job's local steps run on their own thread (packages/worker
+          // training-thread.ts), so the page's work between them does not stop them. Opt-in:
+          // docs/architecture.md, _The training thread_, says why it is not the default yet
+          ...(threadFromUrl()
+            ? {
+                trainingThread: () =>
+                  new Worker(new URL('./training-thread.ts', import.meta.url), {
+                    type: 'module',
+                    name: 'swarmgrad-training',
+                  }),
+              }
+            : {}),
           ...(options.throttle !== undefined ? { throttle: options.throttle } : {}),
           ...(fault.fault !== undefined ? { fault: fault.fault } : {}),
           ...(backend.backend !== undefined ? { backend: backend.backend } : {}),
