@@ -1070,6 +1070,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.computing = this.computePipelined().finally(() => {
         this.computing = undefined;
         this.scheduleStatus();
+        // the loop ended because the seat changed under it: the next one starts now
+        if (this.pipelined && this.pipelineStale(this.pipelined.loop)) this.kick();
       });
       this.scheduleStatus();
       return;
@@ -1148,7 +1150,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         partitions,
         {
           current: () => {
-            if (!this.canCompute() || this.pipelined?.loop !== loop) return undefined;
+            // a new seat, identity or job ends this loop: its progress is of the old partitions
+            if (!this.canCompute() || this.pipelined?.loop !== loop || this.pipelineStale(loop))
+              return undefined;
             return this.pipelineNow(runtime);
           },
           step: (x, origin, velocity, partition, settings) =>
@@ -1171,6 +1175,18 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       held.loop.stop();
       if (this.pipelined === held) this.pipelined = undefined;
     }
+  }
+
+  /** Whether this thread's step loop belongs to another job, seat or identity than now. */
+  private pipelineStale(loop: PipelineLoop): boolean {
+    const held = this.pipelined;
+    return (
+      held === undefined ||
+      held.loop !== loop ||
+      held.runtime !== this.runtime ||
+      held.key !== this.placementKey ||
+      held.identity !== this.identity
+    );
   }
 
   /** What a pipelined tab's loop steps on now (its base, settings and staleness limit). */
