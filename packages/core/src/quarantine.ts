@@ -47,8 +47,9 @@
  * c_i^t = dim · (upper-median_{j≠i} |cos(u_i^t, u_j^t)|)². At the window end, over workers with at
  * least 3 such iterations, A_i = mean_t a_i^t and C_i = mean_t c_i^t, and a worker fails when
  * - it points backwards: the window's gap z_i = (−median_j A_j / threshold − A_i) / se(A_i) (0
- *   when the median is not positive), over the last `alignmentWindows` windows it was judged in,
- *   gives Σ z_i / √alignmentWindows > z (Stouffer) — a flipped sign; or
+ *   when the others share no direction: median_j A_j ≤ consensusZ (2) · middle_j se(A_j)), over
+ *   the last `alignmentWindows` windows it was judged in, gives Σ z_i / √alignmentWindows > z
+ *   (Stouffer) — a flipped sign; or
  * - it is uncorrelated with everyone: C_i < UNCORRELATED (4) while median_j C_j ≥ 4·UNCORRELATED.
  *   An update independent of the others (random noise) has cosines of ±1/√dim with each of them,
  *   so c ≈ χ²₁-sized (≈ 0.5–1 on real tabs, every window), while an honest update's cosines are
@@ -66,6 +67,15 @@
  * window or three combined — quarantined such a tab, in a CI run's IPM test and in a clean run.
  * Against a flipped sign (A ≈ −0.10…−0.16 against medians 0.02–0.06) the backwards gap is
  * 5.6–6.6 standard errors per window, the proposer's 1–1.5.
+ * A window in which the others share no direction is no evidence: under the sign-optimal attack
+ * (CI run, 2026-12-07, iterations 40–70) the median alignment fell to 0.0035, −0.008 and 0.010
+ * (under 1.2 of the workers' standard errors of about 0.008) while the honest proposer's sat at
+ * −0.053, −0.040 and −0.023, consistently (our reading: the proposer's register holds fewer
+ * steps, so more of it is error-feedback residual, which points against the direction the
+ * others shared before). Judged on its own standard error it was quarantined. A sign flip of a
+ * consensus that weak is itself too weak to tell apart from an honest worker; the windows
+ * where the consensus is clear (training's first hundred iterations, or any stronger signal)
+ * still catch it.
  * Honest majority assumed. Pairwise, not against the coordinate median of the others: one
  * attacker's update sits in that median, and where two honest updates disagree it decides the
  * coordinate, so an update anti-correlated with one honest worker framed it. The browser's mimic
@@ -122,7 +132,8 @@
  * Parameters: window (iterations, ≥ 1), threshold (> 0, relative to the median distance; 3 is a
  * sensible start), strikes (≥ 1), floor (absolute lower bound of the scale, default 0 — set it
  * when honest updates can be exactly equal), filteredShare (default 0.5), dim (optional),
- * alignment (default false), z (default 5), alignmentWindows (default 3), lagSymmetry (default
+ * alignment (default false), z (default 5), alignmentWindows (default 3), consensusZ (default
+ * 2), lagSymmetry (default
  * false), lags (default 6), lagZ (default 3: the boundary at lagMinIterations),
  * lagMinIterations (default 30), segments (default: one).
  */
@@ -153,6 +164,12 @@ export interface QuarantineConfig {
    * its last `alignmentWindows` window z-scores, over √alignmentWindows, exceeds `z`.
    */
   alignmentWindows?: number;
+  /**
+   * The alignment test judges a window only when the median alignment exceeds this many of the
+   * workers' middle standard error (default 2): below it the others share no direction to point
+   * against (file comment). 0: whenever the median is positive.
+   */
+  consensusZ?: number;
   /** The lag-symmetry test for replayed old updates, over `observeIteration` (default false). */
   lagSymmetry?: boolean;
   /** Iterations back the lag-symmetry test compares (default 6). */
@@ -589,6 +606,10 @@ export class Quarantine {
     const alignment = config.alignment ?? false;
     const z = config.z ?? 5;
     const alignmentWindows = config.alignmentWindows ?? 3;
+    const consensusZ = config.consensusZ ?? 2;
+    if (!(consensusZ >= 0) || !Number.isFinite(consensusZ)) {
+      throw new RangeError(`Quarantine: consensusZ must be finite and ≥ 0, got ${consensusZ}`);
+    }
     if (!Number.isInteger(alignmentWindows) || alignmentWindows < 1) {
       throw new RangeError(
         `Quarantine: alignmentWindows must be a positive integer, got ${alignmentWindows}`,
@@ -647,6 +668,7 @@ export class Quarantine {
       alignment,
       z,
       alignmentWindows,
+      consensusZ,
       lagSymmetry,
       lags,
       lagZ,
@@ -1018,7 +1040,7 @@ export class Quarantine {
 
   /** The window's alignment test (file comment); adds failures to `failed`. */
   private alignmentTest(index: number, failed: Set<string>): WindowReport['directions'] {
-    const { alignment, z, threshold, alignmentWindows } = this.config;
+    const { alignment, z, threshold, alignmentWindows, consensusZ } = this.config;
     if (!alignment) return [];
     const stats: { id: string; state: WorkerState; mean: number; se: number; c: number }[] = [];
     for (const [id, state] of this.workers) {
@@ -1028,8 +1050,10 @@ export class Quarantine {
     if (stats.length < 3) return [];
     const medianA = middle(stats.map((t) => t.mean));
     const medianC = middle(stats.map((t) => t.c));
+    // No consensus direction this window (file comment): the window is no evidence either way.
+    const consensus = medianA > consensusZ * middle(stats.map((t) => t.se));
     return stats.map(({ id, state, mean: a, se, c }) => {
-      const windowZ = medianA > 0 ? alignmentGapZ(-medianA / threshold - a, se) : 0;
+      const windowZ = consensus ? alignmentGapZ(-medianA / threshold - a, se) : 0;
       const kept = state.alignmentZ.filter((w) => w.index > index - alignmentWindows);
       kept.push({ index, z: windowZ });
       state.alignmentZ = kept;

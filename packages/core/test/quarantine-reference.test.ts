@@ -159,7 +159,7 @@ class ReferenceQuarantine {
   constructor(config: QuarantineConfig) {
     const { window, threshold, strikes, floor = 0, filteredShare = 0.5, dim } = config;
     const { alignment = false, z = 5, lagSymmetry = false, lags = 6, lagZ = 3 } = config;
-    const { lagMinIterations = 30, segments, alignmentWindows = 3 } = config;
+    const { lagMinIterations = 30, segments, alignmentWindows = 3, consensusZ = 2 } = config;
     this.segmentLengths = segments === undefined ? undefined : [...segments];
     this.config = {
       window,
@@ -170,6 +170,7 @@ class ReferenceQuarantine {
       alignment,
       z,
       alignmentWindows,
+      consensusZ,
       lagSymmetry,
       lags,
       lagZ,
@@ -439,7 +440,7 @@ class ReferenceQuarantine {
   }
 
   private alignmentTest(index: number, failed: Set<string>): WindowReport['directions'] {
-    const { alignment, z, threshold, alignmentWindows } = this.config;
+    const { alignment, z, threshold, alignmentWindows, consensusZ } = this.config;
     if (!alignment) return [];
     const stats: { id: string; state: WorkerState; mean: number; se: number; c: number }[] = [];
     for (const [id, state] of this.workers) {
@@ -456,7 +457,7 @@ class ReferenceQuarantine {
     const medianC = median(stats.map((t) => t.c));
     return stats.map(({ id, state, mean: a, se, c }) => {
       let windowZ = 0;
-      if (medianA > 0) {
+      if (medianA > consensusZ * median(stats.map((t) => t.se))) {
         const gap = -medianA / threshold - a;
         windowZ = se > 0 ? gap / se : gap > 0 ? Infinity : gap < 0 ? -Infinity : 0;
         windowZ = Math.max(-50, Math.min(50, windowZ));

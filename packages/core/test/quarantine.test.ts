@@ -188,10 +188,12 @@ describe('Quarantine alignment test (observeIteration)', () => {
    * plane; an honest update is it plus N(0, sigma²) noise per coordinate.
    */
   function run(
-    attacker: 'honest' | 'random' | 'sign-flip' | 'framer' | 'own-data' | 'dip' | 'swinging',
+    attacker:
+      'honest' | 'random' | 'sign-flip' | 'framer' | 'own-data' | 'dip' | 'swinging' | 'residual',
     options: {
       alignment: boolean;
       alignmentWindows?: number;
+      consensusZ?: number;
       /** Update length (default DD). */
       dim?: number;
       iterations: number;
@@ -209,6 +211,7 @@ describe('Quarantine alignment test (observeIteration)', () => {
       ...(options.alignmentWindows === undefined
         ? {}
         : { alignmentWindows: options.alignmentWindows }),
+      ...(options.consensusZ === undefined ? {} : { consensusZ: options.consensusZ }),
     });
     const dim = options.dim ?? DD;
     const e1 = Float32Array.from({ length: dim }, () => gaussian(rng) / Math.sqrt(dim));
@@ -241,6 +244,10 @@ describe('Quarantine alignment test (observeIteration)', () => {
         // plus its own noise
         const share = -0.4 + 0.6 * gaussian(rng);
         sent = g.map((x) => share * x + sigma * gaussian(rng));
+      } else if (attacker === 'residual') {
+        // honest, few steps: mostly error-feedback residual, steadily against the direction
+        // the others share, eight times as strong as their share of it
+        sent = g.map((x) => -8 * x + sigma * gaussian(rng));
       } else if (attacker === 'framer') {
         // the negative of h0's update: in the coordinate median of h0's others it decides every
         // coordinate where h1 and h2 disagree, pulling h0's reference away from h0
@@ -313,6 +320,32 @@ describe('Quarantine alignment test (observeIteration)', () => {
     }
   });
 
+  it('judges no window in which the others share no direction', () => {
+    // CI, sign-optimal attack: the median alignment 0.0035…0.010, about one standard error, and
+    // the honest proposer's −0.053, −0.040, −0.023 (5–7 of its standard errors below a third of
+    // the median) three windows in a row: it was quarantined. Here the others' shared direction
+    // is as weak and x points steadily against it.
+    const weak = { alignment: true, iterations: 100, signal: () => 0.085 };
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const q = run('residual', { ...weak, seed });
+      expect(q.quarantined()).toEqual([]);
+      expect(q.strikes('x')).toBe(0);
+      const x = q.lastWindow!.directions.find((d) => d.id === 'x')!;
+      expect(x.alignment).toBeLessThan(-0.03);
+      for (const d of q.lastWindow!.directions.filter((d) => d.id !== 'x')) {
+        expect(Math.abs(d.alignment)).toBeLessThan(0.03);
+      }
+      // the same worker against a clear consensus is judged, and caught
+      const clear = run('residual', { ...weak, iterations: 31, seed, signal: () => 0.3 });
+      expect(clear.quarantined()).toEqual(['x']);
+    }
+    // judged whenever the median is positive, it was quarantined in most runs
+    const former = [1, 2, 3, 4, 5, 6].filter(
+      (seed) => run('residual', { ...weak, seed, consensusZ: 0 }).quarantined().length > 0,
+    );
+    expect(former.length).toBeGreaterThanOrEqual(3);
+  });
+
   it('quarantines random noise of the honest norm by its alignment, and only it', () => {
     // 31 iterations: the third window closes at iteration 30 with the third strike
     const q = run('random', { alignment: true, iterations: 31, seed: 3 });
@@ -377,6 +410,9 @@ describe('Quarantine alignment test (observeIteration)', () => {
       run('random', { alignment: false, iterations: 31, seed: 3 }).lastWindow!.directions,
     ).toEqual([]);
     expect(() => new Quarantine({ ...config, alignment: true, z: 0 })).toThrow(RangeError);
+    expect(() => new Quarantine({ ...config, alignment: true, consensusZ: -1 })).toThrow(
+      RangeError,
+    );
     expect(() => new Quarantine({ ...config, alignment: true, alignmentWindows: 0 })).toThrow(
       RangeError,
     );
