@@ -31,8 +31,8 @@
  * within the run (warm-up + window). `--json` prints one line: { bench, tabs, cores, runs },
  * one run per (pipeline, L).
  *
- * Pipelined tabs are opened with `?thread=on`: their steps run on a training thread
- * (docs/architecture.md, _The training thread_; opt-in on the volunteer page).
+ * Pipelined tabs step on a training thread (docs/architecture.md, _The training thread_; the
+ * volunteer page's default); lock-step tabs are opened with `?thread=off`, which they ignore.
  *
  * BENCH_SWARM_PROFILE=<directory>: the first tab's page is CPU-profiled (Chrome DevTools
  * protocol) over the measurement window, written as `<pipeline>-l<L>.cpuprofile` there (open in

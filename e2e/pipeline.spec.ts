@@ -64,6 +64,8 @@ test('four pipelined tabs send registers computed while the round ran and reach 
   for (const [i, tab] of tabs.entries()) {
     const status = (await tab.status())!;
     expect(status.pipeline.enabled).toBe(true);
+    // a browser tab on wasm takes its steps on its training thread (training-thread.ts)
+    expect(status.pipeline.thread, status.pipeline.threadNote ?? undefined).toBe(true);
     expect(Math.max(...seen[i]!.staleness)).toBeGreaterThanOrEqual(1);
     expect(Math.max(...seen[i]!.staleness)).toBeLessThanOrEqual(stalenessLimit(job));
     expect(seen[i]!.maxSteps).toBeGreaterThan(1);

@@ -418,6 +418,52 @@ describe('registers', () => {
     expect(aggregates[0]!.approximate).toBe(false);
   });
 
+  it("a replacement in a vacated slot writes that slot: the old writer's register is dropped", () => {
+    // CI churn run: a tab closed after writing, a replacement took its slot in the same
+    // iteration; its peer kept the old register (the new one was a 'duplicate') while the
+    // replacement aggregated its own, and each refused the other's proposal, 1,220 times
+    const { round, proposals } = harness({ aggregator: 'median', f: 0, quarantine: false });
+    const pair = { clusterSize: 2, redundancy: 0 };
+    const seat = (peers: { slot: number; tabId: string }[]) =>
+      membership(0, [0], { ...pair, proposer: true, peers });
+    round.setMembership(seat([{ slot: 1, tabId: 'tab-x' }]));
+    round.startIteration(5);
+    const own = new Float32Array(D).fill(1);
+    const old = new Float32Array(D).fill(3);
+    const replacement = new Float32Array(D).fill(7);
+    round.receive(1, 5, old);
+    round.receive(1, 6, old); // x was fast: a register for 6 is buffered
+    round.writeOwn(5, own);
+    expect(proposals.map((p) => p.update[0])).toEqual([2]);
+    // x leaves (a peer that wrote and left still counts) ...
+    round.setMembership(seat([]));
+    expect(round.heldSlots()).toEqual([0, 1]);
+    expect(proposals).toHaveLength(1);
+    // ... and y takes its slot: x's registers are no longer this slot's
+    round.setMembership(seat([{ slot: 1, tabId: 'tab-y' }]));
+    expect(round.heldSlots()).toEqual([0]);
+    expect(round.receive(1, 5, replacement)).toBe('held');
+    expect(proposals.map((p) => p.update[0])).toEqual([2, 4]);
+    // the member that holds y's register vouches for the proposal made of it
+    const y = harness({ aggregator: 'median', f: 0, quarantine: false });
+    y.round.setMembership(
+      membership(1, [1], { ...pair, proposer: false, peers: [{ slot: 0, tabId: 'tab-m' }] }),
+    );
+    y.round.startIteration(5);
+    y.round.writeOwn(5, replacement);
+    y.round.receive(0, 5, own);
+    expect(y.round.recompute(7, 5, proposals[1]!.inputs, { name: 'median', f: 0 }).ok).toBe(true);
+    // and x's register for 6 is not taken for y's
+    round.startIteration(6);
+    expect(round.heldSlots()).toEqual([]);
+    // a placement that only moves the proposer role drops nothing
+    round.receive(1, 6, replacement);
+    round.setMembership(
+      membership(0, [0], { ...pair, proposer: false, peers: [{ slot: 1, tabId: 'tab-y' }] }),
+    );
+    expect(round.heldSlots()).toEqual([1]);
+  });
+
   it('a new cluster or slot drops the registers of the old one', () => {
     const { round } = harness();
     round.setMembership(membership(1, [0, 1, 2, 3]));

@@ -118,7 +118,7 @@ export async function openTab(
     backend?: TabBackend;
     /** Other nodes of a multi-node coordinator the tab fails over to (`?coordinators=`). */
     coordinators?: string[];
-    /** A pipelined job's steps on a training thread (`?thread=on`, opt-in). */
+    /** false: a pipelined job's steps on the page, not on a training thread (`?thread=off`). */
     thread?: boolean;
   } = {},
 ): Promise<BrowserTab> {
@@ -134,7 +134,7 @@ export async function openTab(
   // ?fault=<mode>: the tab runs that fault-injection mode (apps/web worker-factory.ts)
   const fault = options.fault === undefined ? '' : `&fault=${encodeURIComponent(options.fault)}`;
   const backend = options.backend === undefined ? '' : `&backend=${options.backend}`;
-  const thread = options.thread === true ? '&thread=on' : '';
+  const thread = options.thread === false ? '&thread=off' : '';
   // ?coordinators=<url>,…: further coordinator nodes (apps/web volunteer/coordinators.ts)
   const nodes =
     options.coordinators === undefined || options.coordinators.length === 0

@@ -1235,7 +1235,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   /** Whether a pipelined job's steps go to a training thread (see WorkerOptions). */
   private threadWanted(): boolean {
     if (this.options.trainingThread === undefined) {
-      this.threadNote = 'no training thread asked for (the page: ?thread=on)';
+      this.threadNote = 'no training thread (the page: ?thread=off)';
       return false;
     }
     const backend = this.backendChoice?.backend;

@@ -92,9 +92,9 @@ function backendFromUrl():
     : { ok: false, reason: `Unknown backend "${value}" (one of ${BACKENDS.join(', ')})` };
 }
 
-/** `?thread=on`: local steps on a training thread (see loadVolunteerWorker). */
+/** Local steps on a training thread (see loadVolunteerWorker) unless `?thread=off`. */
 function threadFromUrl(): boolean {
-  return new URLSearchParams(window.location.search).get('thread') === 'on';
+  return new URLSearchParams(window.location.search).get('thread') !== 'off';
 }
 
 export const loadVolunteerWorker: LoadVolunteerWorker = async () => {
@@ -115,9 +115,9 @@ export const loadVolunteerWorker: LoadVolunteerWorker = async () => {
           url: options.url,
           PeerCtor: Peer,
           wasmPath: '/tfjs-wasm/',
-          // `?thread=on`: a pipelined job's local steps run on their own thread (packages/worker
-          // training-thread.ts), so the page's work between them does not stop them. Opt-in:
-          // docs/architecture.md, _The training thread_, says why it is not the default yet
+          // a pipelined job's local steps run on their own thread (packages/worker
+          // training-thread.ts), so the page's work between them does not stop them;
+          // `?thread=off` keeps them on the page (docs/architecture.md, _The training thread_)
           ...(threadFromUrl()
             ? {
                 trainingThread: () =>

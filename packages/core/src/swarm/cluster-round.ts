@@ -393,6 +393,7 @@ export class ClusterRound {
       this.codeKey = key;
     }
     this.membership = { ...membership, peers: [...membership.peers] };
+    if (!moved && before !== undefined) this.forgetReplacedWriters(before, membership);
     if (moved) {
       // registers of another cluster (or another code) mean nothing here
       this.forgetSeat();
@@ -466,6 +467,39 @@ export class ClusterRound {
     this.record = undefined;
     // the iteration starts over for this tab: the outage is not time its peers were slow
     this.startedAt = this.clock.now();
+  }
+
+  /**
+   * A slot that has a new occupant since the last placement (its writer left mid-iteration and
+   * a replacement took the seat) has one writer again: the new one. The old writer's register
+   * of the current iteration (and any buffered ahead) is dropped, or this tab would keep it
+   * ('duplicate' for the newcomer's) while the newcomer aggregates its own: the two would
+   * refuse each other's proposals, and a cluster of two rotated the proposer role 1,220 times
+   * on one iteration (CI, 2026-12-07). A slot left vacant keeps its register: a peer that wrote
+   * and left still counts. Registers are taken only from a slot's occupant (the worker's door),
+   * so whatever a re-occupied slot holds was written by someone else.
+   */
+  private forgetReplacedWriters(before: ClusterMembership, after: ClusterMembership): void {
+    const occupantBefore = new Map(before.peers.map((p) => [p.slot, p.tabId]));
+    const replaced = after.peers
+      .filter((p) => occupantBefore.get(p.slot) !== p.tabId)
+      .map((p) => p.slot);
+    if (replaced.length === 0) return;
+    const current = this.currentIteration;
+    for (const slot of replaced) {
+      this.registers.delete(slot);
+      this.doorRejected.delete(slot);
+      this.lateRegisters.delete(slot);
+      this.hardRejected.delete(slot);
+      this.ahead.delete(slot);
+      if (current !== undefined) this.archive.get(current)?.delete(slot);
+    }
+    // an aggregate of the old writer's register is no longer what this cluster computes: it is
+    // made again (and proposed, by a proposer) once the wait rule holds with the new one's
+    const result = this.result;
+    if (result && result.inputs.some((input) => replaced.includes(input.slot))) {
+      this.result = undefined;
+    }
   }
 
   /** Drops everything tied to the old seat: registers, result, arrival history, policy. */
