@@ -159,7 +159,7 @@ class ReferenceQuarantine {
   constructor(config: QuarantineConfig) {
     const { window, threshold, strikes, floor = 0, filteredShare = 0.5, dim } = config;
     const { alignment = false, z = 5, lagSymmetry = false, lags = 6, lagZ = 3 } = config;
-    const { lagMinIterations = 30, segments, alignmentWindows = 3, consensusZ = 2 } = config;
+    const { lagMinIterations = 30, segments, alignmentWindows = 3, consensusZ = 1 } = config;
     this.segmentLengths = segments === undefined ? undefined : [...segments];
     this.config = {
       window,
