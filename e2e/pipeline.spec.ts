@@ -32,12 +32,18 @@ const { tabs } = swarm;
 test('four pipelined tabs send registers computed while the round ran and reach 90% held-out accuracy', async () => {
   test.setTimeout(ACCURACY_DEADLINE_MS + 60_000);
   await Promise.all(tabs.map((tab) => untilTraining(tab, 120_000)));
-  const seen = tabs.map(() => ({ staleness: new Set<number>(), maxSteps: 0 }));
+  const seen = tabs.map(() => ({
+    staleness: new Set<number>(),
+    stepDelays: [] as { staleness: number; stepDelay: number }[],
+    maxSteps: 0,
+  }));
   const sample = async () => {
     const statuses = await Promise.all(tabs.map((tab) => tab.status()));
     statuses.forEach((s, i) => {
       const p = s!.pipeline;
       if (p.lastStaleness !== null) seen[i]!.staleness.add(p.lastStaleness);
+      if (p.lastStaleness !== null && p.lastStepDelay !== null)
+        seen[i]!.stepDelays.push({ staleness: p.lastStaleness, stepDelay: p.lastStepDelay });
       seen[i]!.maxSteps = Math.max(seen[i]!.maxSteps, p.lastSteps ?? 0);
     });
   };
@@ -69,6 +75,13 @@ test('four pipelined tabs send registers computed while the round ran and reach 
     expect(Math.max(...seen[i]!.staleness)).toBeGreaterThanOrEqual(1);
     expect(Math.max(...seen[i]!.staleness)).toBeLessThanOrEqual(stalenessLimit(job));
     expect(seen[i]!.maxSteps).toBeGreaterThan(1);
+    // the mean delay of a register's steps: tagged, never above its oldest step's staleness
+    expect(seen[i]!.stepDelays.length).toBeGreaterThan(0);
+    for (const { staleness, stepDelay } of seen[i]!.stepDelays) {
+      expect(stepDelay).toBeGreaterThanOrEqual(0);
+      expect(stepDelay).toBeLessThanOrEqual(staleness);
+    }
+    expect(Math.max(...seen[i]!.stepDelays.map((d) => d.stepDelay))).toBeGreaterThan(0);
     // its peer took every register: none refused as stale or otherwise
     expect(status.rejected.total).toBe(0);
     expect(status.wire.framesReceived).toBeGreaterThan(20);

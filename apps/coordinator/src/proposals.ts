@@ -80,7 +80,11 @@ export class ProposalIntake implements Proposals {
     // them): one copy of its own, at offset 0 of a fresh buffer, so the codecs can read views
     const frame = new Uint8Array(rawFrame);
     let update: Float32Array | undefined;
-    let header: { iteration: number; staleness?: number | undefined };
+    let header: {
+      iteration: number;
+      staleness?: number | undefined;
+      stepDelay?: number | undefined;
+    };
     // A sign frame (the one-bit codecs) is checked without decoding it: its checksum, job,
     // dimension and block size hold and every scale is finite, so every value is; the close
     // agrees on the signs (core sign-agreement.ts) and decodes it only if it must. At 10,000 tabs
@@ -111,6 +115,7 @@ export class ProposalIntake implements Proposals {
         // shared log (several nodes) carries the frame only, and a node decodes it when needed
         ...(update === undefined ? {} : { update }),
         staleness: header.staleness ?? 0,
+        stepDelay: header.stepDelay ?? header.staleness ?? 0,
         digest: proposalDigest(frame),
         inputs: meta.data.inputs,
         rejected: meta.data.rejected,

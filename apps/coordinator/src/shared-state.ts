@@ -66,6 +66,8 @@ export type Command = CommandHeader &
         update?: Float32Array;
         /** Its header's register staleness, read by the submitting node. */
         staleness: number;
+        /** Its header's mean step delay (absent in logs written before it: the staleness). */
+        stepDelay?: number;
         /** SHA-256 of the frame (core frameDigest), computed by the submitting node. */
         digest: string;
         inputs: { slot: number; digest: string }[];

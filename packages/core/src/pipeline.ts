@@ -9,9 +9,11 @@
  * k (o_j := base, x_j := base + p_j): the deltas between bases are never added one by one, so a
  * base delivered twice changes nothing and a skipped base costs nothing — the progress ends on
  * the newest base exactly once. Bases older than the held one are ignored. `take(T)` returns
- * the progress u_j = x_j − o_j (what a lock-step tab would send: the steps since its anchor)
- * and the staleness of its oldest step, T − (iteration of the base that step was taken on),
- * then starts a new progress from x_j.
+ * the progress u_j = x_j − o_j (what a lock-step tab would send: the steps since its anchor),
+ * the staleness of its oldest step, T − (iteration of the base that step was taken on), and
+ * the step delay, the mean of T − (that base) over all its steps (≤ staleness; what seed 001's
+ * step scale reads: a register whose last steps ran on the newest base is mostly fresh), then
+ * starts a new progress from x_j.
  *
  * Paper: asynchronous SGD with bounded staleness, seed 001 (../shared/seeds/
  * async-sgd-sdde-staleness.md): registers older than the job's `staleness` S are dropped at
@@ -28,6 +30,8 @@ export interface TakenProgress {
   steps: number;
   /** Iterations between the base the progress's first step was taken on and `iteration`. */
   staleness: number;
+  /** The mean over the progress's steps of the iterations between its base and `iteration`. */
+  stepDelay: number;
 }
 
 export class LocalProgress {
@@ -37,6 +41,9 @@ export class LocalProgress {
   private baseIterationValue: number;
   /** The base iteration the current progress's first step was taken on (none yet: undefined). */
   private firstStepBase: number | undefined;
+  /** Over the steps since the last take: how many, and the sum of the base iterations. */
+  private stepsTaken = 0;
+  private stepBaseSum = 0;
 
   constructor(base: Float32Array, baseIteration: number, partitions: number) {
     if (partitions < 1) throw new RangeError('a local progress needs at least one partition');
@@ -88,6 +95,8 @@ export class LocalProgress {
   recordStep(partition: number): void {
     if (this.firstStepBase === undefined) this.firstStepBase = this.baseIterationValue;
     this.stepCounts[partition]!++;
+    this.stepsTaken++;
+    this.stepBaseSum += this.baseIterationValue;
   }
 
   /**
@@ -125,8 +134,13 @@ export class LocalProgress {
     });
     const steps = this.steps;
     const staleness = Math.max(0, iteration - (this.firstStepBase ?? this.baseIterationValue));
+    const meanBase =
+      this.stepsTaken > 0 ? this.stepBaseSum / this.stepsTaken : this.baseIterationValue;
+    const stepDelay = Math.min(staleness, Math.max(0, iteration - meanBase));
     this.stepCounts.fill(0);
     this.firstStepBase = undefined;
-    return { updates, steps, staleness };
+    this.stepsTaken = 0;
+    this.stepBaseSum = 0;
+    return { updates, steps, staleness, stepDelay };
   }
 }

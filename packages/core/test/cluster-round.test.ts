@@ -658,6 +658,41 @@ describe('recompute: any member gets the proposer’s update from the same regis
     });
   }
 
+  it("a proposal's age: the largest staleness of its registers and the mean of their step delays, the same on every member", () => {
+    const live = [0, 1, 2, 3];
+    const registers = randomVectors(4, 51);
+    const ages = [
+      { staleness: 1, stepDelay: 0.25 },
+      { staleness: 0, stepDelay: 0 },
+      { staleness: 2, stepDelay: 0.5 },
+      1, // a staleness alone: every step as behind as the first
+    ];
+    const members = live.map((slot) => {
+      const h = harness({ aggregator: 'median', f: 1, quarantine: false });
+      h.round.setMembership(membership(slot, live));
+      h.round.startIteration(5);
+      for (const s of slot === 0 ? live : [...live].reverse())
+        h.round.receive(s, 5, registers[s]!, undefined, ages[s]);
+      return h;
+    });
+    const proposal = members[0]!.proposals.at(-1)!;
+    const used = proposal.inputs.map((input) => input.slot);
+    const expected = {
+      staleness: Math.max(...used.map((s) => [1, 0, 2, 1][s]!)),
+      stepDelay: used.map((s) => [0.25, 0, 0.5, 1][s]!).reduce((a, b) => a + b, 0) / used.length,
+    };
+    expect(members[0]!.round.inputAge(5, proposal.inputs)).toEqual(expected);
+    for (const h of members.slice(1)) {
+      expect(h.round.recompute(7, 5, proposal.inputs, { name: 'median', f: 1 })).toMatchObject({
+        ok: true,
+        ...expected,
+      });
+    }
+    // a register held with another digest counts as fresh, as for the staleness
+    const forged = proposal.inputs.map((input) => ({ ...input, digest: 'f'.repeat(64) }));
+    expect(members[1]!.round.inputAge(5, forged)).toEqual({ staleness: 0, stepDelay: 0 });
+  });
+
   it('reports a register it does not hold, one it holds in another version, and another cluster', () => {
     const live = [0, 1, 2, 3];
     const registers = randomVectors(4, 31);

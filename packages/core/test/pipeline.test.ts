@@ -84,9 +84,9 @@ describe('LocalProgress (a pipelined tab, issue 16)', () => {
     expect(Array.from(progress.origin(0))).toEqual([30, 40]);
   });
 
-  it('tags a register with the staleness of its oldest step and counts the fewest steps', () => {
+  it('tags a register with the staleness of its oldest step, the mean delay of its steps, and counts the fewest steps', () => {
     const progress = new LocalProgress(new Float32Array(2), 4, 2);
-    expect(progress.take(4)).toMatchObject({ steps: 0, staleness: 0 });
+    expect(progress.take(4)).toMatchObject({ steps: 0, staleness: 0, stepDelay: 0 });
     progress.recordStep(0);
     progress.recordStep(progress.nextPartition());
     expect(progress.nextPartition()).toBe(0);
@@ -94,11 +94,52 @@ describe('LocalProgress (a pipelined tab, issue 16)', () => {
     progress.rebase(new Float32Array(2), 5);
     progress.rebase(new Float32Array(2), 6);
     progress.recordStep(1);
-    // first step taken on base 4, published as iteration 7: three iterations stale
-    expect(progress.take(7)).toMatchObject({ steps: 2, staleness: 3 });
+    // first step taken on base 4, published as iteration 7: three iterations stale; three
+    // steps on base 4 and one on base 6: a mean delay of (3 + 3 + 3 + 1) / 4
+    expect(progress.take(7)).toMatchObject({ steps: 2, staleness: 3, stepDelay: 2.5 });
     // the next progress starts on base 6
     progress.recordStep(0);
     progress.recordStep(1);
-    expect(progress.take(7)).toMatchObject({ steps: 1, staleness: 1 });
+    expect(progress.take(7)).toMatchObject({ steps: 1, staleness: 1, stepDelay: 1 });
+    // taken on the base its steps ran on: fresh, whatever came before
+    progress.recordStep(0);
+    progress.rebase(new Float32Array(2), 7);
+    progress.recordStep(0);
+    progress.recordStep(1);
+    progress.recordStep(1);
+    expect(progress.take(7)).toMatchObject({ steps: 2, staleness: 1, stepDelay: 0.25 });
+    progress.recordStep(0);
+    expect(progress.take(7)).toMatchObject({ staleness: 0, stepDelay: 0 });
+  });
+
+  it('never tags a mean step delay above the staleness or below zero (any steps and rebases)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constant('step' as const), fc.integer({ min: 1, max: 3 })), {
+          maxLength: 40,
+        }),
+        fc.integer({ min: 0, max: 3 }),
+        (events, ahead) => {
+          const progress = new LocalProgress(new Float32Array(1), 0, 1);
+          const bases: number[] = [];
+          for (const event of events) {
+            if (event === 'step') {
+              progress.recordStep(0);
+              bases.push(progress.baseIteration);
+            } else progress.rebase(new Float32Array(1), progress.baseIteration + event);
+          }
+          const iteration = progress.baseIteration + ahead;
+          const taken = progress.take(iteration);
+          // no steps: as behind as the base it holds
+          const expected =
+            bases.length === 0
+              ? ahead
+              : bases.reduce((sum, base) => sum + (iteration - base), 0) / bases.length;
+          expect(taken.stepDelay).toBeCloseTo(Math.min(taken.staleness, expected), 9);
+          expect(taken.stepDelay).toBeGreaterThanOrEqual(0);
+          expect(taken.stepDelay).toBeLessThanOrEqual(taken.staleness);
+        },
+      ),
+    );
   });
 });

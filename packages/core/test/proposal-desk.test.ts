@@ -63,6 +63,24 @@ function othersOf(registry: TabRegistry, clusterId: number, proposer: string): s
 
 const kinds = (effects: DeskEffect[]) => effects.map((e) => e.kind);
 
+/** Every other member of the cluster computed the proposal's digest (iteration 0). */
+function confirmByOthers(
+  registry: TabRegistry,
+  desk: ProposalDesk,
+  clusterId: number,
+  p: DeskProposal,
+): DeskEffect[] {
+  return othersOf(registry, clusterId, p.tabId).flatMap((tabId) =>
+    desk.confirm({
+      tabId,
+      clusterId,
+      iteration: 0,
+      proposer: p.tabId,
+      answer: { kind: 'computed', digest: p.digest },
+    }),
+  );
+}
+
 /** What the coordinator does with a quarantine effect, enough for the desk to see it. */
 function shell(registry: TabRegistry, desk: ProposalDesk, effects: DeskEffect[]): DeskEffect[] {
   const all: DeskEffect[] = [];
@@ -333,15 +351,7 @@ describe('ProposalDesk', () => {
     const { registry, engine, desk } = setup(8, (delay) => 1 / (1 + delay));
     const [c0, c1] = registry.clusters.map((c) => c.id) as [number, number];
     const confirmAll = (cluster: number, p: DeskProposal) =>
-      othersOf(registry, cluster, p.tabId).flatMap((tabId) =>
-        desk.confirm({
-          tabId,
-          clusterId: cluster,
-          iteration: 0,
-          proposer: p.tabId,
-          answer: { kind: 'computed', digest: p.digest },
-        }),
-      );
+      confirmByOthers(registry, desk, cluster, p);
     // S = 2: registers 3 iterations stale on a fresh base are too old
     const tooOld = { ...proposal(registry.proposerOf(c0)!, c0, 'old'), staleness: 3 };
     desk.propose(tooOld);
@@ -367,6 +377,34 @@ describe('ProposalDesk', () => {
     expect(retried[0]).toMatchObject({ delay: 3, scale: 1 / 4 });
     expect(engine.proposers().sort()).toEqual([c0, c1].sort());
     expect(desk.retryStale()).toEqual([]);
+  });
+
+  it("the step is scaled by the registers' mean step delay, the drop decided by their staleness", () => {
+    const { registry, engine, desk } = setup(8, (delay) => 1 / (1 + delay));
+    const [c0, c1] = registry.clusters.map((c) => c.id) as [number, number];
+    const confirmAll = (cluster: number, p: DeskProposal) =>
+      confirmByOthers(registry, desk, cluster, p);
+    // S = 2: an oldest step 3 iterations back is too old, however fresh the other steps were
+    const tooOld = {
+      ...proposal(registry.proposerOf(c0)!, c0, 'old'),
+      staleness: 3,
+      stepDelay: 0.5,
+    };
+    desk.propose(tooOld);
+    expect(confirmAll(c0, tooOld)).toContainEqual(
+      expect.objectContaining({ kind: 'stale', delay: 3 }),
+    );
+    // oldest step 2 back, mean 0.5: counted, at 1 / (1 + 0.5) of its size, not 1 / (1 + 2)
+    const mostlyFresh = {
+      ...proposal(registry.proposerOf(c1)!, c1, 'ok'),
+      staleness: 2,
+      stepDelay: 0.5,
+    };
+    desk.propose(mostlyFresh);
+    const counted = confirmAll(c1, mostlyFresh).find((e) => e.kind === 'counted');
+    expect(counted).toMatchObject({ age: 0, delay: 2, scale: 1 / 1.5 });
+    const held = engine.exportState().held.find((h) => h.clusterId === c1)!;
+    expect(held.update[0]).toBeCloseTo(mostlyFresh.update![0]! / 1.5, 6);
   });
 
   it('forgets proposals dropped as stale when the next iteration starts', () => {
@@ -404,16 +442,8 @@ describe('ProposalDesk', () => {
     });
     desk.startIteration(engine.clusters);
     const [good, alsoGood, bad] = registry.clusters.map((c) => c.id) as [number, number, number];
-    const confirmAll = (clusterId: number, p: DeskProposal) => {
-      for (const tabId of othersOf(registry, clusterId, p.tabId))
-        desk.confirm({
-          tabId,
-          clusterId,
-          iteration: 0,
-          proposer: p.tabId,
-          answer: { kind: 'computed', digest: p.digest },
-        });
-    };
+    const confirmAll = (clusterId: number, p: DeskProposal) =>
+      void confirmByOthers(registry, desk, clusterId, p);
     const frame = new Uint8Array(DIMENSION * 4).fill(2);
     const p = { ...proposal(registry.proposerOf(good)!, good, 'g'), update: undefined, frame };
     const r = {

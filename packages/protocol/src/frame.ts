@@ -17,9 +17,14 @@
  *    32    4 checksum     checksum32(payload)
  *    36    2 staleness    u16 iterations between the base the sender's local steps began on and
  *                         `iteration` (0 in lock-step; ≥ 1 for a pipelined tab, issue 16)
- *    38    2 reserved     0 (with staleness, keeps the payload 8-byte aligned for typed views)
+ *    38    2 stepDelay    u16 in 1/256 iteration: the mean over the update's local steps of the
+ *                         iterations between the base each step was taken on and `iteration`
+ *                         (≤ staleness; what seed 001's step scale reads, the drop rule reads
+ *                         staleness). Keeps the payload 8-byte aligned for typed views.
  *
- * Version 1 frames (bytes 36–39 reserved, zero) still parse, with staleness 0.
+ * Version 2 frames (bytes 38–39 reserved, zero) still parse, with stepDelay = staleness (every
+ * step counted as behind as the first); version 1 frames (bytes 36–39 reserved, zero) with
+ * staleness and stepDelay 0.
  *
  * Parsing never throws: it returns a typed Result with one of the frame error codes.
  */
@@ -27,8 +32,8 @@ import { checksum32 } from './checksum.ts';
 import { fail, ok, type Result } from './errors.ts';
 
 export const FRAME_MAGIC = 0x46554753;
-export const FRAME_VERSION = 2;
-/** The oldest frame version still read (version 1: no staleness field). */
+export const FRAME_VERSION = 3;
+/** The oldest frame version still read (version 1: no staleness field, 2: no stepDelay). */
 export const OLDEST_FRAME_VERSION = 1;
 export const FRAME_HEADER_BYTES = 40;
 /** Largest frame accepted: 64M parameters of fp32 plus header. Callers pass tighter limits. */
@@ -68,6 +73,18 @@ export interface FrameHeader {
   blockSize: number;
   /** Iterations the sender's base was behind `iteration` when its local steps began (0: none). */
   staleness?: number;
+  /**
+   * Mean over the update's local steps of the iterations each step's base was behind
+   * `iteration` (in steps of 1/256; absent when written: taken as `staleness`).
+   */
+  stepDelay?: number;
+}
+
+/** The stepDelay field's unit: 1/256 of an iteration. */
+const STEP_DELAY_UNITS = 256;
+
+function u16(value: number): number {
+  return Math.min(0xffff, Math.max(0, value));
 }
 
 export interface Frame {
@@ -106,7 +123,13 @@ export function allocateFrame(
   view.setUint32(20, header.dimension >>> 0, true);
   view.setUint32(24, header.blockSize >>> 0, true);
   view.setUint32(28, payloadBytes, true);
-  view.setUint16(36, Math.min(0xffff, Math.max(0, Math.floor(header.staleness ?? 0))), true);
+  const staleness = u16(Math.floor(header.staleness ?? 0));
+  view.setUint16(36, staleness, true);
+  // a mean delay is never above the oldest step's; none stated (or NaN): every step as the first
+  const stated = header.stepDelay;
+  const stepDelay =
+    stated === undefined || Number.isNaN(stated) ? staleness : Math.min(staleness, stated);
+  view.setUint16(38, u16(Math.round(stepDelay * STEP_DELAY_UNITS)), true);
   return { bytes, payload: bytes.subarray(FRAME_HEADER_BYTES) };
 }
 
@@ -140,7 +163,8 @@ export function parseFrame(bytes: Uint8Array, limits: ParseLimits = {}): Result<
   }
   const codec = codecNameOf(view.getUint8(5));
   if (codec === undefined) return fail('unknown-codec', `codec id ${view.getUint8(5)}`);
-  const reservedTail = version === 1 ? view.getUint32(36, true) : view.getUint16(38, true);
+  const reservedTail =
+    version === 1 ? view.getUint32(36, true) : version === 2 ? view.getUint16(38, true) : 0;
   if (view.getUint16(6, true) !== 0 || reservedTail !== 0) {
     return fail('bad-header', 'reserved header fields must be zero');
   }
@@ -154,6 +178,12 @@ export function parseFrame(bytes: Uint8Array, limits: ParseLimits = {}): Result<
   }
   const payload = bytes.subarray(FRAME_HEADER_BYTES);
   const checksum = view.getUint32(32, true);
+  const staleness = version === 1 ? 0 : view.getUint16(36, true);
+  const stepDelay =
+    version === 1 ? 0 : version === 2 ? staleness : view.getUint16(38, true) / STEP_DELAY_UNITS;
+  if (stepDelay > staleness) {
+    return fail('bad-header', `step delay ${stepDelay} above the staleness ${staleness}`);
+  }
   if (checksum32(payload) !== checksum) {
     return fail('checksum-mismatch', 'payload checksum does not match the header');
   }
@@ -166,7 +196,8 @@ export function parseFrame(bytes: Uint8Array, limits: ParseLimits = {}): Result<
       senderSlot: view.getUint16(18, true),
       dimension: view.getUint32(20, true),
       blockSize: view.getUint32(24, true),
-      staleness: version === 1 ? 0 : view.getUint16(36, true),
+      staleness,
+      stepDelay,
       payloadBytes,
       checksum,
     },

@@ -39,9 +39,12 @@ describe('update frame', () => {
           dimension: fc.nat({ max: 0xffffffff }),
           blockSize: fc.nat({ max: 0xffffffff }),
           staleness: fc.nat({ max: 0xffff }),
+          stepDelayUnits: fc.nat({ max: 0xffff }),
         }),
         fc.uint8Array({ maxLength: 300 }),
-        (h, payload) => {
+        ({ stepDelayUnits, ...fields }, payload) => {
+          // a mean delay in 1/256 iteration, never above the staleness
+          const h = { ...fields, stepDelay: Math.min(fields.staleness, stepDelayUnits / 256) };
           const bytes = makeFrame(payload, h);
           const parsed = parseFrame(bytes);
           expect(parsed.ok).toBe(true);
@@ -76,10 +79,32 @@ describe('update frame', () => {
     expect(!trailing.ok && trailing.error.code).toBe('oversized');
   });
 
-  it('reads version 1 frames (no staleness field) as staleness 0, and holds both reserved tails to zero', () => {
-    const v2 = makeFrame(payload, { ...header, staleness: 3 });
-    const parsed = parseFrame(v2);
+  it('reads version 1 frames (no staleness field) as staleness 0, version 2 (no step delay) with the step delay of the staleness, and holds their reserved tails to zero', () => {
+    const v3 = makeFrame(payload, { ...header, staleness: 3, stepDelay: 0.75 });
+    const parsed = parseFrame(v3);
     expect(parsed.ok && parsed.value.header.staleness).toBe(3);
+    expect(parsed.ok && parsed.value.header.stepDelay).toBe(0.75);
+    // no step delay stated: every step as behind as the first
+    const unstated = parseFrame(makeFrame(payload, { ...header, staleness: 2 }));
+    expect(unstated.ok && unstated.value.header.stepDelay).toBe(2);
+    // a mean delay above the oldest step's is not written, and not read
+    const capped = parseFrame(makeFrame(payload, { ...header, staleness: 1, stepDelay: 5 }));
+    expect(capped.ok && capped.value.header.stepDelay).toBe(1);
+    const lying = makeFrame(payload, { ...header, staleness: 1, stepDelay: 1 });
+    lying[38] = 0x01; // 257/256: above the staleness of 1
+    lying[39] = 0x01;
+    const liar = parseFrame(lying);
+    expect(!liar.ok && liar.error.code).toBe('bad-header');
+
+    const v2 = makeFrame(payload, { ...header, staleness: 3, stepDelay: 0 });
+    v2[4] = 2;
+    const older = parseFrame(v2);
+    expect(older.ok && older.value.header.staleness).toBe(3);
+    expect(older.ok && older.value.header.stepDelay).toBe(3);
+    const v2WithStepDelay = makeFrame(payload, { ...header, staleness: 3, stepDelay: 1 });
+    v2WithStepDelay[4] = 2;
+    const refusedV2 = parseFrame(v2WithStepDelay);
+    expect(!refusedV2.ok && refusedV2.error.code).toBe('bad-header');
 
     const v1 = makeFrame(payload);
     v1[4] = 1;
@@ -92,7 +117,7 @@ describe('update frame', () => {
     expect(!refused.ok && refused.error.code).toBe('bad-header');
 
     const reservedSet = makeFrame(payload);
-    reservedSet[38] = 1;
+    reservedSet[6] = 1;
     const bad = parseFrame(reservedSet);
     expect(!bad.ok && bad.error.code).toBe('bad-header');
 

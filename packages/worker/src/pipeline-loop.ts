@@ -39,6 +39,8 @@ export interface PipelineRegister {
   iteration: number;
   updates: Float32Array[];
   staleness: number;
+  /** The mean over its steps of how far behind their base was (core LocalProgress.take). */
+  stepDelay: number;
   /** Fewest steps a partition took. */
   steps: number;
   /** Mean training loss over the steps (NaN when none). */
@@ -125,6 +127,7 @@ export class PipelineLoop {
           iteration,
           updates: taken.updates,
           staleness: taken.staleness,
+          stepDelay: taken.stepDelay,
           steps: taken.steps,
           loss,
         });

@@ -44,6 +44,7 @@ import {
   robustMessage,
   type AggregateResult,
   type AggregationMode,
+  type RegisterAge,
   type ClusterProposal,
   type ClusterRoundOptions,
   type RecomputeResult,
@@ -209,6 +210,8 @@ export interface WorkerStatus {
     /** Why a training thread is not used (none asked, another backend, it failed to start). */
     threadNote: string | null;
     lastStaleness: number | null;
+    /** Its steps' mean delay (≤ lastStaleness; what the coordinator's step scale reads). */
+    lastStepDelay: number | null;
     lastSteps: number | null;
     /** Progress thrown away as older than the job's staleness bound. */
     staleDropped: number;
@@ -385,7 +388,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private threadNote: string | null = null;
   /** Pipelined progress thrown away as older than the job's staleness bound. */
   private staleProgressDropped = 0;
-  private lastPipelined: { staleness: number; steps: number } | undefined;
+  private lastPipelined: { staleness: number; stepDelay: number; steps: number } | undefined;
   /** Bumped when the coordinator gives this tab a new identity (forgetIdentity). */
   private identity = 0;
   private fault: FaultInjector | undefined;
@@ -632,6 +635,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         thread: this.thread?.state === 'ready',
         threadNote: this.threadNote,
         lastStaleness: this.lastPipelined?.staleness ?? null,
+        lastStepDelay: this.lastPipelined?.stepDelay ?? null,
         lastSteps: this.lastPipelined?.steps ?? null,
         staleDropped: this.staleProgressDropped,
       },
@@ -1126,7 +1130,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     if (!result || cancelled()) return;
     this.computedIteration = iteration;
     this.noteLoss(result.loss);
-    this.publishRegister(iteration, placement, result.updates, 0);
+    this.publishRegister(iteration, placement, result.updates);
   }
 
   /**
@@ -1228,8 +1232,12 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     }
     this.computedIteration = register.iteration;
     this.noteLoss(register.loss);
-    this.lastPipelined = { staleness: register.staleness, steps: register.steps };
-    this.publishRegister(register.iteration, placement, register.updates, register.staleness);
+    this.lastPipelined = {
+      staleness: register.staleness,
+      stepDelay: register.stepDelay,
+      steps: register.steps,
+    };
+    this.publishRegister(register.iteration, placement, register.updates, register);
   }
 
   /** Whether a pipelined job's steps go to a training thread (see WorkerOptions). */
@@ -1340,7 +1348,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     iteration: number,
     placement: Placement,
     updates: Float32Array[],
-    staleness: number,
+    age: RegisterAge = { staleness: 0, stepDelay: 0 },
   ): void {
     const runtime = this.runtime!;
     const honest =
@@ -1357,7 +1365,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         iteration,
         round: 0,
         senderSlot: placement.slot,
-        staleness,
+        staleness: age.staleness,
+        stepDelay: age.stepDelay,
       });
     } catch (error) {
       this.logger.error({ error: String(error) }, 'could not code the update (not finite)');
@@ -1372,7 +1381,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       jobId: runtime.jobId,
     });
     const digest = frameDigest(frame);
-    if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own, digest, staleness);
+    if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own, digest, age);
     else runtime.round.rejectAtDoor(placement.slot, iteration, 'non-finite');
     if (this.fault?.races && decoded.ok) {
       // a racing tab proposes its own register at once, proposer or not (faults.ts), and again
@@ -1486,7 +1495,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       decoded.value.iteration,
       decoded.value.vector,
       frameDigest(frame),
-      decoded.value.staleness,
+      decoded.value,
     );
     // a peer already computes on a newer base: its iteration frame did not reach this tab yet
     if (decoded.value.iteration > current) this.client?.expectIteration(decoded.value.iteration);
@@ -1565,7 +1574,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         jobId: runtime.jobId,
         clusterId: proposal.clusterId,
         iteration: proposal.iteration,
-        staleness: runtime.round.inputStaleness(proposal.iteration, proposal.inputs),
+        ...runtime.round.inputAge(proposal.iteration, proposal.inputs),
       });
     } catch (error) {
       this.logger.error({ error: String(error) }, 'could not code the cluster update');
@@ -1733,6 +1742,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
           clusterId: request.clusterId,
           iteration: request.iteration,
           staleness: result.staleness,
+          stepDelay: result.stepDelay,
         });
         answer = { verdict: 'computed', ...about, digest: frameDigest(frame) };
       } else if (result.reason === 'missing-register' && now < pending.until) {

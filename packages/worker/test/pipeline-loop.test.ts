@@ -85,6 +85,29 @@ describe('PipelineLoop', () => {
     expect(script.registers.map((r) => r.iteration)).toEqual([1, 2]);
     expect(script.registers[1]!.steps).toBe(PIPELINE_MAX_STEPS_FACTOR * 2);
     expect(script.registers[1]!.staleness).toBe(1);
+    expect(script.registers[1]!.stepDelay).toBe(1);
+  });
+
+  it("tags a register with its steps' mean delay: the steps before the new base are behind, the rest fresh", async () => {
+    const script: Script = { now: now(1, 4), registers: [], steps: 0, dropped: 0 };
+    // iteration 1's register leaves after 4 steps; 1 more step on base 1, then iteration 2
+    // opens and 3 steps run on its base before the register of 2 is due (4 steps)
+    script.afterStep = (steps) => {
+      if (steps === 5) script.now = now(2, 4);
+      if (steps === 8) script.now = undefined;
+    };
+    const loop = new PipelineLoop([partition(5)], scriptedHost(script), {
+      dimension: D,
+      momentum: false,
+    });
+    await loop.run();
+    script.now = now(2, 4);
+    script.afterStep = undefined;
+    await loop.run();
+    expect(script.registers.map((r) => [r.iteration, r.steps, r.staleness, r.stepDelay])).toEqual([
+      [1, 4, 0, 0],
+      [2, 4, 1, 0.25],
+    ]);
   });
 
   it('drops progress staler than the limit and starts again on the newest base', async () => {

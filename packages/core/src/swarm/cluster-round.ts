@@ -156,11 +156,24 @@ interface Register {
   unusable: 'wrong-length' | 'non-finite' | undefined;
 }
 
-interface ArchivedRegister {
+/**
+ * How far behind a register's local steps were (its frame header, core pipeline.ts): the
+ * oldest step's staleness (the drop rule's) and the mean over its steps (seed 001's step
+ * scale). Lock-step registers: both 0.
+ */
+export interface RegisterAge {
+  staleness: number;
+  stepDelay: number;
+}
+
+/** A register age given as its staleness alone: every step counted as behind as the first. */
+function ageOf(age: RegisterAge | number): RegisterAge {
+  return typeof age === 'number' ? { staleness: age, stepDelay: age } : age;
+}
+
+interface ArchivedRegister extends RegisterAge {
   vector: Float32Array;
   digest: string;
-  /** The staleness its frame carried (pipelined tabs, core pipeline.ts). */
-  staleness: number;
 }
 
 /** Iterations of registers kept for confirmations (the current one and this many before). */
@@ -178,7 +191,7 @@ export const REGISTERS_AHEAD = 1000;
 export const OBSERVER_SLOT = -1;
 
 export type RecomputeResult =
-  | { ok: true; update: Float32Array; staleness: number }
+  | ({ ok: true; update: Float32Array } & RegisterAge)
   | {
       ok: false;
       reason:
@@ -552,7 +565,7 @@ export class ClusterRound {
       if (kept.iteration > iteration) continue;
       this.ahead.delete(slot);
       if (kept.iteration < iteration) continue;
-      this.archiveRegister(iteration, slot, kept.vector, kept.digest, kept.staleness);
+      this.archiveRegister(iteration, slot, kept.vector, kept.digest, kept);
       this.registers.set(slot, this.held(kept.vector, this.startedAt));
       this.record.arrivals.set(slot, 0);
     }
@@ -564,24 +577,25 @@ export class ClusterRound {
     iteration: number,
     vector: Float32Array,
     digest?: string,
-    staleness = 0,
+    age: RegisterAge | number = 0,
   ): ReceiveOutcome {
     if (!this.membership) return 'ignored';
-    return this.receive(this.membership.slot, iteration, vector, digest, staleness);
+    return this.receive(this.membership.slot, iteration, vector, digest, age);
   }
 
   /**
    * A register write of `slot` for `iteration` (already through the door: decodeRegister).
-   * `digest`: SHA-256 of the frame it came in (default: of the vector's bytes); `staleness`: the
-   * staleness that frame carried.
+   * `digest`: SHA-256 of the frame it came in (default: of the vector's bytes); `age`: the
+   * staleness and step delay that frame carried (a number: both).
    */
   receive(
     slot: number,
     iteration: number,
     vector: Float32Array,
     digest?: string,
-    staleness = 0,
+    age: RegisterAge | number = 0,
   ): ReceiveOutcome {
+    const { staleness, stepDelay } = ageOf(age);
     const membership = this.membership;
     const current = this.currentIteration;
     if (!membership || current === undefined) return 'ignored';
@@ -598,11 +612,12 @@ export class ClusterRound {
         vector,
         digest: digest ?? vectorDigest(vector),
         staleness,
+        stepDelay,
       });
       return 'buffered';
     }
     if (iteration >= current - this.archiveIterations && iteration <= current)
-      this.archiveRegister(iteration, slot, vector, digest, staleness);
+      this.archiveRegister(iteration, slot, vector, digest, { staleness, stepDelay });
     const now = this.clock.now();
     if (iteration === current) {
       if (this.registers.has(slot)) {
@@ -880,7 +895,7 @@ export class ClusterRound {
     slot: number,
     vector: Float32Array,
     digest: string | undefined,
-    staleness: number,
+    age: RegisterAge,
   ): void {
     let registers = this.archive.get(iteration);
     if (registers === undefined) {
@@ -888,24 +903,38 @@ export class ClusterRound {
       this.archive.set(iteration, registers);
     }
     if (!registers.has(slot))
-      registers.set(slot, { vector, digest: digest ?? vectorDigest(vector), staleness });
+      registers.set(slot, {
+        vector,
+        digest: digest ?? vectorDigest(vector),
+        staleness: age.staleness,
+        stepDelay: age.stepDelay,
+      });
   }
 
   /**
-   * The largest staleness among the registers `inputs` names (as archived, digest matching; 0
-   * for one not held): what a proposal of them carries, the same at the proposer and at every
-   * member that recomputes it.
+   * The age of a proposal of the registers `inputs` names (as archived, digest matching; one not
+   * held counts as fresh): the largest staleness among them and the mean of their step delays
+   * (the update is a mean of them, seed 002), the same at the proposer and at every member that
+   * recomputes it.
    */
-  inputStaleness(iteration: number, inputs: readonly ProposalInput[]): number {
+  inputAge(iteration: number, inputs: readonly ProposalInput[]): RegisterAge {
     const archived = this.archive.get(iteration);
     let staleness = 0;
+    let stepDelaySum = 0;
     for (const input of inputs) {
       const held = archived?.get(input.slot);
       if (held !== undefined && held.digest === input.digest) {
         staleness = Math.max(staleness, held.staleness);
+        stepDelaySum += held.stepDelay;
       }
     }
-    return staleness;
+    const stepDelay = inputs.length > 0 ? stepDelaySum / inputs.length : 0;
+    return { staleness, stepDelay: Math.min(staleness, stepDelay) };
+  }
+
+  /** The largest staleness among the registers `inputs` names (inputAge). */
+  inputStaleness(iteration: number, inputs: readonly ProposalInput[]): number {
+    return this.inputAge(iteration, inputs).staleness;
   }
 
   /**
@@ -961,7 +990,7 @@ export class ClusterRound {
       const messages = new Map<number, Float32Array>();
       inputs.forEach((input, index) => messages.set(input.slot, vectors[index]!));
       decodeCodedInto(this.code!, membership.clusterSize, slots, messages, update);
-      return { ok: true, update, staleness: this.inputStaleness(iteration, inputs) };
+      return { ok: true, update, ...this.inputAge(iteration, inputs) };
     }
     let aggregator: Aggregator;
     try {
@@ -970,7 +999,7 @@ export class ClusterRound {
       return { ok: false, reason: 'unknown-rule' };
     }
     aggregator.aggregate(vectors, update, { f: rule.f });
-    return { ok: true, update, staleness: this.inputStaleness(iteration, inputs) };
+    return { ok: true, update, ...this.inputAge(iteration, inputs) };
   }
 
   private aggregateRobust(
@@ -1104,6 +1133,8 @@ export interface DecodedRegister {
   senderSlot: number;
   /** How many iterations before `iteration` the sender's steps began (frame header). */
   staleness: number;
+  /** The mean over the sender's steps of how far behind each was (frame header). */
+  stepDelay: number;
   vector: Float32Array;
 }
 
@@ -1155,6 +1186,7 @@ export function decodeRegister(
     iteration: header.iteration,
     senderSlot: header.senderSlot,
     staleness: header.staleness ?? 0,
+    stepDelay: header.stepDelay ?? header.staleness ?? 0,
     vector,
   });
 }

@@ -45,7 +45,8 @@ export interface ProposalDeskOptions {
   decode: (frame: Uint8Array) => Float32Array | undefined;
   /**
    * The factor applied to a counted proposal that is `delay` iterations stale (its age plus its
-   * registers' staleness): core's stalenessStepScale. Absent: every proposal counts in full.
+   * registers' mean step delay; the drop rule reads their staleness instead): core's
+   * stalenessStepScale. Absent: every proposal counts in full.
    */
   stepScale?: ((delay: number) => number) | undefined;
   /** Monotonic milliseconds, for the round engine's grace period. */
@@ -82,6 +83,11 @@ export interface DeskProposal {
   update?: Float32Array | undefined;
   /** Its frame header's register staleness (pipelined tabs), read by the node that received it. */
   staleness: number;
+  /**
+   * Its frame header's mean step delay (≤ staleness; absent: the staleness): the delay the step
+   * scale reads, while the drop rule reads the staleness.
+   */
+  stepDelay?: number | undefined;
   digest: string;
   inputs: ProposalInput[];
   rejected: { slot: number; reason: string }[];
@@ -495,7 +501,10 @@ export class ProposalDesk {
   private offer(pending: PendingProposal, effects: DeskEffect[]): ProposalOutcome {
     const age = this.engine.iteration - pending.baseIteration;
     const delay = age + pending.staleness;
-    const scale = delay > 0 ? (this.options.stepScale?.(delay) ?? 1) : 1;
+    // the step scale reads the mean delay of the steps, not the oldest step's (seed 001: to first
+    // order a mixture of delays acts as their mean)
+    const meanDelay = age + Math.min(pending.staleness, pending.stepDelay ?? pending.staleness);
+    const scale = meanDelay > 0 ? (this.options.stepScale?.(meanDelay) ?? 1) : 1;
     const update = pending.update;
     const offered = this.engine.offer(
       pending.clusterId,

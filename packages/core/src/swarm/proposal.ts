@@ -41,6 +41,8 @@ export interface ProposalEncoding {
   iteration: number;
   /** The largest staleness of the registers it aggregates (pipelined tabs; default 0). */
   staleness?: number;
+  /** The mean step delay of the registers it aggregates (ClusterRound.inputAge; default: staleness). */
+  stepDelay?: number;
 }
 
 /**
@@ -60,6 +62,7 @@ export function encodeProposal(update: Float32Array, encoding: ProposalEncoding)
     round: 0,
     senderSlot: PROPOSAL_SLOT,
     staleness: encoding.staleness ?? 0,
+    ...(encoding.stepDelay === undefined ? {} : { stepDelay: encoding.stepDelay }),
   });
 }
 
