@@ -43,6 +43,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import type { Browser } from '@playwright/test';
+import type { DashboardStatus } from '@swarmgrad/protocol';
 import type { WorkerStatus } from '@swarmgrad/worker';
 import {
   launchBrowser,
@@ -125,6 +126,10 @@ interface Result {
   clusters: number;
   iterationsPerSecond: number;
   accuracy: number | null;
+  /** The coordinator's proposal verdicts over the whole run (refuted and unconfirmed: lost). */
+  proposals: DashboardStatus['proposals'];
+  /** Tabs quarantined by the end of the run (an honest swarm: none). */
+  quarantined: number;
   loadAverage: number[];
   rows: TabRow[];
   meanUtilisation: number;
@@ -350,6 +355,8 @@ async function runOne(localSteps: number, pipeline: boolean, options: Options): 
       clusters: endStatus.clusters.length,
       iterationsPerSecond: (endStatus.iteration - startStatus.iteration) / seconds,
       accuracy: endStatus.accuracy,
+      proposals: endStatus.proposals,
+      quarantined: endStatus.quarantined.length,
       loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
       rows,
       meanUtilisation: sum / rows.length,

@@ -10,6 +10,7 @@ import {
   type AggregatorName,
 } from '@swarmgrad/core';
 import type { QuarantineConfig } from '@swarmgrad/core';
+import { parseFrame } from '@swarmgrad/protocol';
 import {
   ClusterRound,
   OBSERVER_SLOT,
@@ -688,6 +689,49 @@ describe('recompute: any member gets the proposer’s update from the same regis
         ...expected,
       });
     }
+    // a tab's own register is kept as its frame carries it: written with its exact mean delay
+    // it counts as its peers decode it (rounded to 1/256), so the proposer and the members
+    // recomputing its proposal code the same bytes. 1.6/256 is carried as 2/256; with three
+    // fresh registers beside it the mean is 0.4/256 exact (coded 0) or 0.5/256 (coded 1/256)
+    const exact = { staleness: 1, stepDelay: 1.6 / 256 };
+    const inFrame = parseFrame(
+      encodeToFrame(getCodec('fp32').createEncoder(D, {}), registers[0]!, {
+        jobId: 1,
+        iteration: 6,
+        round: 0,
+        senderSlot: 0,
+        ...exact,
+      }),
+    );
+    const carried = inFrame.ok ? inFrame.value.header : undefined;
+    expect(carried?.stepDelay).toBe(2 / 256);
+    const all = live.map((slot) => ({ slot, digest: `register-${slot}` }));
+    const codes = live.map((slot) => {
+      const h = harness({ aggregator: 'mean', f: 0, quarantine: false });
+      h.round.setMembership(membership(slot, live));
+      h.round.startIteration(6);
+      for (const s of live) {
+        const age =
+          s !== 0
+            ? { staleness: 0, stepDelay: 0 }
+            : slot === 0
+              ? exact
+              : { staleness: carried!.staleness!, stepDelay: carried!.stepDelay! };
+        h.round.receive(s, 6, registers[s]!, `register-${s}`, age);
+      }
+      const age = h.round.inputAge(6, all);
+      return frameDigest(
+        encodeProposal(registers[0]!, {
+          codec: 'one-bit',
+          blockSize: 32,
+          jobId: 1,
+          clusterId: 7,
+          iteration: 6,
+          ...age,
+        }),
+      );
+    });
+    expect(new Set(codes).size).toBe(1);
     // a register held with another digest counts as fresh, as for the staleness
     const forged = proposal.inputs.map((input) => ({ ...input, digest: 'f'.repeat(64) }));
     expect(members[1]!.round.inputAge(5, forged)).toEqual({ staleness: 0, stepDelay: 0 });

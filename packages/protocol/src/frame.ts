@@ -87,6 +87,17 @@ function u16(value: number): number {
   return Math.min(0xffff, Math.max(0, value));
 }
 
+/**
+ * The step delay a frame of this staleness carries for `stepDelay`: rounded to 1/256, at most
+ * the staleness (none stated, or NaN: the staleness). Whoever keeps a register's age beside the
+ * frame keeps this value, so every member of a cluster computes a proposal's age alike.
+ */
+export function frameStepDelay(stepDelay: number | undefined, staleness: number): number {
+  const oldest = u16(Math.floor(staleness));
+  const stated = stepDelay === undefined || Number.isNaN(stepDelay) ? oldest : stepDelay;
+  return u16(Math.round(Math.min(oldest, stated) * STEP_DELAY_UNITS)) / STEP_DELAY_UNITS;
+}
+
 export interface Frame {
   header: FrameHeader & { payloadBytes: number; checksum: number };
   /** A view into the frame's bytes (no copy), 8-byte aligned when the frame buffer is. */
@@ -125,11 +136,7 @@ export function allocateFrame(
   view.setUint32(28, payloadBytes, true);
   const staleness = u16(Math.floor(header.staleness ?? 0));
   view.setUint16(36, staleness, true);
-  // a mean delay is never above the oldest step's; none stated (or NaN): every step as the first
-  const stated = header.stepDelay;
-  const stepDelay =
-    stated === undefined || Number.isNaN(stated) ? staleness : Math.min(staleness, stated);
-  view.setUint16(38, u16(Math.round(stepDelay * STEP_DELAY_UNITS)), true);
+  view.setUint16(38, frameStepDelay(header.stepDelay, staleness) * STEP_DELAY_UNITS, true);
   return { bytes, payload: bytes.subarray(FRAME_HEADER_BYTES) };
 }
 

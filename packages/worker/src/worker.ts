@@ -1381,7 +1381,13 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       jobId: runtime.jobId,
     });
     const digest = frameDigest(frame);
-    if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own, digest, age);
+    // its age too, as the frame states it (1/256 steps): a proposer that archived its own
+    // unrounded mean delay coded other proposal bytes than the members recomputing it
+    if (decoded.ok && allFinite(own))
+      runtime.round.writeOwn(iteration, own, digest, {
+        staleness: decoded.value.staleness ?? 0,
+        stepDelay: decoded.value.stepDelay ?? decoded.value.staleness ?? 0,
+      });
     else runtime.round.rejectAtDoor(placement.slot, iteration, 'non-finite');
     if (this.fault?.races && decoded.ok) {
       // a racing tab proposes its own register at once, proposer or not (faults.ts), and again

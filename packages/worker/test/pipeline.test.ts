@@ -15,11 +15,16 @@ const swarm = useNodeSwarm(pipelinedJob, { evaluate: true });
 describe('pipelined workers in Node over real WebRTC', () => {
   it('send registers computed while the round ran (tagged stale by 1, several steps) and train past 0.7', async () => {
     const workers = await startMeshedWorkers(swarm, 3);
-    const seen = workers.map(() => ({ stale: new Set<number>(), maxSteps: 0 }));
+    const seen = workers.map(() => ({
+      stale: new Set<number>(),
+      stepDelays: new Set<number>(),
+      maxSteps: 0,
+    }));
     const sample = setInterval(() => {
       workers.forEach((w, i) => {
         const p = w.status().pipeline;
         if (p.lastStaleness !== null) seen[i]!.stale.add(p.lastStaleness);
+        if (p.lastStepDelay !== null) seen[i]!.stepDelays.add(p.lastStepDelay);
         seen[i]!.maxSteps = Math.max(seen[i]!.maxSteps, p.lastSteps ?? 0);
       });
     }, 20);
@@ -39,6 +44,8 @@ describe('pipelined workers in Node over real WebRTC', () => {
       expect(seen[i]!.maxSteps).toBeGreaterThan(1);
       // its peers took every register: none stale, none refused
       expect(status.rejected.total).toBe(0);
+      // the mean delay of its steps, never above the oldest step's
+      for (const d of seen[i]!.stepDelays) expect(d).toBeLessThanOrEqual(2);
       expect(status.wire.framesReceived).toBeGreaterThan(10);
     }
     // the proposals carried their registers' staleness to the coordinator: the staleness

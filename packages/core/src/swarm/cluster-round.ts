@@ -48,6 +48,7 @@
  */
 import {
   fail,
+  frameStepDelay,
   maxUpdateFrameBytes,
   ok,
   parseFrame,
@@ -166,9 +167,15 @@ export interface RegisterAge {
   stepDelay: number;
 }
 
-/** A register age given as its staleness alone: every step counted as behind as the first. */
+/**
+ * A register's age as its frame carries it (a number: the staleness, every step as behind as
+ * the first): the mean delay rounded as the frame rounds it, so a tab's own register and the
+ * copies its peers decode count alike in every member's proposal age.
+ */
 function ageOf(age: RegisterAge | number): RegisterAge {
-  return typeof age === 'number' ? { staleness: age, stepDelay: age } : age;
+  const { staleness, stepDelay } =
+    typeof age === 'number' ? { staleness: age, stepDelay: age } : age;
+  return { staleness, stepDelay: frameStepDelay(stepDelay, staleness) };
 }
 
 interface ArchivedRegister extends RegisterAge {
