@@ -259,8 +259,12 @@ export class RedisState implements SharedState {
       fail(new Error('redis unavailable'));
       return;
     }
-    const task = this.cmd
-      .xadd(this.keys.log, '*', 'b', encodeCommands(batch.map((b) => b.command)))
+    const entry = encodeCommands(batch.map((b) => b.command));
+    const task = (
+      entry.frames.byteLength > 0
+        ? this.cmd.xadd(this.keys.log, '*', 'b', entry.json, 'f', entry.frames)
+        : this.cmd.xadd(this.keys.log, '*', 'b', entry.json)
+    )
       .then(() => undefined)
       .catch(fail);
     this.track(task);
@@ -350,23 +354,32 @@ export class RedisState implements SharedState {
   private async readOnce(blockMs: number): Promise<number> {
     const args: (string | number)[] = ['COUNT', 500];
     if (blockMs > 0) args.push('BLOCK', blockMs);
-    const result = (await this.reader.xread(
+    // as bytes: the frames of a batch travel as one binary field, not as base64 in its JSON
+    const result = (await this.reader.xreadBuffer(
       ...(args as ['COUNT', number]),
       'STREAMS',
       this.keys.log,
       this.lastId,
-    )) as [string, [string, string[]][]][] | null;
+    )) as [Buffer, [Buffer, Buffer[]][]][] | null;
     let read = 0;
     for (const [, entries] of result ?? []) {
-      for (const [id, fields] of entries) {
+      for (const [idBytes, fields] of entries) {
+        const id = idBytes.toString();
         this.lastId = id;
         read++;
         const raw = fields[1];
         if (raw === undefined) continue;
         let commands: Command[];
         try {
-          // `b`: a batch of commands in order; `c`: one command (logs written before batches)
-          commands = fields[0] === 'b' ? decodeCommands(raw) : [decode(raw) as Command];
+          // `b`: a batch of commands in order, then `f`: their frames (absent when none, and in
+          // logs written before it: frames as base64 in the batch); `c`: one command (logs
+          // written before batches)
+          const kind = fields[0]?.toString();
+          const frames = fields[2]?.toString() === 'f' ? fields[3] : undefined;
+          commands =
+            kind === 'b'
+              ? decodeCommands(raw.toString(), frames)
+              : [decode(raw.toString()) as Command];
         } catch (error) {
           this.options.logger.error({ id, err: String(error) }, 'unreadable log entry skipped');
           continue;
@@ -493,27 +506,55 @@ function onTheLog(command: Command): Command {
 }
 
 /**
- * A batch of commands as one log entry: JSON whose only binary field, a command's `frame`
- * (proposals, closes), travels as base64 under `frame64`. Parsed without a reviver: every node
- * parses every entry, and a reviver called on every key was the largest part of that.
+ * A batch of commands as one log entry: JSON (field `b`) whose only binary field, a command's
+ * `frame` (proposals, closes), is replaced by `frameAt: [offset, length]` into the batch's
+ * frames, concatenated in one binary field (`f`). Parsed without a reviver: every node parses
+ * every entry, and a reviver called on every key was the largest part of that; and no base64,
+ * which every node decoded for every proposal of every iteration.
  */
-export function encodeCommands(commands: readonly Command[]): string {
-  return JSON.stringify(
+export function encodeCommands(commands: readonly Command[]): { json: string; frames: Buffer } {
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  const json = JSON.stringify(
     commands.map((command) => {
       if (!('frame' in command)) return command;
       const { frame, ...rest } = command;
-      return {
-        ...rest,
-        frame64: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'),
-      };
+      parts.push(frame);
+      const frameAt = [offset, frame.byteLength];
+      offset += frame.byteLength;
+      return { ...rest, frameAt };
     }),
   );
+  return { json, frames: Buffer.concat(parts, offset) };
 }
 
-export function decodeCommands(text: string): Command[] {
-  const parsed = JSON.parse(text) as (Command & { frame64?: string })[];
+/**
+ * The commands of a log entry; each frame copied to offset 0 of its own buffer (the codecs read
+ * aligned views). `frames`: the entry's `f` field; entries written before it carry their frames
+ * as base64 (`frame64`).
+ */
+export function decodeCommands(text: string, frames?: Uint8Array): Command[] {
+  const parsed = JSON.parse(text) as (Command & { frame64?: string; frameAt?: unknown })[];
   if (!Array.isArray(parsed)) throw new Error('a log entry batch is not an array');
   return parsed.map((command) => {
+    if (command.frameAt !== undefined) {
+      const { frameAt, ...rest } = command;
+      const [offset, length] = Array.isArray(frameAt) ? (frameAt as unknown[]) : [];
+      if (
+        frames === undefined ||
+        typeof offset !== 'number' ||
+        typeof length !== 'number' ||
+        !Number.isInteger(offset) ||
+        !Number.isInteger(length) ||
+        offset < 0 ||
+        length < 0 ||
+        offset + length > frames.byteLength
+      )
+        throw new Error(`a frame outside the entry's frames: ${JSON.stringify(frameAt)}`);
+      const frame = new Uint8Array(length);
+      frame.set(frames.subarray(offset, offset + length));
+      return { ...rest, frame } as Command;
+    }
     if (typeof command.frame64 !== 'string') return command;
     const { frame64, ...rest } = command;
     return { ...rest, frame: new Uint8Array(Buffer.from(frame64, 'base64')) } as Command;

@@ -35,7 +35,11 @@ describe('the shared log entry format', () => {
         spread: 0.5,
       },
     ];
-    const decoded = decodeCommands(encodeCommands(commands));
+    const entry = encodeCommands(commands);
+    // the frames travel as bytes, not inside the JSON
+    expect(entry.frames.byteLength).toBe(frame.byteLength + 3);
+    expect(entry.json).not.toContain('frame64');
+    const decoded = decodeCommands(entry.json, entry.frames);
     expect(decoded.map((c) => c.id)).toEqual(['node-a:1', 'node-a:2', 'node-a:3']);
     const proposal = decoded[1] as Extract<Command, { kind: 'proposal' }>;
     expect(proposal.frame).toBeInstanceOf(Uint8Array);
@@ -47,8 +51,30 @@ describe('the shared log entry format', () => {
     expect(decoded[0]).toEqual(commands[0]);
   });
 
-  it('refuses an entry that is not a batch', () => {
+  it('reads entries written with base64 frames (before the binary field)', () => {
+    const header = { node: 'node-a', at: 1 };
+    const json = JSON.stringify([
+      {
+        ...header,
+        id: 'node-a:1',
+        kind: 'closed',
+        iteration: 2,
+        frame64: 'CQgH',
+        contributors: [],
+      },
+    ]);
+    const [closed] = decodeCommands(json) as Extract<Command, { kind: 'closed' }>[];
+    expect([...closed!.frame]).toEqual([9, 8, 7]);
+  });
+
+  it('refuses an entry that is not a batch, or whose frames lie outside its binary field', () => {
     expect(() => decodeCommands('{"kind":"rtt"}')).toThrow(/not an array/);
     expect(() => decodeCommands('not json')).toThrow();
+    const at = (frameAt: unknown) => JSON.stringify([{ id: 'a:1', kind: 'closed', frameAt }]);
+    const frames = new Uint8Array(4);
+    expect(() => decodeCommands(at([0, 4]), frames)).not.toThrow();
+    for (const bad of [[2, 3], [-1, 1], [0, 1.5], 'x', [0]])
+      expect(() => decodeCommands(at(bad), frames)).toThrow(/outside the entry's frames/);
+    expect(() => decodeCommands(at([0, 1]))).toThrow(/outside the entry's frames/);
   });
 });
