@@ -1381,13 +1381,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       jobId: runtime.jobId,
     });
     const digest = frameDigest(frame);
-    // its age too, as the frame states it (1/256 steps): a proposer that archived its own
-    // unrounded mean delay coded other proposal bytes than the members recomputing it
-    if (decoded.ok && allFinite(own))
-      runtime.round.writeOwn(iteration, own, digest, {
-        staleness: decoded.value.staleness ?? 0,
-        stepDelay: decoded.value.stepDelay ?? decoded.value.staleness ?? 0,
-      });
+    // (its age the round keeps as the frame carries it, ClusterRound ageOf)
+    if (decoded.ok && allFinite(own)) runtime.round.writeOwn(iteration, own, digest, age);
     else runtime.round.rejectAtDoor(placement.slot, iteration, 'non-finite');
     if (this.fault?.races && decoded.ok) {
       // a racing tab proposes its own register at once, proposer or not (faults.ts), and again

@@ -935,8 +935,8 @@ export class ClusterRound {
         stepDelaySum += held.stepDelay;
       }
     }
-    const stepDelay = inputs.length > 0 ? stepDelaySum / inputs.length : 0;
-    return { staleness, stepDelay: Math.min(staleness, stepDelay) };
+    // each held delay is at most its staleness, so their mean is at most the largest
+    return { staleness, stepDelay: inputs.length > 0 ? stepDelaySum / inputs.length : 0 };
   }
 
   /** The largest staleness among the registers `inputs` names (inputAge). */
