@@ -8,7 +8,9 @@
  * register (none refused as stale), and the swarm reaches 0.90 held-out accuracy within 6
  * minutes of the first Donate. The job runs `staleness: "auto"` (issue 16 item 3): the
  * coordinator has set S from its SDDE analysis of the delays it measured, says why on the
- * dashboard's staleness panel, and enforces that S. Then a tab closes and the iterations go on.
+ * dashboard's staleness panel, and enforces that S. The last tab opens with `?thread=off`: its
+ * steps run on the page's own thread instead of a training thread, and it pipelines the same.
+ * Then a tab closes and the iterations go on.
  */
 import { expect, test } from '@playwright/test';
 import { stalenessLimit } from '@swarmgrad/protocol';
@@ -26,7 +28,10 @@ const job = {
 };
 const ACCURACY_DEADLINE_MS = 6 * 60_000;
 
-const swarm = useTabSwarm(job, 4);
+const TABS = 4;
+/** The tab whose steps run on the page (`?thread=off`), not on a training thread. */
+const ON_PAGE = TABS - 1;
+const swarm = useTabSwarm(job, TABS, (i) => (i === ON_PAGE ? { thread: false } : {}));
 const { tabs } = swarm;
 
 test('four pipelined tabs send registers computed while the round ran and reach 90% held-out accuracy', async () => {
@@ -70,8 +75,14 @@ test('four pipelined tabs send registers computed while the round ran and reach 
   for (const [i, tab] of tabs.entries()) {
     const status = (await tab.status())!;
     expect(status.pipeline.enabled).toBe(true);
-    // a browser tab on wasm takes its steps on its training thread (training-thread.ts)
-    expect(status.pipeline.thread, status.pipeline.threadNote ?? undefined).toBe(true);
+    if (i === ON_PAGE) {
+      // ?thread=off: the steps run between the page's other work, and pipeline all the same
+      expect(status.pipeline.thread).toBe(false);
+      expect(status.pipeline.threadNote).toMatch(/\?thread=off/);
+    } else {
+      // a browser tab on wasm takes its steps on its training thread (training-thread.ts)
+      expect(status.pipeline.thread, status.pipeline.threadNote ?? undefined).toBe(true);
+    }
     expect(Math.max(...seen[i]!.staleness)).toBeGreaterThanOrEqual(1);
     expect(Math.max(...seen[i]!.staleness)).toBeLessThanOrEqual(stalenessLimit(job));
     expect(seen[i]!.maxSteps).toBeGreaterThan(1);

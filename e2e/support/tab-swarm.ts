@@ -5,6 +5,9 @@
  */
 import { test, type Browser } from '@playwright/test';
 import { launchBrowser, openTab, type BrowserTab } from './browser-swarm.ts';
+
+/** What openTab takes besides the name, per tab (its index from 0). */
+type TabOptions = Omit<NonNullable<Parameters<typeof openTab>[2]>, 'name'>;
 import { startCoordinator, type CoordinatorProcess } from './coordinator.ts';
 import { openLab, type E2eLab } from './lab.ts';
 
@@ -16,7 +19,11 @@ export interface TabSwarm {
   readonly firstDonateAt: number;
 }
 
-export function useTabSwarm(job: object, count: number): TabSwarm {
+export function useTabSwarm(
+  job: object,
+  count: number,
+  tabOptions: (index: number) => TabOptions = () => ({}),
+): TabSwarm {
   let lab: E2eLab | undefined;
   let coordinator: CoordinatorProcess | undefined;
   let browser: Browser | undefined;
@@ -29,7 +36,9 @@ export function useTabSwarm(job: object, count: number): TabSwarm {
     browser = await launchBrowser(coordinator.url, [], lab.home.chromium);
     firstDonateAt = Date.now();
     for (let i = 0; i < count; i++) {
-      tabs.push(await openTab(browser, coordinator.url, { name: `tab ${i + 1}` }));
+      tabs.push(
+        await openTab(browser, coordinator.url, { ...tabOptions(i), name: `tab ${i + 1}` }),
+      );
     }
   });
   test.afterAll(async () => {
