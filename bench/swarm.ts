@@ -51,12 +51,14 @@ import type { Browser } from '@playwright/test';
 import type { DashboardStatus } from '@swarmgrad/protocol';
 import type { WorkerStatus } from '@swarmgrad/worker';
 import {
+  fetchMetrics,
   launchBrowser,
   openTab,
   startCoordinator,
   until,
   untilTraining,
   type BrowserTab,
+  type MetricsRow,
 } from '@swarmgrad/swarm';
 
 const GOALS: Record<number, number> = { 1: 0.7, 10: 0.9 };
@@ -327,7 +329,7 @@ async function runOne(localSteps: number, pipeline: boolean, options: Options): 
     const cpuLast = cpuSample(coordinator.url, coordinator.pid);
     const endStatus = await coordinator.status();
     const seconds = (Date.now() - startAt) / 1000;
-    const record = closeTimes(await metricsCsv(coordinator.url));
+    const record = closeTimes((await fetchMetrics(coordinator.url)).rows);
     const cpuSeconds = (cpuLast.at - cpuFirst.at) / 1000;
     const coresOf = (a: number, b: number) => (b - a) / cpuSeconds;
 
@@ -388,38 +390,18 @@ async function runOne(localSteps: number, pipeline: boolean, options: Options): 
   }
 }
 
-/** The coordinator's per-iteration record, as the dashboard exports it. */
-async function metricsCsv(url: string): Promise<string> {
-  const response = await fetch(`${url.replace(/\/+$/, '')}/api/metrics.csv`);
-  if (!response.ok) throw new Error(`GET /api/metrics.csv: HTTP ${response.status}`);
-  return response.text();
-}
-
 /**
- * From `/api/metrics.csv` (rows in iteration order): the first iteration's close time, and the
- * first iteration whose held-out accuracy reached TARGET_ACCURACY with its close time (ms since
- * the epoch); undefined where there is none.
+ * The first iteration's close time, and the first iteration whose held-out accuracy reached
+ * TARGET_ACCURACY with its close time (ms since the epoch); undefined where there is none.
  */
-function closeTimes(csv: string): {
+function closeTimes(rows: readonly MetricsRow[]): {
   first: number | undefined;
   target: { iteration: number; at: number } | undefined;
 } {
-  const [head, ...lines] = csv.trim().split('\n');
-  const columns = (head ?? '').split(',');
-  const time = columns.indexOf('time');
-  const accuracy = columns.indexOf('heldout_accuracy');
-  if (time < 0 || accuracy < 0) throw new Error(`metrics.csv has no time/accuracy: ${head}`);
-  let first: number | undefined;
-  for (const line of lines) {
-    const cells = line.split(',');
-    const at = Date.parse(cells[time] ?? '');
-    if (!Number.isFinite(at)) throw new Error(`metrics.csv: bad time in "${line}"`);
-    first ??= at;
-    const value = cells[accuracy];
-    if (value === undefined || value === '' || Number(value) < TARGET_ACCURACY) continue;
-    return { first, target: { iteration: Number(cells[0]), at } };
-  }
-  return { first, target: undefined };
+  const target = rows.find(
+    (r) => r.heldOutAccuracy !== null && r.heldOutAccuracy >= TARGET_ACCURACY,
+  );
+  return { first: rows[0]?.at, target: target && { iteration: target.iteration, at: target.at } };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;

@@ -13,6 +13,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { fetchMetrics } from '@swarmgrad/swarm';
 import { expect, test } from '@swarmgrad/swarm/fixture';
 import { e2eNetwork } from './support/lab.ts';
 
@@ -64,18 +65,16 @@ test('the 1M-parameter job trains in a 4-tab swarm to its target at ≤ 1.1 bits
       `${tab.name}: ${s.backend?.backend} ${s.steps} steps, ${Math.round(s.computeMs)} ms computing of ${wallMs} ms (${((100 * s.computeMs) / wallMs).toFixed(0)} %), ${s.wire.framesSent} frames sent, ${s.wire.bitsPerParameter?.toFixed(3)} bits/parameter`,
     );
   }
-  const csv = await (await fetch(`${swarm.apiUrl}/api/metrics.csv`)).text();
+  const { csv, rows } = await fetchMetrics(swarm.apiUrl);
   await mkdir(OUT, { recursive: true });
   await writeFile(`${OUT}big-job-metrics.csv`, csv);
-  const evaluations = csv
-    .trim()
-    .split('\n')
-    .slice(1)
-    .map((line) => line.split(','))
-    .filter((f) => f[3] !== '');
+  const evaluations = rows.filter((r) => r.heldOutAccuracy !== null);
   console.log(
     `held-out curve (iteration, time, loss, accuracy):\n${evaluations
-      .map((f) => `${f[0]}, ${f[1]}, ${f[2]}, ${f[3]}`)
+      .map(
+        (r) =>
+          `${r.iteration}, ${new Date(r.at).toISOString()}, ${r.heldOutLoss}, ${r.heldOutAccuracy}`,
+      )
       .join('\n')}`,
   );
 

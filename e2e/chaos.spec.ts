@@ -39,7 +39,14 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { faultModes, type DashboardStatus, type FaultMode } from '@swarmgrad/protocol';
-import { launchSwarm, until, type Swarm, type SwarmSummary, type SwarmTab } from '@swarmgrad/swarm';
+import {
+  fetchMetrics,
+  launchSwarm,
+  until,
+  type Swarm,
+  type SwarmSummary,
+  type SwarmTab,
+} from '@swarmgrad/swarm';
 import { expect, test } from '@swarmgrad/swarm/fixture';
 import { e2eNetwork } from './support/lab.ts';
 
@@ -424,16 +431,12 @@ async function accuracyNear(
   swarm: Swarm,
   iteration: number,
 ): Promise<{ iterations: number[]; accuracy: number }> {
-  const csv = await (await fetch(`${swarm.apiUrl}/api/metrics.csv`)).text();
-  const [header, ...rows] = csv.trim().split('\n');
-  const columns = header!.split(',');
-  const at = columns.indexOf('iteration');
-  const acc = columns.indexOf('heldout_accuracy');
+  const { csv, rows } = await fetchMetrics(swarm.apiUrl);
   const near = rows
-    .map((row) => row.split(','))
-    .filter((cells) => cells[acc] !== '')
-    .map((cells) => ({ iteration: Number(cells[at]), accuracy: Number(cells[acc]) }))
-    .filter((e) => e.iteration >= iteration - 20 && e.iteration <= iteration);
+    .filter((r) => r.iteration >= iteration - 20 && r.iteration <= iteration)
+    .flatMap((r) =>
+      r.heldOutAccuracy === null ? [] : [{ iteration: r.iteration, accuracy: r.heldOutAccuracy }],
+    );
   if (near.length < 4) {
     throw new Error(`fewer than four evaluations in [${iteration - 20}, ${iteration}]: ${csv}`);
   }

@@ -5,11 +5,11 @@
  */
 import { test, type Browser } from '@playwright/test';
 import { launchBrowser, openTab, type BrowserTab } from './browser-swarm.ts';
+import { startCoordinator, type CoordinatorProcess } from './coordinator.ts';
+import { openLab, type E2eLab } from './lab.ts';
 
 /** What openTab takes besides the name, per tab (its index from 0). */
 type TabOptions = Omit<NonNullable<Parameters<typeof openTab>[2]>, 'name'>;
-import { startCoordinator, type CoordinatorProcess } from './coordinator.ts';
-import { openLab, type E2eLab } from './lab.ts';
 
 export interface TabSwarm {
   readonly coordinator: CoordinatorProcess;

@@ -89,6 +89,54 @@ export async function fetchStatus(url: string): Promise<DashboardStatus> {
   return (await response.json()) as DashboardStatus;
 }
 
+/** One row of the coordinator's `/api/metrics.csv`: a closed iteration, and its evaluation. */
+export interface MetricsRow {
+  iteration: number;
+  /** Its close time, ms since the epoch. */
+  at: number;
+  /** Held-out loss and accuracy, null where the iteration was not evaluated. */
+  heldOutLoss: number | null;
+  heldOutAccuracy: number | null;
+}
+
+/** Parses `/api/metrics.csv` (the dashboard's export), rows in iteration order. */
+export function parseMetricsCsv(csv: string): MetricsRow[] {
+  const [header, ...lines] = csv.trim().split('\n');
+  const columns = (header ?? '').split(',');
+  const index = (name: string) => {
+    const at = columns.indexOf(name);
+    if (at < 0) throw new Error(`metrics.csv has no ${name} column: ${header}`);
+    return at;
+  };
+  const [iteration, time, loss, accuracy] = [
+    index('iteration'),
+    index('time'),
+    index('heldout_loss'),
+    index('heldout_accuracy'),
+  ];
+  const optional = (cell: string | undefined) =>
+    cell === undefined || cell === '' ? null : Number(cell);
+  return lines.map((line) => {
+    const cells = line.split(',');
+    const at = Date.parse(cells[time] ?? '');
+    if (!Number.isFinite(at)) throw new Error(`metrics.csv: bad time in "${line}"`);
+    return {
+      iteration: Number(cells[iteration]),
+      at,
+      heldOutLoss: optional(cells[loss]),
+      heldOutAccuracy: optional(cells[accuracy]),
+    };
+  });
+}
+
+/** GET <url>/api/metrics.csv: the raw text, and its rows. */
+export async function fetchMetrics(url: string): Promise<{ csv: string; rows: MetricsRow[] }> {
+  const response = await fetch(`${url.replace(/\/+$/, '')}/api/metrics.csv`);
+  if (!response.ok) throw new Error(`${url}/api/metrics.csv: HTTP ${response.status}`);
+  const csv = await response.text();
+  return { csv, rows: parseMetricsCsv(csv) };
+}
+
 export interface CoordinatorProcess {
   /** http://<lan address>:<port>: what tabs open (WebRTC needs the LAN address). */
   url: string;
