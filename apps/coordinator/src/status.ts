@@ -63,6 +63,7 @@ export function buildStatus(ctx: CoordinatorContext, extras: StatusExtras): Coor
       agreement: job.agreement,
       codec: job.codec,
       localSteps: job.localSteps,
+      pipeline: job.pipeline,
       staleness: job.staleness,
       targetAccuracy: job.targetAccuracy,
       batchSize: job.batchSize,

@@ -149,6 +149,7 @@ export interface DashboardStatus {
     | 'agreement'
     | 'codec'
     | 'localSteps'
+    | 'pipeline'
     | 'staleness'
     | 'targetAccuracy'
     | 'batchSize'

@@ -386,6 +386,12 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     | { client: TrainingThread; runtime: JobRuntime; state: 'starting' | 'ready' | 'failed' }
     | undefined;
   private threadNote: string | null = null;
+  /**
+   * A training thread started while the backends are measured, when the coordinator's status
+   * says the job is pipelined: its script (TF.js and the wasm glue) loads meanwhile instead of
+   * after the tab is seated. Taken by the first TrainingThread, dropped when none will be.
+   */
+  private spareThread: { handle: TrainingThreadHandle; failed: boolean } | undefined;
   /** Pipelined progress thrown away as older than the job's staleness bound. */
   private staleProgressDropped = 0;
   private lastPipelined: { staleness: number; stepDelay: number; steps: number } | undefined;
@@ -474,7 +480,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.PeerCtor = this.options.PeerCtor ?? (await loadSimplePeer());
       this.selecting = true;
       this.scheduleStatus();
-      const model = await this.probeModel();
+      const probed = await this.probeJob();
+      if (probed?.pipeline === true) this.startSpareThread();
+      const model = probed?.model;
       if (model !== undefined) this.backendChoice = await this.chooseBackend(model);
       this.selecting = false;
       this.scheduleStatus();
@@ -718,14 +726,17 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   // ------------------------------------------------------------------ setup
 
   /** The job's model from GET /api/status, to pick the backend before saying hello. */
-  private async probeModel(): Promise<JobSpec['model'] | undefined> {
+  private async probeJob(): Promise<Pick<JobSpec, 'model' | 'pipeline'> | undefined> {
     const fetchImpl = this.options.fetch ?? ((input, init) => fetch(input, init));
     for (const url of this.urls) {
       try {
         const response = await fetchImpl(`${url}/api/status`);
         if (!response.ok) continue;
-        const body = (await response.json()) as { job?: { model?: JobSpec['model'] } };
-        if (body.job?.model) return body.job.model;
+        const body = (await response.json()) as {
+          job?: { model?: JobSpec['model']; pipeline?: boolean };
+        };
+        // a coordinator from before the status carried `pipeline` counts as not pipelined
+        if (body.job?.model) return { model: body.job.model, pipeline: body.job.pipeline === true };
       } catch {
         // try the next URL, or measure after the welcome
       }
@@ -1062,6 +1073,8 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
       this.syncThread();
       return;
     }
+    // the job is known and its steps stay on this thread
+    if (this.runtime) this.dropSpareThread();
     if (this.thread && this.thread.state !== 'failed') {
       // the backend changed: the steps move back to this thread
       this.thread.client.terminate();
@@ -1240,6 +1253,36 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     this.publishRegister(register.iteration, placement, register.updates, register);
   }
 
+  private startSpareThread(): void {
+    const create = this.options.trainingThread;
+    if (create === undefined || this.spareThread !== undefined) return;
+    try {
+      const spare = { handle: create(), failed: false };
+      // a script that fails to load says so before any TrainingThread listens
+      spare.handle.addEventListener('error', () => (spare.failed = true));
+      this.spareThread = spare;
+    } catch (error) {
+      this.logger.warn(
+        { error: error instanceof Error ? error.message : String(error) },
+        'no spare training thread',
+      );
+    }
+  }
+
+  /** The spare thread when it is usable, else a new one. */
+  private takeTrainingThread(): TrainingThreadHandle {
+    const spare = this.spareThread;
+    this.spareThread = undefined;
+    if (spare !== undefined && !spare.failed) return spare.handle;
+    spare?.handle.terminate();
+    return this.options.trainingThread!();
+  }
+
+  private dropSpareThread(): void {
+    this.spareThread?.handle.terminate();
+    this.spareThread = undefined;
+  }
+
   /** Whether a pipelined job's steps go to a training thread (see WorkerOptions). */
   private threadWanted(): boolean {
     if (this.options.trainingThread === undefined) {
@@ -1266,7 +1309,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     if (!thread) {
       const created = {
         client: new TrainingThread(
-          this.options.trainingThread!,
+          () => this.takeTrainingThread(),
           {
             model: runtime.job.model,
             seed: runtime.seed,
@@ -1325,6 +1368,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     this.pipelined = undefined;
     this.thread?.client.terminate();
     this.thread = undefined;
+    this.dropSpareThread();
   }
 
   private noteLoss(loss: number): void {
@@ -1350,6 +1394,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     updates: Float32Array[],
     age: RegisterAge = { staleness: 0, stepDelay: 0 },
   ): void {
+    if ((this as unknown as { tlR?: boolean }).tlR !== true) {
+      (this as unknown as { tlR?: boolean }).tlR = true;
+    }
     const runtime = this.runtime!;
     const honest =
       runtime.round.mode === 'coded'
@@ -1419,6 +1466,9 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
 
   /** Counts one training step (this thread's or the training thread's). */
   private countStep(ms: number, examples: number, steps = 1): void {
+    if ((this as unknown as { tlS?: boolean }).tlS !== true) {
+      (this as unknown as { tlS?: boolean }).tlS = true;
+    }
     this.steps += steps;
     this.examples += examples;
     this.computeMs += ms;

@@ -9,52 +9,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRng } from '@swarmgrad/core';
 import type { PipelineRegister } from '../src/pipeline-loop.ts';
-import {
-  TrainingThread,
-  type TrainingThreadHandle,
-  type ThreadNow,
-} from '../src/thread-pipeline.ts';
-import {
-  serveTrainingThread,
-  type FromTrainingThread,
-  type ToTrainingThread,
-  type TrainingThreadScope,
-} from '../src/training-thread.ts';
+import { TrainingThread, type ThreadNow } from '../src/thread-pipeline.ts';
 import type { LocalPartition } from '../src/trainer.ts';
+import { threadPair } from './support/thread-pair.ts';
 
 const MODEL = { preset: 'softmax-784-10' } as const;
 const D = 7850;
-
-/** A page-side handle and a thread-side scope joined by cloning, task-delayed delivery. */
-function threadPair(): { create: () => TrainingThreadHandle; terminated: () => boolean } {
-  type Listener<T> = (event: { data: T }) => void;
-  const toThread: Listener<ToTrainingThread>[] = [];
-  const toPage: Listener<FromTrainingThread>[] = [];
-  let terminated = false;
-  const deliver = <T>(listeners: Listener<T>[], message: T, transfer: ArrayBuffer[] = []) => {
-    const data = structuredClone(message, { transfer });
-    setTimeout(() => {
-      if (!terminated) for (const listener of listeners) listener({ data });
-    }, 0);
-  };
-  const scope: TrainingThreadScope = {
-    postMessage: (message, transfer) => deliver(toPage, message, transfer),
-    addEventListener: (_type, listener) => void toThread.push(listener),
-  };
-  return {
-    create: () => {
-      serveTrainingThread(scope);
-      return {
-        postMessage: (message) => deliver(toThread, message),
-        addEventListener: (type: 'message' | 'error', listener: Listener<never>) => {
-          if (type === 'message') toPage.push(listener as Listener<FromTrainingThread>);
-        },
-        terminate: () => void (terminated = true),
-      } as TrainingThreadHandle;
-    },
-    terminated: () => terminated,
-  };
-}
 
 function partition(count: number, seed: number, local: number): LocalPartition {
   const rng = createRng(seed);
