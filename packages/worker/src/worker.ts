@@ -725,7 +725,10 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
 
   // ------------------------------------------------------------------ setup
 
-  /** The job's model from GET /api/status, to pick the backend before saying hello. */
+  /**
+   * The job's model and whether it is pipelined, from GET /api/status: to pick the backend
+   * before saying hello, and to start the training thread meanwhile.
+   */
   private async probeJob(): Promise<Pick<JobSpec, 'model' | 'pipeline'> | undefined> {
     const fetchImpl = this.options.fetch ?? ((input, init) => fetch(input, init));
     for (const url of this.urls) {
@@ -1394,9 +1397,6 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
     updates: Float32Array[],
     age: RegisterAge = { staleness: 0, stepDelay: 0 },
   ): void {
-    if ((this as unknown as { tlR?: boolean }).tlR !== true) {
-      (this as unknown as { tlR?: boolean }).tlR = true;
-    }
     const runtime = this.runtime!;
     const honest =
       runtime.round.mode === 'coded'
@@ -1466,9 +1466,6 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
 
   /** Counts one training step (this thread's or the training thread's). */
   private countStep(ms: number, examples: number, steps = 1): void {
-    if ((this as unknown as { tlS?: boolean }).tlS !== true) {
-      (this as unknown as { tlS?: boolean }).tlS = true;
-    }
     this.steps += steps;
     this.examples += examples;
     this.computeMs += ms;
