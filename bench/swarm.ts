@@ -40,7 +40,7 @@
  * tabs are opened with `?backend=wasm`, which checks wasm with one step instead of timing every
  * backend; `--backend auto` measures them all, as a volunteer's tab does. Eight tabs in one
  * browser share its GPU process, so their software-GPU trials (SwiftShader) queue behind each
- * other: measured, 26–30 s of each tab's start (docs/benchmarks.md), the same in both modes,
+ * other: measured, 20–29 s of each tab's start (docs/benchmarks.md), the same in both modes,
  * which no volunteer alone on a machine waits for and which is not what this bench compares.
  *
  * Pipelined tabs step on a training thread (docs/architecture.md, _The training thread_; the

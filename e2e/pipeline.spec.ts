@@ -79,9 +79,12 @@ test('four pipelined tabs send registers computed while the round ran and reach 
       // ?thread=off: the steps run between the page's other work, and pipeline all the same
       expect(status.pipeline.thread).toBe(false);
       expect(status.pipeline.threadNote).toMatch(/\?thread=off/);
+      expect(status.pipeline.threadStartedEarly).toBe(false);
     } else {
       // a browser tab on wasm takes its steps on its training thread (training-thread.ts)
       expect(status.pipeline.thread, status.pipeline.threadNote ?? undefined).toBe(true);
+      // its Worker was created while the tab timed its backends, not after it was seated
+      expect(status.pipeline.threadStartedEarly).toBe(true);
     }
     expect(Math.max(...seen[i]!.staleness)).toBeGreaterThanOrEqual(1);
     expect(Math.max(...seen[i]!.staleness)).toBeLessThanOrEqual(stalenessLimit(job));

@@ -209,6 +209,8 @@ export interface WorkerStatus {
     thread: boolean;
     /** Why a training thread is not used (none asked, another backend, it failed to start). */
     threadNote: string | null;
+    /** The thread in use was started while the backends were timed (the status said pipelined). */
+    threadStartedEarly: boolean;
     lastStaleness: number | null;
     /** Its steps' mean delay (≤ lastStaleness; what the coordinator's step scale reads). */
     lastStepDelay: number | null;
@@ -392,6 +394,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
    * after the tab is seated. Taken by the first TrainingThread, dropped when none will be.
    */
   private spareThread: { handle: TrainingThreadHandle; failed: boolean } | undefined;
+  private threadStartedEarly = false;
   /** Pipelined progress thrown away as older than the job's staleness bound. */
   private staleProgressDropped = 0;
   private lastPipelined: { staleness: number; stepDelay: number; steps: number } | undefined;
@@ -642,6 +645,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
         enabled: this.runtime?.job.pipeline ?? false,
         thread: this.thread?.state === 'ready',
         threadNote: this.threadNote,
+        threadStartedEarly: this.thread !== undefined && this.threadStartedEarly,
         lastStaleness: this.lastPipelined?.staleness ?? null,
         lastStepDelay: this.lastPipelined?.stepDelay ?? null,
         lastSteps: this.lastPipelined?.steps ?? null,
@@ -1276,6 +1280,7 @@ class TabWorker extends Emitter<WorkerEvents> implements SwarmWorker {
   private takeTrainingThread(): TrainingThreadHandle {
     const spare = this.spareThread;
     this.spareThread = undefined;
+    this.threadStartedEarly = spare !== undefined && !spare.failed;
     if (spare !== undefined && !spare.failed) return spare.handle;
     spare?.handle.terminate();
     return this.options.trainingThread!();

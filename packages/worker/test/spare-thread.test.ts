@@ -68,6 +68,7 @@ describe('a pipelined job', () => {
     expect(created).toEqual([{ backendKnown: false }]);
     expect(worker.status().backend?.backend).toBe('wasm');
     expect(worker.status().pipeline.threadNote).toBeNull();
+    expect(worker.status().pipeline.threadStartedEarly).toBe(true);
     await worker.leave();
     expect(pair.terminated()).toBe(true);
   }, 90_000);
@@ -77,6 +78,7 @@ describe('a pipelined job', () => {
     await worker.start();
     await trainsOnItsThread(worker);
     expect(created).toEqual([{ backendKnown: true }]);
+    expect(worker.status().pipeline.threadStartedEarly).toBe(false);
   }, 90_000);
 
   it('has the early thread stopped when the tab leaves before it is seated', async () => {
