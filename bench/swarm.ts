@@ -37,11 +37,11 @@
  * one run per (pipeline, L).
  *
  * `--backend` (default wasm, the backend every tab chose by measurement in every run here): the
- * tabs are opened with `?backend=wasm`, which checks wasm with one step instead of timing every
- * backend; `--backend auto` measures them all, as a volunteer's tab does. Eight tabs in one
- * browser share its GPU process, so their software-GPU trials (SwiftShader) queue behind each
- * other: measured, 20–29 s of each tab's start (docs/benchmarks.md), the same in both modes,
- * which no volunteer alone on a machine waits for and which is not what this bench compares.
+ * tabs are opened with `?backend=wasm`, which checks wasm with one step instead of timing the
+ * candidates; `--backend auto` times them, as a volunteer's tab does (a software-rendered GPU —
+ * this machine's SwiftShader — only when wasm cannot run the job: packages/worker backend.ts).
+ * Before that rule, eight tabs in one browser queued their software-GPU trials in its one GPU
+ * process, 20–29 s of each tab's start (docs/benchmarks.md).
  *
  * Pipelined tabs step on a training thread (docs/architecture.md, _The training thread_; the
  * volunteer page's default); lock-step tabs are opened with `?thread=off`, which they ignore.

@@ -95,6 +95,9 @@ test('a tab forced to wasm skips it for a depthwise CNN, says so, and trains on 
   expect(choice.trials.find((t) => t.backend === 'wasm')?.error).toMatch(
     /lacks kernel .*DepthwiseConv2dNativeBackpropFilter/,
   );
+  // with wasm out, nothing but cpu is left: the software-rendered GPUs are timed too
+  expect(choice.trials.filter((t) => t.skipped !== undefined)).toEqual([]);
+  expect(choice.trials.map((t) => t.backend).sort()).toEqual(['cpu', 'wasm', 'webgl', 'webgpu']);
   const line = tab.page.locator('.backend-line__reason');
   await expect(line).toContainText('wasm: lacks kernel');
   await expect(line).toContainText('DepthwiseConv2dNativeBackpropFilter');

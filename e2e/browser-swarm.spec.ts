@@ -74,6 +74,14 @@ test('four tabs in two clusters train the default MNIST job to 90% held-out accu
   const wasmTabs = statuses.filter((s) => s.backend?.backend === 'wasm');
   expect(wasmTabs.length).toBeGreaterThan(0);
   for (const s of wasmTabs) expect(s.backend!.threaded).toBe(true);
+  // a software WebGPU adapter (this machine's SwiftShader) is not timed once wasm runs the job
+  for (const s of statuses) {
+    const webgpu = s.backend!.trials.find((t) => t.backend === 'webgpu');
+    if (s.backend!.fallbackAdapter === true && s.backend!.backend === 'wasm') {
+      expect(webgpu?.msPerStep).toBeUndefined();
+      expect(webgpu?.skipped).toMatch(/fallback adapter.*not timed: wasm runs this job/);
+    }
+  }
 
   const reached = await until(
     async () => {

@@ -13,6 +13,13 @@
  * isolated and SharedArrayBuffer exists) and WebGPU's adapter.isFallbackAdapter (a software
  * adapter), which the tab reports to the coordinator in its hello.
  *
+ * A GPU backend that runs on a software renderer (WebGPU's fallback adapter; WebGL on
+ * SwiftShader, llvmpipe and the like) is timed only when neither wasm nor a hardware GPU can
+ * run the job: the trial is listed as skipped, with the renderer's name. Measured on a machine
+ * without a GPU (docs/benchmarks.md), these were 4–20× slower per step than threaded wasm on the
+ * default job, and their trials took up to 18 s of a tab's start where several tabs share a
+ * browser's GPU process.
+ *
  * Parameters: the job's model spec, the candidates (default by platform), a forced backend
  * (still checked, else auto), steps per trial (default 3), batch size (default 32), wasmPath
  * (browser: where the .wasm files are served, default '/tfjs-wasm/').
@@ -40,6 +47,8 @@ export interface BackendTrial {
   msPerStep?: number;
   /** Why the backend was not usable. */
   error?: string;
+  /** Why it was not timed (a software renderer while wasm or a hardware GPU runs the job). */
+  skipped?: string;
 }
 
 export interface BackendChoice {
@@ -136,6 +145,78 @@ export async function webgpuFallbackAdapter(): Promise<boolean | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** Renderer names of software WebGL implementations (what UNMASKED_RENDERER_WEBGL says). */
+const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software rasterizer|basic render driver/i;
+
+/**
+ * WebGL's renderer when it is a software rasterizer (e.g. "ANGLE (…SwiftShader…)"), else
+ * undefined (a hardware GPU, no WebGL, or a renderer this page may not read).
+ */
+export function webglSoftwareRenderer(): string | undefined {
+  const g = globalThis as {
+    document?: { createElement(tag: 'canvas'): { getContext(kind: string): unknown } };
+    OffscreenCanvas?: new (w: number, h: number) => { getContext(kind: string): unknown };
+  };
+  try {
+    const canvas =
+      g.OffscreenCanvas !== undefined
+        ? new g.OffscreenCanvas(1, 1)
+        : g.document?.createElement('canvas');
+    const gl = (canvas?.getContext('webgl2') ?? canvas?.getContext('webgl')) as
+      | {
+          RENDERER: number;
+          getExtension(name: string): { UNMASKED_RENDERER_WEBGL?: number; loseContext?(): void };
+          getParameter(parameter: number): unknown;
+        }
+      | null
+      | undefined;
+    if (!gl) return undefined;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = String(gl.getParameter(info?.UNMASKED_RENDERER_WEBGL ?? gl.RENDERER) ?? '');
+    // the probe's context is not the one TF.js makes: free it now
+    gl.getExtension('WEBGL_lose_context')?.loseContext?.();
+    return SOFTWARE_RENDERER.test(renderer) ? renderer : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs `trial` on the candidates in order, except that the ones in `software` (backend → its
+ * renderer) are tried only when no other candidate but cpu proved usable; a software one not
+ * timed is listed as skipped, with why. Trials come back in the candidates' order.
+ */
+export async function trialCandidates(
+  candidates: readonly BackendName[],
+  software: ReadonlyMap<BackendName, string>,
+  trial: (backend: BackendName) => Promise<BackendTrial>,
+): Promise<BackendTrial[]> {
+  const byBackend = new Map<BackendName, BackendTrial>();
+  for (const backend of candidates) {
+    if (!software.has(backend)) byBackend.set(backend, await trial(backend));
+  }
+  const runsTheJob = [...byBackend.values()].find(
+    (t) => t.msPerStep !== undefined && t.backend !== 'cpu',
+  );
+  for (const backend of candidates) {
+    const renderer = software.get(backend);
+    if (renderer === undefined) continue;
+    byBackend.set(
+      backend,
+      runsTheJob === undefined
+        ? await trial(backend)
+        : {
+            backend,
+            skipped: `software renderer (${renderer}), not timed: ${runsTheJob.backend} runs this job`,
+          },
+    );
+  }
+  return candidates.flatMap((b) => {
+    const t = byBackend.get(b);
+    return t === undefined ? [] : [t];
+  });
 }
 
 let wasmPathSet = false;
@@ -263,17 +344,22 @@ async function measureAndSelect(options: SelectBackendOptions): Promise<BackendC
     options.logger?.warn({ backend: options.force, error: trial.error }, 'forced backend unusable');
   }
 
-  for (const backend of candidates) {
-    if (backend === options.force) continue;
-    if (backend === 'webgpu' && fallbackAdapter === undefined && !isNode()) {
-      const g = globalThis as { navigator?: { gpu?: unknown } };
-      if (g.navigator?.gpu === undefined) {
-        trials.push({ backend, error: 'no WebGPU in this browser' });
-        continue;
+  const software = new Map<BackendName, string>();
+  if (fallbackAdapter === true) software.set('webgpu', 'WebGPU fallback adapter');
+  const webglRenderer = candidates.includes('webgl') ? webglSoftwareRenderer() : undefined;
+  if (webglRenderer !== undefined) software.set('webgl', webglRenderer);
+  const timed = await trialCandidates(
+    candidates.filter((b) => b !== options.force),
+    software,
+    async (backend) => {
+      if (backend === 'webgpu' && fallbackAdapter === undefined && !isNode()) {
+        const g = globalThis as { navigator?: { gpu?: unknown } };
+        if (g.navigator?.gpu === undefined) return { backend, error: 'no WebGPU in this browser' };
       }
-    }
-    trials.push(await trialBackend(options.model, backend, steps, batchSize));
-  }
+      return trialBackend(options.model, backend, steps, batchSize);
+    },
+  );
+  trials.push(...timed);
   const usable = trials.filter(
     (t): t is BackendTrial & { msPerStep: number } => t.msPerStep !== undefined,
   );
@@ -303,9 +389,9 @@ async function measureAndSelect(options: SelectBackendOptions): Promise<BackendC
 }
 
 function format(trial: BackendTrial): string {
-  return trial.msPerStep !== undefined
-    ? `${trial.backend} ${trial.msPerStep.toFixed(1)} ms/step`
-    : `${trial.backend}: ${trial.error}`;
+  if (trial.msPerStep !== undefined)
+    return `${trial.backend} ${trial.msPerStep.toFixed(1)} ms/step`;
+  return `${trial.backend}: ${trial.error ?? trial.skipped}`;
 }
 
 function messageOf(error: unknown): string {
