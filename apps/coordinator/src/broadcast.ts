@@ -9,13 +9,7 @@
  * (`iteration-request`): a member whose relay never forwarded, or a tab back from a short
  * absence.
  */
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign,
-  type KeyObject,
-} from 'node:crypto';
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { planDissemination, type ClosedIteration } from '@swarmgrad/core';
 import {
   encodeIterationFrame,
@@ -26,13 +20,14 @@ import {
 } from '@swarmgrad/protocol';
 import type { Broadcast, CoordinatorContext } from './context.ts';
 import { RELAY_PASSED_OVER_ITERATIONS, type Dissemination, type WorkerSocket } from './options.ts';
+import { newSigningKey, publicKeyOf } from './signing-key.ts';
 
 export class IterationBroadcast implements Broadcast {
   /**
    * Signs iteration frames; its public key goes to every tab in the welcome. Nodes of one swarm
    * share the first node's through the replica: a relay forwards a frame another node signed.
    */
-  private signingKey: KeyObject = generateKeyPairSync('ed25519').privateKey;
+  private signingKey: KeyObject = newSigningKey();
   /** The public key, raw, base64url (the welcome's `iterationKey`). */
   iterationKey = publicKeyOf(this.signingKey);
   /** The last iteration frames (plain, signed), oldest first, for `iteration-request`. */
@@ -159,8 +154,4 @@ export class IterationBroadcast implements Broadcast {
       this.ctx.wire.countIterationFrames('request', frame.byteLength, 1);
     }
   }
-}
-
-function publicKeyOf(privateKey: KeyObject): string {
-  return createPublicKey(privateKey).export({ format: 'jwk' }).x!;
 }

@@ -11,3 +11,4 @@ export { ConfigError, loadJob, parseJob } from './config.ts';
 export type { AddressOptions } from './addresses.ts';
 export { checkIceOptions, type IceOptions } from './ice.ts';
 export { encodeIdx } from './pack/idx.ts';
+export { newSigningKey, publicKeyOf } from './signing-key.ts';

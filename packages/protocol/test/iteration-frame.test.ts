@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
+import { newSigningKey, publicKeyOf } from '@swarmgrad/test-support/signing-key';
 import {
   ITERATION_FRAME_VERSION,
   ITERATION_HEADER_BYTES,
@@ -178,11 +179,9 @@ describe('iteration frame', () => {
   });
 
   it('verifies under the coordinator key only as signed: any changed byte, flag or key fails', async () => {
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const key = await importIterationKey(publicKey.export({ format: 'jwk' }).x!);
-    const other = await importIterationKey(
-      generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!,
-    );
+    const privateKey = newSigningKey();
+    const key = await importIterationKey(publicKeyOf(privateKey));
+    const other = await importIterationKey(publicKeyOf(newSigningKey()));
     const signedFrame = encodeIterationFrame(header, deltaFrame(), { forward: true });
     setIterationSignature(signedFrame, sign(null, signedBytes(signedFrame), privateKey));
     const verify = async (bytes: Uint8Array, k = key) => {

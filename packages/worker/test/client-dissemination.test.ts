@@ -6,7 +6,8 @@
  * no iteration for a while, or sees a peer computing on a newer base, asks the coordinator.
  * A real socket.io server plays the coordinator (support/fake-coordinator.ts).
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
+import { newSigningKey, publicKeyOf } from '@swarmgrad/test-support/signing-key';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io';
 import { encodeToFrame, getCodec } from '@swarmgrad/core';
@@ -27,8 +28,8 @@ afterEach(async () => {
 });
 
 const DIMENSION = validWelcome.dimension;
-const signer = generateKeyPairSync('ed25519');
-const iterationKey = signer.publicKey.export({ format: 'jwk' }).x!;
+const signer = newSigningKey();
+const iterationKey = publicKeyOf(signer);
 
 /** The agreed parameters at iteration 0 (zeros), as /api/params serves them. */
 function paramsResponse(): Promise<Response> {
@@ -51,7 +52,7 @@ function paramsResponse(): Promise<Response> {
 function iterationFrame(
   iteration: number,
   step: number,
-  options: { forward?: boolean; key?: typeof signer.privateKey | null } = {},
+  options: { forward?: boolean; key?: typeof signer | null } = {},
 ): Uint8Array {
   const encoder = getCodec('fp32').createEncoder(DIMENSION, {});
   const delta = encodeToFrame(encoder, new Float32Array(DIMENSION).fill(step), {
@@ -63,7 +64,7 @@ function iterationFrame(
   const frame = encodeIterationFrame({ iteration, learningRate: 0.1, phase: 'training' }, delta, {
     forward: options.forward ?? false,
   });
-  const key = options.key === undefined ? signer.privateKey : options.key;
+  const key = options.key === undefined ? signer : options.key;
   if (key !== null) setIterationSignature(frame, sign(null, signedBytes(frame), key));
   return frame;
 }
@@ -99,7 +100,7 @@ describe('iteration frames through the cluster', () => {
 
   it("applies a peer's frame only under the coordinator's signature, in arrival order", async () => {
     const { client, socket } = await tab();
-    const other = generateKeyPairSync('ed25519').privateKey;
+    const other = newSigningKey();
     const altered = iterationFrame(1, 0.5);
     altered[16]! ^= 1; // the learning rate, after signing
     for (const bad of [
