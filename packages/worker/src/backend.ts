@@ -213,10 +213,7 @@ export async function trialCandidates(
           },
     );
   }
-  return candidates.flatMap((b) => {
-    const t = byBackend.get(b);
-    return t === undefined ? [] : [t];
-  });
+  return candidates.map((b) => byBackend.get(b)!);
 }
 
 let wasmPathSet = false;
