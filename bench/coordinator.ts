@@ -25,7 +25,8 @@
  * their proposals until every tab is in (unless --ramp-proposals), so the ramp measures hello
  * handling only; then they propose T ms (default 0) after every `iteration` event. Once three
  * iterations have passed (placement settled), M iterations (default 30) are measured:
- * - connected tabs (`/api/status` `tabs`) and clusters;
+ * - connected tabs (`/api/status` `tabs`) and clusters, read when the window has ended (a
+ *   status read starts the dashboard's staleness analysis on that node);
  * - the coordinator's RSS (/proc/<pid>/status VmRSS) before the first tab and with all tabs in,
  *   and their difference per tab;
  * - iterations per second; the coordinator's and the load generators' CPU time over the window
@@ -678,18 +679,6 @@ async function runOne(n: number, options: Options): Promise<Row> {
       return s.iteration >= settled.iteration + 3 ? s : undefined;
     }, options.timeoutS * 1000);
     if (!ready) notes.push(`iterations did not advance after the tabs connected (timeout)`);
-    const statuses = await Promise.all(
-      urls.map(
-        async (u) =>
-          JSON.parse(await fetchText(`${u}/api/status`)) as {
-            tabs: number;
-            clusters: unknown[];
-            node?: { sockets: number };
-          },
-      ),
-    );
-    const statusAfter = statuses[0]!;
-    const held = statuses.map((s) => s.node?.sockets ?? s.tabs);
     const rssLoaded = sum(rssOf);
     const redisCpuA = redis ? cpuSecondsOf(redis.child.pid!) : NaN;
 
@@ -726,6 +715,21 @@ async function runOne(n: number, options: Options): Promise<Row> {
       `N=${n}: measured iterations ${a.iteration}–${b.iteration} over ${seconds.toFixed(1)} s, ` +
         `ending at monotonic ${monotonicMs().toFixed(0)} ms`,
     );
+    // read after the window: a node's /api/status starts the dashboard's staleness analysis
+    // (a few hundred ms of root finding between event-loop turns), which is not a cost of
+    // serving tabs and, read before, ran inside the window on every node
+    const statuses = await Promise.all(
+      urls.map(
+        async (u) =>
+          JSON.parse(await fetchText(`${u}/api/status`)) as {
+            tabs: number;
+            clusters: unknown[];
+            node?: { sockets: number };
+          },
+      ),
+    );
+    const statusAfter = statuses[0]!;
+    const held = statuses.map((s) => s.node?.sockets ?? s.tabs);
     const iterations = b.iteration - a.iteration;
     if (iterations < options.iterations)
       notes.push(`only ${iterations} of ${options.iterations} iterations in ${options.timeoutS} s`);
