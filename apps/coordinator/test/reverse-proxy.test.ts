@@ -6,12 +6,9 @@
  * is taken from the doc's ```nginx block, only its ports and certificate paths replaced.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { io } from 'socket.io-client';
 import { PROTOCOL_VERSION, type Welcome } from '@swarmgrad/protocol';
@@ -19,39 +16,23 @@ import { Coordinator, parseJob } from '../src/index.ts';
 import { selfSignedCertificate, type SelfSigned } from '../src/tls.ts';
 import { tempDir, testJobInput, waitFor } from '@swarmgrad/test-support/harness';
 import { freePort } from '@swarmgrad/test-support/redis';
-
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+import { documentedNginxSite, startNginx, type RunningNginx } from '@swarmgrad/test-support/nginx';
 
 /** The doc's nginx block with this test's ports and certificate. */
-export async function documentedNginxConfig(values: {
+async function documentedNginxConfig(values: {
   upstreamPort: number;
   httpPort: number;
   httpsPort: number;
   cert: string;
   key: string;
 }): Promise<string> {
-  const doc = await readFile(join(root, 'docs', 'internet.md'), 'utf8');
-  const block = /```nginx\n([\s\S]*?)```/.exec(doc)?.[1];
-  if (!block) throw new Error('docs/internet.md has no ```nginx block');
-  const replacements: [string | RegExp, string][] = [
+  return documentedNginxSite('docs/internet.md', [
     ['server 127.0.0.1:8080;', `server 127.0.0.1:${values.upstreamPort};`],
     ['listen 80;', `listen 127.0.0.1:${values.httpPort};`],
     ['listen 443 ssl;', `listen 127.0.0.1:${values.httpsPort} ssl;`],
     [/ssl_certificate\s+\S+;/, `ssl_certificate ${values.cert};`],
     [/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${values.key};`],
-  ];
-  let config = block;
-  for (const [from, to] of replacements) {
-    const next = config.replace(from, to);
-    if (next === config) throw new Error(`the documented nginx config lost ${String(from)}`);
-    config = next;
-  }
-  return config;
-}
-
-function nginxBinary(): string {
-  execFileSync(process.execPath, [join(root, 'scripts', 'ensure-nginx.mjs')], { stdio: 'inherit' });
-  return process.env.NGINX ?? '/usr/sbin/nginx';
+  ]);
 }
 
 function get(
@@ -72,14 +53,12 @@ function get(
 
 describe('behind nginx (docs/internet.md)', () => {
   let coordinator: Coordinator;
-  let nginx: ChildProcess;
-  let log = '';
+  let nginx: RunningNginx | undefined;
   let cert: SelfSigned;
   let httpsPort: number;
   let httpPort: number;
 
   beforeAll(async () => {
-    const binary = nginxBinary();
     coordinator = await Coordinator.start({
       job: parseJob(testJobInput),
       port: 0,
@@ -104,50 +83,16 @@ describe('behind nginx (docs/internet.md)', () => {
       cert: cert.certFile,
       key: cert.keyFile,
     });
-    await mkdir(join(dir, 'tmp'), { recursive: true });
-    // a minimal main config around the documented site: everything in the temporary directory
-    const main = [
-      `pid ${join(dir, 'nginx.pid')};`,
-      `error_log ${join(dir, 'error.log')} warn;`,
-      'worker_processes 1;',
-      'events { worker_connections 64; }',
-      'http {',
-      `  access_log off;`,
-      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
-        (t) => `  ${t}_temp_path ${join(dir, 'tmp', t)};`,
-      ),
+    nginx = await startNginx(
       site,
-      '}',
-      '',
-    ].join('\n');
-    const conf = join(dir, 'nginx.conf');
-    await writeFile(conf, main);
-    nginx = spawn(binary, ['-p', dir, '-c', conf, '-g', 'daemon off;'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    nginx.stdout!.on('data', (c: Buffer) => (log += c.toString()));
-    nginx.stderr!.on('data', (c: Buffer) => (log += c.toString()));
-    await waitFor(
-      async () => {
-        if (nginx.exitCode !== null) throw new Error(`nginx exited: ${log}`);
-        return (
-          (await get(`https://127.0.0.1:${httpsPort}/api/status`, cert.cert).catch(() => undefined))
-            ?.status === 200
-        );
-      },
-      'nginx to proxy',
-      20_000,
+      async () =>
+        (await get(`https://127.0.0.1:${httpsPort}/api/status`, cert.cert).catch(() => undefined))
+          ?.status === 200,
     );
   }, 180_000);
 
   afterAll(async () => {
-    if (nginx && nginx.exitCode === null) {
-      const exited = new Promise((resolve) => nginx.once('exit', resolve));
-      nginx.kill('SIGQUIT');
-      const timer = setTimeout(() => nginx.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await nginx?.stop();
     await coordinator?.close();
   });
 

@@ -17,6 +17,7 @@ import { decodeFrameInto } from '@swarmgrad/core';
 import type { JobSpecInput } from '@swarmgrad/protocol';
 import type { Coordinator } from '../src/index.ts';
 import { ClientTab } from './support/client-tab.ts';
+import { evaluatedOnEveryNode, view } from './support/node-view.ts';
 import { connectPlaced, type FakeWorker } from '@swarmgrad/test-support/fake-worker';
 import {
   spawnCoordinator,
@@ -27,27 +28,6 @@ import {
   type ChildCoordinator,
 } from '@swarmgrad/test-support/harness';
 import { RedisServer } from '@swarmgrad/test-support/redis';
-
-interface NodeView {
-  iteration: number;
-  phase: string;
-  tabs: number;
-  accuracy: number | null;
-  evaluatedAt: number | null;
-  clusters: { id: number; members: { tabId: string; live: boolean }[] }[];
-  node: {
-    id: string;
-    redis: 'up' | 'down';
-    leaseHolder: boolean;
-    nodes: string[];
-    checkpoints: number;
-    lastCheckpoint: number;
-  };
-}
-
-async function view(url: string): Promise<NodeView> {
-  return (await (await fetch(`${url}/api/status`)).json()) as NodeView;
-}
 
 async function params(url: string): Promise<Buffer> {
   return Buffer.from(await (await fetch(`${url}/api/params`)).arrayBuffer());
@@ -194,14 +174,7 @@ describe('multi-node coordinator on Redis (child processes)', () => {
     await waitFor(() => b.signals.find((s) => s.from === a.id), 'the signal on the other node');
 
     // training: the lease holder evaluates; every node records the evaluation
-    const trained = await waitFor(
-      async () => {
-        const v = await Promise.all(urls.map(view));
-        return v.every((x) => (x.evaluatedAt ?? 0) >= 40) ? v : false;
-      },
-      'an evaluation at iteration 40 or later on every node',
-      90_000,
-    );
+    const trained = await evaluatedOnEveryNode(urls, 40);
     for (const v of trained) expect(v.accuracy!).toBeGreaterThan(0.75);
     // every proposer's proposals were counted on the way
     expect(tabs.filter((t) => t.counted > 10)).toHaveLength(3);
