@@ -186,6 +186,8 @@ export interface CoordinatorContext {
   settle(id: string, result: unknown): void;
   logEvent(kind: DashboardEvent['kind'], message: string): void;
   countRejected(code: ErrorCode): void;
+  /** Messages this node refused, by error code. */
+  readonly rejectedByCode: ReadonlyMap<string, number>;
   /** The phase tabs are told: `paused` while this node cannot reach the shared state. */
   effectivePhase(): Phase;
   publishStatus(): void;

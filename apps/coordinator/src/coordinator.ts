@@ -69,7 +69,8 @@ import {
 import { WireCounters } from './wire.ts';
 import { TabSockets } from './tab-sockets.ts';
 import { TabMembership } from './membership.ts';
-import { IterationCycle, trainingLoss } from './iterations.ts';
+import { IterationCycle } from './iterations.ts';
+import { ownShare, SwarmView } from './node-share.ts';
 import { ProposalIntake } from './proposals.ts';
 import { IterationBroadcast } from './broadcast.ts';
 import { TrainingRecords } from './records.ts';
@@ -384,6 +385,8 @@ export class Coordinator implements CoordinatorContext {
     });
     this.statusTimer = setInterval(() => {
       this.membership.pruneRelays();
+      // several nodes: what only this node knows, for the others' statuses (node-share.ts)
+      if (this.shared.status() !== undefined) this.shared.share(ownShare(this));
       this.publishStatus();
     }, 1000);
     this.statusTimer.unref();
@@ -516,12 +519,12 @@ export class Coordinator implements CoordinatorContext {
 
   /** Mean of the connected tabs' last reported training loss. */
   trainingLoss(): number | null {
-    return trainingLoss(this.registry.connected());
+    return new SwarmView(this).trainingLoss();
   }
 
   status(): CoordinatorStatus {
-    const { dataset, startedAt, rejectedByCode } = this;
-    return buildStatus(this, { dataset, startedAt, rejectedByCode });
+    const { dataset, startedAt } = this;
+    return buildStatus(this, { dataset, startedAt });
   }
 
   publishStatus(): void {

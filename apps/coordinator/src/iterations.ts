@@ -10,6 +10,7 @@ import type { Phase } from '@swarmgrad/protocol';
 import type { Command } from './shared-state.ts';
 import type { CoordinatorContext, Iterations } from './context.ts';
 import { ITERATION_HISTORY, SILENT_PROPOSER_FACTOR, SILENT_PROPOSER_MIN_MS } from './options.ts';
+import { SwarmView } from './node-share.ts';
 
 export class IterationCycle implements Iterations {
   lastRounds = 0;
@@ -246,7 +247,7 @@ export class IterationCycle implements Iterations {
    * decider times the close).
    */
   private closed(closed: ClosedIteration, decidedAt: number, at: number, own: boolean): void {
-    const { registry, job, metrics } = this.ctx;
+    const { job, metrics } = this.ctx;
     clearTimeout(this.closeTimer);
     // taken now: startIfReady below restarts the iteration clock
     const iterationSeconds = (performance.now() - this.openedAt) / 1000;
@@ -265,14 +266,15 @@ export class IterationCycle implements Iterations {
     if (own) metrics.roundClose.observe((performance.now() - decidedAt) / 1000);
     if (opens) this.openIteration();
     metrics.iterationSeconds.observe(iterationSeconds);
-    const wire = this.ctx.wire;
+    // the whole swarm's loss and bytes, whichever node records it (node-share.ts)
+    const swarm = new SwarmView(this.ctx);
     this.ctx.dashboardMetrics.recordIteration(
       {
         iteration: closed.iteration,
         at: Date.now(),
-        trainingLoss: trainingLoss(registry.connected()),
-        bytesSent: wire.bytesSent,
-        fp32EquivalentBytes: wire.fp32EquivalentBytes,
+        trainingLoss: swarm.trainingLoss(),
+        bytesSent: swarm.totals.bytesSent,
+        fp32EquivalentBytes: swarm.totals.fp32EquivalentBytes,
       },
       iterationSeconds,
       closed.contributors,
@@ -300,20 +302,4 @@ export class IterationCycle implements Iterations {
     clearTimeout(this.closeTimer);
     clearTimeout(this.silenceTimer);
   }
-}
-
-/** Mean of these tabs' last reported training loss; null when none reported one. */
-export function trainingLoss(
-  tabs: Iterable<{ report?: { trainingLoss?: number | null } }>,
-): number | null {
-  let sum = 0;
-  let n = 0;
-  for (const tab of tabs) {
-    const loss = tab.report?.trainingLoss;
-    if (loss !== null && loss !== undefined) {
-      sum += loss;
-      n++;
-    }
-  }
-  return n > 0 ? sum / n : null;
 }

@@ -13,6 +13,8 @@
  * - `nodes`     a sorted set: node id → heartbeat expiry (Redis server time). The lease holder
  *               appends `node-down` for nodes whose heartbeat expired, so the tabs they held
  *               stop counting as live.
+ * - `shares`    a hash: node id → what that node alone knows (node-share.ts: its tabs' reports,
+ *               its counters), written with every heartbeat; each beat reads the live nodes'.
  * - `io*`       socket.io's Redis adapter (@socket.io/redis-adapter): signals between tabs held
  *               by different nodes.
  *
@@ -26,7 +28,14 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
-import type { Command, NodeStatus, SharedState, SharedStateHooks } from './shared-state.ts';
+import type {
+  Command,
+  NodeShare,
+  NodeStatus,
+  SharedState,
+  SharedStateHooks,
+} from './shared-state.ts';
+import { nodeShareSchema } from './node-share.ts';
 
 export interface RedisStateOptions {
   url: string;
@@ -51,15 +60,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`;
 
 /**
- * Heartbeat: the node's expiry in Redis server time, and the last log entry it applied (the
- * log is never trimmed past a live node's). Returns the live nodes.
+ * Heartbeat: the node's expiry in Redis server time, the last log entry it applied (the log is
+ * never trimmed past a live node's) and its share. Returns the live nodes, then their shares
+ * (false where a node has none yet).
  */
 const BEAT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')`;
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[4]) end
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+local shares = {}
+if #live > 0 then shares = redis.call('HMGET', KEYS[3], unpack(live)) end
+return {live, shares}`;
 
 /** Nodes whose heartbeat expired (not removed: the caller removes them once announced). */
 const EXPIRED = `
@@ -114,6 +128,7 @@ export class RedisState implements SharedState {
     lease: string;
     nodes: string;
     applied: string;
+    shares: string;
     io: string;
   };
   private hooks: SharedStateHooks | undefined;
@@ -123,6 +138,9 @@ export class RedisState implements SharedState {
   private leaseUntil = 0;
   private leaseHeld = false;
   private liveNodes: string[] = [];
+  /** This node's share, written at the next beat; the others' as the last beat read them. */
+  private ownShare = '';
+  private othersShares: NodeShare[] = [];
   private closed = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -146,6 +164,7 @@ export class RedisState implements SharedState {
       lease: `${prefix}lease`,
       nodes: `${prefix}nodes`,
       applied: `${prefix}applied`,
+      shares: `${prefix}shares`,
       io: `${prefix}io`,
     };
     const client = (name: string, offlineQueue: boolean): Redis => {
@@ -303,6 +322,14 @@ export class RedisState implements SharedState {
     this.track(task);
   }
 
+  share(own: NodeShare): void {
+    this.ownShare = JSON.stringify(own);
+  }
+
+  sharedByOthers(): readonly NodeShare[] {
+    return this.othersShares;
+  }
+
   status(): NodeStatus {
     return {
       id: this.nodeId,
@@ -324,6 +351,7 @@ export class RedisState implements SharedState {
         this.cmd.eval(RELEASE, 1, this.keys.lease, this.nodeId),
         this.cmd.zrem(this.keys.nodes, this.nodeId),
         this.cmd.hdel(this.keys.applied, this.nodeId),
+        this.cmd.hdel(this.keys.shares, this.nodeId),
       ]);
     }
     for (const redis of [this.reader, this.sub, this.pub, this.cmd]) redis.disconnect();
@@ -410,15 +438,23 @@ export class RedisState implements SharedState {
   private async beat(): Promise<void> {
     if (this.closed || !this.up) return;
     try {
-      const live = (await this.cmd.eval(
+      const [live, shares] = (await this.cmd.eval(
         BEAT,
-        2,
+        3,
         this.keys.nodes,
         this.keys.applied,
+        this.keys.shares,
         this.nodeId,
         String(this.options.heartbeatMs),
         this.lastId,
-      )) as string[];
+        this.ownShare,
+      )) as [string[], (string | null)[]];
+      this.othersShares = live.flatMap((node, i) => {
+        const text = shares[i];
+        if (node === this.nodeId || typeof text !== 'string') return [];
+        const parsed = nodeShareSchema.safeParse(parseJson(text));
+        return parsed.success ? [parsed.data] : [];
+      });
       this.liveNodes = live.sort();
     } catch {
       // Redis away: setUp(false) reports it
@@ -490,6 +526,7 @@ export class RedisState implements SharedState {
       }
       await this.cmd.zrem(this.keys.nodes, node);
       await this.cmd.hdel(this.keys.applied, node);
+      await this.cmd.hdel(this.keys.shares, node);
     }
   }
 }
@@ -595,4 +632,12 @@ export function decode(text: string): unknown {
     }
     return v;
   });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

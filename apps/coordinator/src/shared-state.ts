@@ -21,7 +21,7 @@
  * submitting node, and its clock (`at`) wherever placement reads the time.
  */
 import type { ClosedIteration } from '@swarmgrad/core';
-import type { Backend, ControlCommand, FaultMode } from '@swarmgrad/protocol';
+import type { Backend, ControlCommand, FaultMode, TabReport } from '@swarmgrad/protocol';
 
 export interface CommandHeader {
   /** Unique per command: `<node>:<sequence>`. */
@@ -103,6 +103,28 @@ export type Command = CommandHeader &
     | { kind: 'apart'; a: string; b: string; apart: boolean }
   );
 
+/** The part of a tab's report the status shows (node-share.ts). */
+export type SharedReport = Pick<
+  TabReport,
+  'state' | 'steps' | 'examplesPerSecond' | 'trainingLoss'
+>;
+
+/**
+ * What only one node knows, shared with the others every heartbeat so that each node's status
+ * shows the whole swarm (node-share.ts): its tabs' reports and its counters.
+ */
+export interface NodeShare {
+  /** The last report of each connected tab this node holds. */
+  reports: [tabId: string, report: SharedReport][];
+  bytesSent: number;
+  fp32EquivalentBytes: number;
+  byPath: Record<string, number>;
+  relayedFrames: number;
+  relayedBytes: number;
+  iterationFrames: Record<string, number>;
+  rejected: Record<string, number>;
+}
+
 /** What a node reports about the shared state (multi-node mode only). */
 export interface NodeStatus {
   id: string;
@@ -138,6 +160,10 @@ export interface SharedState {
   available(): boolean;
   /** Stores the replica (taken now) for nodes that join later; lease holder only. */
   saveSnapshot(): void;
+  /** What this node alone knows (node-share.ts), shared with the others from now on. */
+  share(own: NodeShare): void;
+  /** The other live nodes' shares as last read (none with one process). */
+  sharedByOthers(): readonly NodeShare[];
   status(): NodeStatus | undefined;
   close(): Promise<void>;
 }
@@ -156,6 +182,10 @@ export class MemoryState implements SharedState {
     return true;
   }
   saveSnapshot(): void {}
+  share(): void {}
+  sharedByOthers(): readonly NodeShare[] {
+    return [];
+  }
   status(): undefined {
     return undefined;
   }

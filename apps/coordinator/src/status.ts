@@ -6,22 +6,24 @@ import type { DashboardStatus } from '@swarmgrad/protocol';
 import type { CoordinatorContext } from './context.ts';
 import type { Dataset } from './dataset.ts';
 import type { NodeStatus } from './shared-state.ts';
-import { trainingLoss } from './iterations.ts';
+import { SwarmView } from './node-share.ts';
 
 export type CoordinatorStatus = DashboardStatus & {
   node?: NodeStatus & { checkpoints: number; lastCheckpoint: number; sockets: number };
 };
 
-/** What the status shows beyond the context: the data, the uptime, the refusals by code. */
+/** What the status shows beyond the context: the data and the uptime. */
 export interface StatusExtras {
   dataset: Dataset;
   startedAt: number;
-  rejectedByCode: ReadonlyMap<string, number>;
 }
 
 export function buildStatus(ctx: CoordinatorContext, extras: StatusExtras): CoordinatorStatus {
   const { dataset, startedAt } = extras;
-  const { registry, engine, job, wire, flags, records, dashboardMetrics } = ctx;
+  const { registry, engine, job, flags, records, dashboardMetrics } = ctx;
+  // several nodes: the tabs other nodes hold report to them, and each node counts its own bytes
+  const swarm = new SwarmView(ctx);
+  const wire = swarm.totals;
   const live = registry.liveClusters();
   const proposers = new Set(engine.proposers());
   const clusters = registry.clusters.map((cluster) => ({
@@ -31,6 +33,7 @@ export function buildStatus(ctx: CoordinatorContext, extras: StatusExtras): Coor
     members: cluster.seats.flatMap((id, slot) => {
       if (id === undefined) return [];
       const tab = registry.tabs.get(id);
+      const report = swarm.reportOf(tab);
       return [
         {
           tabId: id,
@@ -42,11 +45,11 @@ export function buildStatus(ctx: CoordinatorContext, extras: StatusExtras): Coor
             ? ('closed' as const)
             : tab.quarantined
               ? ('quarantined' as const)
-              : (tab.report?.state ?? 'idle'),
-          examplesPerSecond: tab?.report?.examplesPerSecond ?? 0,
-          stepsPerSecond: (tab?.report?.examplesPerSecond ?? 0) / job.batchSize,
+              : (report?.state ?? 'idle'),
+          examplesPerSecond: report?.examplesPerSecond ?? 0,
+          stepsPerSecond: (report?.examplesPerSecond ?? 0) / job.batchSize,
           rttMs: tab?.rttMs ?? null,
-          steps: tab?.report?.steps ?? 0,
+          steps: report?.steps ?? 0,
         },
       ];
     }),
@@ -94,7 +97,7 @@ export function buildStatus(ctx: CoordinatorContext, extras: StatusExtras): Coor
     loss: records.lastEvaluation?.loss ?? null,
     accuracy: records.lastEvaluation?.accuracy ?? null,
     evaluatedAt: records.lastEvaluation?.iteration ?? null,
-    trainingLoss: trainingLoss(registry.connected()),
+    trainingLoss: swarm.trainingLoss(),
     wire: {
       bytesSent: wire.bytesSent,
       fp32EquivalentBytes: wire.fp32EquivalentBytes,
@@ -105,7 +108,7 @@ export function buildStatus(ctx: CoordinatorContext, extras: StatusExtras): Coor
     stalenessThreshold: engine.staleness,
     stalenessAuto: flags.stalenessAuto,
     stepScaled: { ...dashboardMetrics.stepScaled },
-    rejected: Object.fromEntries(extras.rejectedByCode),
+    rejected: wire.rejected,
     uptimeSeconds: (Date.now() - startedAt) / 1000,
     quarantined: ctx.membership.quarantined.map((q) => ({ ...q, reportedBy: [...q.reportedBy] })),
     proposals: { ...ctx.desk.verdicts },

@@ -184,6 +184,61 @@ describe('multi-node coordinator on Redis (child processes)', () => {
     await control(urls[1]!, 'resume');
   }, 150_000);
 
+  it('every node shows every tab’s report and the whole swarm’s bytes, whichever node holds the tab', async () => {
+    const urls = nodes.map((n) => n.url);
+    // each tab reports to the node holding it: a loss, a step count and peer bytes of its own
+    tabs.forEach((tab, i) =>
+      tab.client.report({
+        state: 'computing',
+        steps: 100 + i,
+        examplesPerSecond: 64 * (i + 1),
+        computeMs: 10,
+        wallMs: 20,
+        peerBytesSent: 1000 * (i + 1),
+        peerFp32Bytes: 32_000 * (i + 1),
+        trainingLoss: 0.5 + i / 10,
+        throttle: 1,
+      }),
+    );
+    const meanLoss = tabs.reduce((sum, _, i) => sum + 0.5 + i / 10, 0) / tabs.length;
+    const peerBytes = tabs.reduce((sum, _, i) => sum + 1000 * (i + 1), 0);
+    type Seen = { steps: Record<string, number>; loss: number | null; peer: number };
+    const seen = (status: Record<string, unknown>): Seen => {
+      const v = status as unknown as {
+        clusters: { members: { tabId: string; state: string; steps: number }[] }[];
+        trainingLoss: number | null;
+        wire: { byPath: { peer: number } };
+      };
+      const steps: Record<string, number> = {};
+      for (const m of v.clusters.flatMap((c) => c.members))
+        if (m.state === 'computing') steps[m.tabId] = m.steps;
+      return { steps: sortedKeys(steps), loss: v.trainingLoss, peer: v.wire.byPath.peer };
+    };
+    const expected = Object.fromEntries(tabs.map((t, i) => [t.id, 100 + i]));
+    let last: Seen[] = [];
+    await waitFor(
+      async () => {
+        last = await Promise.all(
+          urls.map(async (u) => seen((await (await fetch(`${u}/api/status`)).json()) as never)),
+        );
+        return last.every(
+          (s) =>
+            JSON.stringify(s.steps) === JSON.stringify(sortedKeys(expected)) &&
+            s.loss !== null &&
+            Math.abs(s.loss - meanLoss) < 1e-9 &&
+            s.peer === peerBytes,
+        );
+      },
+      'every node showing all six reports and the swarm’s peer bytes',
+      15_000,
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}; the nodes saw ${JSON.stringify(last)}`);
+    });
+    // each node holds only some of the tabs: the rest came from the others' shares
+    const held = await Promise.all(urls.map(async (u) => (await view(u)).node.sockets));
+    expect(held.every((n) => n < tabs.length)).toBe(true);
+  }, 60_000);
+
   it('a node killed with SIGKILL: its tabs resume on the others, no iteration is lost, the checkpoint lease moves', async () => {
     const urls = nodes.map((n) => n.url);
     const views = await Promise.all(urls.map(view));
@@ -460,3 +515,7 @@ describe('multi-node coordinator on Redis (in-process nodes)', () => {
     expect(r.placement).toBeDefined();
   }, 60_000);
 });
+
+function sortedKeys(record: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+}
