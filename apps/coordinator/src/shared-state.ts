@@ -168,6 +168,8 @@ export interface SharedState {
   close(): Promise<void>;
 }
 
+const NO_SHARES: readonly NodeShare[] = Object.freeze([]);
+
 /** One process: commands apply at once. */
 export class MemoryState implements SharedState {
   readonly nodeId = 'local';
@@ -184,7 +186,8 @@ export class MemoryState implements SharedState {
   saveSnapshot(): void {}
   share(): void {}
   sharedByOthers(): readonly NodeShare[] {
-    return [];
+    // one array for good: SwarmView indexes the others' reports once per array it is given
+    return NO_SHARES;
   }
   status(): undefined {
     return undefined;
